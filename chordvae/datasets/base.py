@@ -1,0 +1,77 @@
+"""The dataset adapter interface: how a kind of data loads, labels and draws itself.
+
+Training, checkpoints and the generic pictures never import a dataset; they are handed
+a :class:`Data` and a :class:`DatasetAdapter`. See the README for a worked example.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+
+from ..vae import VAE
+
+
+@dataclass
+class Data:
+    """A dataset in memory, split and ready to train on.
+
+    Events are float32 tensors with values in [0, 1], shape ``(N, *event_shape)``;
+    labels are int64 ``(N,)`` indices into ``label_names`` (-1: no label).
+    ``meta`` is JSON-serialisable, stored in the checkpoint, and enough for
+    :meth:`DatasetAdapter.reload` to rebuild the same data and for renderers to draw it.
+    ``notices`` are one-line remarks for the user (e.g. how the split was made).
+    """
+
+    train: torch.Tensor
+    validation: torch.Tensor
+    train_labels: torch.Tensor
+    validation_labels: torch.Tensor
+    label_names: list[str]
+    meta: dict[str, Any]
+    notices: list[str] = field(default_factory=list)
+
+    @property
+    def event_shape(self) -> tuple[int, ...]:
+        return tuple(self.train.shape[1:])
+
+
+class DatasetAdapter:
+    """Base class of dataset adapters; subclasses set ``name`` and implement :meth:`load`.
+
+    ``options`` are the dataset options given on the command line or in Python
+    (e.g. ``data_dir`` for MNIST, ``segment`` for chords); an adapter reads the keys it
+    knows and ignores those that are ``None``.
+    """
+
+    name: ClassVar[str]
+    default_arch: ClassVar[str] = "mlp"
+    default_hidden: ClassVar[tuple[int, ...]] = (400,)
+
+    def load(self, sources: list[str], options: dict[str, Any], seed: int,
+             run_dir: Path | None = None) -> Data:
+        """Read the data named by ``sources`` (paths; may be empty) and split it with ``seed``.
+
+        ``run_dir``, when given, is where the adapter may leave reports (e.g. skipped files).
+        """
+        raise NotImplementedError
+
+    def reload(self, meta: dict[str, Any]) -> Data:
+        """Rebuild the data a checkpoint was trained on from its stored ``meta``."""
+        return self.load(meta.get("sources", []), meta.get("options", {}), meta["seed"])
+
+    def metrics(self, model: VAE, x: torch.Tensor) -> dict[str, float]:
+        """Extra validation figures for ``metrics.jsonl`` (none by default)."""
+        return {}
+
+    def plot_latent_space(self, model: VAE, data: Data | None, meta: dict[str, Any],
+                          path: Path, n: int = 30, scale: float = 1.0) -> None:
+        """Draw the decoded n x n latent grid to ``path`` (PNG)."""
+        raise NotImplementedError
+
+    def plot_label_clusters(self, model: VAE, data: Data, meta: dict[str, Any],
+                            path: Path) -> None:
+        """Draw the posterior means of the validation events, coloured by label, to ``path``."""
+        raise NotImplementedError

@@ -1,0 +1,187 @@
+"""The VAE core: encoder -> (mu, logvar) -> z = mu + sigma * eps -> decoder -> Bernoulli logits.
+
+Knows nothing of digits or music. An *event* is one example of any shape
+(an image ``(1, 28, 28)``, a chord vector ``(12,)``); values are in [0, 1] and are
+modelled as independent Bernoulli variables. Losses are in nats per example.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+@dataclass
+class ModelConfig:
+    """Everything needed to rebuild a model: stored in every checkpoint.
+
+    arch: ``"conv"`` (the Keras example; events ``(C, H, W)`` with H, W divisible by 4)
+    or ``"mlp"`` (any event shape, flattened). ``hidden`` is the MLP's hidden sizes,
+    encoder side; the decoder mirrors them.
+    """
+
+    arch: str
+    event_shape: tuple[int, ...]
+    latent_dim: int = 2
+    hidden: tuple[int, ...] = (400,)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ModelConfig":
+        return cls(arch=d["arch"], event_shape=tuple(d["event_shape"]),
+                   latent_dim=int(d["latent_dim"]), hidden=tuple(d.get("hidden", ())))
+
+
+class Losses(NamedTuple):
+    """Per-example losses in nats, each of shape ``(B,)``; ``loss`` = reconstruction + beta * kl."""
+
+    loss: torch.Tensor
+    reconstruction: torch.Tensor
+    kl: torch.Tensor
+
+
+def reparameterize(mu: torch.Tensor, logvar: torch.Tensor,
+                   generator: torch.Generator | None = None) -> torch.Tensor:
+    """z = mu + exp(logvar / 2) * eps with eps ~ N(0, I); gradients flow to mu and logvar."""
+    eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
+    return mu + torch.exp(0.5 * logvar) * eps
+
+
+def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL(N(mu, diag(exp(logvar))) || N(0, I)) per latent dimension, shape ``(B, D)``."""
+    return -0.5 * (1 + logvar - mu.pow(2) - logvar.exp())
+
+
+def bernoulli_nll(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """-log p(x | logits) summed over all event dimensions, shape ``(B,)`` (from logits: stable)."""
+    nll = F.binary_cross_entropy_with_logits(logits, x, reduction="none")
+    return nll.flatten(1).sum(1)
+
+
+class VAE(nn.Module):
+    """A VAE from an encoder ``x -> (B, 2*latent)`` and a decoder ``z -> logits of event shape``."""
+
+    def __init__(self, config: ModelConfig, encoder: nn.Module, decoder: nn.Module):
+        super().__init__()
+        self.config = config
+        self.encoder = encoder
+        self.decoder = decoder
+
+    @property
+    def latent_dim(self) -> int:
+        return self.config.latent_dim
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Posterior mean and log-variance of q(z|x), each ``(B, latent_dim)``."""
+        h = self.encoder(x)
+        mu, logvar = h.chunk(2, dim=1)
+        return mu, logvar
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Bernoulli logits of p(x|z), shape ``(B, *event_shape)``."""
+        return self.decoder(z).view(z.shape[0], *self.config.event_shape)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One reparameterised pass: ``(logits, mu, logvar)``."""
+        mu, logvar = self.encode(x)
+        return self.decode(reparameterize(mu, logvar)), mu, logvar
+
+    def loss(self, x: torch.Tensor, beta: float = 1.0, samples: int = 1,
+             free_bits: float = 0.0) -> Losses:
+        """Negative ELBO per example, with ``samples`` Monte-Carlo draws of z per example.
+
+        The reconstruction term is the mean over the draws (the 1/M sum estimator); the KL
+        term is closed form. ``free_bits`` (nats per latent dimension, averaged over the
+        batch) stops the optimiser pushing a dimension's KL below that floor; the reported
+        ``kl`` is always the true KL.
+        """
+        mu, logvar = self.encode(x)
+        if samples == 1:
+            rec = bernoulli_nll(self.decode(reparameterize(mu, logvar)), x)
+        else:
+            z = reparameterize(mu.repeat(samples, 1), logvar.repeat(samples, 1))
+            rec = bernoulli_nll(self.decode(z), x.repeat(samples, *([1] * (x.dim() - 1))))
+            rec = rec.view(samples, -1).mean(0)
+        kl_dims = kl_divergence(mu, logvar)
+        kl = kl_dims.sum(1)
+        if free_bits > 0:
+            kl_train = kl_dims.mean(0).clamp(min=free_bits).sum().expand_as(kl)
+        else:
+            kl_train = kl
+        return Losses(rec + beta * kl_train, rec, kl)
+
+
+class MLPEncoder(nn.Sequential):
+    def __init__(self, in_features: int, hidden: tuple[int, ...], latent_dim: int):
+        layers: list[nn.Module] = [nn.Flatten()]
+        for h in hidden:
+            layers += [nn.Linear(in_features, h), nn.ReLU()]
+            in_features = h
+        layers.append(nn.Linear(in_features, 2 * latent_dim))
+        super().__init__(*layers)
+
+
+class MLPDecoder(nn.Sequential):
+    def __init__(self, out_features: int, hidden: tuple[int, ...], latent_dim: int):
+        layers: list[nn.Module] = []
+        width = latent_dim
+        for h in reversed(hidden):
+            layers += [nn.Linear(width, h), nn.ReLU()]
+            width = h
+        layers.append(nn.Linear(width, out_features))
+        super().__init__(*layers)
+
+
+class ConvEncoder(nn.Sequential):
+    """The Keras example: Conv 32 and 64 (3x3, stride 2, same) -> Dense 16 -> z_mean, z_log_var."""
+
+    def __init__(self, event_shape: tuple[int, ...], latent_dim: int):
+        c, h, w = event_shape
+        super().__init__(
+            nn.Conv2d(c, 32, 3, stride=2, padding=1), nn.ReLU(),
+            nn.Conv2d(32, 64, 3, stride=2, padding=1), nn.ReLU(),
+            nn.Flatten(),
+            nn.Linear(64 * (h // 4) * (w // 4), 16), nn.ReLU(),
+            nn.Linear(16, 2 * latent_dim),
+        )
+
+
+class ConvDecoder(nn.Sequential):
+    """The Keras example mirrored: Dense 7*7*64 -> ConvT 64, 32 (stride 2) -> ConvT to C channels."""
+
+    def __init__(self, event_shape: tuple[int, ...], latent_dim: int):
+        c, h, w = event_shape
+        super().__init__(
+            nn.Linear(latent_dim, 64 * (h // 4) * (w // 4)), nn.ReLU(),
+            nn.Unflatten(1, (64, h // 4, w // 4)),
+            nn.ConvTranspose2d(64, 64, 3, stride=2, padding=1, output_padding=1), nn.ReLU(),
+            nn.ConvTranspose2d(64, 32, 3, stride=2, padding=1, output_padding=1), nn.ReLU(),
+            nn.ConvTranspose2d(32, c, 3, padding=1),
+        )
+
+
+ARCHITECTURES = ("conv", "mlp")
+
+
+def build_model(config: ModelConfig) -> VAE:
+    """Build an untrained VAE from its config; raises ValueError on an impossible config."""
+    if config.latent_dim < 1:
+        raise ValueError(f"latent size must be at least 1, got {config.latent_dim}")
+    if config.arch == "mlp":
+        n = math.prod(config.event_shape)
+        return VAE(config, MLPEncoder(n, config.hidden, config.latent_dim),
+                   MLPDecoder(n, config.hidden, config.latent_dim))
+    if config.arch == "conv":
+        shape = config.event_shape
+        if len(shape) != 3 or shape[1] % 4 or shape[2] % 4:
+            raise ValueError(f"the conv network needs (channels, height, width) events with "
+                             f"height and width divisible by 4, got {shape}")
+        return VAE(config, ConvEncoder(shape, config.latent_dim),
+                   ConvDecoder(shape, config.latent_dim))
+    raise ValueError(f"unknown architecture {config.arch!r}; choose from {', '.join(ARCHITECTURES)}")
