@@ -67,8 +67,9 @@ class DatasetAdapter:
         return {}
 
     def plot_latent_space(self, model: VAE, data: Data | None, meta: dict[str, Any],
-                          path: Path, n: int = 30, scale: float = 1.0) -> None:
-        """Draw the decoded n x n latent grid to ``path`` (PNG)."""
+                          path: Path, n: int | None = None, scale: float = 1.0) -> None:
+        """Draw the decoded n x n latent grid over [-scale, scale]^2 to ``path`` (PNG);
+        ``n=None`` lets the adapter choose a grid that stays readable."""
         raise NotImplementedError
 
     def plot_label_clusters(self, model: VAE, data: Data, meta: dict[str, Any],

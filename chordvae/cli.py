@@ -1,0 +1,133 @@
+"""The ``chordvae`` command: a thin layer over :mod:`chordvae.runs` and friends."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .errors import ChordVAEError
+
+
+class _Group(click.Group):
+    """Every user mistake ends in one line on stderr and a non-zero exit, never a traceback."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs["standalone_mode"] = False
+        try:
+            code = super().main(*args, **kwargs)
+        except click.ClickException as e:
+            click.echo(f"error: {e.format_message()}", err=True)
+            sys.exit(e.exit_code)
+        except ChordVAEError as e:
+            click.echo(f"error: {e}", err=True)
+            sys.exit(1)
+        except (click.Abort, KeyboardInterrupt):
+            click.echo("interrupted", err=True)
+            sys.exit(130)
+        sys.exit(code or 0)
+
+
+def _ints(text: str | None) -> tuple[int, ...] | None:
+    if not text:
+        return None
+    try:
+        return tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise click.BadParameter(f"expected comma-separated whole numbers, got {text!r}") from None
+
+
+def chord_options(f):
+    """Segmentation options shared by ``train`` and ``extract`` (defaults: see the README)."""
+    options = [
+        click.option("--segment", type=click.Choice(["onset", "beat", "bar"]), default=None,
+                     help="chords: a new chord at every change of sounding notes (onset), per beat, or per bar"),
+        click.option("--threshold", type=click.FloatRange(0, 1), default=None,
+                     help="chords (beat/bar): fraction of the unit a pitch class must sound to count"),
+        click.option("--min-notes", type=click.IntRange(1, 12), default=None,
+                     help="chords: drop events with fewer distinct pitch classes"),
+        click.option("--min-duration", type=click.FloatRange(0), default=None,
+                     help="chords: drop events shorter than this many beats"),
+        click.option("--jobs", type=click.IntRange(1), default=None,
+                     help="chords: parallel parsing processes (default: all cores)"),
+        click.option("--strict", is_flag=True, help="chords: stop at the first unreadable file"),
+        click.option("--no-cache", is_flag=True, help="chords: parse every file again"),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def _chord_opts(kw: dict) -> dict:
+    keys = ("segment", "threshold", "min_notes", "min_duration", "jobs", "strict", "no_cache")
+    return {k: kw.pop(k) for k in keys}
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="chordvae")
+def main() -> None:
+    """Learn and explore a latent space of chords (or digits) with a variational autoencoder."""
+
+
+@main.command()
+@click.option("--dataset", "-d", required=True, help="mnist, fashion-mnist, chords, or a plug-in's name")
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option("--data-dir", type=click.Path(), help="mnist: folder holding the IDX .gz files")
+@click.option("--split", type=click.Choice(["official", "all"]), default=None,
+              help="mnist: validate on the test split (official) or also train on it (all)")
+@chord_options
+@click.option("--features", type=click.Choice(["pitch-class", "pitch-class+bass"]), default=None,
+              help="chords: 12 pitch classes, or those plus a 12-dim one-hot bass")
+@click.option("--transpose", type=click.Choice(["none", "all", "c"]), default=None,
+              help="chords: keep keys, augment with all 12 transpositions, or move each piece to C major / A minor")
+@click.option("--arch", type=click.Choice(["conv", "mlp"]), default=None, help="network (default: the dataset's)")
+@click.option("--latent-dim", type=click.IntRange(1), default=2, show_default=True)
+@click.option("--hidden", default=None, help="mlp hidden sizes, e.g. 400 or 256,128")
+@click.option("--epochs", type=click.IntRange(1), default=30, show_default=True)
+@click.option("--batch-size", type=click.IntRange(1), default=128, show_default=True)
+@click.option("--lr", "learning_rate", type=click.FloatRange(0, min_open=True), default=1e-3, show_default=True)
+@click.option("--beta", type=click.FloatRange(0), default=1.0, show_default=True, help="KL weight")
+@click.option("--warmup", "warmup_epochs", type=click.IntRange(0), default=0, show_default=True,
+              help="epochs of linear KL warm-up")
+@click.option("--free-bits", type=click.FloatRange(0), default=0.0, show_default=True,
+              help="KL floor per latent dimension (nats)")
+@click.option("--mc-samples", type=click.IntRange(1), default=1, show_default=True,
+              help="z samples per example")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, mps")
+@click.option("--threads", type=click.IntRange(1), default=None, help="CPU threads for torch")
+@click.option("--out", type=click.Path(), default=None, help="run directory (default runs/<dataset>-<time>)")
+@click.option("--resume", type=click.Path(), default=None,
+              help="continue the run in this directory (up to --epochs)")
+@click.option("--quiet", "-q", is_flag=True, help="no progress bars")
+def train(dataset: str, paths: tuple[str, ...], data_dir: str | None, split: str | None,
+          features: str | None, transpose: str | None, arch: str | None, latent_dim: int,
+          hidden: str | None, out: str | None, resume: str | None, quiet: bool, **kw: Any) -> None:
+    """Train a VAE on a dataset; chords read PATHS (MIDI/MusicXML files or folders)."""
+    from . import runs
+    from .train import TrainConfig
+
+    if resume:
+        epochs_given = click.get_current_context().get_parameter_source("epochs").name != "DEFAULT"
+        run = runs.resume(resume, epochs=kw["epochs"] if epochs_given else None, progress=not quiet)
+    else:
+        options = {"data_dir": data_dir, "split": split, "features": features, "transpose": transpose,
+                   **_chord_opts(kw)}
+        run = runs.train(dataset, paths, options=options, arch=arch, latent_dim=latent_dim,
+                         hidden=_ints(hidden), config=TrainConfig(**kw), out=out, progress=not quiet)
+    click.echo(f"run directory: {run.dir}")
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path())
+@click.option("--grid", "n", type=click.IntRange(2), default=None,
+              help="grid size n x n (default: 30 for images, 12 for chords)")
+@click.option("--scale", type=click.FloatRange(0, min_open=True), default=1.0, show_default=True,
+              help="grid covers [-scale, scale] in each latent direction")
+def plot(run_dir: str, n: int, scale: float) -> None:
+    """Redraw a run's pictures from its checkpoint."""
+    from . import runs
+
+    for path in runs.draw_pictures(runs.load_run(run_dir), n=n, scale=scale):
+        click.echo(path)

@@ -1,0 +1,100 @@
+"""MNIST and Fashion-MNIST: 28 x 28 greyscale images as (1, 28, 28) events in [0, 1]."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+from ..errors import ChordVAEError
+from ..plots import LatentPlane, posterior_means, save_figure
+from ..vae import VAE
+from .base import Data, DatasetAdapter
+from .idx import FASHION_MNIST_SOURCE, MNIST_SOURCE, IdxSource, load_split, locate
+
+SPLITS = ("official", "all")
+
+
+class MNIST(DatasetAdapter):
+    """Handwritten digits, as in the Keras VAE example (conv network by default).
+
+    Options: ``data_dir`` (folder with the IDX gz files; default: the cache, downloading
+    what is missing) and ``split`` (``official``: train on the training split, validate on
+    the test split; ``all``: train on all 70,000 as the Keras example does).
+    """
+
+    name: ClassVar[str] = "mnist"
+    default_arch: ClassVar[str] = "conv"
+    source: ClassVar[IdxSource] = MNIST_SOURCE
+    label_names: ClassVar[list[str]] = [str(d) for d in range(10)]
+
+    def load(self, sources: list[str], options: dict[str, Any], seed: int,
+             run_dir: Path | None = None) -> Data:
+        if sources:
+            raise ChordVAEError(f"{self.name} takes no paths; use --data-dir to say where its files are")
+        split = options.get("split") or "official"
+        if split not in SPLITS:
+            raise ChordVAEError(f"unknown split {split!r}; choose from {', '.join(SPLITS)}")
+        data_dir = options.get("data_dir")
+        files = locate(self.source, Path(data_dir) if data_dir else None)
+        x_train, y_train, x_val, y_val, notices = load_split(files, split, seed)
+        return Data(train=_to_events(x_train), validation=_to_events(x_val),
+                    train_labels=torch.from_numpy(y_train), validation_labels=torch.from_numpy(y_val),
+                    label_names=list(self.label_names),
+                    meta={"sources": [], "options": {"data_dir": data_dir, "split": split}, "seed": seed},
+                    notices=notices)
+
+    def plot_latent_space(self, model: VAE, data: Data | None, meta: dict[str, Any],
+                          path: Path, n: int | None = None, scale: float = 1.0) -> None:
+        """The Keras example's ``plot_latent_space``: an n x n grid of decoded images (n = 30)."""
+        n = n or 30
+        means = posterior_means(model, data.validation) if model.latent_dim != 2 else None
+        plane = LatentPlane(model.latent_dim, means)
+        z, ticks = plane.grid(n, scale)
+        with torch.no_grad():
+            images = torch.sigmoid(model.decode(z.reshape(n * n, -1)))[:, 0]
+        h, w = images.shape[1:]
+        figure = images.reshape(n, n, h, w).permute(0, 2, 1, 3).reshape(n * h, n * w)
+        fig, ax = plt.subplots(figsize=(10, 10))
+        ax.imshow(figure.numpy(), cmap="Greys_r")
+        centres = np.arange(n) * w + w // 2
+        labels = [f"{t:.1f}" for t in ticks.tolist()]
+        step = max(1, n // 10)
+        ax.set_xticks(centres[::step], labels[::step])
+        ax.set_yticks(centres[::step], labels[::-1][::step])
+        ax.set_xlabel(plane.axis_labels[0])
+        ax.set_ylabel(plane.axis_labels[1])
+        ax.set_title(f"{self.name}: decoded latent grid" + (f"\n{plane.note}" if plane.note else ""))
+        save_figure(fig, path)
+
+    def plot_label_clusters(self, model: VAE, data: Data, meta: dict[str, Any], path: Path) -> None:
+        """The Keras example's ``plot_label_clusters``: validation posterior means by label."""
+        means = posterior_means(model, data.validation)
+        plane = LatentPlane(model.latent_dim, means)
+        points = plane.project(means).numpy()
+        fig, ax = plt.subplots(figsize=(10, 8))
+        sc = ax.scatter(points[:, 0], points[:, 1], c=data.validation_labels.numpy(),
+                        cmap="tab10", s=4, vmin=-0.5, vmax=9.5)
+        bar = fig.colorbar(sc, ax=ax, ticks=range(10))
+        bar.ax.set_yticklabels(data.label_names)
+        ax.set_xlabel(plane.axis_labels[0])
+        ax.set_ylabel(plane.axis_labels[1])
+        ax.set_title(f"{self.name}: posterior means of {len(points)} validation images"
+                     + (f"\n{plane.note}" if plane.note else ""))
+        save_figure(fig, path)
+
+
+class FashionMNIST(MNIST):
+    """Zalando's Fashion-MNIST: same format, ten clothing classes."""
+
+    name: ClassVar[str] = "fashion-mnist"
+    source: ClassVar[IdxSource] = FASHION_MNIST_SOURCE
+    label_names: ClassVar[list[str]] = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                                        "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+
+
+def _to_events(images: np.ndarray) -> torch.Tensor:
+    """uint8 ``(N, 28, 28)`` -> float32 ``(N, 1, 28, 28)`` in [0, 1], in one vectorised step."""
+    return torch.from_numpy(images).unsqueeze(1).float().div_(255.0)

@@ -1,0 +1,143 @@
+"""Training, run directories, resume and the NaN guard, on a small registered toy dataset."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from chordvae import runs
+from chordvae.checkpoint import load_checkpoint
+from chordvae.cli import main
+from chordvae.datasets import Data, DatasetAdapter, register
+from chordvae.errors import ChordVAEError, TrainingDiverged
+from chordvae.plots import LatentPlane, posterior_means, save_figure
+from chordvae.train import TrainConfig, fit
+
+
+@register
+class Toy(DatasetAdapter):
+    """Noisy copies of four 12-bit prototypes; label = prototype."""
+
+    name = "toy"
+    default_hidden = (32,)
+
+    def load(self, sources, options, seed, run_dir=None):
+        g = torch.Generator().manual_seed(seed)
+        protos = torch.tensor([[1, 0, 0, 0, 1, 0, 0, 1, 0, 0, 0, 0], [0, 0, 1, 0, 0, 1, 0, 0, 0, 1, 0, 0],
+                               [0, 0, 0, 0, 1, 0, 0, 1, 0, 0, 0, 1], [1, 0, 0, 1, 0, 0, 1, 0, 0, 1, 0, 0]]).float()
+        labels = torch.randint(0, 4, (600,), generator=g)
+        flips = torch.rand(600, 12, generator=g) < 0.02
+        x = (protos[labels] + flips.float()) % 2
+        return Data(x[:500], x[500:], labels[:500], labels[500:], ["C", "D-", "E-", "dim"],
+                    {"sources": [], "options": {}, "seed": seed})
+
+    def plot_latent_space(self, model, data, meta, path, n=None, scale=1.0):
+        plane = LatentPlane(model.latent_dim, posterior_means(model, data.validation))
+        z, _ = plane.grid(n or 5, scale)
+        import matplotlib.pyplot as plt
+        fig, ax = plt.subplots()
+        ax.imshow(torch.sigmoid(model.decode(z.reshape(-1, model.latent_dim))).detach().numpy())
+        save_figure(fig, path)
+
+    def plot_label_clusters(self, model, data, meta, path):
+        import matplotlib.pyplot as plt
+        fig, ax = plt.subplots()
+        ax.plot(*posterior_means(model, data.validation)[:, :2].T.numpy(), ".")
+        save_figure(fig, path)
+
+
+def _train(tmp_path, epochs=3, **kw):
+    config = TrainConfig(epochs=epochs, batch_size=32, learning_rate=1e-2, seed=1, **kw)
+    return runs.train("toy", config=config, out=tmp_path / "run", progress=False, log=lambda s: None)
+
+
+def test_training_learns_and_writes_a_complete_run_directory(tmp_path):
+    run = _train(tmp_path, epochs=4)
+    names = {p.name for p in run.dir.iterdir()}
+    assert {"config.json", "model.pt", "metrics.jsonl", "loss.png", "latent_space.png",
+            "label_clusters.png"} <= names
+    metrics = [json.loads(line) for line in (run.dir / "metrics.jsonl").read_text().splitlines()]
+    assert [m["epoch"] for m in metrics] == [1, 2, 3, 4]
+    for m in metrics:
+        assert m["seconds"] > 0
+        for split in ("train", "validation"):
+            assert set(m[split]) >= {"loss", "reconstruction_loss", "kl_loss"}
+            assert m[split]["loss"] == pytest.approx(m[split]["reconstruction_loss"] + m[split]["kl_loss"], rel=1e-5)
+    untrained = 12 * torch.log(torch.tensor(2.0)).item()  # ~8.3 nats: a coin per bit
+    assert metrics[-1]["validation"]["loss"] < 0.6 * untrained
+    config = json.loads((run.dir / "config.json").read_text())
+    assert config["model"]["event_shape"] == [12] and config["training"]["epochs"] == 4
+
+
+def test_same_seed_same_run(tmp_path):
+    a = _train(tmp_path / "a", epochs=2)
+    b = _train(tmp_path / "b", epochs=2)
+    x = torch.rand(5, 12)
+    torch.testing.assert_close(a.model.encode(x), b.model.encode(x))
+
+
+def test_resume_continues_where_the_run_stopped(tmp_path):
+    run = _train(tmp_path, epochs=2)
+    resumed = runs.resume(run.dir, epochs=4, progress=False, log=lambda s: None)
+    assert [m["epoch"] for m in resumed.metrics] == [1, 2, 3, 4]
+    assert load_checkpoint(run.dir).epoch == 4
+    with pytest.raises(ChordVAEError, match="already trained 4 epochs"):
+        runs.resume(run.dir, epochs=4, progress=False, log=lambda s: None)
+
+
+def test_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(tmp_path):
+    run = _train(tmp_path, epochs=1)
+    before = (run.dir / "model.pt").read_bytes()
+    bad = torch.full((64, 12), float("nan"))
+    with pytest.raises(TrainingDiverged, match="last good checkpoint"):
+        fit(run.model, bad, bad, TrainConfig(epochs=2), run.dir,
+            {"dataset": "toy", "dataset_meta": run.dataset_meta}, start_epoch=1, progress=False,
+            log=lambda s: None)
+    assert (run.dir / "model.pt").read_bytes() == before
+    assert load_checkpoint(run.dir).epoch == 1
+
+
+def test_kl_warmup_ramps_beta():
+    config = TrainConfig(beta=2.0, warmup_epochs=4)
+    assert [config.beta_at(e) for e in (1, 2, 4, 9)] == [0.5, 1.0, 2.0, 2.0]
+
+
+def test_an_existing_run_is_never_overwritten(tmp_path):
+    _train(tmp_path, epochs=1)
+    with pytest.raises(ChordVAEError, match="already holds a run"):
+        _train(tmp_path, epochs=1)
+
+
+def test_cli_trains_plots_and_resumes(tmp_path):
+    out = tmp_path / "cli-run"
+    runner = CliRunner()
+    result = runner.invoke(main, ["train", "--dataset", "toy", "--epochs", "2", "--batch-size", "64",
+                                  "--hidden", "16", "--out", str(out), "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert f"run directory: {out}" in result.output
+    (out / "latent_space.png").unlink()
+    result = runner.invoke(main, ["plot", str(out)])
+    assert result.exit_code == 0 and (out / "latent_space.png").stat().st_size > 0
+    result = runner.invoke(main, ["train", "--dataset", "toy", "--resume", str(out), "--epochs", "3", "-q"])
+    assert result.exit_code == 0, result.output
+    assert load_checkpoint(out).epoch == 3
+
+
+@pytest.mark.parametrize("args, message", [
+    (["train", "--dataset", "nope"], "unknown dataset 'nope'"),
+    (["train", "--dataset", "toy", "--epochs", "0"], "--epochs"),
+    (["train", "--dataset", "toy", "--hidden", "a,b"], "comma-separated"),
+    (["train", "--dataset", "mnist", "--data-dir", "/no/such/dir", "--epochs", "1"], "/no/such/dir"),
+    (["plot", "/no/such/run"], "does not exist"),
+    (["train", "--dataset", "toy", "--resume", "/no/such/run"], "no checkpoint"),
+])
+def test_cli_bad_input_is_one_line_and_non_zero(args, message, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code != 0
+    assert message in result.output
+    assert "Traceback" not in result.output
+    assert len(result.output.strip().splitlines()) == 1, result.output
