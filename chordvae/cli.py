@@ -120,6 +120,20 @@ def train(dataset: str, paths: tuple[str, ...], data_dir: str | None, split: str
 
 
 @main.command()
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option("--out", "-o", type=click.Path(), required=True, help="JSON Lines file to write")
+@chord_options
+def extract(paths: tuple[str, ...], out: str, **kw: Any) -> None:
+    """Write the chord events of PATHS (default: music21's Bach chorales), one JSON object per line."""
+    from .datasets.chords import read
+
+    corpus = read(list(paths), _chord_opts(kw))
+    corpus.write_jsonl(out)
+    click.echo(corpus.summary())
+    click.echo(f"wrote {corpus.n_events} chord events to {out}")
+
+
+@main.command()
 @click.argument("run_dir", type=click.Path())
 @click.option("--grid", "n", type=click.IntRange(2), default=None,
               help="grid size n x n (default: 30 for images, 12 for chords)")
@@ -131,3 +145,110 @@ def plot(run_dir: str, n: int, scale: float) -> None:
 
     for path in runs.draw_pictures(runs.load_run(run_dir), n=n, scale=scale):
         click.echo(path)
+
+
+def render_options(f):
+    """How decoded events become notes (chords) or pictures (images)."""
+    options = [
+        click.option("--out", "-o", type=click.Path(), required=True,
+                     help="chords: .mid or .musicxml; images: .png"),
+        click.option("--threshold", type=click.FloatRange(0, 1), default=0.5, show_default=True,
+                     help="chords: pitch classes with at least this probability sound"),
+        click.option("--notes", type=click.IntRange(1, 12), default=None,
+                     help="chords: the K most probable pitch classes instead of --threshold"),
+        click.option("--bpm", type=click.FloatRange(1), default=None, help="chords: tempo (default 90)"),
+        click.option("--beats", type=click.FloatRange(0, min_open=True), default=None,
+                     help="chords: length of each chord in beats (default 2)"),
+        click.option("--program", type=click.IntRange(0, 127), default=None,
+                     help="chords: General MIDI instrument (default 0, piano)"),
+        click.option("--velocity", type=click.IntRange(1, 127), default=None, help="chords: loudness (default 80)"),
+        click.option("--wav", type=click.Path(), default=None, help="chords: also render audio with FluidSynth"),
+        click.option("--soundfont", type=click.Path(), default=None,
+                     help="chords: General MIDI SoundFont (default: Debian's usual places)"),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def _render(run, z, out: str, **options: Any) -> None:
+    from . import explore
+
+    for line in run.adapter.render(explore.decode(run.model, z), Path(out), options):
+        click.echo(line)
+    click.echo(f"wrote {out}")
+
+
+def _point(run, text: str):
+    """A latent point from ``z:...`` or from an event the adapter parses (its posterior mean)."""
+    from . import explore
+
+    if text.strip().startswith("z:"):
+        return explore.parse_point(text, run.model.latent_dim)
+    event = run.adapter.parse_event(text, run.dataset_meta)
+    return explore.encode(run.model, event.unsqueeze(0))[0][0]
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path())
+@click.option("-n", "count", type=click.IntRange(1), default=16, show_default=True, help="how many")
+@click.option("--seed", type=int, default=0, show_default=True)
+@render_options
+def sample(run_dir: str, count: int, seed: int, out: str, **options: Any) -> None:
+    """Decode draws z ~ N(0, I), one after another."""
+    from . import explore, runs
+
+    run = runs.load_run(run_dir)
+    _render(run, explore.sample(run.model.latent_dim, count, seed), out, columns=count, **options)
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path())
+@click.argument("start")
+@click.argument("end")
+@click.option("--steps", type=click.IntRange(2), default=8, show_default=True)
+@click.option("--slerp", is_flag=True, help="spherical instead of straight-line interpolation")
+@render_options
+def interpolate(run_dir: str, start: str, end: str, steps: int, slerp: bool, out: str, **options: Any) -> None:
+    """Walk from START to END: chords ("C E G", "0,4,7", "Cmaj7") or latent points ("z:0.5,-1.2")."""
+    from . import explore, runs
+
+    run = runs.load_run(run_dir)
+    z = explore.interpolate(_point(run, start), _point(run, end), steps, spherical=slerp)
+    _render(run, z, out, columns=steps, **options)
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path())
+@click.option("--grid", "n", type=click.IntRange(1), default=8, show_default=True,
+              help="walk the n x n latent grid of latent_space.png row by row")
+@click.option("--scale", type=click.FloatRange(0, min_open=True), default=1.0, show_default=True)
+@click.option("--z", "point", default=None, help="decode this one latent point instead, e.g. 0.5,-1.2")
+@render_options
+def decode(run_dir: str, n: int, scale: float, point: str | None, out: str, **options: Any) -> None:
+    """Decode the latent grid (the audible latent_space.png) or one point."""
+    from . import explore, runs
+
+    run = runs.load_run(run_dir)
+    if point is not None:
+        z = explore.parse_point(point, run.model.latent_dim).unsqueeze(0)
+        _render(run, z, out, columns=1, **options)
+    else:
+        _render(run, explore.grid(run, n, scale), out, columns=n, **options)
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path())
+@click.argument("events", nargs=-1, required=True)
+def encode(run_dir: str, events: tuple[str, ...]) -> None:
+    """Print the posterior mean and standard deviation of each chord given."""
+    from . import explore, runs
+
+    run = runs.load_run(run_dir)
+    for text in events:
+        mu, sigma = explore.encode(run.model, run.adapter.parse_event(text, run.dataset_meta).unsqueeze(0))
+        click.echo(f"{text}: mean {_numbers(mu[0])}  std {_numbers(sigma[0])}")
+
+
+def _numbers(values) -> str:
+    return "[" + ", ".join(f"{v:+.3f}" for v in values.tolist()) + "]"

@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 
 import torch
 
+from ..errors import ChordVAEError
 from ..vae import VAE
 
 
@@ -76,3 +77,12 @@ class DatasetAdapter:
                             path: Path) -> None:
         """Draw the posterior means of the validation events, coloured by label, to ``path``."""
         raise NotImplementedError
+
+    def parse_event(self, text: str, meta: dict[str, Any]) -> torch.Tensor:
+        """An event the user typed (e.g. a chord ``"C E G"``) as a tensor of the event shape."""
+        raise ChordVAEError(f"{self.name} events cannot be typed; give a latent point such as z:0.5,-1.2")
+
+    def render(self, probs: torch.Tensor, path: Path, options: dict[str, Any]) -> list[str]:
+        """Write decoded events ``probs`` ``(N, *event_shape)`` to ``path`` (MIDI, PNG, ...)
+        in order; return one line per event describing it for the user."""
+        raise ChordVAEError(f"{self.name} runs cannot render decoded events")

@@ -10,10 +10,14 @@ import numpy as np
 import torch
 from matplotlib.patches import Patch
 
-from ..chords.corpus import default_sources, read_corpus
-from ..chords.events import QUALITIES, chord_quality, chord_symbol
+from ..chords.corpus import Corpus, default_sources, read_corpus
+from ..chords.events import QUALITIES, chord_name, chord_quality, chord_root, chord_symbol
 from ..chords.segment import Segmentation
 from ..chords.vectors import FEATURES, TRANSPOSE, chord_vectors
+from ..errors import ChordVAEError
+from ..listen.audio import render_wav
+from ..listen.chordspec import parse_chord
+from ..listen.midi import RenderOptions, write_chords
 from ..plots import LatentPlane, posterior_means, save_figure
 from ..vae import VAE
 from .base import Data, DatasetAdapter
@@ -40,13 +44,11 @@ class Chords(DatasetAdapter):
 
     def load(self, sources: list[str], options: dict[str, Any], seed: int,
              run_dir: Path | None = None) -> Data:
-        seg = Segmentation(**{field: options[key] for key, field in SEGMENT_KEYS.items()
-                              if options.get(key) is not None})
         features = options.get("features") or FEATURES[0]
         transpose = options.get("transpose") or TRANSPOSE[0]
         paths = [str(Path(s).resolve()) for s in sources]
-        corpus = read_corpus(paths or default_sources(), seg, jobs=options.get("jobs"),
-                             strict=bool(options.get("strict")), use_cache=not options.get("no_cache"))
+        seg = segmentation(options)
+        corpus = read(paths, options)
         if run_dir is not None:
             corpus.write_skipped(Path(run_dir) / "skipped.tsv")
         x, piece = chord_vectors(corpus.pieces, features, transpose)
@@ -125,6 +127,68 @@ class Chords(DatasetAdapter):
         ax.set_title(f"{len(distinct)} distinct chords ({len(events)} events) at their posterior means"
                      + (f"\n{plane.note}" if plane.note else ""))
         save_figure(fig, path)
+
+
+    def parse_event(self, text: str, meta: dict[str, Any]) -> torch.Tensor:
+        """A typed chord ("C E G", "0,4,7", "Cmaj7") as a vector of the run's features."""
+        spec = parse_chord(text)
+        if spec.pitch_classes is None:
+            raise ChordVAEError(f"{text!r} is a latent point, not a chord")
+        vector = torch.zeros(24 if meta["options"]["features"] == "pitch-class+bass" else 12)
+        vector[list(spec.pitch_classes)] = 1.0
+        if len(vector) == 24:
+            vector[12 + chord_root(spec.pitch_classes)] = 1.0
+        return vector
+
+    def render(self, probs: torch.Tensor, path: Path, options: dict[str, Any]) -> list[str]:
+        """Decoded chords, voiced and played one after another: MIDI (``.mid``) or MusicXML
+        (``.musicxml``), plus a WAV through FluidSynth when ``options["wav"]`` is set.
+
+        A chord is the pitch classes with probability >= ``threshold`` (0.5), or the ``notes``
+        most probable ones; the bass is the bass dimension's most probable pitch class when the
+        model has one, else the chord's root. Empty decodes are reported and left out.
+        """
+        p = probs[:, :12].numpy()
+        if options.get("notes"):
+            top = np.argsort(-p, axis=1)[:, :options["notes"]]
+            chosen = np.zeros_like(p, dtype=bool)
+            np.put_along_axis(chosen, top, True, axis=1)
+        else:
+            chosen = p >= options.get("threshold", 0.5)
+        basses = probs[:, 12:].argmax(1).tolist() if probs.shape[1] == 24 else [None] * len(p)
+        chords, kept_basses, lines = [], [], []
+        for i, row in enumerate(chosen):
+            pcs = tuple(np.flatnonzero(row).tolist())
+            if not pcs:
+                lines.append(f"{i + 1:3d}  (empty: no pitch class reaches p >= {options.get('threshold', 0.5)}; left out)")
+                continue
+            chords.append(pcs)
+            kept_basses.append(basses[i] if basses[i] in pcs else None)
+            lines.append(f"{i + 1:3d}  {chord_name(pcs):34s} {chord_symbol(pcs):8s} {list(pcs)}")
+        if not chords:
+            raise ChordVAEError("every decoded chord is empty; lower --threshold or use --notes K")
+        render_options = RenderOptions(**{k: options[k] for k in ("bpm", "beats", "program", "velocity")
+                                          if options.get(k) is not None})
+        written = write_chords(chords, path, render_options, basses=kept_basses)
+        if options.get("wav"):
+            try:
+                render_wav(written, options["wav"], soundfont=options.get("soundfont"))
+                lines.append(f"audio: {options['wav']}")
+            except ChordVAEError as e:
+                lines.append(f"no audio: {e} (the chords are still in {path})")
+        return lines
+
+
+def segmentation(options: dict[str, Any]) -> Segmentation:
+    """The Segmentation the options ask for (unset ones keep their defaults)."""
+    return Segmentation(**{field: options[key] for key, field in SEGMENT_KEYS.items()
+                           if options.get(key) is not None})
+
+
+def read(sources: list[str], options: dict[str, Any]) -> Corpus:
+    """Read the chord corpus of ``sources`` (none: music21's Bach chorales) as the options say."""
+    return read_corpus(sources or default_sources(), segmentation(options), jobs=options.get("jobs"),
+                       strict=bool(options.get("strict")), use_cache=not options.get("no_cache"))
 
 
 def quality_labels(pitch_classes: np.ndarray) -> np.ndarray:

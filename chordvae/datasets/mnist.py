@@ -1,6 +1,7 @@
 """MNIST and Fashion-MNIST: 28 x 28 greyscale images as (1, 28, 28) events in [0, 1]."""
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -84,6 +85,25 @@ class MNIST(DatasetAdapter):
         ax.set_title(f"{self.name}: posterior means of {len(points)} validation images"
                      + (f"\n{plane.note}" if plane.note else ""))
         save_figure(fig, path)
+
+
+    def render(self, probs: torch.Tensor, path: Path, options: dict[str, Any]) -> list[str]:
+        """Decoded images tiled into one PNG, ``columns`` per row (default: a square)."""
+        path = Path(path)
+        if path.suffix.lower() != ".png":
+            raise ChordVAEError(f"{self.name} runs write decoded images as PNG; got {path.name}")
+        n = len(probs)
+        columns = options.get("columns") or math.ceil(math.sqrt(n))
+        rows = math.ceil(n / columns)
+        h, w = probs.shape[-2:]
+        canvas = torch.zeros(rows * columns, h, w)
+        canvas[:n] = probs[:, 0]
+        tiled = canvas.reshape(rows, columns, h, w).permute(0, 2, 1, 3).reshape(rows * h, columns * w)
+        fig, ax = plt.subplots(figsize=(max(2, columns * 0.6), max(2, rows * 0.6)))
+        ax.imshow(tiled.numpy(), cmap="Greys_r", vmin=0, vmax=1)
+        ax.axis("off")
+        save_figure(fig, path)
+        return [f"{i + 1:3d}  image {i + 1}: row {i // columns + 1}, column {i % columns + 1}" for i in range(n)]
 
 
 class FashionMNIST(MNIST):

@@ -1,0 +1,48 @@
+"""Moving through a latent space: prior samples, walks, latent points."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from chordvae import explore
+from chordvae.errors import ChordVAEError
+
+
+def test_linear_walk_ends_at_both_points_in_equal_steps():
+    a, b = torch.tensor([1.0, -2.0]), torch.tensor([-3.0, 2.0])
+    walk = explore.interpolate(a, b, 5)
+    torch.testing.assert_close(walk[0], a)
+    torch.testing.assert_close(walk[-1], b)
+    steps = walk.diff(dim=0).norm(dim=1)
+    torch.testing.assert_close(steps, torch.full((4,), (b - a).norm().item() / 4))
+
+
+def test_slerp_keeps_the_norm_between_points_of_equal_norm():
+    a, b = torch.tensor([2.0, 0.0, 0.0]), torch.tensor([0.0, 2.0, 0.0])
+    walk = explore.interpolate(a, b, 7, spherical=True)
+    torch.testing.assert_close(walk[0], a)
+    torch.testing.assert_close(walk[-1], b)
+    torch.testing.assert_close(walk.norm(dim=1), torch.full((7,), 2.0))
+    assert explore.interpolate(a, b, 7)[3].norm() < 1.5  # the straight line cuts through the middle
+
+
+def test_slerp_of_parallel_points_falls_back_to_the_line():
+    a = torch.tensor([1.0, 1.0])
+    torch.testing.assert_close(explore.interpolate(a, 2 * a, 3, spherical=True), explore.interpolate(a, 2 * a, 3))
+
+
+def test_prior_samples_are_seeded():
+    torch.testing.assert_close(explore.sample(3, 4, seed=1), explore.sample(3, 4, seed=1))
+    assert not torch.equal(explore.sample(3, 4, seed=1), explore.sample(3, 4, seed=2))
+    assert explore.sample(3, 4).shape == (4, 3)
+
+
+@pytest.mark.parametrize("text", ["z:0.5,-1.2", "0.5,-1.2", " z:0.5,-1.2 "])
+def test_latent_points_parse(text):
+    torch.testing.assert_close(explore.parse_point(text, 2), torch.tensor([0.5, -1.2]))
+
+
+@pytest.mark.parametrize("text, message", [("z:1,2,3", "has 3 coordinates"), ("z:a,b", "cannot read")])
+def test_bad_latent_points_are_refused(text, message):
+    with pytest.raises(ChordVAEError, match=message):
+        explore.parse_point(text, 2)
