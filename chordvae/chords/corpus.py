@@ -1,0 +1,208 @@
+"""The corpus engine: many files -> their chords, in parallel, cached, bad files skipped.
+
+Each file is parsed once per content, segmentation and chordvae version: results (and
+rejections) are cached as small JSON files, so a second run over a corpus parses nothing.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import multiprocessing
+import os
+import signal
+import threading
+from collections import Counter
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+from tqdm.auto import tqdm
+
+from .. import __version__
+from ..cache import cache_dir
+from ..errors import DataError
+from ..fileio import write_text
+from .events import ChordEvent, chord_name
+from .extract import MIDI_SUFFIXES, SCORE_SUFFIXES, PieceChords, extract_file
+from .segment import Segmentation
+
+SUFFIXES = MIDI_SUFFIXES + SCORE_SUFFIXES
+
+
+@dataclass(frozen=True)
+class Skip:
+    """Why a file cannot be used; ``lasting`` reasons (the file's content) are cached,
+    passing ones (a time-out, a crashed worker) are not."""
+
+    reason: str
+    lasting: bool = True
+
+
+@dataclass
+class Corpus:
+    """The pieces that were read (in file order) and the files skipped, with their reasons."""
+
+    pieces: list[PieceChords]
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def n_events(self) -> int:
+        return sum(len(p.events) for p in self.pieces)
+
+    def summary(self) -> str:
+        """One line: files used, files skipped by reason, chords extracted."""
+        line = f"{len(self.pieces)} files used, {len(self.skipped)} skipped, {self.n_events} chords"
+        if self.skipped:
+            reasons = Counter(reason.split(":")[0] for _, reason in self.skipped)
+            line += " (skipped: " + ", ".join(f"{n} {r}" for r, n in reasons.most_common()) + ")"
+        return line
+
+    def write_skipped(self, path: str | Path) -> None:
+        """One ``path<TAB>reason`` line per skipped file (atomic)."""
+        write_text(path, "".join(f"{p}\t{r}\n" for p, r in self.skipped))
+
+    def write_jsonl(self, path: str | Path) -> None:
+        """Every chord event as one JSON object per line (atomic)."""
+        write_text(path, "".join(json.dumps(e.to_json()) + "\n" for p in self.pieces for e in p.events))
+
+
+def find_files(sources: Sequence[str | Path]) -> list[Path]:
+    """Music files among ``sources`` (files, or folders searched recursively), sorted per source."""
+    files: list[Path] = []
+    for source in map(Path, sources):
+        if source.is_dir():
+            found = sorted(p for p in source.rglob("*") if p.is_file() and p.suffix.lower() in SUFFIXES)
+            if not found:
+                raise DataError(f"no MIDI or score files in {source} (looked for {', '.join(SUFFIXES)})")
+            files.extend(found)
+        elif source.is_file():
+            files.append(source)
+        else:
+            raise DataError(f"{source} does not exist")
+    return files
+
+
+def default_sources() -> list[Path]:
+    """The Bach chorales in music21's corpus (MusicXML), about 400 files."""
+    from music21 import corpus
+
+    return sorted(p for p in corpus.getComposer("bach") if p.suffix == ".mxl" and "bwv" in p.name)
+
+
+def read_corpus(sources: Sequence[str | Path], seg: Segmentation, jobs: int | None = None,
+                strict: bool = False, progress: bool = True, use_cache: bool = True,
+                time_limit: float = 60.0) -> Corpus:
+    """Read every music file in ``sources`` with ``jobs`` processes (default: all cores).
+
+    Unreadable files are skipped with a reason, or with ``strict`` the first raises
+    DataError. Raises DataError when no chord remains. ``time_limit`` is per file, in seconds.
+    """
+    files = find_files(sources)
+    if not files:
+        raise DataError("no music files given")
+    keys = [_cache_key(f, seg) for f in files]
+    results: list[PieceChords | Skip | None] = [_cache_get(k, f) if use_cache else None
+                                               for k, f in zip(keys, files)]
+    todo = [i for i, r in enumerate(results) if r is None]
+    jobs = max(1, min(jobs or os.cpu_count() or 1, len(todo) or 1))
+    bar = tqdm(total=len(files), initial=len(files) - len(todo), desc="reading corpus", unit="file",
+               disable=not progress, leave=False)
+    for i, result in _run(files, todo, seg, jobs, time_limit):
+        results[i] = result
+        if isinstance(result, PieceChords) or result.lasting:
+            _cache_put(keys[i], result)
+        bar.update()
+        if strict and isinstance(result, Skip):
+            bar.close()
+            raise DataError(f"{files[i]}: {result.reason}")
+    bar.close()
+    pieces = [r for r in results if isinstance(r, PieceChords)]
+    skipped = [(str(f), r.reason) for f, r in zip(files, results) if isinstance(r, Skip)]
+    if strict and skipped:
+        raise DataError(f"{skipped[0][0]}: {skipped[0][1]}")
+    corpus = Corpus(pieces, skipped)
+    if corpus.n_events == 0:
+        first = f" (first: {Path(skipped[0][0]).name}: {skipped[0][1]})" if skipped else ""
+        raise DataError(f"no usable chords in {len(files)} files: {corpus.summary()}{first}")
+    return corpus
+
+
+def _run(files: list[Path], todo: list[int], seg: Segmentation, jobs: int, time_limit: float):
+    """Yield ``(index, PieceChords | Skip)`` for the files in ``todo``, as they finish."""
+    if jobs == 1:
+        for i in todo:
+            yield i, _extract(str(files[i]), seg, time_limit)
+        return
+    context = multiprocessing.get_context("spawn")   # the parent may hold torch's threads
+    with ProcessPoolExecutor(jobs, mp_context=context) as pool:
+        futures = {pool.submit(_extract, str(files[i]), seg, time_limit): i for i in todo}
+        try:
+            for future in as_completed(futures):
+                yield futures[future], future.result()
+        except BrokenProcessPool:
+            for future, i in futures.items():
+                if not future.done() or future.exception() is not None:
+                    yield i, Skip("worker process died (out of memory or crashed) while reading it", False)
+
+
+class _Timeout(Exception):
+    pass
+
+
+def _extract(path: str, seg: Segmentation, time_limit: float) -> PieceChords | Skip:
+    """Run in a worker: the file's chords, or why it cannot be used."""
+    alarm = threading.current_thread() is threading.main_thread() and time_limit > 0
+    if alarm:
+        def on_alarm(signum, frame):
+            raise _Timeout()
+        previous = signal.signal(signal.SIGALRM, on_alarm)
+        signal.setitimer(signal.ITIMER_REAL, time_limit)
+    try:
+        return extract_file(path, seg)
+    except _Timeout:
+        return Skip(f"timed out after {time_limit:g}s", lasting=False)
+    except DataError as e:
+        return Skip(str(e))
+    except Exception as e:  # a library bug on a strange file must not end the corpus
+        return Skip(f"unexpected error: {type(e).__name__}: {str(e).strip()[:160]}".splitlines()[0])
+    finally:
+        if alarm:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+
+
+def _cache_key(path: Path, seg: Segmentation) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    digest.update(f"|{seg.cache_key()}|chordvae {__version__}".encode())
+    return digest.hexdigest()
+
+
+def _cache_get(key: str, path: Path) -> PieceChords | Skip | None:
+    """The cached result for ``key`` (with ``path`` as its source), or None; corrupt entries count as missing."""
+    entry = cache_dir("chords") / f"{key}.json"
+    try:
+        d = json.loads(entry.read_text())
+        if "reason" in d:
+            return Skip(str(d["reason"]))
+        events = []
+        for sb, eb, ss, es, code, bass in d["events"]:
+            pcs = tuple(pc for pc in range(12) if code >> pc & 1)
+            events.append(ChordEvent(str(path), sb, eb, ss, es, pcs, bass, chord_name(pcs)))
+        return PieceChords(str(path), events, int(d["key_tonic"]), str(d["key_mode"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _cache_put(key: str, result: PieceChords | Skip) -> None:
+    if isinstance(result, Skip):
+        d: dict = {"reason": result.reason}
+    else:
+        d = {"key_tonic": result.key_tonic, "key_mode": result.key_mode,
+             "events": [[e.start_beats, e.end_beats, e.start_s, e.end_s,
+                         sum(1 << pc for pc in e.pitch_classes), e.bass] for e in result.events]}
+    write_text(cache_dir("chords") / f"{key}.json", json.dumps(d, separators=(",", ":")))

@@ -1,0 +1,115 @@
+"""Chord events and their names: what a stretch of music sounds like as a pitch-class set.
+
+Naming is music21's, cached per pitch-class set (there are only 4,096).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import music21
+from music21 import chord, harmony
+
+from ..cache import cache_dir
+from ..fileio import write_json
+
+QUALITIES: tuple[str, ...] = ("major", "minor", "diminished", "augmented", "dominant seventh",
+                              "major seventh", "minor seventh", "half-diminished seventh",
+                              "diminished seventh", "other")
+PITCH_NAMES = ("C", "C#", "D", "E-", "E", "F", "F#", "G", "A-", "A", "B-", "B")
+
+
+@dataclass(frozen=True)
+class ChordEvent:
+    """One chord: where it is (beats are quarter notes from the start of the piece; seconds
+    from the tempo map) and what sounds (pitch classes, C = 0; bass = lowest sounding note)."""
+
+    source: str
+    start_beats: float
+    end_beats: float
+    start_s: float
+    end_s: float
+    pitch_classes: tuple[int, ...]
+    bass: int
+    name: str
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        d["pitch_classes"] = list(self.pitch_classes)
+        return d
+
+
+def _chord(pitch_classes: tuple[int, ...]) -> chord.Chord:
+    return chord.Chord([60 + pc for pc in pitch_classes])
+
+
+def chord_name(pitch_classes: tuple[int, ...]) -> str:
+    """music21's name with its root, e.g. ``"A minor triad"``, ``"G dominant seventh chord"``."""
+    return describe(pitch_classes)[0] if pitch_classes else "rest"
+
+
+def chord_symbol(pitch_classes: tuple[int, ...]) -> str:
+    """A short lead-sheet symbol (music21's figure without inversion), e.g. ``"Am"``, ``"G7"``;
+    pitch names where music21 finds no symbol."""
+    return describe(pitch_classes)[1] if pitch_classes else "—"
+
+
+def chord_root(pitch_classes: tuple[int, ...]) -> int:
+    """The root's pitch class as music21 finds it."""
+    return describe(pitch_classes)[2]
+
+
+def chord_quality(pitch_classes: tuple[int, ...]) -> str:
+    """One of :data:`QUALITIES`, from music21's chord predicates ("other" below 3 notes)."""
+    return describe(pitch_classes)[3] if len(pitch_classes) >= 3 else "other"
+
+
+@lru_cache(maxsize=4096)
+def describe(pitch_classes: tuple[int, ...]) -> tuple[str, str, int, str]:
+    """``(name, symbol, root, quality)`` of a non-empty pitch-class set.
+
+    music21 spends about 15 ms spelling a chord, so each set's description is kept in a
+    small table in the cache folder (one per music21 version) and computed once per machine.
+    """
+    table = _table()
+    code = str(sum(1 << pc for pc in set(pitch_classes)))
+    if code not in table:
+        table[code] = _describe(tuple(sorted(set(pitch_classes))))
+        write_json(_table_path(), table)
+    name, symbol, root, quality = table[code]
+    return name, symbol, int(root), quality
+
+
+def _describe(pitch_classes: tuple[int, ...]) -> list:
+    c = _chord(pitch_classes)
+    figure = harmony.chordSymbolFigureFromChord(c)
+    if not figure or "Cannot Be Identified" in figure:
+        symbol = " ".join(PITCH_NAMES[pc] for pc in pitch_classes)
+    else:
+        symbol = figure.split("/")[0]
+    return [f"{c.root().name} {c.commonName}", symbol, c.root().pitchClass, _quality(c)]
+
+
+def _quality(c: chord.Chord) -> str:
+    tests = (("major", c.isMajorTriad), ("minor", c.isMinorTriad), ("diminished", c.isDiminishedTriad),
+             ("augmented", c.isAugmentedTriad), ("dominant seventh", c.isDominantSeventh),
+             ("diminished seventh", c.isDiminishedSeventh),
+             ("half-diminished seventh", c.isHalfDiminishedSeventh))
+    for quality, test in tests:
+        if test():
+            return quality
+    return {"major seventh chord": "major seventh", "minor seventh chord": "minor seventh"}.get(c.commonName, "other")
+
+
+def _table_path() -> Path:
+    return cache_dir("names") / f"music21-{music21.__version__}.json"
+
+
+@lru_cache(maxsize=1)
+def _table() -> dict[str, list]:
+    try:
+        return json.loads(_table_path().read_text())
+    except (OSError, ValueError):
+        return {}

@@ -1,0 +1,52 @@
+"""One file -> its chord events and key: what the corpus engine runs per file."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .events import ChordEvent
+from .readers import MIDI_SUFFIXES, SCORE_SUFFIXES, FileRejected, Notes, read_notes
+from .segment import Segmentation, segment
+
+__all__ = ["FileRejected", "MIDI_SUFFIXES", "PieceChords", "SCORE_SUFFIXES", "extract_file", "find_key"]
+
+
+@dataclass
+class PieceChords:
+    """The chords of one piece and its key (music21's key analysis: tonic pitch class, mode)."""
+
+    source: str
+    events: list[ChordEvent]
+    key_tonic: int
+    key_mode: str
+
+
+def extract_file(path: str | os.PathLike, seg: Segmentation) -> PieceChords:
+    """Read, segment and key-analyse one file; raises FileRejected with a reason."""
+    notes = read_notes(path)
+    events = segment(notes, seg)
+    if not events:
+        raise FileRejected(f"no chord of at least {seg.min_notes} pitch classes")
+    tonic, mode = find_key(notes)
+    return PieceChords(str(Path(path)), events, tonic, mode)
+
+
+def find_key(notes: Notes) -> tuple[int, str]:
+    """music21's key analysis (`analyze("key")`, Aarden-Essen weights) of the pitch-class durations.
+
+    The analysis weighs each pitch class by how long it sounds, so it is run on a
+    12-note stream holding those total durations (the same answer, without building a
+    music21 object per note).
+    """
+    from music21 import analysis, note, stream
+
+    durations = np.bincount(notes.pitch % 12, weights=notes.end - notes.start, minlength=12)
+    s = stream.Stream()
+    for pc, length in enumerate(durations):
+        if length > 0:
+            s.append(note.Note(60 + pc, quarterLength=round(float(length) * 16) / 16 or 0.0625))
+    key = analysis.discrete.analyzeStream(s, "key")
+    return key.tonic.pitchClass, key.mode

@@ -1,0 +1,192 @@
+"""Readers: one music file -> the notes that sound in it, as arrays.
+
+MIDI is read by pretty_midi, scores (MusicXML, kern, ABC, ...) by music21. Times are in
+quarter-note beats from the start of the piece; a tempo map turns beats into seconds.
+Every problem with a file raises :class:`FileRejected` with a one-line reason.
+"""
+from __future__ import annotations
+
+import os
+import re
+import warnings
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import DataError
+
+MIDI_SUFFIXES = (".mid", ".midi")
+SCORE_SUFFIXES = (".musicxml", ".xml", ".mxl", ".krn", ".abc")
+#: Limits that keep a hostile or broken file from exhausting time or memory.
+MAX_FILE_BYTES = 50_000_000
+MAX_UNZIPPED_BYTES = 200_000_000
+MAX_TRACKS = 1024
+MAX_NOTES = 100_000
+MAX_BEATS = 100_000.0          # about 14 hours at 120 beats per minute
+
+
+_ENTITY = re.compile(rb"<!ENTITY", re.IGNORECASE)
+
+
+class FileRejected(DataError):
+    """A file that cannot be used; the message is a one-line reason."""
+
+
+@dataclass
+class Notes:
+    """The sounding notes of one piece.
+
+    ``pitch`` int (N,) MIDI numbers; ``start``/``end`` float (N,) beats; ``downbeats`` (M,)
+    bar starts in beats; the tempo map is piecewise linear through (``map_beats``,
+    ``map_seconds``) with ``seconds_per_beat`` from each point on.
+    """
+
+    source: str
+    pitch: np.ndarray
+    start: np.ndarray
+    end: np.ndarray
+    downbeats: np.ndarray
+    map_beats: np.ndarray
+    map_seconds: np.ndarray
+    seconds_per_beat: np.ndarray
+
+    def seconds(self, beats: np.ndarray) -> np.ndarray:
+        """Beats -> seconds through the tempo map (vectorised)."""
+        k = np.searchsorted(self.map_beats, beats, side="right") - 1
+        k = np.clip(k, 0, len(self.map_beats) - 1)
+        return self.map_seconds[k] + (beats - self.map_beats[k]) * self.seconds_per_beat[k]
+
+
+def read_notes(path: str | os.PathLike) -> Notes:
+    """Read any supported file; the suffix (any letter case) chooses the reader."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    try:
+        size = path.stat().st_size
+    except OSError as e:
+        raise FileRejected(f"cannot read: {e.strerror}") from None
+    if size == 0:
+        raise FileRejected("empty file")
+    if size > MAX_FILE_BYTES:
+        raise FileRejected(f"file too large ({size / 1e6:.0f} MB > {MAX_FILE_BYTES / 1e6:.0f} MB)")
+    if suffix in MIDI_SUFFIXES:
+        notes = _read_midi(path)
+    elif suffix in SCORE_SUFFIXES:
+        notes = _read_score(path)
+    else:
+        raise FileRejected(f"unsupported file type {suffix!r}")
+    if len(notes.pitch) == 0:
+        raise FileRejected("no notes")
+    if len(notes.pitch) > MAX_NOTES:
+        raise FileRejected(f"too many notes ({len(notes.pitch)} > {MAX_NOTES})")
+    if notes.end.max() > MAX_BEATS:
+        raise FileRejected(f"too long ({notes.end.max():.0f} beats > {MAX_BEATS:.0f})")
+    return notes
+
+
+def _read_midi(path: Path) -> Notes:
+    import pretty_midi
+
+    head = path.open("rb").read(14)
+    if head[:4] != b"MThd":
+        raise FileRejected("not a MIDI file (no MThd header)")
+    tracks = int.from_bytes(head[10:12], "big")
+    if tracks > MAX_TRACKS:
+        raise FileRejected(f"too many tracks ({tracks} > {MAX_TRACKS})")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            pm = pretty_midi.PrettyMIDI(str(path))
+    except Exception as e:  # mido and pretty_midi raise many kinds on broken files
+        raise FileRejected(f"malformed MIDI: {_short(e)}") from None
+    melodic = [inst for inst in pm.instruments if not inst.is_drum]
+    n = sum(len(inst.notes) for inst in melodic)
+    if n > MAX_NOTES:
+        raise FileRejected(f"too many notes ({n} > {MAX_NOTES})")
+    table = np.array([(note.pitch, note.start, note.end) for inst in melodic for note in inst.notes],
+                     dtype=np.float64).reshape(-1, 3)
+    change_s, qpm = pm.get_tempo_changes()
+    if len(change_s) == 0:
+        change_s, qpm = np.array([0.0]), np.array([120.0])
+    seconds_per_beat = 60.0 / qpm
+    map_beats = np.concatenate([[0.0], np.cumsum(np.diff(change_s) / seconds_per_beat[:-1])])
+    to_beats = _inverse_map(change_s, map_beats, seconds_per_beat)
+    downbeats = to_beats(np.asarray(pm.get_downbeats()))
+    return Notes(str(path), table[:, 0].astype(np.int16), to_beats(table[:, 1]), to_beats(table[:, 2]),
+                 downbeats, map_beats, change_s.astype(np.float64), seconds_per_beat)
+
+
+def _inverse_map(change_s: np.ndarray, map_beats: np.ndarray, seconds_per_beat: np.ndarray):
+    def to_beats(seconds: np.ndarray) -> np.ndarray:
+        k = np.clip(np.searchsorted(change_s, seconds, side="right") - 1, 0, len(change_s) - 1)
+        return map_beats[k] + (seconds - change_s[k]) / seconds_per_beat[k]
+    return to_beats
+
+
+def _read_score(path: Path) -> Notes:
+    from music21 import converter, note, stream
+
+    _check_xml(path)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            score = converter.parse(str(path), forceSource=True)
+            flat = score.stripTies().flatten()
+    except Exception as e:  # music21 raises many kinds on broken files
+        raise FileRejected(f"malformed score: {_short(e)}") from None
+    rows = []
+    for el in flat.notes:
+        length = float(el.quarterLength)
+        if length <= 0 or isinstance(el, note.Unpitched):
+            continue
+        start = float(el.offset)
+        rows.extend((p.midi, start, start + length) for p in el.pitches)
+        if len(rows) > MAX_NOTES:
+            raise FileRejected(f"too many notes (> {MAX_NOTES})")
+    table = np.array(rows, dtype=np.float64).reshape(-1, 3)
+    parts = score.parts if isinstance(score, stream.Score) and score.parts else [score]
+    downbeats = np.array(sorted({float(m.offset) for m in parts[0].getElementsByClass(stream.Measure)}))
+    map_beats, seconds_per_beat = [], []
+    for start, _, mark in score.metronomeMarkBoundaries():
+        map_beats.append(float(start))
+        seconds_per_beat.append(float(mark.secondsPerQuarter()))
+    if not map_beats:
+        map_beats, seconds_per_beat = [0.0], [0.5]
+    mb, spb = np.array(map_beats), np.array(seconds_per_beat)
+    map_seconds = np.concatenate([[0.0], np.cumsum(np.diff(mb) * spb[:-1])])
+    return Notes(str(path), table[:, 0].astype(np.int16), table[:, 1], table[:, 2], downbeats, mb,
+                 map_seconds, spb)
+
+
+def _check_xml(path: Path) -> None:
+    """Refuse XML that declares entities (entity-expansion bombs) and oversized zip members.
+
+    Python's expat resolves no external entities but does expand internal ones; MusicXML
+    has no use for entity declarations, so a file that declares any is refused unread.
+    """
+    suffix = path.suffix.lower()
+    if suffix == ".mxl":
+        try:
+            with zipfile.ZipFile(path) as z:
+                total = sum(info.file_size for info in z.infolist())
+                if total > MAX_UNZIPPED_BYTES:
+                    raise FileRejected(f"compressed MusicXML unpacks to {total / 1e6:.0f} MB")
+                texts = [z.read(info) for info in z.infolist() if info.filename.lower().endswith((".xml", ".musicxml"))]
+        except zipfile.BadZipFile:
+            raise FileRejected("malformed MXL: not a zip archive") from None
+    elif suffix in (".xml", ".musicxml"):
+        texts = [path.read_bytes()]
+    else:
+        return
+    for text in texts:
+        if _ENTITY.search(text):
+            raise FileRejected("XML declares entities (refused: possible entity-expansion attack)")
+
+
+def _short(e: Exception) -> str:
+    text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    return text[:160]
+
+

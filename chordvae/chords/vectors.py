@@ -1,0 +1,49 @@
+"""Chord events -> binary vectors: 12 pitch classes (C = 0), optionally + a 12-dim one-hot bass."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import ChordVAEError
+from .extract import PieceChords
+
+FEATURES = ("pitch-class", "pitch-class+bass")
+TRANSPOSE = ("none", "all", "c")
+
+
+def chord_vectors(pieces: list[PieceChords], features: str = "pitch-class",
+                  transpose: str = "none") -> tuple[np.ndarray, np.ndarray]:
+    """``(x, piece_index)``: x uint8 ``(N, 12)`` or ``(N, 24)``, piece_index int64 ``(N,)``.
+
+    ``transpose``: ``none`` keeps every piece in its key; ``all`` adds all 12 transpositions of
+    every event (12 N rows, transposition-major); ``c`` moves each piece so that its key
+    (music21's analysis) becomes C major or A minor.
+    """
+    if features not in FEATURES:
+        raise ChordVAEError(f"unknown features {features!r}; choose from {', '.join(FEATURES)}")
+    if transpose not in TRANSPOSE:
+        raise ChordVAEError(f"unknown transposition {transpose!r}; choose from {', '.join(TRANSPOSE)}")
+    counts = np.array([len(p.events) for p in pieces])
+    piece = np.repeat(np.arange(len(pieces)), counts)
+    pcs = np.zeros((int(counts.sum()), 12), dtype=np.uint8)
+    rows = np.repeat(np.arange(len(piece)), [len(e.pitch_classes) for p in pieces for e in p.events])
+    pcs[rows, [pc for p in pieces for e in p.events for pc in e.pitch_classes]] = 1
+    bass = np.array([e.bass for p in pieces for e in p.events], dtype=np.int64)
+    if transpose == "c":
+        shift = np.array([-(p.key_tonic if p.key_mode == "major" else p.key_tonic - 9) % 12 for p in pieces])
+        pcs, bass = _shift(pcs, bass, shift[piece])
+    elif transpose == "all":
+        shifted = [_shift(pcs, bass, np.full(len(bass), k)) for k in range(12)]
+        pcs = np.concatenate([s[0] for s in shifted])
+        bass = np.concatenate([s[1] for s in shifted])
+        piece = np.tile(piece, 12)
+    if features == "pitch-class+bass":
+        onehot = np.zeros((len(bass), 12), dtype=np.uint8)
+        onehot[np.arange(len(bass)), bass] = 1
+        pcs = np.concatenate([pcs, onehot], axis=1)
+    return pcs, piece
+
+
+def _shift(pcs: np.ndarray, bass: np.ndarray, shift: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Transpose each row up by ``shift`` semitones: column c moves to (c + shift) % 12."""
+    cols = (np.arange(12)[None, :] - shift[:, None]) % 12
+    return np.take_along_axis(pcs, cols, axis=1), (bass + shift) % 12
