@@ -23,7 +23,7 @@ _PC_WEIGHTS = 1 << np.arange(12)
 class Segmentation:
     """How notes become chords; ``threshold`` is a fraction of the beat/bar, ``min_duration`` is in beats."""
 
-    mode: str = "beat"
+    mode: str = "onset"
     threshold: float = 0.5
     min_notes: int = 3
     min_duration: float = 0.25
