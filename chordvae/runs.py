@@ -85,7 +85,7 @@ def train(dataset: str, sources: Sequence[str] = (), *, options: dict[str, Any] 
     if config.threads:
         torch.set_num_threads(config.threads)
     torch.manual_seed(config.seed)
-    data = adapter.load(list(sources), dict(options or {}), config.seed, run_dir=run_dir)
+    data = adapter.load(list(sources), {**(options or {}), "progress": progress}, config.seed, run_dir=run_dir)
     for notice in data.notices:
         log(notice)
     model_config = ModelConfig(arch=arch or adapter.default_arch, event_shape=data.event_shape,

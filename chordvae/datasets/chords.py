@@ -137,7 +137,8 @@ class Chords(DatasetAdapter):
         vector = torch.zeros(24 if meta["options"]["features"] == "pitch-class+bass" else 12)
         vector[list(spec.pitch_classes)] = 1.0
         if len(vector) == 24:
-            vector[12 + chord_root(spec.pitch_classes)] = 1.0
+            bass = spec.bass if spec.bass is not None else chord_root(spec.pitch_classes)
+            vector[12 + bass] = 1.0
         return vector
 
     def render(self, probs: torch.Tensor, path: Path, options: dict[str, Any]) -> list[str]:
@@ -188,7 +189,8 @@ def segmentation(options: dict[str, Any]) -> Segmentation:
 def read(sources: list[str], options: dict[str, Any]) -> Corpus:
     """Read the chord corpus of ``sources`` (none: music21's Bach chorales) as the options say."""
     return read_corpus(sources or default_sources(), segmentation(options), jobs=options.get("jobs"),
-                       strict=bool(options.get("strict")), use_cache=not options.get("no_cache"))
+                       strict=bool(options.get("strict")), use_cache=not options.get("no_cache"),
+                       progress=options.get("progress", True))
 
 
 def quality_labels(pitch_classes: np.ndarray) -> np.ndarray:

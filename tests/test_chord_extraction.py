@@ -1,0 +1,163 @@
+"""From one music file to chord events: MIDI and MusicXML built in the tests, with known chords."""
+from __future__ import annotations
+
+import numpy as np
+import pretty_midi
+import pytest
+from music21 import chord, meter, note, stream, tempo
+
+from chordvae.chords.extract import FileRejected, extract_file
+from chordvae.chords.segment import Segmentation
+
+
+def midi_file(path, chords, drums=(), tempo_changes=None, resolution=480):
+    """chords: (start_s, end_s, pitches); drums: (start_s, end_s, pitch) on a drum track."""
+    pm = pretty_midi.PrettyMIDI(resolution=resolution, initial_tempo=120)
+    piano = pretty_midi.Instrument(0)
+    for start, end, pitches in chords:
+        piano.notes += [pretty_midi.Note(80, p, start, end) for p in pitches]
+    pm.instruments.append(piano)
+    if drums:
+        kit = pretty_midi.Instrument(0, is_drum=True)
+        kit.notes += [pretty_midi.Note(80, p, s, e) for s, e, p in drums]
+        pm.instruments.append(kit)
+    if tempo_changes:  # list of (tick, qpm): pretty_midi keeps them in _tick_scales
+        pm._tick_scales = [(tick, 60.0 / (qpm * resolution)) for tick, qpm in tempo_changes]
+        pm._update_tick_to_time(pm.time_to_tick(100))
+        for inst in pm.instruments:  # notes were given in ticks/resolution = beats: convert
+            for n in inst.notes:
+                n.start, n.end = pm.tick_to_time(int(n.start * resolution)), pm.tick_to_time(int(n.end * resolution))
+    pm.write(str(path))
+    return path
+
+
+def seg(**kw):
+    return Segmentation(**{"min_duration": 0.0, **kw})
+
+
+def test_c_major_triad(tmp_path):
+    piece = extract_file(midi_file(tmp_path / "c.mid", [(0, 1, [48, 64, 67, 72])]), seg())
+    (e,) = piece.events
+    assert e.pitch_classes == (0, 4, 7) and e.bass == 0 and e.name == "C major triad"
+    assert (e.start_beats, e.end_beats, e.start_s, e.end_s) == (0, 2, 0, 1)  # 120 bpm: 2 beats per second
+    assert (piece.key_tonic, piece.key_mode) == (0, "major")
+
+
+def test_drums_never_count(tmp_path):
+    path = midi_file(tmp_path / "d.mid", [(0, 1, [57, 60, 64])], drums=[(0, 1, 36), (0, 1, 42), (0, 1, 46)])
+    (e,) = extract_file(path, seg()).events
+    assert e.pitch_classes == (0, 4, 9) and e.name == "A minor triad" and e.bass == 9
+
+
+def test_overlapping_notes_make_their_own_chords(tmp_path):
+    # C E G held for two beats; B enters halfway and lasts beyond: C E G, then C E G B, then B alone.
+    path = midi_file(tmp_path / "o.mid", [(0, 1, [60, 64, 67]), (0.5, 1.5, [71])])
+    events = extract_file(path, seg(mode="onset", min_notes=1)).events
+    assert [e.pitch_classes for e in events] == [(0, 4, 7), (0, 4, 7, 11), (11,)]
+    assert [(e.start_beats, e.end_beats) for e in events] == [(0, 1), (1, 2), (2, 3)]
+    assert events[1].name == "C major seventh chord"
+
+
+def test_beat_segmentation_drops_a_passing_tone_that_onset_keeps(tmp_path):
+    # A C major triad for a beat; the top voice moves E -> F (a sixteenth passing tone) -> E.
+    path = midi_file(tmp_path / "p.mid", [(0, 0.5, [48, 55]), (0, 0.375, [64]), (0.375, 0.5, [65])])
+    onset = extract_file(path, seg(mode="onset")).events
+    beat = extract_file(path, seg(mode="beat", threshold=0.5)).events
+    assert (0, 5, 7) in [e.pitch_classes for e in onset]
+    assert [e.pitch_classes for e in beat] == [(0, 4, 7)]
+
+
+def test_identical_consecutive_chords_merge(tmp_path):
+    path = midi_file(tmp_path / "m.mid", [(0, 0.5, [60, 64, 67]), (0.5, 1, [60, 64, 67])])
+    (e,) = extract_file(path, seg()).events
+    assert (e.start_beats, e.end_beats) == (0, 2)
+
+
+def test_beats_and_seconds_under_a_tempo_change(tmp_path):
+    # Two chords of 2 beats each; the tempo doubles from 120 to 240 bpm at beat 2.
+    path = midi_file(tmp_path / "t.mid", [(0, 2, [60, 64, 67]), (2, 4, [62, 65, 69])],
+                     tempo_changes=[(0, 120), (960, 240)])
+    a, b = extract_file(path, seg()).events
+    assert (a.start_beats, a.end_beats, a.start_s, a.end_s) == pytest.approx((0, 2, 0, 1))
+    assert (b.start_beats, b.end_beats, b.start_s, b.end_s) == pytest.approx((2, 4, 1, 1.5))
+    assert b.name == "D minor triad"
+
+
+def score_file(path, pickup=True):
+    """Two parts in 3/4 at 60 bpm with a one-beat pickup; the soprano's first note is tied over."""
+    score = stream.Score()
+    for part_notes in (["G4", "G4", "A4"], ["B3", "D4", "C4"]):
+        part = stream.Part()
+        m0 = stream.Measure(number=0)
+        m0.append([meter.TimeSignature("3/4"), tempo.MetronomeMark(number=60)] if part_notes[0] == "G4"
+                  else [meter.TimeSignature("3/4")])
+        m0.append(note.Note(part_notes[0], quarterLength=1))
+        m0.paddingLeft = 2.0
+        m1 = stream.Measure(number=1)
+        m1.append(note.Note(part_notes[1], quarterLength=2))
+        m1.append(note.Note(part_notes[2], quarterLength=1))
+        part.append([m0, m1])
+        score.insert(0, part)
+    bass = stream.Part()
+    b0 = stream.Measure(number=0)
+    b0.append([meter.TimeSignature("3/4"), chord.Chord(["G2"], quarterLength=1)])
+    b0.paddingLeft = 2.0
+    b1 = stream.Measure(number=1)
+    b1.append([note.Note("G2", quarterLength=2), note.Note("F2", quarterLength=1)])
+    bass.append([b0, b1])
+    score.insert(0, bass)
+    soprano = score.parts[0].recurse().notes
+    soprano[0].tie, soprano[1].tie = __import__("music21").tie.Tie("start"), __import__("music21").tie.Tie("stop")
+    score.write("musicxml", fp=str(path))
+    return path
+
+
+def test_musicxml_pickup_tempo_and_ties(tmp_path):
+    events = extract_file(score_file(tmp_path / "s.musicxml"), seg(min_notes=2)).events
+    # beat 0 (pickup): G B G; beats 1-3: G D G (the tied G is one note); beat 3-4: A C F
+    assert [(e.start_beats, e.end_beats) for e in events] == [(0, 1), (1, 3), (3, 4)]
+    assert [e.pitch_classes for e in events] == [(7, 11), (2, 7), (0, 5, 9)]
+    assert [e.bass for e in events] == [7, 7, 5]
+    assert [(e.start_s, e.end_s) for e in events] == [(0, 1), (1, 3), (3, 4)]  # 60 bpm
+
+
+@pytest.mark.parametrize("name, content, reason", [
+    ("empty.mid", b"", "empty file"),
+    ("noise.mid", bytes(np.random.default_rng(0).integers(0, 256, 300, dtype=np.uint8)), "not a MIDI file"),
+    ("broken.xml", b"<?xml version='1.0'?><score-partwise><part id='P1'><measure>", "malformed score"),
+    ("bomb.musicxml", b"<?xml version='1.0'?><!DOCTYPE lolz [<!ENTITY lol 'lol'><!ENTITY lol2 "
+                      b"'&lol;&lol;&lol;'>]><score-partwise>&lol2;</score-partwise>", "declares entities"),
+    ("fake.mxl", b"PK not a zip at all", "not a zip"),
+    ("notes.txt", b"C E G", "unsupported file type"),
+])
+def test_bad_files_are_rejected_with_a_reason(tmp_path, name, content, reason):
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(FileRejected, match=reason) as info:
+        extract_file(path, seg())
+    assert "\n" not in str(info.value)
+
+
+def test_truncated_and_note_less_midi_are_rejected(tmp_path):
+    good = midi_file(tmp_path / "good.mid", [(0, 1, [60, 64, 67])]).read_bytes()
+    (tmp_path / "cut.mid").write_bytes(good[: len(good) // 2])
+    with pytest.raises(FileRejected, match="malformed MIDI"):
+        extract_file(tmp_path / "cut.mid", seg())
+    with pytest.raises(FileRejected, match="no notes"):
+        extract_file(midi_file(tmp_path / "silent.mid", []), seg())
+    with pytest.raises(FileRejected, match="no chord of at least 3"):
+        extract_file(midi_file(tmp_path / "dyad.mid", [(0, 1, [60, 64])]), seg())
+
+
+def test_midi_claiming_thousands_of_tracks_is_refused_unread(tmp_path):
+    header = b"MThd" + (6).to_bytes(4, "big") + (1).to_bytes(2, "big") + (60000).to_bytes(2, "big") + (480).to_bytes(2, "big")
+    (tmp_path / "tracks.mid").write_bytes(header + b"MTrk" + (0).to_bytes(4, "big"))
+    with pytest.raises(FileRejected, match="too many tracks"):
+        extract_file(tmp_path / "tracks.mid", seg())
+
+
+def test_a_note_lasting_days_is_refused(tmp_path):
+    # pretty_midi itself refuses ticks past 10^7; at 24 ticks per beat a day-long note stays below that
+    path = midi_file(tmp_path / "long.mid", [(0, 24 * 3600, [60, 64, 67])], resolution=24)
+    with pytest.raises(FileRejected, match="too long"):
+        extract_file(path, seg(mode="beat"))
