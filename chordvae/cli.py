@@ -252,3 +252,21 @@ def encode(run_dir: str, events: tuple[str, ...]) -> None:
 
 def _numbers(values) -> str:
     return "[" + ", ".join(f"{v:+.3f}" for v in values.tolist()) + "]"
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path())
+@click.option("--split", type=click.Choice(["validation", "train"]), default="validation", show_default=True)
+@click.option("--iw-samples", "k", type=click.IntRange(1), default=None,
+              help="importance samples for the IWAE bound (default 1000 for chords, 100 for images)")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="print the report as JSON")
+def evaluate(run_dir: str, split: str, k: int | None, seed: int, as_json: bool) -> None:
+    """Likelihood bounds, latent diagnostics and baselines for a run (also written to the run directory)."""
+    import json
+
+    from . import runs
+    from .evaluate import format_report
+
+    report = runs.evaluate_run(run_dir, split, k, seed)
+    click.echo(json.dumps(report, indent=2) if as_json else format_report(report))

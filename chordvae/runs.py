@@ -154,3 +154,23 @@ def draw_pictures(run: Run, data: Data | None = None, n: int | None = None, scal
                                   n=n, scale=scale)
     run.adapter.plot_label_clusters(run.model, data, run.dataset_meta, run.dir / "label_clusters.png")
     return paths + [run.dir / "latent_space.png", run.dir / "label_clusters.png"]
+
+
+def evaluate_run(run_dir: str | Path, split: str = "validation", k: int | None = None,
+                 seed: int = 0) -> dict[str, Any]:
+    """Evaluate a run on its ``validation`` or ``train`` split; writes ``evaluation-<split>.json``.
+
+    ``k`` importance samples default to 1000 for small events (chords) and 100 for images.
+    """
+    from .evaluate import evaluate
+
+    if split not in ("validation", "train"):
+        raise ChordVAEError(f"unknown split {split!r}; choose validation or train")
+    run = load_run(run_dir)
+    data = run.data()
+    x = data.validation if split == "validation" else data.train
+    k = k or (1000 if x[0].numel() <= 64 else 100)
+    report = evaluate(run.model, data.train, x, k, seed=seed, extra=run.adapter.metrics(run.model, x))
+    report.update({"run": str(run.dir), "split": split, "epoch": run.epoch})
+    write_json(run.dir / f"evaluation-{split}.json", report)
+    return report
