@@ -122,7 +122,7 @@ def test_extract_command_writes_json_lines(mixed, tmp_path):
 
 
 def piece(events, tonic=0, mode="major"):
-    return PieceChords("x", [ChordEvent("x", 0, 1, 0, 1, pcs, bass, "") for pcs, bass in events], tonic, mode)
+    return PieceChords("x", [ChordEvent("x", 0, 1, 0, 1, pcs, bass) for pcs, bass in events], tonic, mode)
 
 
 def test_vectors_features_and_transpositions():

@@ -24,7 +24,7 @@ from .. import __version__
 from ..cache import cache_dir
 from ..errors import DataError
 from ..fileio import write_text
-from .events import ChordEvent, chord_name
+from .events import ChordEvent
 from .extract import MIDI_SUFFIXES, SCORE_SUFFIXES, PieceChords, extract_file
 from .segment import Segmentation
 
@@ -135,7 +135,10 @@ def _run(files: list[Path], todo: list[int], seg: Segmentation, jobs: int, time_
         for i in todo:
             yield i, _extract(str(files[i]), seg, time_limit)
         return
-    context = multiprocessing.get_context("spawn")   # the parent may hold torch's threads
+    # forkserver: workers fork from a clean server that has imported the readers once
+    # (plain fork could inherit torch's thread pools; spawn would import music21 per worker)
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([__name__])
     with ProcessPoolExecutor(jobs, mp_context=context) as pool:
         futures = {pool.submit(_extract, str(files[i]), seg, time_limit): i for i in todo}
         try:
@@ -192,7 +195,7 @@ def _cache_get(key: str, path: Path) -> PieceChords | Skip | None:
         events = []
         for sb, eb, ss, es, code, bass in d["events"]:
             pcs = tuple(pc for pc in range(12) if code >> pc & 1)
-            events.append(ChordEvent(str(path), sb, eb, ss, es, pcs, bass, chord_name(pcs)))
+            events.append(ChordEvent(str(path), sb, eb, ss, es, pcs, bass))
         return PieceChords(str(path), events, int(d["key_tonic"]), str(d["key_mode"]))
     except (OSError, ValueError, KeyError, TypeError):
         return None

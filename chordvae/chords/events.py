@@ -33,11 +33,16 @@ class ChordEvent:
     end_s: float
     pitch_classes: tuple[int, ...]
     bass: int
-    name: str
+
+    @property
+    def name(self) -> str:
+        """music21's name, e.g. ``"A minor triad"`` (computed on demand, cached per set)."""
+        return chord_name(self.pitch_classes)
 
     def to_json(self) -> dict:
         d = asdict(self)
         d["pitch_classes"] = list(self.pitch_classes)
+        d["name"] = self.name
         return d
 
 

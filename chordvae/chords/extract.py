@@ -48,5 +48,6 @@ def find_key(notes: Notes) -> tuple[int, str]:
     for pc, length in enumerate(durations):
         if length > 0:
             s.append(note.Note(60 + pc, quarterLength=round(float(length) * 16) / 16 or 0.0625))
-    key = analysis.discrete.analyzeStream(s, "key")
-    return key.tonic.pitchClass, key.mode
+    method = analysis.discrete.analysisClassFromMethodName("key")   # what analyze("key") uses
+    (tonic, mode, _), _ = method().process(s)
+    return tonic.pitchClass, mode

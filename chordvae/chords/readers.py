@@ -133,7 +133,8 @@ def _read_score(path: Path) -> Notes:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             score = converter.parse(str(path), forceSource=True)
-            flat = score.stripTies().flatten()
+            score.stripTies(inPlace=True)
+            flat = score.flatten()
     except Exception as e:  # music21 raises many kinds on broken files
         raise FileRejected(f"malformed score: {_short(e)}") from None
     rows = []

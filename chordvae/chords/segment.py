@@ -12,7 +12,7 @@ from dataclasses import astuple, dataclass
 
 import numpy as np
 
-from .events import ChordEvent, chord_name
+from .events import ChordEvent
 from .readers import Notes
 
 SEGMENT_MODES = ("onset", "beat", "bar")
@@ -109,5 +109,5 @@ def _events(notes: Notes, seg: Segmentation, code: np.ndarray, bass: np.ndarray,
         pcs = tuple(int(pc) for pc in range(12) if code[f] >> pc & 1)
         events.append(ChordEvent(notes.source, round(float(start[i]), 6), round(float(end[i]), 6),
                                  round(float(start_s[i]), 6), round(float(end_s[i]), 6), pcs,
-                                 int(bass[f]), chord_name(pcs)))
+                                 int(bass[f])))
     return events
