@@ -101,7 +101,12 @@ def fit(model: VAE, train: torch.Tensor, validation: torch.Tensor, config: Train
     device = resolve_device(config.device)
     model.to(device)
     train, validation = train.to(device), validation.to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
+    images = train.dim() == 4
+    if images:  # channels-last convolutions train ~30% faster on CPU (benchmarks/README.md)
+        model.to(memory_format=torch.channels_last)
+    # one fused kernel for all parameters: the optimiser step takes a third of the time
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate,
+                                 fused=device.type in ("cpu", "cuda"))
     if optimizer_state is not None:
         optimizer.load_state_dict(optimizer_state)
     generator = torch.Generator().manual_seed(config.seed + start_epoch)
@@ -112,6 +117,8 @@ def fit(model: VAE, train: torch.Tensor, validation: torch.Tensor, config: Train
         start = time.perf_counter()
         order = torch.randperm(len(train), generator=generator).to(device)
         shuffled = train[order]
+        if images:
+            shuffled = shuffled.contiguous(memory_format=torch.channels_last)
         totals = torch.zeros(3, dtype=torch.float64, device=device)
         bar = tqdm(range(0, len(train), config.batch_size), desc=f"epoch {epoch}/{config.epochs}",
                    unit="batch", leave=False, disable=not progress)
