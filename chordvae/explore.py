@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 
 from .errors import ChordVAEError
-from .plots import LatentPlane, posterior_means
+from .plots import latent_grid
 from .runs import Run
 from .vae import VAE
 
@@ -49,9 +49,7 @@ def interpolate(a: torch.Tensor, b: torch.Tensor, steps: int, spherical: bool = 
 
 def grid(run: Run, n: int, scale: float = 1.0) -> torch.Tensor:
     """The ``latent_space.png`` grid, row by row from the top left, shape ``(n * n, D)``."""
-    means = posterior_means(run.model, run.data().validation) if run.model.latent_dim != 2 else None
-    z, _ = LatentPlane(run.model.latent_dim, means).grid(n, scale)
-    return z.reshape(n * n, -1)
+    return latent_grid(run.model, run.data().validation, n, scale)[1]
 
 
 @torch.no_grad()

@@ -63,6 +63,17 @@ class LatentPlane:
         return self.centre + plane @ self.basis, ticks
 
 
+@torch.no_grad()
+def latent_grid(model: VAE, reference: torch.Tensor, n: int,
+                scale: float) -> tuple[LatentPlane, torch.Tensor, torch.Tensor]:
+    """The n x n grid of ``latent_space.png``: ``(plane, z (n * n, D) row by row from the
+    top left, ticks (n,))``; ``reference`` events fix the plane when the space is not 2-D."""
+    means = posterior_means(model, reference) if model.latent_dim != 2 else None
+    plane = LatentPlane(model.latent_dim, means)
+    z, ticks = plane.grid(n, scale)
+    return plane, z.reshape(n * n, -1), ticks
+
+
 def plot_losses(metrics: Sequence[dict], path: str | Path) -> None:
     """Train and validation curves of loss, reconstruction and KL per epoch."""
     epochs = [m["epoch"] for m in metrics]

@@ -7,7 +7,7 @@ modelled as independent Bernoulli variables. Losses are in nats per example.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import NamedTuple
 
 import torch

@@ -18,7 +18,7 @@ from ..errors import ChordVAEError
 from ..listen.audio import render_wav
 from ..listen.chordspec import parse_chord
 from ..listen.midi import RenderOptions, write_chords
-from ..plots import LatentPlane, posterior_means, save_figure
+from ..plots import LatentPlane, latent_grid, posterior_means, save_figure
 from ..vae import VAE
 from .base import Data, DatasetAdapter
 
@@ -76,11 +76,9 @@ class Chords(DatasetAdapter):
                           path: Path, n: int | None = None, scale: float = 1.0) -> None:
         """Decoded chords on an n x n latent grid (n = 12), each cell coloured by quality."""
         n = n or 12
-        means = posterior_means(model, data.validation) if model.latent_dim != 2 else None
-        plane = LatentPlane(model.latent_dim, means)
-        z, ticks = plane.grid(n, scale)
+        plane, z, ticks = latent_grid(model, data.validation, n, scale)
         with torch.no_grad():
-            probs = torch.sigmoid(model.decode(z.reshape(n * n, -1)))[:, :12].numpy()
+            probs = torch.sigmoid(model.decode(z))[:, :12].numpy()
         sets = probs >= 0.5
         fig, ax = plt.subplots(figsize=(max(8, 0.9 * n), max(8, 0.9 * n)))
         for k in range(n * n):

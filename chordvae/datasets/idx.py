@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import shutil
 import urllib.error
 import urllib.request
 import zlib

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from ..errors import ChordVAEError
-from ..plots import LatentPlane, posterior_means, save_figure
+from ..plots import LatentPlane, latent_grid, posterior_means, save_figure
 from ..vae import VAE
 from .base import Data, DatasetAdapter
 from .idx import FASHION_MNIST_SOURCE, MNIST_SOURCE, IdxSource, load_split, locate
@@ -51,11 +51,9 @@ class MNIST(DatasetAdapter):
                           path: Path, n: int | None = None, scale: float = 1.0) -> None:
         """The Keras example's ``plot_latent_space``: an n x n grid of decoded images (n = 30)."""
         n = n or 30
-        means = posterior_means(model, data.validation) if model.latent_dim != 2 else None
-        plane = LatentPlane(model.latent_dim, means)
-        z, ticks = plane.grid(n, scale)
+        plane, z, ticks = latent_grid(model, data.validation, n, scale)
         with torch.no_grad():
-            images = torch.sigmoid(model.decode(z.reshape(n * n, -1)))[:, 0]
+            images = torch.sigmoid(model.decode(z))[:, 0]
         h, w = images.shape[1:]
         figure = images.reshape(n, n, h, w).permute(0, 2, 1, 3).reshape(n * h, n * w)
         fig, ax = plt.subplots(figsize=(10, 10))
