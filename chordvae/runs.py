@@ -100,8 +100,8 @@ def train(dataset: str, sources: Sequence[str] = (), *, options: dict[str, Any] 
         "model": model_config.to_dict(), "training": config.to_dict(),
         "train_size": len(data.train), "validation_size": len(data.validation)})
     (run_dir / "metrics.jsonl").unlink(missing_ok=True)
-    log(f"training a {model_config.arch} VAE (latent {latent_dim}) on {len(data.train)} "
-        f"{dataset} events, validating on {len(data.validation)}")
+    log(f"training a {model_config.arch} VAE (latent {latent_dim}) on {len(data.train)} {dataset} "
+        f"training events, validating on {len(data.validation)}")
     fit(model, data.train, data.validation, config, run_dir,
         {"dataset": dataset, "dataset_meta": data.meta},
         extra_metrics=adapter.metrics, progress=progress, log=log)

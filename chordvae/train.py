@@ -121,7 +121,7 @@ def fit(model: VAE, train: torch.Tensor, validation: torch.Tensor, config: Train
             shuffled = shuffled.contiguous(memory_format=torch.channels_last)
         totals = torch.zeros(3, dtype=torch.float64, device=device)
         bar = tqdm(range(0, len(train), config.batch_size), desc=f"epoch {epoch}/{config.epochs}",
-                   unit="batch", leave=False, disable=not progress)
+                   unit="batch", leave=False, disable=None if progress else True)
         for i in bar:
             out = model.loss(shuffled[i:i + config.batch_size], beta=beta,
                              samples=config.mc_samples, free_bits=config.free_bits)

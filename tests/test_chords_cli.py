@@ -74,3 +74,16 @@ def test_interpolation_endpoints_decode_back_to_the_chords_given(tmp_path):
     assert result.exit_code == 0, result.output
     assert "A minor triad" in result.output
     assert (tmp_path / "w2.wav").exists() or "no audio" in result.output
+
+
+def test_a_folder_of_only_broken_files_fails_in_one_line(tmp_path):
+    (tmp_path / "zero.mid").write_bytes(b"")
+    (tmp_path / "noise.mid").write_bytes(bytes(range(200)))
+    (tmp_path / "bad.musicxml").write_text("<score-partwise><part>")
+    result = CliRunner().invoke(main, ["train", "--dataset", "chords", str(tmp_path), "--epochs", "1",
+                                       "--jobs", "1", "--out", str(tmp_path / "run"), "-q"])
+    assert result.exit_code == 1
+    assert "no usable chords in 3 files" in result.output and "Traceback" not in result.output
+    assert len(result.output.strip().splitlines()) == 1, result.output
+    result = CliRunner().invoke(main, ["train", "--dataset", "chords", str(tmp_path / "nothing-here")])
+    assert result.exit_code == 1 and "does not exist" in result.output

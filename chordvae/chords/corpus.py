@@ -108,7 +108,7 @@ def read_corpus(sources: Sequence[str | Path], seg: Segmentation, jobs: int | No
     todo = [i for i, r in enumerate(results) if r is None]
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(todo) or 1))
     bar = tqdm(total=len(files), initial=len(files) - len(todo), desc="reading corpus", unit="file",
-               disable=not progress, leave=False)
+               disable=None if progress else True, leave=False)  # None: off when not a terminal
     for i, result in _run(files, todo, seg, jobs, time_limit):
         results[i] = result
         if isinstance(result, PieceChords) or result.lasting:
