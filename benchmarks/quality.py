@@ -26,6 +26,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--latent", type=int, nargs="*", default=[2, 4, 8, 16])
     parser.add_argument("--free-bits", type=float, nargs="*", default=[0.0])
+    parser.add_argument("--hidden", type=int, nargs="*", default=None, help="mlp hidden sizes (default: the adapter's)")
     parser.add_argument("--skip-mnist", action="store_true")
     parser.add_argument("--out", type=Path, default=Path("runs/quality"))
     args = parser.parse_args()
@@ -48,7 +49,7 @@ def main() -> None:
     for latent in args.latent:
         for free_bits in args.free_bits:
             name = f"chords-z{latent}-fb{free_bits:g}"
-            runs.train("chords", [], latent_dim=latent, out=args.out / name,
+            runs.train("chords", [], latent_dim=latent, hidden=args.hidden, out=args.out / name,
                        config=TrainConfig(epochs=args.epochs, free_bits=free_bits), **quiet)
             r = runs.evaluate_run(args.out / name, k=1000)
             results[name] = r
