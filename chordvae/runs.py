@@ -7,6 +7,7 @@ A run directory holds ``config.json``, ``model.pt``, ``metrics.jsonl``, ``loss.p
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,20 +82,26 @@ def train(dataset: str, sources: Sequence[str] = (), *, options: dict[str, Any] 
     run_dir = Path(out) if out is not None else default_run_dir(dataset)
     if (run_dir / "model.pt").exists():
         raise ChordVAEError(f"{run_dir} already holds a run; use --resume {run_dir} or another --out")
+    created = not run_dir.exists()
     run_dir.mkdir(parents=True, exist_ok=True)
     if config.threads:
         torch.set_num_threads(config.threads)
     torch.manual_seed(config.seed)
-    data = adapter.load(list(sources), {**(options or {}), "progress": progress}, config.seed, run_dir=run_dir)
+    try:
+        data = adapter.load(list(sources), {**(options or {}), "progress": progress}, config.seed,
+                            run_dir=run_dir)
+        model_config = ModelConfig(arch=arch or adapter.default_arch, event_shape=data.event_shape,
+                                   latent_dim=latent_dim,
+                                   hidden=tuple(hidden) if hidden else adapter.default_hidden)
+        model = build_model(model_config)
+    except BaseException as e:
+        if created:  # nothing was trained: leave no empty run directory behind
+            shutil.rmtree(run_dir, ignore_errors=True)
+        if isinstance(e, ValueError):
+            raise ChordVAEError(str(e)) from None
+        raise
     for notice in data.notices:
         log(notice)
-    model_config = ModelConfig(arch=arch or adapter.default_arch, event_shape=data.event_shape,
-                               latent_dim=latent_dim,
-                               hidden=tuple(hidden) if hidden else adapter.default_hidden)
-    try:
-        model = build_model(model_config)
-    except ValueError as e:
-        raise ChordVAEError(str(e)) from None
     write_json(run_dir / "config.json", {
         "chordvae_version": __version__, "dataset": dataset, "dataset_meta": data.meta,
         "model": model_config.to_dict(), "training": config.to_dict(),

@@ -85,5 +85,6 @@ def test_a_folder_of_only_broken_files_fails_in_one_line(tmp_path):
     assert result.exit_code == 1
     assert "no usable chords in 3 files" in result.output and "Traceback" not in result.output
     assert len(result.output.strip().splitlines()) == 1, result.output
+    assert not (tmp_path / "run").exists()  # no empty run directory left behind
     result = CliRunner().invoke(main, ["train", "--dataset", "chords", str(tmp_path / "nothing-here")])
     assert result.exit_code == 1 and "does not exist" in result.output
