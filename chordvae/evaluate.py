@@ -66,7 +66,7 @@ def evaluate(model: VAE, x_train: torch.Tensor, x_eval: torch.Tensor, k: int, se
     report["elbo"] = evaluate_losses(model, x_eval)
     report["iwae"] = {"k": k, "nll": iwae_nll(model, x_eval, k, generator=generator).mean().item()}
     report["latent"] = latent_diagnostics(model, x_eval)
-    report.update({"figures": extra or {}})
+    report["figures"] = extra or {}
     baselines = {"independent Bernoulli": IndependentBernoulli().fit(x_train).nll(x_eval).mean().item()}
     binary = bool(((x_train == 0) | (x_train == 1)).all())
     if binary and report["dims"] <= 24:

@@ -12,6 +12,7 @@ from dataclasses import astuple, dataclass
 
 import numpy as np
 
+from ..errors import ChordVAEError
 from .events import ChordEvent
 from .readers import Notes
 
@@ -29,7 +30,6 @@ class Segmentation:
     min_duration: float = 0.25
 
     def __post_init__(self) -> None:
-        from ..errors import ChordVAEError
         if self.mode not in SEGMENT_MODES:
             raise ChordVAEError(f"unknown segmentation {self.mode!r}; choose from {', '.join(SEGMENT_MODES)}")
         if not 0 <= self.threshold <= 1 or not 1 <= self.min_notes <= 12 or self.min_duration < 0:
