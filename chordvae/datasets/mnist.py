@@ -15,8 +15,6 @@ from ..vae import VAE
 from .base import Data, DatasetAdapter
 from .idx import FASHION_MNIST_SOURCE, MNIST_SOURCE, IdxSource, load_split, locate
 
-SPLITS = ("official", "all")
-
 
 class MNIST(DatasetAdapter):
     """Handwritten digits, as in the Keras VAE example (conv network by default).
@@ -36,8 +34,6 @@ class MNIST(DatasetAdapter):
         if sources:
             raise ChordVAEError(f"{self.name} takes no paths; use --data-dir to say where its files are")
         split = options.get("split") or "official"
-        if split not in SPLITS:
-            raise ChordVAEError(f"unknown split {split!r}; choose from {', '.join(SPLITS)}")
         data_dir = options.get("data_dir")
         files = locate(self.source, Path(data_dir) if data_dir else None)
         x_train, y_train, x_val, y_val, notices = load_split(files, split, seed)
