@@ -6,6 +6,8 @@ import math
 import numpy as np
 import torch
 
+from .chords.pcset import rows_to_masks
+
 
 class IndependentBernoulli:
     """Each dimension its own coin, with add-one (Laplace) smoothing: p_d = (n_d + 1) / (N + 2)."""
@@ -44,7 +46,4 @@ class EmpiricalSets:
 
 def _codes(x: torch.Tensor) -> np.ndarray:
     """Binary rows -> integers (at most 62 dimensions)."""
-    bits = (x.flatten(1) >= 0.5).numpy().astype(np.int64)
-    if bits.shape[1] > 62:
-        raise ValueError("empirical set distribution needs at most 62 binary dimensions")
-    return bits @ (1 << np.arange(bits.shape[1], dtype=np.int64))
+    return rows_to_masks(x.flatten(1).numpy())

@@ -26,6 +26,7 @@ from ..errors import DataError
 from ..fileio import write_text
 from .events import ChordEvent
 from .extract import MIDI_SUFFIXES, SCORE_SUFFIXES, PieceChords, extract_file
+from .pcset import from_mask, to_mask
 from .segment import Segmentation
 
 SUFFIXES = MIDI_SUFFIXES + SCORE_SUFFIXES
@@ -194,8 +195,7 @@ def _cache_get(key: str, path: Path) -> PieceChords | Skip | None:
             return Skip(str(d["reason"]))
         events = []
         for sb, eb, ss, es, code, bass in d["events"]:
-            pcs = tuple(pc for pc in range(12) if code >> pc & 1)
-            events.append(ChordEvent(str(path), sb, eb, ss, es, pcs, bass))
+            events.append(ChordEvent(str(path), sb, eb, ss, es, from_mask(code), bass))
         return PieceChords(str(path), events, int(d["key_tonic"]), str(d["key_mode"]))
     except (OSError, ValueError, KeyError, TypeError):
         return None
@@ -207,5 +207,5 @@ def _cache_put(key: str, result: PieceChords | Skip) -> None:
     else:
         d = {"key_tonic": result.key_tonic, "key_mode": result.key_mode,
              "events": [[e.start_beats, e.end_beats, e.start_s, e.end_s,
-                         sum(1 << pc for pc in e.pitch_classes), e.bass] for e in result.events]}
+                         to_mask(e.pitch_classes), e.bass] for e in result.events]}
     write_text(cache_dir("chords") / f"{key}.json", json.dumps(d, separators=(",", ":")))

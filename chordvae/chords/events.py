@@ -14,6 +14,7 @@ from music21 import chord, harmony
 
 from ..cache import cache_dir
 from ..fileio import write_json
+from .pcset import to_mask
 
 QUALITIES: tuple[str, ...] = ("major", "minor", "diminished", "augmented", "dominant seventh",
                               "major seventh", "minor seventh", "half-diminished seventh",
@@ -79,7 +80,7 @@ def describe(pitch_classes: tuple[int, ...]) -> tuple[str, str, int, str]:
     small table in the cache folder (one per music21 version) and computed once per machine.
     """
     table = _table()
-    code = str(sum(1 << pc for pc in set(pitch_classes)))
+    code = str(to_mask(pitch_classes))
     if code not in table:
         table[code] = _describe(tuple(sorted(set(pitch_classes))))
         write_json(_table_path(), table)

@@ -14,10 +14,10 @@ import numpy as np
 
 from ..errors import ChordVAEError
 from .events import ChordEvent
+from .pcset import from_mask, rows_to_masks
 from .readers import Notes
 
 SEGMENT_MODES = ("onset", "beat", "bar")
-_PC_WEIGHTS = 1 << np.arange(12)
 
 
 @dataclass(frozen=True)
@@ -69,7 +69,7 @@ def segment(notes: Notes, seg: Segmentation) -> list[ChordEvent]:
         np.add.at(per_pitch, unit, sounding * length[:, None])
         per_pc = _fold(per_pitch)
         counted = per_pc >= seg.threshold * unit_len[:, None] - 1e-9
-        code = counted.astype(np.int64) @ _PC_WEIGHTS
+        code = rows_to_masks(counted)
         strong = (per_pitch >= seg.threshold * unit_len[:, None] - 1e-9) & counted[:, np.arange(128) % 12]
         weak = (per_pitch > 0) & counted[:, np.arange(128) % 12]
         bass = np.where(strong.any(1), _lowest(strong), _lowest(weak))
@@ -85,7 +85,7 @@ def _fold(per_pitch: np.ndarray) -> np.ndarray:
 
 
 def _pc_codes(sounding: np.ndarray) -> np.ndarray:
-    return (_fold(sounding.astype(np.int64)) > 0).astype(np.int64) @ _PC_WEIGHTS
+    return rows_to_masks(_fold(sounding.astype(np.int64)) > 0)
 
 
 def _lowest(mask: np.ndarray) -> np.ndarray:
@@ -106,7 +106,7 @@ def _events(notes: Notes, seg: Segmentation, code: np.ndarray, bass: np.ndarray,
     start_s, end_s = notes.seconds(start), notes.seconds(end)
     events = []
     for i, f in enumerate(first):
-        pcs = tuple(int(pc) for pc in range(12) if code[f] >> pc & 1)
+        pcs = from_mask(code[f])
         events.append(ChordEvent(notes.source, round(float(start[i]), 6), round(float(end[i]), 6),
                                  round(float(start_s[i]), 6), round(float(end_s[i]), 6), pcs,
                                  int(bass[f])))

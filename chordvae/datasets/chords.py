@@ -12,6 +12,7 @@ from matplotlib.patches import Patch
 
 from ..chords.corpus import Corpus, default_sources, read_corpus
 from ..chords.events import QUALITIES, chord_name, chord_quality, chord_root, chord_symbol
+from ..chords.pcset import from_mask, rows_to_masks
 from ..chords.segment import Segmentation
 from ..chords.vectors import FEATURES, TRANSPOSE, chord_vectors
 from ..errors import ChordVAEError
@@ -196,7 +197,7 @@ def quality_labels(pitch_classes: np.ndarray) -> np.ndarray:
 
     music21 names each distinct pitch-class set once (at most 4,096), not each event.
     """
-    codes = pitch_classes.astype(np.int64) @ (1 << np.arange(12))
+    codes = rows_to_masks(pitch_classes)
     distinct, inverse = np.unique(codes, return_inverse=True)
     per_code = np.array([QUALITIES.index(_quality_of_code(int(c))) for c in distinct], dtype=np.int64)
     return per_code[inverse.reshape(-1)]
@@ -204,7 +205,7 @@ def quality_labels(pitch_classes: np.ndarray) -> np.ndarray:
 
 @lru_cache(maxsize=4096)
 def _quality_of_code(code: int) -> str:
-    return chord_quality(tuple(pc for pc in range(12) if code >> pc & 1))
+    return chord_quality(from_mask(code))
 
 
 @torch.no_grad()

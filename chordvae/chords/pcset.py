@@ -1,0 +1,39 @@
+"""Pitch-class sets as 12-bit masks: bit ``pc`` is set when pitch class ``pc`` (C = 0) is in the set.
+
+The one place where sets, masks and binary rows are converted into each other.
+"""
+from __future__ import annotations
+
+from typing import Iterable
+
+import numpy as np
+
+BITS = 1 << np.arange(12, dtype=np.int64)
+
+
+def to_mask(pitch_classes: Iterable[int]) -> int:
+    """``{0, 4, 7}`` -> ``0b10010001`` (145)."""
+    mask = 0
+    for pc in pitch_classes:
+        mask |= 1 << (int(pc) % 12)
+    return mask
+
+
+def from_mask(mask: int) -> tuple[int, ...]:
+    """``145`` -> ``(0, 4, 7)``: the sorted pitch classes of a mask."""
+    return tuple(pc for pc in range(12) if int(mask) >> pc & 1)
+
+
+def rows_to_masks(rows: np.ndarray) -> np.ndarray:
+    """Binary rows ``(N, D)`` (D <= 62; values >= 0.5 count as set) -> int64 masks ``(N,)``."""
+    rows = np.asarray(rows)
+    if rows.shape[-1] > 62:
+        raise ValueError("pitch-class masks need at most 62 binary dimensions")
+    bits = (rows >= 0.5).astype(np.int64)
+    return bits @ (1 << np.arange(rows.shape[-1], dtype=np.int64))
+
+
+def masks_to_rows(masks: np.ndarray, dims: int = 12) -> np.ndarray:
+    """int masks ``(N,)`` -> uint8 rows ``(N, dims)``."""
+    masks = np.asarray(masks, dtype=np.int64)
+    return ((masks[:, None] >> np.arange(dims)) & 1).astype(np.uint8)
