@@ -84,16 +84,27 @@ def main() -> None:
 @click.option("--arch", type=click.Choice(["conv", "mlp"]), default=None, help="network (default: the dataset's)")
 @click.option("--latent-dim", type=click.IntRange(1), default=2, show_default=True)
 @click.option("--hidden", default=None, help="mlp hidden sizes, e.g. 400 or 256,128")
-@click.option("--epochs", type=click.IntRange(1), default=30, show_default=True)
-@click.option("--batch-size", type=click.IntRange(1), default=128, show_default=True)
-@click.option("--lr", "learning_rate", type=click.FloatRange(0, min_open=True), default=1e-3, show_default=True)
-@click.option("--beta", type=click.FloatRange(0), default=1.0, show_default=True, help="KL weight")
-@click.option("--warmup", "warmup_epochs", type=click.IntRange(0), default=0, show_default=True,
-              help="epochs of linear KL warm-up")
-@click.option("--free-bits", type=click.FloatRange(0), default=0.0, show_default=True,
-              help="KL floor per latent dimension (nats)")
-@click.option("--mc-samples", type=click.IntRange(1), default=1, show_default=True,
-              help="z samples per example")
+@click.option("--epochs", type=click.IntRange(1), default=None,
+              help="at most this many epochs (default: the dataset's; MNIST 30, chords 1000)")
+@click.option("--patience", type=click.IntRange(0), default=None,
+              help="stop after this many epochs without a better validation loss, keeping the best "
+                   "weights; 0 runs every epoch (default: the dataset's; chords 30, MNIST 0)")
+@click.option("--min-delta", type=click.FloatRange(0), default=None,
+              help="improvement in validation loss (nats) that counts (default 0)")
+@click.option("--lr-patience", type=click.IntRange(0), default=None,
+              help="multiply the learning rate by --lr-factor after this many epochs without "
+                   "improvement; 0 keeps it (default: the dataset's; chords 10, MNIST 0)")
+@click.option("--lr-factor", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=None,
+              help="learning-rate reduction factor (default 0.5)")
+@click.option("--batch-size", type=click.IntRange(1), default=None, help="default: the dataset's (128)")
+@click.option("--lr", "learning_rate", type=click.FloatRange(0, min_open=True), default=None,
+              help="Adam learning rate (default: the dataset's, 1e-3)")
+@click.option("--beta", type=click.FloatRange(0), default=None, help="KL weight (default 1)")
+@click.option("--warmup", "warmup_epochs", type=click.IntRange(0), default=None,
+              help="epochs of linear KL warm-up (default 0)")
+@click.option("--free-bits", type=click.FloatRange(0), default=None,
+              help="KL floor per latent dimension (nats; default 0)")
+@click.option("--mc-samples", type=click.IntRange(1), default=None, help="z samples per example (default 1)")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, mps")
 @click.option("--threads", type=click.IntRange(1), default=None, help="CPU threads for torch")
@@ -106,16 +117,15 @@ def train(dataset: str, paths: tuple[str, ...], data_dir: str | None, split: str
           hidden: str | None, out: str | None, resume: str | None, quiet: bool, **kw: Any) -> None:
     """Train a VAE on a dataset; chords read PATHS (MIDI/MusicXML files or folders)."""
     from . import runs
-    from .train import TrainConfig
 
     if resume:
-        epochs_given = click.get_current_context().get_parameter_source("epochs").name != "DEFAULT"
-        run = runs.resume(resume, epochs=kw["epochs"] if epochs_given else None, progress=not quiet)
+        run = runs.resume(resume, epochs=kw["epochs"], progress=not quiet)
     else:
         options = {"data_dir": data_dir, "split": split, "features": features, "transpose": transpose,
                    **_chord_opts(kw)}
+        config = runs.training_config(dataset, **{k: v for k, v in kw.items() if v is not None})
         run = runs.train(dataset, paths, options=options, arch=arch, latent_dim=latent_dim,
-                         hidden=_ints(hidden), config=TrainConfig(**kw), out=out, progress=not quiet)
+                         hidden=_ints(hidden), config=config, out=out, progress=not quiet)
     click.echo(f"run directory: {run.dir}")
 
 

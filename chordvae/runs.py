@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -35,7 +35,7 @@ class Run:
     dataset: str
     dataset_meta: dict[str, Any]
     training: dict[str, Any]
-    epoch: int
+    epoch: int  # the epoch whose weights the model holds (the best one after early stopping)
 
     @property
     def metrics(self) -> list[dict]:
@@ -60,11 +60,17 @@ def load_run(run_dir: str | Path) -> Run:
         raise ChordVAEError(f"run directory {run_dir} does not exist")
     ckpt = load_checkpoint(run_dir / "model.pt")
     return Run(run_dir, ckpt.model, get_adapter(ckpt.dataset), ckpt.dataset, ckpt.dataset_meta,
-               ckpt.training, ckpt.epoch)
+               ckpt.training, ckpt.weights_epoch)
 
 
 def default_run_dir(dataset: str) -> Path:
     return Path("runs") / f"{dataset}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def training_config(dataset: str, **overrides: Any) -> TrainConfig:
+    """The dataset's default training settings (its adapter's ``default_training``) with
+    ``overrides`` (TrainConfig fields) applied."""
+    return replace(get_adapter(dataset).default_training, **overrides)
 
 
 def train(dataset: str, sources: Sequence[str] = (), *, options: dict[str, Any] | None = None,
@@ -74,9 +80,10 @@ def train(dataset: str, sources: Sequence[str] = (), *, options: dict[str, Any] 
     """Train a VAE on ``dataset`` (a registered adapter name) and write a run directory.
 
     ``sources`` are paths for the adapter (may be empty); ``options`` its dataset options.
-    ``arch`` and ``hidden`` default to the adapter's choice. Returns the finished run.
+    ``arch`` and ``hidden`` default to the adapter's choice, ``config`` to
+    :func:`training_config`. Returns the finished run.
     """
-    config = config or TrainConfig()
+    config = config or training_config(dataset)
     config.validate()
     adapter = get_adapter(dataset)
     run_dir = Path(out) if out is not None else default_run_dir(dataset)
@@ -113,7 +120,8 @@ def train(dataset: str, sources: Sequence[str] = (), *, options: dict[str, Any] 
         {"dataset": dataset, "dataset_meta": data.meta},
         extra_metrics=adapter.metrics, progress=progress, log=log)
     model.eval()
-    run = Run(run_dir, model, adapter, dataset, data.meta, config.to_dict(), config.epochs)
+    run = Run(run_dir, model, adapter, dataset, data.meta, config.to_dict(),
+              load_checkpoint(run_dir / "model.pt").weights_epoch)
     draw_pictures(run, data)
     return run
 
@@ -129,6 +137,10 @@ def resume(run_dir: str | Path, epochs: int | None = None, progress: bool = True
     if ckpt.epoch >= config.epochs:
         raise ChordVAEError(f"{run_dir} has already trained {ckpt.epoch} epochs; "
                             f"pass --epochs above {ckpt.epoch} to continue")
+    stopping = dict(ckpt.stopping or {})
+    if config.patience and stopping.get("bad_epochs", 0) >= config.patience:
+        raise ChordVAEError(f"{run_dir} stopped early after epoch {ckpt.epoch}: its validation loss had "
+                            f"not improved for {config.patience} epochs; there is nothing to resume")
     if config.threads:
         torch.set_num_threads(config.threads)
     adapter = get_adapter(ckpt.dataset)
@@ -139,12 +151,17 @@ def resume(run_dir: str | Path, epochs: int | None = None, progress: bool = True
         torch.set_rng_state(ckpt.rng_state)
     log(f"resuming {run_dir} at epoch {ckpt.epoch + 1} of {config.epochs}")
     model = ckpt.model
+    if ckpt.last_state_dict is not None:  # the checkpoint's weights are the best epoch's
+        stopping["best_weights"] = {k: v.clone() for k, v in model.state_dict().items()}
+        model.load_state_dict(ckpt.last_state_dict)
     fit(model, data.train, data.validation, config, run_dir,
         {"dataset": ckpt.dataset, "dataset_meta": ckpt.dataset_meta},
         optimizer_state=ckpt.optimizer_state, start_epoch=ckpt.epoch,
+        stopping_state=stopping if ckpt.stopping else None,
         extra_metrics=adapter.metrics, progress=progress, log=log)
     model.eval()
-    run = Run(run_dir, model, adapter, ckpt.dataset, ckpt.dataset_meta, config.to_dict(), config.epochs)
+    run = Run(run_dir, model, adapter, ckpt.dataset, ckpt.dataset_meta, config.to_dict(),
+              load_checkpoint(run_dir / "model.pt").weights_epoch)
     draw_pictures(run, data)
     return run
 
@@ -177,7 +194,8 @@ def evaluate_run(run_dir: str | Path, split: str = "validation", k: int | None =
     data = run.data()
     x = data.validation if split == "validation" else data.train
     k = k or (1000 if x[0].numel() <= 64 else 100)
-    report = evaluate(run.model, data.train, x, k, seed=seed, extra=run.adapter.metrics(run.model, x))
+    report = evaluate(run.model, data.train, x, k, seed=seed, extra=run.adapter.metrics(run.model, x),
+                      train_groups=data.train_groups)
     report.update({"run": str(run.dir), "split": split, "epoch": run.epoch})
     write_json(run.dir / f"evaluation-{split}.json", report)
     return report

@@ -12,16 +12,27 @@ from tqdm.auto import tqdm
 
 from .checkpoint import save_checkpoint
 from .errors import ChordVAEError, TrainingDiverged
-from .vae import VAE
+from .fileio import write_json
+from .stopping import EarlyStopping
+from .vae import VAE, iwae_nll
 
 METRIC_KEYS = ("loss", "reconstruction_loss", "kl_loss")
+OBJECTIVES = ("elbo", "iwae")
 
 
 @dataclass
 class TrainConfig:
     """Optimisation settings (Adam). ``beta`` weighs the KL term; ``warmup_epochs`` ramps it
     linearly from 0 to ``beta`` over that many epochs; ``free_bits`` is a per-dimension KL
-    floor in nats; ``mc_samples`` draws of z per example estimate the reconstruction term."""
+    floor in nats; ``mc_samples`` draws of z per example estimate the reconstruction term.
+    ``objective`` ``iwae`` trains on the importance-weighted bound with ``mc_samples`` draws
+    instead of the ELBO (Burda et al. 2016).
+
+    ``epochs`` is the cap. Early stopping: after ``patience`` epochs in a row whose validation
+    loss is not below the best by more than ``min_delta`` nats, training stops and the
+    checkpoint keeps the best epoch's weights (``patience`` 0: run every epoch, keep the last).
+    ``lr_patience`` epochs without improvement multiply the learning rate by ``lr_factor``
+    (PyTorch's ReduceLROnPlateau; 0: constant rate). Both start when the KL warm-up ends."""
 
     epochs: int = 30
     batch_size: int = 128
@@ -30,6 +41,12 @@ class TrainConfig:
     warmup_epochs: int = 0
     free_bits: float = 0.0
     mc_samples: int = 1
+    objective: str = "elbo"
+    validation_samples: int = 1
+    patience: int = 0
+    min_delta: float = 0.0
+    lr_patience: int = 0
+    lr_factor: float = 0.5
     seed: int = 0
     device: str = "auto"
     threads: int | None = None
@@ -42,6 +59,13 @@ class TrainConfig:
                   (self.warmup_epochs >= 0, "warm-up epochs must be non-negative"),
                   (self.free_bits >= 0, "free bits must be non-negative"),
                   (self.mc_samples >= 1, "Monte-Carlo samples must be at least 1"),
+                  (self.validation_samples >= 1, "validation samples must be at least 1"),
+                  (self.objective in OBJECTIVES, f"objective must be one of {', '.join(OBJECTIVES)}"),
+                  (self.objective == "elbo" or self.free_bits == 0, "free bits need the elbo objective"),
+                  (self.patience >= 0, "patience must be non-negative"),
+                  (self.min_delta >= 0, "the minimum improvement must be non-negative"),
+                  (self.lr_patience >= 0, "learning-rate patience must be non-negative"),
+                  (0 < self.lr_factor < 1, "the learning-rate factor must be between 0 and 1"),
                   (self.threads is None or self.threads >= 1, "threads must be at least 1")]
         for ok, message in checks:
             if not ok:
@@ -74,12 +98,14 @@ def resolve_device(name: str) -> torch.device:
 
 
 @torch.no_grad()
-def evaluate_losses(model: VAE, x: torch.Tensor, beta: float = 1.0,
-                    batch_size: int = 2048) -> dict[str, float]:
-    """Mean loss, reconstruction and KL (nats per example) over ``x``, one z draw each."""
+def evaluate_losses(model: VAE, x: torch.Tensor, beta: float = 1.0, batch_size: int = 2048,
+                    samples: int = 1, generator: torch.Generator | None = None) -> dict[str, float]:
+    """Mean loss, reconstruction and KL (nats per example) over ``x``, the reconstruction
+    averaged over ``samples`` z draws per example (from ``generator`` when given: the same
+    draws every epoch make epochs comparable)."""
     totals = torch.zeros(3, dtype=torch.float64)
     for i in range(0, len(x), batch_size):
-        out = model.loss(x[i:i + batch_size], beta=beta)
+        out = model.loss(x[i:i + batch_size], beta=beta, samples=samples, generator=generator)
         totals += torch.stack([out.loss.sum(), out.reconstruction.sum(), out.kl.sum()]).double().cpu()
     return dict(zip(METRIC_KEYS, (totals / len(x)).tolist()))
 
@@ -87,15 +113,20 @@ def evaluate_losses(model: VAE, x: torch.Tensor, beta: float = 1.0,
 def fit(model: VAE, train: torch.Tensor, validation: torch.Tensor, config: TrainConfig,
         run_dir: Path, checkpoint_info: dict[str, Any],
         optimizer_state: dict | None = None, start_epoch: int = 0,
+        stopping_state: dict[str, Any] | None = None,
         extra_metrics: Callable[[VAE, torch.Tensor], dict[str, float]] | None = None,
         progress: bool = True, log: Callable[[str], None] = print) -> list[dict]:
-    """Train ``model`` from epoch ``start_epoch + 1`` to ``config.epochs``.
+    """Train ``model`` from epoch ``start_epoch + 1`` until ``config.epochs`` or early stopping.
 
     After each epoch one JSON object is appended to ``run_dir/metrics.jsonl`` and the
-    checkpoint ``run_dir/model.pt`` is replaced atomically. ``checkpoint_info`` holds the
-    ``dataset`` name and ``dataset_meta`` stored with it. A NaN or infinite loss raises
-    :class:`TrainingDiverged` and leaves the last good checkpoint in place.
-    Returns the metrics of the epochs run.
+    checkpoint ``run_dir/model.pt`` is replaced atomically; it holds the best epoch's weights
+    when early stopping is on (else the last), and what resuming needs: the last weights,
+    the optimiser, and ``stopping`` (the early-stopping counters and the learning-rate
+    schedule's state; pass it back as ``stopping_state``, with its ``best_weights``).
+    ``checkpoint_info`` holds the ``dataset`` name and ``dataset_meta`` stored with it. The
+    end is logged and written to ``run_dir/summary.json``; with early stopping ``model`` ends
+    with the best weights. A NaN or infinite loss raises :class:`TrainingDiverged` and leaves
+    the last good checkpoint in place. Returns the metrics of the epochs run.
     """
     config.validate()
     device = resolve_device(config.device)
@@ -109,8 +140,17 @@ def fit(model: VAE, train: torch.Tensor, validation: torch.Tensor, config: Train
                                  fused=device.type in ("cpu", "cuda"))
     if optimizer_state is not None:
         optimizer.load_state_dict(optimizer_state)
+    scheduler = (torch.optim.lr_scheduler.ReduceLROnPlateau(
+        optimizer, factor=config.lr_factor, patience=config.lr_patience,
+        threshold=config.min_delta, threshold_mode="abs") if config.lr_patience else None)
+    stopper = EarlyStopping(config.patience, config.min_delta, keep_weights=config.patience > 0)
+    if stopping_state is not None:
+        stopper.load_state_dict(stopping_state, stopping_state.get("best_weights"))
+        if scheduler is not None and stopping_state.get("scheduler") is not None:
+            scheduler.load_state_dict(stopping_state["scheduler"])
     generator = torch.Generator().manual_seed(config.seed + start_epoch)
     history = []
+    epoch = start_epoch
     for epoch in range(start_epoch + 1, config.epochs + 1):
         beta = config.beta_at(epoch)
         model.train()
@@ -123,8 +163,11 @@ def fit(model: VAE, train: torch.Tensor, validation: torch.Tensor, config: Train
         bar = tqdm(range(0, len(train), config.batch_size), desc=f"epoch {epoch}/{config.epochs}",
                    unit="batch", leave=False, disable=None if progress else True)
         for i in bar:
-            out = model.loss(shuffled[i:i + config.batch_size], beta=beta,
-                             samples=config.mc_samples, free_bits=config.free_bits)
+            batch = shuffled[i:i + config.batch_size]
+            if config.objective == "iwae":
+                out = model.iwae_loss(batch, config.mc_samples, beta=beta)
+            else:
+                out = model.loss(batch, beta=beta, samples=config.mc_samples, free_bits=config.free_bits)
             objective = out.loss.mean()
             if not torch.isfinite(objective):
                 raise TrainingDiverged(
@@ -137,19 +180,63 @@ def fit(model: VAE, train: torch.Tensor, validation: torch.Tensor, config: Train
                                    out.reconstruction.sum(), out.kl.sum()]).detach().double()
         seconds = time.perf_counter() - start
         model.eval()
+        same_draws = torch.Generator(device).manual_seed(config.seed)
         record = {"epoch": epoch, "seconds": round(seconds, 4), "beta": beta,
+                  "learning_rate": optimizer.param_groups[0]["lr"],
                   "train": dict(zip(METRIC_KEYS, (totals / len(train)).tolist())),
-                  "validation": evaluate_losses(model, validation, beta=config.beta)}
+                  "validation": evaluate_losses(model, validation, beta=config.beta,
+                                                samples=config.validation_samples, generator=same_draws)}
+        if config.objective == "iwae":
+            record["validation"]["iwae_loss"] = iwae_nll(model, validation, config.mc_samples,
+                                                         generator=same_draws).mean().item()
         if extra_metrics is not None:
             record["validation"].update(extra_metrics(model, validation))
-        save_checkpoint(run_dir / "model.pt", model, optimizer, config.to_dict(),
-                        checkpoint_info["dataset"], checkpoint_info["dataset_meta"], epoch)
+        monitored = record["validation"]["iwae_loss" if config.objective == "iwae" else "loss"]
+        if epoch >= config.warmup_epochs:  # while beta ramps up, the losses are not comparable
+            stopper.step(epoch, monitored, model)
+            if scheduler is not None:
+                scheduler.step(monitored)
+        if stopper.should_stop:
+            record["stopped"] = stopper.reason()
+        _save(run_dir, model, optimizer, config, checkpoint_info, epoch, stopper, scheduler)
         with open(run_dir / "metrics.jsonl", "a", encoding="utf-8") as f:
             f.write(json.dumps(record) + "\n")
         history.append(record)
         log(format_epoch(record, config.epochs))
+        if stopper.should_stop:
+            break
+    if stopper.best_weights is not None:
+        model.load_state_dict(stopper.best_weights)
     model.cpu()
+    _finish(run_dir, config, epoch, stopper, optimizer, log)
     return history
+
+
+def _save(run_dir: Path, model: VAE, optimizer: torch.optim.Optimizer, config: TrainConfig,
+          checkpoint_info: dict[str, Any], epoch: int, stopper: EarlyStopping,
+          scheduler: torch.optim.lr_scheduler.ReduceLROnPlateau | None) -> None:
+    """The checkpoint after ``epoch``: the best weights with early stopping, else the last."""
+    best = stopper.best_weights
+    save_checkpoint(run_dir / "model.pt", model, optimizer, config.to_dict(),
+                    checkpoint_info["dataset"], checkpoint_info["dataset_meta"], epoch,
+                    weights=best, weights_epoch=stopper.best_epoch if best is not None else epoch,
+                    stopping={**stopper.state_dict(),
+                              "scheduler": scheduler.state_dict() if scheduler is not None else None})
+
+
+def _finish(run_dir: Path, config: TrainConfig, epoch: int, stopper: EarlyStopping,
+            optimizer: torch.optim.Optimizer, log: Callable[[str], None]) -> None:
+    """Say why training ended and write ``summary.json``."""
+    if stopper.should_stop:
+        why = f"stopped early after epoch {epoch}: {stopper.reason()}"
+    else:
+        why = f"reached the epoch cap ({config.epochs})"
+    kept = stopper.best_epoch if stopper.best_weights is not None else epoch
+    log(f"{why}; model.pt holds the weights of epoch {kept}")
+    write_json(run_dir / "summary.json", {
+        "epochs_trained": epoch, "stopped_early": stopper.should_stop, "reason": why,
+        "weights_epoch": kept, "best_epoch": stopper.best_epoch,
+        "best_validation_loss": stopper.best_loss, "final_learning_rate": optimizer.param_groups[0]["lr"]})
 
 
 def format_epoch(record: dict, epochs: int) -> str:

@@ -92,20 +92,43 @@ class VAE(nn.Module):
         mu, logvar = self.encode(x)
         return self.decode(reparameterize(mu, logvar)), mu, logvar
 
+    def log_weights(self, x: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, samples: int,
+                    generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """``samples`` draws z ~ q(z|x) for each example of ``x`` (posterior ``mu``, ``logvar``):
+        ``(log p(x|z), log p(z) - log q(z|x))``, each of shape ``(samples, B)``."""
+        eps = torch.randn((samples, *mu.shape), generator=generator, device=mu.device, dtype=mu.dtype)
+        std = torch.exp(0.5 * logvar)
+        z = mu + std * eps                                              # (samples, B, D)
+        log_px = -bernoulli_nll(self.decode(z.reshape(-1, mu.shape[1])),
+                                x.repeat(samples, *([1] * (x.dim() - 1)))).view(samples, -1)
+        # log N(z; 0, I) - log N(z; mu, std^2): the 2 pi terms cancel
+        log_ratio = (-0.5 * z.pow(2) + 0.5 * eps.pow(2) + 0.5 * logvar).sum(-1)
+        return log_px, log_ratio
+
+    def iwae_loss(self, x: torch.Tensor, samples: int, beta: float = 1.0,
+                  generator: torch.Generator | None = None) -> Losses:
+        """The importance-weighted bound with ``samples`` draws (Burda et al. 2016) as a loss:
+        -log (1/K) sum_k p(x|z_k) p(z_k)^beta / q(z_k|x)^beta per example; ``reconstruction``
+        and ``kl`` are the ELBO's parts (mean over the draws; closed form), for reporting."""
+        mu, logvar = self.encode(x)
+        log_px, log_ratio = self.log_weights(x, mu, logvar, samples, generator)
+        bound = torch.logsumexp(log_px + beta * log_ratio, 0) - math.log(samples)
+        return Losses(-bound, -log_px.mean(0).detach(), kl_divergence(mu, logvar).sum(1).detach())
+
     def loss(self, x: torch.Tensor, beta: float = 1.0, samples: int = 1,
-             free_bits: float = 0.0) -> Losses:
+             free_bits: float = 0.0, generator: torch.Generator | None = None) -> Losses:
         """Negative ELBO per example, with ``samples`` Monte-Carlo draws of z per example.
 
         The reconstruction term is the mean over the draws (the 1/M sum estimator); the KL
         term is closed form. ``free_bits`` (nats per latent dimension, averaged over the
         batch) stops the optimiser pushing a dimension's KL below that floor; the reported
-        ``kl`` is always the true KL.
+        ``kl`` is always the true KL. ``generator`` draws the noise (default: torch's global one).
         """
         mu, logvar = self.encode(x)
         if samples == 1:
-            rec = bernoulli_nll(self.decode(reparameterize(mu, logvar)), x)
+            rec = bernoulli_nll(self.decode(reparameterize(mu, logvar, generator)), x)
         else:
-            z = reparameterize(mu.repeat(samples, 1), logvar.repeat(samples, 1))
+            z = reparameterize(mu.repeat(samples, 1), logvar.repeat(samples, 1), generator)
             rec = bernoulli_nll(self.decode(z), x.repeat(samples, *([1] * (x.dim() - 1))))
             rec = rec.view(samples, -1).mean(0)
         kl_dims = kl_divergence(mu, logvar)
@@ -115,6 +138,27 @@ class VAE(nn.Module):
         else:
             kl_train = kl
         return Losses(rec + beta * kl_train, rec, kl)
+
+
+@torch.no_grad()
+def iwae_nll(model: VAE, x: torch.Tensor, k: int, batch_size: int = 256, chunk: int = 128,
+             generator: torch.Generator | None = None) -> torch.Tensor:
+    """Importance-weighted bound on -log p(x) with ``k`` samples (Burda et al. 2016), shape ``(N,)``.
+
+    -log (1/K) sum_k p(x|z_k) p(z_k) / q(z_k|x), z_k ~ q(z|x). Examples go in batches and
+    samples in chunks combined by a running log-sum-exp, so memory does not grow with K.
+    K = 1 is the single-sample negative ELBO; the bound falls towards -log p(x) as K grows.
+    """
+    out = []
+    for i in range(0, len(x), batch_size):
+        xb = x[i:i + batch_size]
+        mu, logvar = model.encode(xb)
+        total = torch.full((len(xb),), -math.inf, dtype=torch.float64, device=mu.device)
+        for start in range(0, k, chunk):
+            log_px, log_ratio = model.log_weights(xb, mu, logvar, min(chunk, k - start), generator)
+            total = torch.logaddexp(total, torch.logsumexp((log_px + log_ratio).double(), 0))
+        out.append(-(total - math.log(k)))
+    return torch.cat(out).cpu()
 
 
 class MLPEncoder(nn.Sequential):

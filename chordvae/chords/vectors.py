@@ -43,6 +43,16 @@ def chord_vectors(pieces: list[PieceChords], features: str = "pitch-class",
     return pcs, piece
 
 
+def chord_vector(pitch_classes: tuple[int, ...], dims: int = 12, bass: int | None = None) -> np.ndarray:
+    """One chord as a uint8 vector of ``dims`` (12, or 24 with a one-hot ``bass``, which must
+    then be given)."""
+    vector = np.zeros(dims, dtype=np.uint8)
+    vector[list(pitch_classes)] = 1
+    if dims == 24:
+        vector[12 + bass] = 1
+    return vector
+
+
 def _shift(pcs: np.ndarray, bass: np.ndarray, shift: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Transpose each row up by ``shift`` semitones: column c moves to (c + shift) % 12."""
     cols = (np.arange(12)[None, :] - shift[:, None]) % 12

@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 import torch
 
 from ..errors import ChordVAEError
+from ..train import TrainConfig
 from ..vae import VAE
 
 
@@ -24,6 +25,8 @@ class Data:
     ``meta`` is JSON-serialisable, stored in the checkpoint, and enough for
     :meth:`DatasetAdapter.reload` to rebuild the same data and for renderers to draw it.
     ``notices`` are one-line remarks for the user (e.g. how the split was made).
+    ``train_groups`` ``(N_train,)``, when given, says which training events belong together
+    (e.g. the piece of each chord), so that cross-validation keeps groups whole.
     """
 
     train: torch.Tensor
@@ -33,6 +36,7 @@ class Data:
     label_names: list[str]
     meta: dict[str, Any]
     notices: list[str] = field(default_factory=list)
+    train_groups: torch.Tensor | None = None
 
     @property
     def event_shape(self) -> tuple[int, ...]:
@@ -50,6 +54,8 @@ class DatasetAdapter:
     name: ClassVar[str]
     default_arch: ClassVar[str] = "mlp"
     default_hidden: ClassVar[tuple[int, ...]] = (400,)
+    #: training settings when the user gives none (see :func:`chordvae.runs.training_config`)
+    default_training: ClassVar[TrainConfig] = TrainConfig()
 
     def load(self, sources: list[str], options: dict[str, Any], seed: int,
              run_dir: Path | None = None) -> Data:

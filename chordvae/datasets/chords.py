@@ -14,11 +14,12 @@ from ..chords.corpus import Corpus, default_sources, read_corpus
 from ..chords.events import QUALITIES, chord_name, chord_quality, chord_root, chord_symbol
 from ..chords.pcset import from_mask, rows_to_masks
 from ..chords.segment import Segmentation
-from ..chords.vectors import FEATURES, TRANSPOSE, chord_vectors
+from ..chords.vectors import FEATURES, TRANSPOSE, chord_vector, chord_vectors
 from ..errors import ChordVAEError
 from ..listen.audio import render_wav
 from ..listen.chordspec import parse_chord
 from ..listen.midi import RenderOptions, write_chords
+from ..train import TrainConfig
 from ..plots import LatentPlane, latent_grid, posterior_means, save_figure
 from ..vae import VAE
 from .base import Data, DatasetAdapter
@@ -42,6 +43,7 @@ class Chords(DatasetAdapter):
     name: ClassVar[str] = "chords"
     default_arch: ClassVar[str] = "mlp"
     default_hidden: ClassVar[tuple[int, ...]] = (256, 128)
+    default_training: ClassVar[TrainConfig] = TrainConfig(epochs=1000, patience=30, lr_patience=10)
 
     def load(self, sources: list[str], options: dict[str, Any], seed: int,
              run_dir: Path | None = None) -> Data:
@@ -64,7 +66,7 @@ class Chords(DatasetAdapter):
         return Data(events[mask], events[~mask], labels[mask], labels[~mask], list(QUALITIES),
                     meta={"sources": paths, "options": resolved, "seed": seed,
                           "pieces": len(corpus.pieces), "skipped": len(corpus.skipped)},
-                    notices=[corpus.summary(), split_note])
+                    notices=[corpus.summary(), split_note], train_groups=torch.from_numpy(piece[train_mask]))
 
     def metrics(self, model: VAE, x: torch.Tensor) -> dict[str, float]:
         """Exact pitch-class-set reconstruction rate and per-pitch-class accuracy (from the posterior mean)."""
@@ -133,12 +135,9 @@ class Chords(DatasetAdapter):
         spec = parse_chord(text)
         if spec.pitch_classes is None:
             raise ChordVAEError(f"{text!r} is a latent point, not a chord")
-        vector = torch.zeros(24 if meta["options"]["features"] == "pitch-class+bass" else 12)
-        vector[list(spec.pitch_classes)] = 1.0
-        if len(vector) == 24:
-            bass = spec.bass if spec.bass is not None else chord_root(spec.pitch_classes)
-            vector[12 + bass] = 1.0
-        return vector
+        dims = 24 if meta["options"]["features"] == "pitch-class+bass" else 12
+        bass = spec.bass if spec.bass is not None or dims == 12 else chord_root(spec.pitch_classes)
+        return torch.from_numpy(chord_vector(spec.pitch_classes, dims, bass)).float()
 
     def render(self, probs: torch.Tensor, path: Path, options: dict[str, Any]) -> list[str]:
         """Decoded chords, voiced and played one after another: MIDI (``.mid``) or MusicXML
