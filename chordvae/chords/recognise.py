@@ -177,7 +177,7 @@ def _frames(beats: np.ndarray) -> tuple[np.ndarray, int]:
 def evidence(notes: Notes, keep: np.ndarray, melody: np.ndarray, edges: np.ndarray,
              options: RecogniserOptions) -> tuple[np.ndarray, np.ndarray]:
     """Per frame: ``profile`` (F, 12) weighted note time per pitch class (quarter notes x
-    velocity / 100, melody notes x ``melody_weight``) and ``bass`` (F,) the pitch class of the
+    velocity / 100, melody notes x ``melody_weight``) and ``bass`` (F,) the MIDI pitch of the
     lowest non-melody note sounding through at least a quarter of the frame (or starting in
     it), -1 where none."""
     pitch, start, end = notes.pitch[keep].astype(np.int64), notes.start[keep], notes.end[keep]
@@ -201,7 +201,7 @@ def evidence(notes: Notes, keep: np.ndarray, melody: np.ndarray, edges: np.ndarr
     lowest = np.full(frames, 1 << 10)
     chosen = heard & accompaniment
     np.minimum.at(lowest, frame[chosen], pitch[note[chosen]])
-    bass = np.where(lowest < 1 << 10, lowest % 12, -1)
+    bass = np.where(lowest < 1 << 10, lowest, -1)
     return profile, bass
 
 
@@ -262,7 +262,7 @@ def _emission(profile: np.ndarray, bass: np.ndarray, length: np.ndarray, rows: n
     log_r[np.arange(len(names)), roots] = np.log(options.bass_root)
     log_r = np.vstack([np.full((1, 12), -np.log(12.0)), log_r])
     has_bass = bass >= 0
-    score[has_bass] += options.bass_weight * log_r[:, bass[has_bass]].T
+    score[has_bass] += options.bass_weight * log_r[:, bass[has_bass] % 12].T
     prior = np.array([options.no_chord_prior] + [options.quality_prior.get(q, -3.0) for _, q in names])
     return score + prior[None, :]
 
@@ -320,7 +320,8 @@ def _log_minus(total: np.ndarray | float, part: np.ndarray) -> np.ndarray:
 
 def _events(notes: Notes, grid: Grid, path: np.ndarray, confidence: np.ndarray, profile: np.ndarray,
             bass: np.ndarray, names: list[tuple[int, str]]) -> list[ChordEvent]:
-    """Runs of one state -> chord events (no-chord runs left out)."""
+    """Runs of one state -> chord events (no-chord runs left out). An event's bass is its lowest
+    chord tone among the frames' basses (the root where none sounds)."""
     change = np.flatnonzero(np.concatenate([[True], path[1:] != path[:-1]]))
     ends = np.concatenate([change[1:], [len(path)]])
     starts_s, ends_s = notes.seconds(grid.edges[change]), notes.seconds(grid.edges[ends])
@@ -331,10 +332,8 @@ def _events(notes: Notes, grid: Grid, path: np.ndarray, confidence: np.ndarray, 
             continue
         root, quality = names[state - 1]
         pcs = chord_set(root, quality)
-        heard = bass[a:b][bass[a:b] >= 0]
-        counts = np.bincount(heard, weights=np.diff(grid.edges)[a:b][bass[a:b] >= 0], minlength=12)
-        counts[[pc for pc in range(12) if pc not in pcs]] = 0
-        chord_bass = int(counts.argmax()) if counts.any() else root
+        lowest = [int(p) for p in bass[a:b] if p >= 0 and p % 12 in pcs]
+        chord_bass = min(lowest) % 12 if lowest else root
         sounding = profile[a:b].sum(0)
         events.append(ChordEvent(
             notes.source, round(float(grid.edges[a]), 6), round(float(grid.edges[b]), 6),
