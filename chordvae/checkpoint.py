@@ -13,6 +13,7 @@ from .fileio import torch_save
 from .vae import VAE, ModelConfig, build_model
 
 FORMAT = 1
+REQUIRED = frozenset({"format", "model_config", "state_dict", "training", "dataset", "dataset_meta", "epoch"})
 
 
 @dataclass
@@ -48,7 +49,8 @@ def save_checkpoint(path: str | Path, model: VAE, optimizer: torch.optim.Optimiz
 
 
 def load_checkpoint(path: str | Path) -> Checkpoint:
-    """Rebuild the model from ``path`` alone; a missing or unreadable file raises ChordVAEError."""
+    """Rebuild the model from ``path`` alone; a missing file, or one that is not a chordvae
+    checkpoint (another program's ``.pt``, a truncated file, not torch at all), raises ChordVAEError."""
     path = Path(path)
     if path.is_dir():
         path = path / "model.pt"
@@ -56,11 +58,29 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         raise ChordVAEError(f"no checkpoint at {path}")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch raises RuntimeError, UnpicklingError, EOFError, ... on foreign files
+        raise ChordVAEError(f"{path} is not a chordvae checkpoint: torch cannot read it (truncated, or "
+                            f"not a torch file: {_first_line(e)})") from None
+    missing = REQUIRED - set(state) if isinstance(state, dict) else REQUIRED
+    if missing:
+        what = f"a dict without {', '.join(sorted(missing))}" if isinstance(state, dict) else f"a {type(state).__name__}"
+        raise ChordVAEError(f"{path} is not a chordvae checkpoint: it holds {what}, "
+                            "not the model, configuration and dataset that chordvae train writes")
+    if not isinstance(state["format"], int) or state["format"] > FORMAT:
+        raise ChordVAEError(f"{path} has checkpoint format {state['format']!r}; this chordvae "
+                            f"({__version__}) reads format {FORMAT} or older")
+    try:
         config = ModelConfig.from_dict(state["model_config"])
         model = build_model(config)
         model.load_state_dict(state["state_dict"])
-    except (RuntimeError, KeyError, ValueError, EOFError) as e:
-        raise ChordVAEError(f"cannot read checkpoint {path}: {str(e).splitlines()[0]}") from None
+        epoch = int(state["epoch"])
+    except (RuntimeError, KeyError, ValueError, TypeError, AttributeError) as e:
+        raise ChordVAEError(f"{path} is a damaged chordvae checkpoint: its weights do not fit its "
+                            f"model configuration ({_first_line(e)})") from None
     model.eval()
     return Checkpoint(model, state["training"], state["dataset"], state["dataset_meta"],
-                      int(state["epoch"]), state.get("optimizer"), state.get("rng_state"))
+                      epoch, state.get("optimizer"), state.get("rng_state"))
+
+
+def _first_line(error: Exception) -> str:
+    return (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
