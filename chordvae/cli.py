@@ -23,10 +23,24 @@ class _Group(click.Group):
         except ChordVAEError as e:
             click.echo(f"error: {e}", err=True)
             sys.exit(1)
+        except OSError as e:  # a file-system refusal: name the path, never a traceback
+            click.echo(f"error: {_os_message(e)}", err=True)
+            sys.exit(1)
         except (click.Abort, KeyboardInterrupt):
             click.echo("interrupted", err=True)
             sys.exit(130)
         sys.exit(code or 0)
+
+
+def _os_message(e: OSError) -> str:
+    """``cannot use PATH: REASON`` for an OSError (both paths when it has two)."""
+    paths = " -> ".join(str(p) for p in (e.filename, e.filename2) if p is not None)
+    reason = e.strerror or str(e) or type(e).__name__
+    return f"cannot use {paths}: {reason}" if paths else reason
+
+
+#: an output file: refused early when it is an existing folder
+OUT_FILE = click.Path(dir_okay=False, writable=True)
 
 
 def _ints(text: str | None) -> tuple[int, ...] | None:

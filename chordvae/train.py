@@ -77,11 +77,25 @@ def resolve_device(name: str) -> torch.device:
 def evaluate_losses(model: VAE, x: torch.Tensor, beta: float = 1.0,
                     batch_size: int = 2048) -> dict[str, float]:
     """Mean loss, reconstruction and KL (nats per example) over ``x``, one z draw each."""
-    totals = torch.zeros(3, dtype=torch.float64)
+    sums = []
     for i in range(0, len(x), batch_size):
         out = model.loss(x[i:i + batch_size], beta=beta)
-        totals += torch.stack([out.loss.sum(), out.reconstruction.sum(), out.kl.sum()]).double().cpu()
-    return dict(zip(METRIC_KEYS, (totals / len(x)).tolist()))
+        sums.append(torch.stack([out.loss.sum(), out.reconstruction.sum(), out.kl.sum()]))
+    return per_example(sums, len(x))
+
+
+def per_example(batch_sums: list[torch.Tensor], n: int) -> dict[str, float]:
+    """Batch sums ``(3,)`` of loss, reconstruction and KL (float32, on any device) -> means per
+    example, added up in float64 on the CPU (Apple's MPS has no float64)."""
+    totals = torch.stack(batch_sums).to("cpu", torch.float64).sum(0)
+    return dict(zip(METRIC_KEYS, (totals / n).tolist()))
+
+
+def fused_adam(device: torch.device, version: str = torch.__version__) -> bool:
+    """Whether Adam can run fused on ``device`` with torch ``version``: CUDA (torch >= 2.0), CPU (>= 2.4)."""
+    major, minor = (int(v) for v in version.split("+")[0].split(".")[:2])
+    needed = {"cuda": (2, 0), "cpu": (2, 4)}.get(device.type)
+    return needed is not None and (major, minor) >= needed
 
 
 def fit(model: VAE, train: torch.Tensor, validation: torch.Tensor, config: TrainConfig,
@@ -105,8 +119,7 @@ def fit(model: VAE, train: torch.Tensor, validation: torch.Tensor, config: Train
     if images:  # channels-last convolutions train ~30% faster on CPU (benchmarks/README.md)
         model.to(memory_format=torch.channels_last)
     # one fused kernel for all parameters: the optimiser step takes a third of the time
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate,
-                                 fused=device.type in ("cpu", "cuda"))
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate, fused=fused_adam(device))
     if optimizer_state is not None:
         optimizer.load_state_dict(optimizer_state)
     generator = torch.Generator().manual_seed(config.seed + start_epoch)
@@ -119,7 +132,7 @@ def fit(model: VAE, train: torch.Tensor, validation: torch.Tensor, config: Train
         shuffled = train[order]
         if images:
             shuffled = shuffled.contiguous(memory_format=torch.channels_last)
-        totals = torch.zeros(3, dtype=torch.float64, device=device)
+        sums = []
         bar = tqdm(range(0, len(train), config.batch_size), desc=f"epoch {epoch}/{config.epochs}",
                    unit="batch", leave=False, disable=None if progress else True)
         for i in bar:
@@ -133,12 +146,12 @@ def fit(model: VAE, train: torch.Tensor, validation: torch.Tensor, config: Train
             optimizer.zero_grad(set_to_none=True)
             objective.backward()
             optimizer.step()
-            totals += torch.stack([(out.reconstruction + config.beta * out.kl).sum(),
-                                   out.reconstruction.sum(), out.kl.sum()]).detach().double()
+            sums.append(torch.stack([(out.reconstruction + config.beta * out.kl).sum(),
+                                     out.reconstruction.sum(), out.kl.sum()]).detach())
         seconds = time.perf_counter() - start
         model.eval()
         record = {"epoch": epoch, "seconds": round(seconds, 4), "beta": beta,
-                  "train": dict(zip(METRIC_KEYS, (totals / len(train)).tolist())),
+                  "train": per_example(sums, len(train)),
                   "validation": evaluate_losses(model, validation, beta=config.beta)}
         if extra_metrics is not None:
             record["validation"].update(extra_metrics(model, validation))

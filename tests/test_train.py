@@ -13,7 +13,8 @@ from chordvae.cli import main
 from chordvae.datasets import Data, DatasetAdapter, register
 from chordvae.errors import ChordVAEError, TrainingDiverged
 from chordvae.plots import LatentPlane, posterior_means, save_figure
-from chordvae.train import TrainConfig, fit
+from chordvae.train import TrainConfig, fit, fused_adam
+from torch.utils._python_dispatch import TorchDispatchMode
 
 
 @register
@@ -140,3 +141,40 @@ def test_cli_bad_input_is_one_line_and_non_zero(args, message, tmp_path, monkeyp
     assert message in result.output
     assert "Traceback" not in result.output
     assert len(result.output.strip().splitlines()) == 1, result.output
+
+
+class _Float64Watch(TorchDispatchMode):
+    """Records every op that makes a float64 tensor except a copy to the CPU or arithmetic on
+    float64 inputs: what would fail on a device without float64 (Apple's MPS)."""
+
+    def __init__(self):
+        super().__init__()
+        self.offenders = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        made_f64 = any(isinstance(t, torch.Tensor) and t.dtype == torch.float64
+                       for t in (out if isinstance(out, (tuple, list)) else [out]))
+        inputs = [a for a in args if isinstance(a, torch.Tensor)]
+        to_cpu = func is torch.ops.aten._to_copy.default and kwargs.get("device") == torch.device("cpu")
+        if made_f64 and not to_cpu and not (inputs and all(a.dtype == torch.float64 for a in inputs)):
+            self.offenders.append(str(func))
+        return out
+
+
+def test_training_makes_float64_only_on_the_cpu(tmp_path):
+    run = _train(tmp_path, epochs=1)
+    x = torch.rand(100, 12).round()
+    with _Float64Watch() as watch:
+        fit(run.model, x, x[:40], TrainConfig(epochs=2, batch_size=32), run.dir,
+            {"dataset": "toy", "dataset_meta": run.dataset_meta}, start_epoch=1, progress=False,
+            log=lambda s: None)
+    assert watch.offenders == []
+
+
+@pytest.mark.parametrize("device, version, fused", [
+    ("cpu", "2.1.2", False), ("cpu", "2.3.1+cpu", False), ("cpu", "2.4.0", True), ("cpu", "2.13.0+cpu", True),
+    ("cuda", "2.1.0", True), ("mps", "2.13.0", False)])
+def test_fused_adam_only_where_torch_has_it(device, version, fused):
+    assert fused_adam(torch.device(device), version) is fused
