@@ -10,6 +10,7 @@ import torch
 from . import __version__
 from .errors import ChordVAEError
 from .fileio import torch_save
+from .plots import LatentPlane
 from .vae import VAE, ModelConfig, build_model
 
 FORMAT = 1
@@ -18,7 +19,11 @@ REQUIRED = frozenset({"format", "model_config", "state_dict", "training", "datas
 
 @dataclass
 class Checkpoint:
-    """A loaded ``model.pt``: the model (eval mode, on CPU) and the configs it was trained with."""
+    """A loaded ``model.pt``: the model (eval mode, on CPU) and the configs it was trained with.
+
+    ``rng_state`` (torch's global generator) and ``batch_order_state`` (the generator that
+    shuffles each epoch) let a resumed run continue exactly; ``latent_plane`` is the plane of
+    the pictures and of ``decode --grid`` (None in checkpoints written before it was stored)."""
 
     model: VAE
     training: dict[str, Any]
@@ -27,12 +32,16 @@ class Checkpoint:
     epoch: int
     optimizer_state: dict[str, Any] | None
     rng_state: torch.Tensor | None
+    batch_order_state: torch.Tensor | None = None
+    latent_plane: LatentPlane | None = None
 
 
 def save_checkpoint(path: str | Path, model: VAE, optimizer: torch.optim.Optimizer | None,
                     training: dict[str, Any], dataset: str, dataset_meta: dict[str, Any],
-                    epoch: int) -> None:
-    """Write ``path`` atomically (temporary file + rename)."""
+                    epoch: int, batch_order: torch.Generator | None = None,
+                    latent_plane: LatentPlane | None = None) -> None:
+    """Write ``path`` atomically (temporary file + rename), with torch's global random state,
+    the ``batch_order`` generator's state and the ``latent_plane``."""
     state = {
         "format": FORMAT,
         "chordvae_version": __version__,
@@ -44,6 +53,8 @@ def save_checkpoint(path: str | Path, model: VAE, optimizer: torch.optim.Optimiz
         "epoch": epoch,
         "optimizer": optimizer.state_dict() if optimizer is not None else None,
         "rng_state": torch.get_rng_state(),
+        "batch_order_state": batch_order.get_state() if batch_order is not None else None,
+        "latent_plane": latent_plane.to_dict() if latent_plane is not None else None,
     }
     torch_save(state, path)
 
@@ -74,12 +85,13 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         model = build_model(config)
         model.load_state_dict(state["state_dict"])
         epoch = int(state["epoch"])
+        plane = LatentPlane.from_dict(state["latent_plane"]) if state.get("latent_plane") else None
     except (RuntimeError, KeyError, ValueError, TypeError, AttributeError) as e:
         raise ChordVAEError(f"{path} is a damaged chordvae checkpoint: its weights do not fit its "
                             f"model configuration ({_first_line(e)})") from None
     model.eval()
     return Checkpoint(model, state["training"], state["dataset"], state["dataset_meta"],
-                      epoch, state.get("optimizer"), state.get("rng_state"))
+                      epoch, state.get("optimizer"), state.get("rng_state"), state.get("batch_order_state"), plane)
 
 
 def _first_line(error: Exception) -> str:

@@ -1,6 +1,7 @@
 """Atomic file writes: a crash never leaves a half-written file behind."""
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -44,3 +45,12 @@ def write_json(path: str | os.PathLike, obj: Any) -> None:
 def torch_save(obj: Any, path: str | os.PathLike) -> None:
     with atomic_path(path) as tmp:
         torch.save(obj, tmp)
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    """Hex sha256 of the file's content, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()

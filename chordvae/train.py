@@ -12,6 +12,7 @@ from tqdm.auto import tqdm
 
 from .checkpoint import save_checkpoint
 from .errors import ChordVAEError, TrainingDiverged
+from .plots import LatentPlane
 from .vae import VAE
 
 METRIC_KEYS = ("loss", "reconstruction_loss", "kl_loss")
@@ -101,13 +102,16 @@ def fused_adam(device: torch.device, version: str = torch.__version__) -> bool:
 def fit(model: VAE, train: torch.Tensor, validation: torch.Tensor, config: TrainConfig,
         run_dir: Path, checkpoint_info: dict[str, Any],
         optimizer_state: dict | None = None, start_epoch: int = 0,
+        batch_order_state: torch.Tensor | None = None,
         extra_metrics: Callable[[VAE, torch.Tensor], dict[str, float]] | None = None,
         progress: bool = True, log: Callable[[str], None] = print) -> list[dict]:
     """Train ``model`` from epoch ``start_epoch + 1`` to ``config.epochs``.
 
     After each epoch one JSON object is appended to ``run_dir/metrics.jsonl`` and the
     checkpoint ``run_dir/model.pt`` is replaced atomically. ``checkpoint_info`` holds the
-    ``dataset`` name and ``dataset_meta`` stored with it. A NaN or infinite loss raises
+    ``dataset`` name and ``dataset_meta`` stored with it; the checkpoint also stores the
+    random states (``batch_order_state`` restores the shuffling generator on resume, torch's
+    global state is the caller's to restore) and the latent plane of the validation events. A NaN or infinite loss raises
     :class:`TrainingDiverged` and leaves the last good checkpoint in place.
     Returns the metrics of the epochs run.
     """
@@ -122,7 +126,9 @@ def fit(model: VAE, train: torch.Tensor, validation: torch.Tensor, config: Train
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate, fused=fused_adam(device))
     if optimizer_state is not None:
         optimizer.load_state_dict(optimizer_state)
-    generator = torch.Generator().manual_seed(config.seed + start_epoch)
+    generator = torch.Generator().manual_seed(config.seed)
+    if batch_order_state is not None:
+        generator.set_state(batch_order_state)
     history = []
     for epoch in range(start_epoch + 1, config.epochs + 1):
         beta = config.beta_at(epoch)
@@ -156,7 +162,8 @@ def fit(model: VAE, train: torch.Tensor, validation: torch.Tensor, config: Train
         if extra_metrics is not None:
             record["validation"].update(extra_metrics(model, validation))
         save_checkpoint(run_dir / "model.pt", model, optimizer, config.to_dict(),
-                        checkpoint_info["dataset"], checkpoint_info["dataset_meta"], epoch)
+                        checkpoint_info["dataset"], checkpoint_info["dataset_meta"], epoch,
+                        batch_order=generator, latent_plane=LatentPlane.of(model, validation))
         with open(run_dir / "metrics.jsonl", "a", encoding="utf-8") as f:
             f.write(json.dumps(record) + "\n")
         history.append(record)
