@@ -6,6 +6,7 @@ import json
 import pytest
 import torch
 from click.testing import CliRunner
+from matplotlib.figure import Figure
 
 from chordvae import runs
 from chordvae.checkpoint import load_checkpoint
@@ -37,14 +38,14 @@ class Toy(DatasetAdapter):
     def plot_latent_space(self, model, data, meta, path, n=None, scale=1.0):
         plane = LatentPlane(model.latent_dim, posterior_means(model, data.validation))
         z, _ = plane.grid(n or 5, scale)
-        import matplotlib.pyplot as plt
-        fig, ax = plt.subplots()
+        fig = Figure()
+        ax = fig.subplots()
         ax.imshow(torch.sigmoid(model.decode(z.reshape(-1, model.latent_dim))).detach().numpy())
         save_figure(fig, path)
 
     def plot_label_clusters(self, model, data, meta, path):
-        import matplotlib.pyplot as plt
-        fig, ax = plt.subplots()
+        fig = Figure()
+        ax = fig.subplots()
         ax.plot(*posterior_means(model, data.validation)[:, :2].T.numpy(), ".")
         save_figure(fig, path)
 
@@ -121,7 +122,7 @@ def test_cli_trains_plots_and_resumes(tmp_path):
     (out / "latent_space.png").unlink()
     result = runner.invoke(main, ["plot", str(out)])
     assert result.exit_code == 0 and (out / "latent_space.png").stat().st_size > 0
-    result = runner.invoke(main, ["train", "--dataset", "toy", "--resume", str(out), "--epochs", "3", "-q"])
+    result = runner.invoke(main, ["train", "--resume", str(out), "--epochs", "3", "-q"])
     assert result.exit_code == 0, result.output
     assert load_checkpoint(out).epoch == 3
 
@@ -132,7 +133,7 @@ def test_cli_trains_plots_and_resumes(tmp_path):
     (["train", "--dataset", "toy", "--hidden", "a,b"], "comma-separated"),
     (["train", "--dataset", "mnist", "--data-dir", "/no/such/dir", "--epochs", "1"], "/no/such/dir"),
     (["plot", "/no/such/run"], "does not exist"),
-    (["train", "--dataset", "toy", "--resume", "/no/such/run"], "no checkpoint"),
+    (["train", "--resume", "/no/such/run"], "no checkpoint"),
 ])
 def test_cli_bad_input_is_one_line_and_non_zero(args, message, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
