@@ -150,20 +150,23 @@ def test_evaluate_on_the_training_part_through_the_cli(chord_run):
     assert report["part"] == "train" and report["examples"] == config["train_size"] != config["validation_size"]
 
 
-def test_evaluate_refuses_a_corpus_changed_since_training(tmp_path):
-    corpus = write_corpus(tmp_path / "corpus", pieces=4)
-    run = tmp_path / "run"
+def test_evaluate_refuses_a_corpus_changed_since_training(chord_run):
+    run, corpus = chord_run
     runner = CliRunner()
-    result = runner.invoke(main, ["train", "-d", "chords", str(corpus), "--epochs", "1", "--min-duration", "0",
-                                  "--jobs", "1", "-o", str(run), "-q"])
-    assert result.exit_code == 0, result.output
     midi_file(corpus / "new.mid", [(i * 0.5, i * 0.5 + 0.5, CHORDS[i % 4]) for i in range(16)])
-    result = runner.invoke(main, ["evaluate", str(run), "--iw-samples", "2", "-q"])
+    try:
+        result = runner.invoke(main, ["evaluate", str(run), "--iw-samples", "2", "-q"])
+    finally:
+        (corpus / "new.mid").unlink()
     one_error_line(result, "corpus has changed", "1 file added", "new.mid")
-    (corpus / "new.mid").unlink()
+    original = (corpus / "p0.mid").read_bytes()
     midi_file(corpus / "p0.mid", [(0, 1, CHORDS[0])])
-    result = runner.invoke(main, ["evaluate", str(run), "--iw-samples", "2", "-q"])
+    try:
+        result = runner.invoke(main, ["evaluate", str(run), "--iw-samples", "2", "-q"])
+    finally:
+        (corpus / "p0.mid").write_bytes(original)
     one_error_line(result, "1 file changed", "p0.mid")
+    assert runner.invoke(main, ["evaluate", str(run), "--iw-samples", "2", "-q"]).exit_code == 0
 
 
 def test_mnist_stores_its_data_folder_resolved(shared_mnist, monkeypatch):
@@ -255,12 +258,12 @@ def test_two_plus_two_epochs_equal_four(tmp_path):
     assert [m["train"] for m in metrics[0]] == [m["train"] for m in metrics[1]]
 
 
-@pytest.mark.parametrize("extra", [["--lr", "0.1"], ["-d", "toy"], ["--latent-dim", "3"], ["some/path"],
-                                   ["-o", "elsewhere"], ["--seed", "0"]])
-def test_resume_refuses_options_that_cannot_change(tmp_path, extra):
+def test_resume_refuses_options_that_cannot_change(tmp_path):
     runs.train("toy", config=TrainConfig(epochs=1, batch_size=64), out=tmp_path / "run", progress=False, log=str)
-    result = CliRunner().invoke(main, ["train", "--resume", str(tmp_path / "run"), "--epochs", "2", *extra])
-    one_error_line(result, "cannot change", "--epochs")
+    for extra in (["--lr", "0.1"], ["-d", "toy"], ["--latent-dim", "3"], ["some/path"], ["-o", "elsewhere"],
+                  ["--seed", "0"], ["--segment", "beat"]):
+        result = CliRunner().invoke(main, ["train", "--resume", str(tmp_path / "run"), "--epochs", "2", *extra])
+        one_error_line(result, "cannot change", "--epochs", extra[0] if extra[0].startswith("-") else "PATHS")
     assert load_checkpoint(tmp_path / "run").epoch == 1
 
 

@@ -134,6 +134,9 @@ def test_cli_trains_plots_and_resumes(tmp_path):
     (["train", "--dataset", "mnist", "--data-dir", "/no/such/dir", "--epochs", "1"], "/no/such/dir"),
     (["plot", "/no/such/run"], "does not exist"),
     (["train", "--resume", "/no/such/run"], "no checkpoint"),
+    (["train"], "--dataset is required"),
+    (["train", "-d", "mnist", "--segment", "beat"], "--segment do not apply to --dataset mnist"),
+    (["train", "-d", "chords", "--data-dir", "x"], "--data-dir do not apply to --dataset chords"),
 ])
 def test_cli_bad_input_is_one_line_and_non_zero(args, message, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
