@@ -27,13 +27,18 @@ class LatentPlane:
     """The 2-D plane pictures are drawn in: the latent space itself when it is 2-D, else
     the plane through the posterior means' centre spanned by their two principal directions."""
 
-    def __init__(self, latent_dim: int, means: torch.Tensor | None = None):
+    def __init__(self, latent_dim: int, means: torch.Tensor | None = None, *,
+                 centre: torch.Tensor | None = None, basis: torch.Tensor | None = None):
+        """From posterior ``means`` ``(N, D)`` (not needed when D = 2), or a stored ``centre``
+        ``(D,)`` and ``basis`` ``(2, D)``."""
         self.latent_dim = latent_dim
-        if latent_dim == 2:
-            self.centre = torch.zeros(2)
-            self.basis = torch.eye(2)
-            self.axis_labels = ("z[0]", "z[1]")
-            self.note = ""
+        self.axis_labels = ("z[0]", "z[1]") if latent_dim == 2 else ("PC1", "PC2")
+        self.note = "" if latent_dim == 2 else \
+            f"{latent_dim}-D latent space: first two principal directions of the posterior means"
+        if centre is not None and basis is not None:
+            self.centre, self.basis = centre, basis
+        elif latent_dim == 2:
+            self.centre, self.basis = torch.zeros(2), torch.eye(2)
         else:
             if means is None or len(means) < 2:
                 raise ValueError("a latent space of more than 2 dimensions needs posterior means to project")
@@ -45,8 +50,6 @@ class LatentPlane:
                 _, _, vh = torch.linalg.svd(means - self.centre, full_matrices=False)
                 signs = torch.sign(vh[:2].gather(1, vh[:2].abs().argmax(1, keepdim=True)))
                 self.basis = (vh[:2] * signs).contiguous()  # largest component positive
-            self.axis_labels = ("PC1", "PC2")
-            self.note = f"{latent_dim}-D latent space: first two principal directions of the posterior means"
 
     @classmethod
     def of(cls, model: VAE, reference: torch.Tensor) -> LatentPlane:
@@ -59,9 +62,7 @@ class LatentPlane:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> LatentPlane:
-        plane = cls(2) if d["latent_dim"] == 2 else cls(d["latent_dim"], torch.zeros(2, d["latent_dim"]))
-        plane.centre, plane.basis = torch.tensor(d["centre"]), torch.tensor(d["basis"])
-        return plane
+        return cls(d["latent_dim"], centre=torch.tensor(d["centre"]), basis=torch.tensor(d["basis"]))
 
     def project(self, z: torch.Tensor) -> torch.Tensor:
         """Latent points ``(N, D)`` -> plane coordinates ``(N, 2)``."""
