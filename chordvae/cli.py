@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from .chords.segment import SEGMENT_MODES
 from .errors import ChordVAEError
 
 
@@ -72,8 +73,9 @@ def _apply(options: list, f):
 def chord_options(f):
     """Segmentation options shared by ``train`` and ``extract`` (defaults: see the README)."""
     return _apply([
-        click.option("--segment", type=click.Choice(["onset", "beat", "bar"]), default=None,
-                     help="chords: a new chord at every change of sounding notes (onset, the default), per beat, or per bar"),
+        click.option("--segment", type=click.Choice(SEGMENT_MODES), default=None,
+                     help="chords: recognise chords (chords, the default), or slice what sounds at every "
+                          "change of notes (onset), per beat, or per bar"),
         click.option("--threshold", type=click.FloatRange(0, 1), default=None,
                      help="chords (beat/bar): fraction of the unit a pitch class must sound to count (default 0.5)"),
         click.option("--min-notes", type=click.IntRange(1, 12), default=None,
@@ -112,11 +114,11 @@ def main(ctx: click.Context) -> None:
 
 #: train options a resumed run keeps from its checkpoint (only --epochs, --threads, --quiet may be given)
 FIXED_ON_RESUME = ("dataset", "paths", "data_dir", "split", "segment", "threshold", "min_notes",
-                   "min_duration", "jobs", "strict", "no_cache", "features", "transpose", "arch",
+                   "min_duration", "jobs", "strict", "no_cache", "features", "transpose", "pitch_set", "arch",
                    "latent_dim", "hidden", "batch_size", "learning_rate", "beta", "warmup_epochs",
                    "free_bits", "mc_samples", "seed", "device", "out")
 CHORD_ONLY = ("segment", "threshold", "min_notes", "min_duration", "jobs", "strict", "no_cache",
-              "features", "transpose")
+              "features", "transpose", "pitch_set")
 IMAGE_ONLY = ("data_dir", "split")
 
 
@@ -132,6 +134,9 @@ IMAGE_ONLY = ("data_dir", "split")
               help="chords: 12 pitch classes, or those plus a 12-dim one-hot bass")
 @click.option("--transpose", type=click.Choice(["none", "all", "c"]), default=None,
               help="chords: keep keys, augment with all 12 transpositions, or move each piece to C major / A minor")
+@click.option("--pitch-set", type=click.Choice(["chord", "sounding"]), default=None,
+              help="chords: vectors from each recognised chord's set (chord, the default) or from the "
+                   "pitch classes that sounded")
 @click.option("--arch", type=click.Choice(["conv", "mlp"]), default=None, help="network (default: the dataset's)")
 @click.option("--latent-dim", type=click.IntRange(1), default=2, show_default=True, help="latent size")
 @click.option("--hidden", default=None, help="mlp hidden sizes, e.g. 400 or 256,128")

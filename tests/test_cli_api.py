@@ -86,7 +86,7 @@ def test_chord_options_are_one_list_the_cli_offers_in_full():
     train = {p.name for p in main.commands["train"].params}
     extract = {p.name for p in main.commands["extract"].params}
     assert set(ChordOptions.names()) <= train      # a new Segmentation field needs only its click option
-    assert set(ChordOptions.names()) - {"features", "transpose"} <= extract
+    assert set(ChordOptions.names()) - {"features", "transpose", "pitch_set"} <= extract
     opts = ChordOptions.from_dict({"segment": "beat", "threshold": 0.6, "features": "pitch-class+bass",
                                    "jobs": None, "strict": True})
     assert opts.segmentation == Segmentation(mode="beat", threshold=0.6)
@@ -100,6 +100,7 @@ def test_chord_options_are_one_list_the_cli_offers_in_full():
 def test_the_run_stores_the_chord_options_it_was_given(chord_run):
     meta = load_checkpoint(chord_run[0]).dataset_meta
     assert ChordOptions.from_dict(meta["options"]) == ChordOptions(Segmentation(min_duration=0.0), jobs=1)
+    assert meta["options"]["segment"] == "chords" and meta["options"]["pitch_set"] == "chord"
 
 
 # --- listening from the checkpoint alone ----------------------------------------------------

@@ -17,7 +17,7 @@ from ..chords.corpus import Corpus, default_sources, find_files, read_corpus
 from ..chords.events import QUALITIES, chord_name, chord_quality, chord_root, chord_symbol
 from ..chords.pcset import from_mask, rows_to_masks
 from ..chords.segment import Segmentation
-from ..chords.vectors import FEATURES, TRANSPOSE, chord_vectors
+from ..chords.vectors import FEATURES, PITCH_SETS, TRANSPOSE, chord_vectors
 from ..errors import ChordVAEError, DataError
 from ..fileio import sha256_file
 from ..listen.audio import render_wav
@@ -36,7 +36,7 @@ SEGMENT_NAMES = {"mode": "segment"}  # Segmentation field -> option name, where 
 class ChordOptions:
     """Everything the chord adapter can be told: how notes become chords (``segmentation``,
     whose fields are options by their own names, ``mode`` as ``segment``), how chords become
-    vectors (``features``, ``transpose``) and how the corpus is read (``jobs`` processes,
+    vectors (``features``, ``transpose``, ``pitch_set``) and how the corpus is read (``jobs`` processes,
     ``strict``, ``no_cache``). Flat dictionaries with the option names (as the CLI and
     the run's ``dataset_meta["options"]`` have them) convert with :meth:`from_dict` / :meth:`to_dict`.
     """
@@ -44,6 +44,7 @@ class ChordOptions:
     segmentation: Segmentation = field(default_factory=Segmentation)
     features: str = FEATURES[0]
     transpose: str = TRANSPOSE[0]
+    pitch_set: str = PITCH_SETS[0]
     jobs: int | None = None
     strict: bool = False
     no_cache: bool = False
@@ -100,7 +101,7 @@ class Chords(DatasetAdapter):
         corpus = read(paths, opts, progress=self.progress)
         if run_dir is not None:
             corpus.write_skipped(Path(run_dir) / "skipped.tsv")
-        x, piece = chord_vectors(corpus.pieces, opts.features, opts.transpose)
+        x, piece = chord_vectors(corpus.pieces, opts.features, opts.transpose, opts.pitch_set)
         train_mask, split_note = _split_by_piece(piece, len(corpus.pieces), seed)
         events = torch.from_numpy(x).float()
         labels = torch.from_numpy(quality_labels(x[:, :12]))
