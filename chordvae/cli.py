@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Collection
 
 import click
 
@@ -53,13 +53,13 @@ def _ints(text: str | None) -> tuple[int, ...] | None:
         raise click.BadParameter(f"expected comma-separated whole numbers, got {text!r}") from None
 
 
-def _given(names: tuple[str, ...]) -> list[str]:
-    """The options among ``names`` that the user set (on the command line or the environment)."""
+def _given(names: Collection[str], exclude: bool = False) -> list[str]:
+    """The options among ``names`` (or, with ``exclude``, all others) that the user set."""
     ctx = click.get_current_context()
     given = []
     for param in ctx.command.params:
         source = ctx.get_parameter_source(param.name)
-        if param.name in names and source is not None and source.name != "DEFAULT":
+        if (param.name in names) != exclude and source is not None and source.name != "DEFAULT":
             given.append(param.opts[0] if param.opts[0].startswith("-") else param.name.upper())
     return given
 
@@ -112,13 +112,8 @@ def main(ctx: click.Context) -> None:
         click.echo(ctx.get_help())
 
 
-#: train options a resumed run keeps from its checkpoint (only --epochs, --threads, --quiet may be given)
-FIXED_ON_RESUME = ("dataset", "paths", "data_dir", "split", "segment", "threshold", "min_notes",
-                   "min_duration", "jobs", "strict", "no_cache", "features", "transpose", "pitch_set", "arch",
-                   "latent_dim", "hidden", "batch_size", "learning_rate", "beta", "warmup_epochs",
-                   "free_bits", "mc_samples", "seed", "device", "out")
-CHORD_ONLY = ("segment", "threshold", "min_notes", "min_duration", "jobs", "strict", "no_cache",
-              "features", "transpose", "pitch_set")
+#: the only train options a resumed run accepts: everything else comes from its checkpoint
+CHANGEABLE_ON_RESUME = ("resume", "epochs", "threads", "quiet")
 IMAGE_ONLY = ("data_dir", "split")
 
 
@@ -169,7 +164,7 @@ def train(dataset: str | None, paths: tuple[str, ...], data_dir: str | None, spl
     from .train import TrainConfig
 
     if resume:
-        fixed = _given(FIXED_ON_RESUME)
+        fixed = _given(CHANGEABLE_ON_RESUME, exclude=True)
         if fixed:
             raise click.UsageError(f"--resume continues {resume} as it was configured; "
                                    f"{', '.join(fixed)} cannot change (only --epochs, --threads, --quiet)")
@@ -178,7 +173,9 @@ def train(dataset: str | None, paths: tuple[str, ...], data_dir: str | None, spl
     else:
         if dataset is None:
             raise click.UsageError("--dataset is required (or --resume RUN_DIR)")
-        misplaced = _given(IMAGE_ONLY if dataset == "chords" else CHORD_ONLY)
+        from .datasets.chords import ChordOptions
+
+        misplaced = _given(IMAGE_ONLY if dataset == "chords" else ChordOptions.names())
         if misplaced and dataset in ("chords", "mnist", "fashion-mnist"):
             raise click.UsageError(f"{', '.join(misplaced)} do not apply to --dataset {dataset}")
         chords = _chord_opts(kw)
