@@ -1,6 +1,7 @@
 """Atomic file writes: a crash never leaves a half-written file behind."""
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -19,6 +20,8 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except FileExistsError:  # mkdir met a file where a folder of the path should be
+        raise NotADirectoryError(errno.ENOTDIR, "a part of the path is a file, not a folder", str(path)) from None
     except OSError as e:
         raise OSError(e.errno, e.strerror, str(path)) from None  # name the file asked for, not a temporary
     os.close(fd)

@@ -188,7 +188,7 @@ def test_file_system_errors_are_one_line(tmp_path):
     one_error_line(runner.invoke(main, ["extract", str(corpus), "--jobs", "1", "-o", str(folder)]),
                    str(folder), "is a directory")
     one_error_line(runner.invoke(main, ["extract", str(corpus), "--jobs", "1", "-q", "-o", str(a_file / "x.jsonl")]),
-                   str(a_file / "x.jsonl"))
+                   str(a_file / "x.jsonl"), "is a file, not a folder")
     one_error_line(runner.invoke(main, ["train", "-d", "toy", "--epochs", "1", "-o", str(a_file)]),
                    str(a_file), "is a file")
     assert a_file.read_text() == "x"
