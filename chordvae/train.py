@@ -13,6 +13,7 @@ from tqdm.auto import tqdm
 from .checkpoint import save_checkpoint
 from .errors import ChordVAEError, TrainingDiverged
 from .fileio import write_json
+from .plots import LatentPlane
 from .stopping import EarlyStopping
 from .vae import VAE, iwae_nll
 
@@ -28,11 +29,13 @@ class TrainConfig:
     ``objective`` ``iwae`` trains on the importance-weighted bound with ``mc_samples`` draws
     instead of the ELBO (Burda et al. 2016).
 
-    ``epochs`` is the cap. Early stopping: after ``patience`` epochs in a row whose validation
-    loss is not below the best by more than ``min_delta`` nats, training stops and the
-    checkpoint keeps the best epoch's weights (``patience`` 0: run every epoch, keep the last).
-    ``lr_patience`` epochs without improvement multiply the learning rate by ``lr_factor``
-    (PyTorch's ReduceLROnPlateau; 0: constant rate). Both start when the KL warm-up ends."""
+    ``epochs`` is the cap. Early stopping watches the validation loss (the negative ELBO with
+    ``validation_samples`` draws per example, the same draws every epoch; with ``iwae``, the
+    validation bound with ``mc_samples`` draws): after ``patience`` epochs in a row that are not
+    below the best by more than ``min_delta`` nats, training stops and the checkpoint keeps the
+    best epoch's weights (``patience`` 0: run every epoch, keep the last). ``lr_patience`` such
+    epochs multiply the learning rate by ``lr_factor`` (PyTorch's ReduceLROnPlateau; 0: a
+    constant rate). Both start when the KL warm-up ends."""
 
     epochs: int = 30
     batch_size: int = 128
@@ -59,9 +62,9 @@ class TrainConfig:
                   (self.warmup_epochs >= 0, "warm-up epochs must be non-negative"),
                   (self.free_bits >= 0, "free bits must be non-negative"),
                   (self.mc_samples >= 1, "Monte-Carlo samples must be at least 1"),
-                  (self.validation_samples >= 1, "validation samples must be at least 1"),
                   (self.objective in OBJECTIVES, f"objective must be one of {', '.join(OBJECTIVES)}"),
                   (self.objective == "elbo" or self.free_bits == 0, "free bits need the elbo objective"),
+                  (self.validation_samples >= 1, "validation samples must be at least 1"),
                   (self.patience >= 0, "patience must be non-negative"),
                   (self.min_delta >= 0, "the minimum improvement must be non-negative"),
                   (self.lr_patience >= 0, "learning-rate patience must be non-negative"),
@@ -103,30 +106,46 @@ def evaluate_losses(model: VAE, x: torch.Tensor, beta: float = 1.0, batch_size: 
     """Mean loss, reconstruction and KL (nats per example) over ``x``, the reconstruction
     averaged over ``samples`` z draws per example (from ``generator`` when given: the same
     draws every epoch make epochs comparable)."""
-    totals = torch.zeros(3, dtype=torch.float64)
+    sums = []
     for i in range(0, len(x), batch_size):
         out = model.loss(x[i:i + batch_size], beta=beta, samples=samples, generator=generator)
-        totals += torch.stack([out.loss.sum(), out.reconstruction.sum(), out.kl.sum()]).double().cpu()
-    return dict(zip(METRIC_KEYS, (totals / len(x)).tolist()))
+        sums.append(torch.stack([out.loss.sum(), out.reconstruction.sum(), out.kl.sum()]))
+    return per_example(sums, len(x))
+
+
+def per_example(batch_sums: list[torch.Tensor], n: int) -> dict[str, float]:
+    """Batch sums ``(3,)`` of loss, reconstruction and KL (float32, on any device) -> means per
+    example, added up in float64 on the CPU (Apple's MPS has no float64)."""
+    totals = torch.stack(batch_sums).to("cpu", torch.float64).sum(0)
+    return dict(zip(METRIC_KEYS, (totals / n).tolist()))
+
+
+def fused_adam(device: torch.device, version: str = torch.__version__) -> bool:
+    """Whether Adam can run fused on ``device`` with torch ``version``: CUDA (torch >= 2.0), CPU (>= 2.4)."""
+    major, minor = (int(v) for v in version.split("+")[0].split(".")[:2])
+    needed = {"cuda": (2, 0), "cpu": (2, 4)}.get(device.type)
+    return needed is not None and (major, minor) >= needed
 
 
 def fit(model: VAE, train: torch.Tensor, validation: torch.Tensor, config: TrainConfig,
         run_dir: Path, checkpoint_info: dict[str, Any],
         optimizer_state: dict | None = None, start_epoch: int = 0,
-        stopping_state: dict[str, Any] | None = None,
+        batch_order_state: torch.Tensor | None = None, stopping_state: dict[str, Any] | None = None,
         extra_metrics: Callable[[VAE, torch.Tensor], dict[str, float]] | None = None,
         progress: bool = True, log: Callable[[str], None] = print) -> list[dict]:
     """Train ``model`` from epoch ``start_epoch + 1`` until ``config.epochs`` or early stopping.
 
     After each epoch one JSON object is appended to ``run_dir/metrics.jsonl`` and the
-    checkpoint ``run_dir/model.pt`` is replaced atomically; it holds the best epoch's weights
-    when early stopping is on (else the last), and what resuming needs: the last weights,
-    the optimiser, and ``stopping`` (the early-stopping counters and the learning-rate
-    schedule's state; pass it back as ``stopping_state``, with its ``best_weights``).
-    ``checkpoint_info`` holds the ``dataset`` name and ``dataset_meta`` stored with it. The
-    end is logged and written to ``run_dir/summary.json``; with early stopping ``model`` ends
-    with the best weights. A NaN or infinite loss raises :class:`TrainingDiverged` and leaves
-    the last good checkpoint in place. Returns the metrics of the epochs run.
+    checkpoint ``run_dir/model.pt`` is replaced atomically. ``checkpoint_info`` holds the
+    ``dataset`` name and ``dataset_meta`` stored with it; the checkpoint also stores the
+    random states (``batch_order_state`` restores the shuffling generator on resume, torch's
+    global state is the caller's to restore) and the latent plane of the validation events.
+    With early stopping it holds the best epoch's weights (and plane), plus what resuming
+    needs: the last weights and ``stopping``, the early-stopping counters and learning-rate
+    schedule, to pass back as ``stopping_state`` with the best weights as its ``best_weights``.
+    The end is logged and written to ``run_dir/summary.json``; with early stopping ``model``
+    ends with the best weights. A NaN or infinite loss raises :class:`TrainingDiverged` and
+    leaves the last good checkpoint in place. Returns the metrics of the epochs run.
     """
     config.validate()
     device = resolve_device(config.device)
@@ -136,10 +155,12 @@ def fit(model: VAE, train: torch.Tensor, validation: torch.Tensor, config: Train
     if images:  # channels-last convolutions train ~30% faster on CPU (benchmarks/README.md)
         model.to(memory_format=torch.channels_last)
     # one fused kernel for all parameters: the optimiser step takes a third of the time
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate,
-                                 fused=device.type in ("cpu", "cuda"))
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate, fused=fused_adam(device))
     if optimizer_state is not None:
         optimizer.load_state_dict(optimizer_state)
+    generator = torch.Generator().manual_seed(config.seed)
+    if batch_order_state is not None:
+        generator.set_state(batch_order_state)
     scheduler = (torch.optim.lr_scheduler.ReduceLROnPlateau(
         optimizer, factor=config.lr_factor, patience=config.lr_patience,
         threshold=config.min_delta, threshold_mode="abs") if config.lr_patience else None)
@@ -148,7 +169,7 @@ def fit(model: VAE, train: torch.Tensor, validation: torch.Tensor, config: Train
         stopper.load_state_dict(stopping_state, stopping_state.get("best_weights"))
         if scheduler is not None and stopping_state.get("scheduler") is not None:
             scheduler.load_state_dict(stopping_state["scheduler"])
-    generator = torch.Generator().manual_seed(config.seed + start_epoch)
+    best_plane = LatentPlane.from_dict(stopping_state["plane"]) if stopping_state and stopping_state.get("plane") else None
     history = []
     epoch = start_epoch
     for epoch in range(start_epoch + 1, config.epochs + 1):
@@ -159,7 +180,7 @@ def fit(model: VAE, train: torch.Tensor, validation: torch.Tensor, config: Train
         shuffled = train[order]
         if images:
             shuffled = shuffled.contiguous(memory_format=torch.channels_last)
-        totals = torch.zeros(3, dtype=torch.float64, device=device)
+        sums = []
         bar = tqdm(range(0, len(train), config.batch_size), desc=f"epoch {epoch}/{config.epochs}",
                    unit="batch", leave=False, disable=None if progress else True)
         for i in bar:
@@ -176,14 +197,14 @@ def fit(model: VAE, train: torch.Tensor, validation: torch.Tensor, config: Train
             optimizer.zero_grad(set_to_none=True)
             objective.backward()
             optimizer.step()
-            totals += torch.stack([(out.reconstruction + config.beta * out.kl).sum(),
-                                   out.reconstruction.sum(), out.kl.sum()]).detach().double()
+            sums.append(torch.stack([(out.reconstruction + config.beta * out.kl).sum(),
+                                     out.reconstruction.sum(), out.kl.sum()]).detach())
         seconds = time.perf_counter() - start
         model.eval()
         same_draws = torch.Generator(device).manual_seed(config.seed)
         record = {"epoch": epoch, "seconds": round(seconds, 4), "beta": beta,
                   "learning_rate": optimizer.param_groups[0]["lr"],
-                  "train": dict(zip(METRIC_KEYS, (totals / len(train)).tolist())),
+                  "train": per_example(sums, len(train)),
                   "validation": evaluate_losses(model, validation, beta=config.beta,
                                                 samples=config.validation_samples, generator=same_draws)}
         if config.objective == "iwae":
@@ -192,13 +213,22 @@ def fit(model: VAE, train: torch.Tensor, validation: torch.Tensor, config: Train
         if extra_metrics is not None:
             record["validation"].update(extra_metrics(model, validation))
         monitored = record["validation"]["iwae_loss" if config.objective == "iwae" else "loss"]
+        plane = LatentPlane.of(model, validation)
         if epoch >= config.warmup_epochs:  # while beta ramps up, the losses are not comparable
-            stopper.step(epoch, monitored, model)
+            if stopper.step(epoch, monitored, model):
+                best_plane = plane
             if scheduler is not None:
                 scheduler.step(monitored)
         if stopper.should_stop:
             record["stopped"] = stopper.reason()
-        _save(run_dir, model, optimizer, config, checkpoint_info, epoch, stopper, scheduler)
+        best = stopper.best_weights
+        save_checkpoint(run_dir / "model.pt", model, optimizer, config.to_dict(),
+                        checkpoint_info["dataset"], checkpoint_info["dataset_meta"], epoch,
+                        batch_order=generator, latent_plane=best_plane if best is not None else plane,
+                        weights=best, weights_epoch=stopper.best_epoch if best is not None else epoch,
+                        stopping={**stopper.state_dict(),
+                                  "scheduler": scheduler.state_dict() if scheduler is not None else None,
+                                  "plane": best_plane.to_dict() if best_plane is not None else None})
         with open(run_dir / "metrics.jsonl", "a", encoding="utf-8") as f:
             f.write(json.dumps(record) + "\n")
         history.append(record)
@@ -210,18 +240,6 @@ def fit(model: VAE, train: torch.Tensor, validation: torch.Tensor, config: Train
     model.cpu()
     _finish(run_dir, config, epoch, stopper, optimizer, log)
     return history
-
-
-def _save(run_dir: Path, model: VAE, optimizer: torch.optim.Optimizer, config: TrainConfig,
-          checkpoint_info: dict[str, Any], epoch: int, stopper: EarlyStopping,
-          scheduler: torch.optim.lr_scheduler.ReduceLROnPlateau | None) -> None:
-    """The checkpoint after ``epoch``: the best weights with early stopping, else the last."""
-    best = stopper.best_weights
-    save_checkpoint(run_dir / "model.pt", model, optimizer, config.to_dict(),
-                    checkpoint_info["dataset"], checkpoint_info["dataset_meta"], epoch,
-                    weights=best, weights_epoch=stopper.best_epoch if best is not None else epoch,
-                    stopping={**stopper.state_dict(),
-                              "scheduler": scheduler.state_dict() if scheduler is not None else None})
 
 
 def _finish(run_dir: Path, config: TrainConfig, epoch: int, stopper: EarlyStopping,
