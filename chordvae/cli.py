@@ -133,26 +133,28 @@ IMAGE_ONLY = ("data_dir", "split")
               help="chords: vectors from each recognised chord's set (chord, the default) or from the "
                    "pitch classes that sounded")
 @click.option("--arch", type=click.Choice(["conv", "mlp"]), default=None, help="network (default: the dataset's)")
-@click.option("--latent-dim", type=click.IntRange(1), default=2, show_default=True, help="latent size")
+@click.option("--latent-dim", type=click.IntRange(1), default=None,
+              help="latent size (default: the dataset's; MNIST 2, chords 4)")
 @click.option("--hidden", default=None, help="mlp hidden sizes, e.g. 400 or 256,128")
 @click.option("--epochs", type=click.IntRange(1), default=None,
               help="at most this many epochs (with --resume: up to this many in all); "
                    "default: the dataset's (MNIST 30, chords 1000)")
 @click.option("--patience", type=click.IntRange(0), default=None,
               help="stop after this many epochs without a better validation loss, keeping the best "
-                   "weights; 0 runs every epoch (default: the dataset's; chords 30, MNIST 0)")
+                   "weights; 0 runs every epoch (default: the dataset's; chords 100, MNIST 0)")
 @click.option("--min-delta", type=click.FloatRange(0), default=None,
               help="improvement of the validation loss (nats) that counts (default 0)")
 @click.option("--lr-patience", type=click.IntRange(0), default=None,
               help="multiply the learning rate by --lr-factor after this many epochs without "
-                   "improvement; 0 keeps it (default: the dataset's; chords 10, MNIST 0)")
+                   "improvement; 0 keeps it (default: the dataset's; chords 30, MNIST 0)")
 @click.option("--lr-factor", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=None,
               help="learning-rate reduction factor (default 0.5)")
 @click.option("--batch-size", type=click.IntRange(1), default=None,
               help="examples per Adam step (default: the dataset's, 128)")
 @click.option("--lr", "learning_rate", type=click.FloatRange(0, min_open=True), default=None,
               help="Adam learning rate (default: the dataset's, 1e-3)")
-@click.option("--beta", type=click.FloatRange(0), default=None, help="KL weight (default 1)")
+@click.option("--beta", type=click.FloatRange(0), default=None,
+              help="KL weight (default: the dataset's; MNIST 1, chords 0.5)")
 @click.option("--warmup", "warmup_epochs", type=click.IntRange(0), default=None,
               help="epochs of linear KL warm-up (default 0)")
 @click.option("--free-bits", type=click.FloatRange(0), default=None,

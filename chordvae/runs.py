@@ -93,13 +93,13 @@ def training_config(dataset: str, **overrides: Any) -> TrainConfig:
 
 
 def train(dataset: str, sources: Sequence[str] = (), *, options: dict[str, Any] | None = None,
-          arch: str | None = None, latent_dim: int = 2, hidden: Sequence[int] | None = None,
+          arch: str | None = None, latent_dim: int | None = None, hidden: Sequence[int] | None = None,
           config: TrainConfig | None = None, out: str | Path | None = None,
           progress: bool = True, log: Callable[[str], None] = print) -> Run:
     """Train a VAE on ``dataset`` (a registered adapter name) and write a run directory.
 
     ``sources`` are paths for the adapter (may be empty); ``options`` its dataset options.
-    ``arch`` and ``hidden`` default to the adapter's choice, ``config`` to
+    ``arch``, ``latent_dim`` and ``hidden`` default to the adapter's choice, ``config`` to
     :func:`training_config`. Returns the finished run.
     """
     config = config or training_config(dataset)
@@ -123,7 +123,7 @@ def train(dataset: str, sources: Sequence[str] = (), *, options: dict[str, Any] 
         data = adapter.load(list(sources), options if options is not None else {}, config.seed,
                             run_dir=run_dir)
         model_config = ModelConfig(arch=arch or adapter.default_arch, event_shape=data.event_shape,
-                                   latent_dim=latent_dim,
+                                   latent_dim=latent_dim or adapter.default_latent_dim,
                                    hidden=tuple(hidden) if hidden else adapter.default_hidden)
         model = build_model(model_config)
     except BaseException as e:
@@ -139,7 +139,7 @@ def train(dataset: str, sources: Sequence[str] = (), *, options: dict[str, Any] 
         "model": model_config.to_dict(), "training": config.to_dict(),
         "train_size": len(data.train), "validation_size": len(data.validation)})
     (run_dir / "metrics.jsonl").unlink(missing_ok=True)
-    log(f"training a {model_config.arch} VAE (latent {latent_dim}) on {len(data.train)} {dataset} "
+    log(f"training a {model_config.arch} VAE (latent {model_config.latent_dim}) on {len(data.train)} {dataset} "
         f"training events, validating on {len(data.validation)}")
     fit(model, data.train, data.validation, config, run_dir,
         {"dataset": dataset, "dataset_meta": data.meta},
@@ -209,7 +209,8 @@ def draw_pictures(run: Run, data: Data | None = None, n: int | None = None, scal
     run.adapter.plot_latent_space(run.model, data, run.dataset_meta, run.dir / "latent_space.png",
                                   n=n, scale=scale)
     run.adapter.plot_label_clusters(run.model, data, run.dataset_meta, run.dir / "label_clusters.png")
-    return paths + [run.dir / "latent_space.png", run.dir / "label_clusters.png"]
+    more = run.adapter.more_pictures(run.model, data, run.dataset_meta, run.dir)
+    return paths + [run.dir / "latent_space.png", run.dir / "label_clusters.png"] + more
 
 
 def evaluate_run(run_dir: str | Path, part: str = "validation", k: int | None = None,
@@ -226,7 +227,8 @@ def evaluate_run(run_dir: str | Path, part: str = "validation", k: int | None = 
     data = run.data()
     x = data.validation if part == "validation" else data.train
     k = k or (1000 if x[0].numel() <= 64 else 100)
-    report = evaluate(run.model, data.train, x, k, seed=seed, extra=run.adapter.metrics(run.model, x),
+    report = evaluate(run.model, data.train, x, k, seed=seed, extra={**run.adapter.metrics(run.model, x),
+                                                                   **run.adapter.latent_figures(run.model, x)},
                       train_groups=data.train_groups)
     report.update({"run": str(run.dir), "part": part, "epoch": run.epoch})
     write_json(run.dir / f"evaluation-{part}.json", report)

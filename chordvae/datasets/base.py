@@ -59,6 +59,7 @@ class DatasetAdapter:
     name: ClassVar[str]
     default_arch: ClassVar[str] = "mlp"
     default_hidden: ClassVar[tuple[int, ...]] = (400,)
+    default_latent_dim: ClassVar[int] = 2
     default_grid: ClassVar[int] = 12
     #: training settings when the user gives none (see :func:`chordvae.runs.training_config`)
     default_training: ClassVar[TrainConfig] = TrainConfig()
@@ -90,6 +91,14 @@ class DatasetAdapter:
                             path: Path) -> None:
         """Draw the posterior means of the validation events, coloured by label, to ``path``."""
         raise NotImplementedError
+
+    def more_pictures(self, model: VAE, data: Data, meta: dict[str, Any], run_dir: Path) -> list[Path]:
+        """Draw the adapter's own pictures into ``run_dir``; return their paths (none by default)."""
+        return []
+
+    def latent_figures(self, model: VAE, x: torch.Tensor) -> dict[str, float]:
+        """Figures about the latent space over events ``x`` for ``evaluate`` (none by default)."""
+        return {}
 
     def parse_event(self, text: str, meta: dict[str, Any]) -> torch.Tensor:
         """An event the user typed (e.g. a chord ``"C E G"``) as a tensor of the event shape."""
