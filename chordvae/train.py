@@ -169,7 +169,8 @@ def fit(model: VAE, train: torch.Tensor, validation: torch.Tensor, config: Train
         stopper.load_state_dict(stopping_state, stopping_state.get("best_weights"))
         if scheduler is not None and stopping_state.get("scheduler") is not None:
             scheduler.load_state_dict(stopping_state["scheduler"])
-    best_plane = LatentPlane.from_dict(stopping_state["plane"]) if stopping_state and stopping_state.get("plane") else None
+    saved_plane = (stopping_state or {}).get("plane")
+    best_plane = LatentPlane.from_dict(saved_plane) if saved_plane else None
     history = []
     epoch = start_epoch
     for epoch in range(start_epoch + 1, config.epochs + 1):
@@ -254,7 +255,8 @@ def _finish(run_dir: Path, config: TrainConfig, epoch: int, stopper: EarlyStoppi
     write_json(run_dir / "summary.json", {
         "epochs_trained": epoch, "stopped_early": stopper.should_stop, "reason": why,
         "weights_epoch": kept, "best_epoch": stopper.best_epoch,
-        "best_validation_loss": stopper.best_loss, "final_learning_rate": optimizer.param_groups[0]["lr"]})
+        "best_validation_loss": stopper.best_loss if stopper.best_epoch else None,
+        "final_learning_rate": optimizer.param_groups[0]["lr"]})
 
 
 def format_epoch(record: dict, epochs: int) -> str:

@@ -69,7 +69,7 @@ def test_interpolation_endpoints_decode_back_to_the_chords_given(tmp_path):
     pm = pretty_midi.PrettyMIDI(str(tmp_path / "walk.mid"))
     first = {n.pitch % 12 for n in pm.instruments[0].notes if n.start < 1e-6}
     assert first == {0, 4, 7}
-    result = runner.invoke(main, ["interpolate", str(run), "Am", "z:0,0", "--slerp", "--steps", "3",
+    result = runner.invoke(main, ["interpolate", str(run), "Am", "z:0,0,0,0", "--slerp", "--steps", "3",
                                   "--out", str(tmp_path / "w2.mid"), "--wav", str(tmp_path / "w2.wav")])
     assert result.exit_code == 0, result.output
     assert "A minor triad" in result.output

@@ -93,3 +93,19 @@ def test_without_a_config_the_adapter_defaults_apply(tmp_path):
     assert run.training["epochs"] == 7 and run.training["patience"] == 3
     assert runs.training_config("memorise", patience=0).patience == 0
     assert runs.training_config("mnist").epochs == 30 and runs.training_config("mnist").patience == 0
+
+
+def test_the_cli_stops_early_and_says_why(tmp_path):
+    from click.testing import CliRunner
+
+    from chordvae.cli import main
+
+    out = tmp_path / "cli"
+    result = CliRunner().invoke(main, ["train", "--dataset", "memorise", "--epochs", str(CAP), "--patience", "2",
+                                       "--lr-patience", "1", "--lr", "1e-2", "--batch-size", "8",
+                                       "--threads", "1", "--out", str(out), "-q"])
+    assert result.exit_code == 0, result.output
+    assert "stopped early after epoch" in result.output and "model.pt holds the weights of epoch" in result.output
+    config = json.loads((out / "config.json").read_text())["training"]
+    assert (config["patience"], config["lr_patience"], config["epochs"]) == (2, 1, CAP)
+    assert json.loads((out / "summary.json").read_text())["epochs_trained"] < CAP
