@@ -38,6 +38,12 @@ def _ints(text: str | None) -> tuple[int, ...] | None:
         raise click.BadParameter(f"expected comma-separated whole numbers, got {text!r}") from None
 
 
+def colour_option(f):
+    """``--colour-by`` (also ``--color-by``) for the pictures of train and plot."""
+    return click.option("--colour-by", "--color-by", "colour_by", type=click.Choice(["quality", "root", "corpus"]),
+                        default=None, help="chords: colour the pictures by chord quality (default), root or corpus")(f)
+
+
 def chord_options(f):
     """Segmentation options shared by ``train`` and ``extract`` (defaults: see the README)."""
     options = [
@@ -101,10 +107,13 @@ def main() -> None:
 @click.option("--resume", type=click.Path(), default=None,
               help="continue the run in this directory (up to --epochs)")
 @click.option("--quiet", "-q", is_flag=True, help="no progress bars")
+@colour_option
 def train(dataset: str, paths: tuple[str, ...], data_dir: str | None, split: str | None,
           features: str | None, transpose: str | None, arch: str | None, latent_dim: int,
-          hidden: str | None, out: str | None, resume: str | None, quiet: bool, **kw: Any) -> None:
-    """Train a VAE on a dataset; chords read PATHS (MIDI/MusicXML files or folders)."""
+          hidden: str | None, out: str | None, resume: str | None, quiet: bool, colour_by: str | None,
+          **kw: Any) -> None:
+    """Train a VAE on a dataset; chords read PATHS: files, folders (a folder's subfolders are
+    corpora named after them), NAME=PATH or m21:COMPOSER (see `chordvae corpora`)."""
     from . import runs
     from .train import TrainConfig
 
@@ -115,7 +124,8 @@ def train(dataset: str, paths: tuple[str, ...], data_dir: str | None, split: str
         options = {"data_dir": data_dir, "split": split, "features": features, "transpose": transpose,
                    **_chord_opts(kw)}
         run = runs.train(dataset, paths, options=options, arch=arch, latent_dim=latent_dim,
-                         hidden=_ints(hidden), config=TrainConfig(**kw), out=out, progress=not quiet)
+                         hidden=_ints(hidden), config=TrainConfig(**kw), out=out, progress=not quiet,
+                         colour_by=colour_by)
     click.echo(f"run directory: {run.dir}")
 
 
@@ -139,11 +149,12 @@ def extract(paths: tuple[str, ...], out: str, **kw: Any) -> None:
               help="grid size n x n (default: 30 for images, 12 for chords)")
 @click.option("--scale", type=click.FloatRange(0, min_open=True), default=1.0, show_default=True,
               help="grid covers [-scale, scale] in each latent direction")
-def plot(run_dir: str, n: int, scale: float) -> None:
+@colour_option
+def plot(run_dir: str, n: int, scale: float, colour_by: str | None) -> None:
     """Redraw a run's pictures from its checkpoint."""
     from . import runs
 
-    for path in runs.draw_pictures(runs.load_run(run_dir), n=n, scale=scale):
+    for path in runs.draw_pictures(runs.load_run(run_dir), n=n, scale=scale, colour_by=colour_by):
         click.echo(path)
 
 

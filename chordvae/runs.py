@@ -70,15 +70,17 @@ def default_run_dir(dataset: str) -> Path:
 def train(dataset: str, sources: Sequence[str] = (), *, options: dict[str, Any] | None = None,
           arch: str | None = None, latent_dim: int = 2, hidden: Sequence[int] | None = None,
           config: TrainConfig | None = None, out: str | Path | None = None,
-          progress: bool = True, log: Callable[[str], None] = print) -> Run:
+          progress: bool = True, log: Callable[[str], None] = print, colour_by: str | None = None) -> Run:
     """Train a VAE on ``dataset`` (a registered adapter name) and write a run directory.
 
     ``sources`` are paths for the adapter (may be empty); ``options`` its dataset options.
-    ``arch`` and ``hidden`` default to the adapter's choice. Returns the finished run.
+    ``arch`` and ``hidden`` default to the adapter's choice; ``colour_by`` colours the pictures
+    (one of the adapter's ``colourings``). Returns the finished run.
     """
     config = config or TrainConfig()
     config.validate()
     adapter = get_adapter(dataset)
+    _check_colouring(adapter, colour_by)
     run_dir = Path(out) if out is not None else default_run_dir(dataset)
     if (run_dir / "model.pt").exists():
         raise ChordVAEError(f"{run_dir} already holds a run; use --resume {run_dir} or another --out")
@@ -114,7 +116,7 @@ def train(dataset: str, sources: Sequence[str] = (), *, options: dict[str, Any] 
         extra_metrics=adapter.metrics, progress=progress, log=log)
     model.eval()
     run = Run(run_dir, model, adapter, dataset, data.meta, config.to_dict(), config.epochs)
-    draw_pictures(run, data)
+    draw_pictures(run, data, colour_by=colour_by)
     return run
 
 
@@ -149,8 +151,12 @@ def resume(run_dir: str | Path, epochs: int | None = None, progress: bool = True
     return run
 
 
-def draw_pictures(run: Run, data: Data | None = None, n: int | None = None, scale: float = 1.0) -> list[Path]:
-    """(Re)draw ``loss.png``, ``latent_space.png`` and ``label_clusters.png`` into the run directory."""
+def draw_pictures(run: Run, data: Data | None = None, n: int | None = None, scale: float = 1.0,
+                  colour_by: str | None = None) -> list[Path]:
+    """(Re)draw ``loss.png``, ``latent_space.png``, ``label_clusters.png`` and the adapter's further
+    pictures into the run directory; ``colour_by`` is one of the adapter's ``colourings``."""
+    _check_colouring(run.adapter, colour_by)
+    colouring = {"colour_by": colour_by} if colour_by is not None else {}
     data = data if data is not None else run.data()
     paths = []
     metrics = run.metrics
@@ -158,9 +164,17 @@ def draw_pictures(run: Run, data: Data | None = None, n: int | None = None, scal
         plot_losses(metrics, run.dir / "loss.png")
         paths.append(run.dir / "loss.png")
     run.adapter.plot_latent_space(run.model, data, run.dataset_meta, run.dir / "latent_space.png",
-                                  n=n, scale=scale)
-    run.adapter.plot_label_clusters(run.model, data, run.dataset_meta, run.dir / "label_clusters.png")
-    return paths + [run.dir / "latent_space.png", run.dir / "label_clusters.png"]
+                                  n=n, scale=scale, **colouring)
+    run.adapter.plot_label_clusters(run.model, data, run.dataset_meta, run.dir / "label_clusters.png",
+                                    **colouring)
+    paths += [run.dir / "latent_space.png", run.dir / "label_clusters.png"]
+    return paths + run.adapter.plot_extra(run.model, data, run.dataset_meta, run.dir)
+
+
+def _check_colouring(adapter: DatasetAdapter, colour_by: str | None) -> None:
+    if colour_by is not None and colour_by not in adapter.colourings:
+        choices = ", ".join(adapter.colourings) or "nothing (their colours are fixed)"
+        raise ChordVAEError(f"{adapter.name} pictures can be coloured by {choices}, not {colour_by!r}")
 
 
 def evaluate_run(run_dir: str | Path, split: str = "validation", k: int | None = None,

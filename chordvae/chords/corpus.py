@@ -65,8 +65,9 @@ class Corpus:
         write_text(path, "".join(f"{p}\t{r}\n" for p, r in self.skipped))
 
     def write_jsonl(self, path: str | Path) -> None:
-        """Every chord event as one JSON object per line (atomic)."""
-        write_text(path, "".join(json.dumps(e.to_json()) + "\n" for p in self.pieces for e in p.events))
+        """Every chord event as one JSON object per line, with its piece's corpus name (atomic)."""
+        write_text(path, "".join(json.dumps({**e.to_json(), "corpus": p.corpus}) + "\n"
+                                 for p in self.pieces for e in p.events))
 
 
 def find_files(sources: Sequence[str | Path]) -> list[Path]:
