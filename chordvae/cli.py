@@ -266,18 +266,100 @@ def _numbers(values) -> str:
 
 
 @main.command()
+@click.argument("sources", nargs=-1)
+def corpora(sources: tuple[str, ...]) -> None:
+    """List the built-in corpora (bundled samples, music21's composers) with their numbers of
+    files, or show how SOURCES resolve into named corpora."""
+    from .chords import sources as named
+
+    if sources:
+        for name, n in named.corpus_sizes(sources).items():
+            click.echo(f"{name:24s} {n:6d} files")
+        return
+    click.echo("bundled samples (a folder's subfolders are corpora named after them):")
+    for name, (folder, n) in named.bundled().items():
+        click.echo(f"  {name:22s} {n:6d} files   {folder}")
+    click.echo("music21's corpus by composer (give as m21:NAME):")
+    for name, n in named.m21_composers().items():
+        click.echo(f"  m21:{name:18s} {n:6d} files")
+
+
+@main.command()
 @click.argument("run_dir", type=click.Path())
 @click.option("--split", type=click.Choice(["validation", "train"]), default="validation", show_default=True)
 @click.option("--iw-samples", "k", type=click.IntRange(1), default=None,
               help="importance samples for the IWAE bound (default 1000 for chords, 100 for images)")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="print the report as JSON")
-def evaluate(run_dir: str, split: str, k: int | None, seed: int, as_json: bool) -> None:
+@click.option("--on", "on", multiple=True, metavar="SOURCE",
+              help="score this source instead (repeatable; e.g. another corpus: m21:palestrina, pop=data/midi/pop)")
+def evaluate(run_dir: str, split: str, k: int | None, seed: int, as_json: bool, on: tuple[str, ...]) -> None:
     """Likelihood bounds, latent diagnostics and baselines for a run (also written to the run directory)."""
     import json
 
     from . import runs
     from .evaluate import format_report
 
-    report = runs.evaluate_run(run_dir, split, k, seed)
+    report = runs.evaluate_run(run_dir, split, k, seed, on=on)
     click.echo(json.dumps(report, indent=2) if as_json else format_report(report))
+
+
+def _counts(text: str) -> tuple[int, ...]:
+    """``5,10,20,all`` -> ``(5, 10, 20, 0)`` (0: every training piece)."""
+    try:
+        counts = tuple(0 if v.strip() == "all" else int(v) for v in text.split(","))
+    except ValueError:
+        raise click.BadParameter(f"expected whole numbers or all, e.g. 5,10,20,all; got {text!r}") from None
+    if any(n < 1 and v.strip() != "all" for n, v in zip(counts, text.split(","))):
+        raise click.BadParameter(f"piece counts must be at least 1, got {text!r}")
+    return counts
+
+
+@main.command()
+@click.option("--dataset", "-d", required=True, help="a dataset made of pieces: chords")
+@click.argument("paths", nargs=-1)
+@click.option("--pieces", required=True, help="training-set sizes in pieces, e.g. 5,10,20,50,all")
+@click.option("--repeats", type=click.IntRange(1), default=3, show_default=True,
+              help="models per size, each on its own draw of training pieces")
+@click.option("--held-out", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.1,
+              show_default=True, help="fraction of the pieces held out for scoring (the same throughout)")
+@click.option("--steps", type=click.IntRange(1), default=2000, show_default=True,
+              help="optimiser updates per model, whatever its data size")
+@click.option("--iw-samples", type=click.IntRange(1), default=1000, show_default=True,
+              help="importance samples for the held-out IWAE bound")
+@chord_options
+@click.option("--features", type=click.Choice(["pitch-class", "pitch-class+bass"]), default=None)
+@click.option("--transpose", type=click.Choice(["none", "all", "c"]), default=None)
+@click.option("--latent-dim", type=click.IntRange(1), default=2, show_default=True)
+@click.option("--hidden", default=None, help="mlp hidden sizes, e.g. 256,128")
+@click.option("--batch-size", type=click.IntRange(1), default=128, show_default=True)
+@click.option("--lr", "learning_rate", type=click.FloatRange(0, min_open=True), default=1e-3, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--threads", type=click.IntRange(1), default=None, help="CPU threads for torch")
+@click.option("--out", "-o", type=click.Path(), default=None, help="folder for curve.json and curve.png "
+              "(default runs/curve-<time>)")
+@click.option("--quiet", "-q", is_flag=True, help="no progress bars")
+def curve(dataset: str, paths: tuple[str, ...], pieces: str, repeats: int, held_out: float, steps: int,
+          iw_samples: int, features: str | None, transpose: str | None, latent_dim: int, hidden: str | None,
+          batch_size: int, learning_rate: float, seed: int, threads: int | None, out: str | None,
+          quiet: bool, **kw: Any) -> None:
+    """Learning curve: train on growing numbers of pieces of PATHS, score the same held-out pieces."""
+    import time
+
+    from .curve import CurveConfig, run_curve
+    from .train import TrainConfig
+
+    config = CurveConfig(_counts(pieces), repeats, held_out, steps, iw_samples, seed)
+    options = {"features": features, "transpose": transpose, "progress": not quiet, **_chord_opts(kw)}
+    out = out or str(Path("runs") / f"curve-{time.strftime('%Y%m%d-%H%M%S')}")
+    result = run_curve(dataset, paths, options, config,
+                       TrainConfig(batch_size=batch_size, learning_rate=learning_rate, seed=seed, threads=threads),
+                       out, latent_dim=latent_dim, hidden=_ints(hidden))
+    click.echo(f"{'pieces':>8s} {'chords':>8s} {'VAE NLL':>9s} " + " ".join(f"{b:>22s}" for b in
+                                                                     ("independent Bernoulli", "empirical sets")))
+    for s in result["summary"]:
+        click.echo(f"{s['pieces']:8d} {s['chords']['mean']:8.0f} {s['nll']['mean']:9.3f} "
+                   f"{s['independent Bernoulli']['mean']:22.3f} {s['empirical sets']['mean']:22.3f}")
+    click.echo(f"the VAE comes within 0.1 nats of its NLL on {result['pieces'][-1] if result['pieces'] else 0} "
+               f"pieces from {result['pieces_within_0.1_nats']} pieces on")
+    click.echo(f"wrote {Path(out) / 'curve.json'} and {Path(out) / 'curve.png'}")

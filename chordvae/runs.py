@@ -7,6 +7,7 @@ A run directory holds ``config.json``, ``model.pt``, ``metrics.jsonl``, ``loss.p
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import time
 from dataclasses import dataclass
@@ -178,10 +179,13 @@ def _check_colouring(adapter: DatasetAdapter, colour_by: str | None) -> None:
 
 
 def evaluate_run(run_dir: str | Path, split: str = "validation", k: int | None = None,
-                 seed: int = 0) -> dict[str, Any]:
+                 seed: int = 0, on: Sequence[str] = ()) -> dict[str, Any]:
     """Evaluate a run on its ``validation`` or ``train`` split; writes ``evaluation-<split>.json``.
 
-    ``k`` importance samples default to 1000 for small events (chords) and 100 for images.
+    ``on``: score these sources instead (every event, read with the run's dataset options; e.g.
+    another corpus) and write ``evaluation-on-<names>.json``; the baselines are still fitted on
+    the run's training split. ``k`` importance samples default to 1000 for small events
+    (chords) and 100 for images.
     """
     from .evaluate import evaluate
 
@@ -189,9 +193,21 @@ def evaluate_run(run_dir: str | Path, split: str = "validation", k: int | None =
         raise ChordVAEError(f"unknown split {split!r}; choose validation or train")
     run = load_run(run_dir)
     data = run.data()
-    x = data.validation if split == "validation" else data.train
+    if on:
+        pieces = run.adapter.load_pieces(list(on), {**run.dataset_meta.get("options", {}), "progress": False})
+        x = pieces.events
+        if x.shape[1:] != data.train.shape[1:]:
+            raise ChordVAEError(f"the events of {' '.join(on)} have shape {tuple(x.shape[1:])}, "
+                                f"the model's {tuple(data.train.shape[1:])}")
+    else:
+        x = data.validation if split == "validation" else data.train
     k = k or (1000 if x[0].numel() <= 64 else 100)
     report = evaluate(run.model, data.train, x, k, seed=seed, extra=run.adapter.metrics(run.model, x))
     report.update({"run": str(run.dir), "split": split, "epoch": run.epoch})
-    write_json(run.dir / f"evaluation-{split}.json", report)
+    name = f"evaluation-{split}.json"
+    if on:
+        report.update({"split": "on", "on": {"sources": list(on), "pieces": pieces.n_pieces,
+                                              "notices": pieces.notices}})
+        name = "evaluation-on-" + re.sub(r"[^A-Za-z0-9_.-]+", "_", "+".join(Path(s).name for s in on)) + ".json"
+    write_json(run.dir / name, report)
     return report

@@ -113,6 +113,14 @@ def bundled() -> dict[str, tuple[Path, int]]:
     return {d.name: (d, len(find_files([d]))) for d in sorted(BUNDLED.iterdir()) if d.is_dir()}
 
 
+def corpus_sizes(specs: Sequence[str]) -> dict[str, int]:
+    """How ``specs`` resolve: corpus name -> number of music files, in order of first appearance."""
+    sizes: dict[str, int] = {}
+    for f in resolve(specs):
+        sizes[f.corpus] = sizes.get(f.corpus, 0) + 1
+    return sizes
+
+
 def read_sources(specs: Sequence[str], seg: Segmentation, **kwargs) -> Corpus:
     """Read the chords of ``specs``; each piece's ``corpus`` is its source's name.
     ``kwargs`` go to :func:`~chordvae.chords.corpus.read_corpus`."""
