@@ -1,6 +1,6 @@
 """Chord extraction speed: chordvae's corpus engine against a naive music21 loop, in one run.
 
-For each corpus (music21's Bach chorales as MusicXML, and the bundled MIDI in data/midi):
+For each corpus (music21's Bach chorales as MusicXML, and the bundled MIDI chorales in data/midi/bach):
 - baseline: a sequential loop of music21 ``converter.parse`` + ``chordify()`` per file;
 - cold, 1 job / cold, all jobs: chordvae with an empty cache;
 - warm: chordvae again, everything served from the cache.
@@ -22,7 +22,7 @@ from music21 import converter
 from chordvae.chords.corpus import default_sources, find_files, read_corpus
 from chordvae.chords.segment import Segmentation
 
-DATA = Path(__file__).resolve().parents[1] / "data" / "midi"
+DATA = Path(__file__).resolve().parents[1] / "data" / "midi" / "bach"
 
 
 def baseline(files: list[Path]) -> float:
@@ -48,7 +48,7 @@ def main() -> None:
     args = parser.parse_args()
     jobs = os.cpu_count() or 1
     corpora = {"Bach chorales (MusicXML, music21 corpus)": default_sources(),
-               "data/midi (MIDI)": find_files([DATA])}
+               "data/midi/bach (MIDI)": find_files([DATA])}
     print(f"{jobs} cores; {args.repeats} repeats, medians\n")
     for name, files in corpora.items():
         files = files[:args.limit]

@@ -28,7 +28,9 @@ def test_training_on_the_bundled_corpus_writes_a_full_run(bach_run):
                  "label_clusters.png", "skipped.tsv"):
         assert (bach_run / name).exists(), name
     config = json.loads((bach_run / "config.json").read_text())
-    assert config["model"]["event_shape"] == [24] and config["dataset_meta"]["pieces"] == 40
+    assert config["model"]["event_shape"] == [24] and config["dataset_meta"]["pieces"] == 60
+    assert [(c["name"], c["pieces"]) for c in config["dataset_meta"]["corpora"]] == [("bach", 40), ("pop", 20)]
+    assert (bach_run / "corpora.png").exists() and (bach_run / "corpora.json").exists()
     last = json.loads((bach_run / "metrics.jsonl").read_text().splitlines()[-1])
     assert 0 <= last["validation"]["exact_set_rate"] <= 1 and last["validation"]["pitch_class_accuracy"] > 0.7
 
