@@ -25,7 +25,8 @@ from chordvae.datasets import get_adapter
 from chordvae.evaluate import iwae_nll
 from chordvae.train import TrainConfig
 
-POP909 = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "pop909-dev"
+POP909 = next((p / "shared/datasets/pop909-dev" for p in Path(__file__).resolve().parents
+               if (p / "shared/datasets/pop909-dev").is_dir()), Path("../shared/datasets/pop909-dev"))
 
 
 def main() -> None:

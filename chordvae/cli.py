@@ -306,13 +306,10 @@ def evaluate(run_dir: str, split: str, k: int | None, seed: int, as_json: bool, 
 
 def _counts(text: str) -> tuple[int, ...]:
     """``5,10,20,all`` -> ``(5, 10, 20, 0)`` (0: every training piece)."""
-    try:
-        counts = tuple(0 if v.strip() == "all" else int(v) for v in text.split(","))
-    except ValueError:
-        raise click.BadParameter(f"expected whole numbers or all, e.g. 5,10,20,all; got {text!r}") from None
-    if any(n < 1 and v.strip() != "all" for n, v in zip(counts, text.split(","))):
-        raise click.BadParameter(f"piece counts must be at least 1, got {text!r}")
-    return counts
+    values = [v.strip() for v in text.split(",")]
+    if not all(v == "all" or (v.isdigit() and int(v) >= 1) for v in values):
+        raise click.BadParameter(f"expected piece counts of at least 1 or all, e.g. 5,10,20,all; got {text!r}")
+    return tuple(0 if v == "all" else int(v) for v in values)
 
 
 @main.command()
