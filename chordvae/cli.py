@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from .chords.segment import SEGMENT_MODES
 from .errors import ChordVAEError
 
 
@@ -47,8 +48,9 @@ def colour_option(f):
 def chord_options(f):
     """Segmentation options shared by ``train`` and ``extract`` (defaults: see the README)."""
     options = [
-        click.option("--segment", type=click.Choice(["onset", "beat", "bar"]), default=None,
-                     help="chords: a new chord at every change of sounding notes (onset), per beat, or per bar"),
+        click.option("--segment", type=click.Choice(SEGMENT_MODES), default=None,
+                     help="chords: recognise chords (chords, the default), or slice what sounds at every "
+                          "change of notes (onset), per beat, or per bar"),
         click.option("--threshold", type=click.FloatRange(0, 1), default=None,
                      help="chords (beat/bar): fraction of the unit a pitch class must sound to count"),
         click.option("--min-notes", type=click.IntRange(1, 12), default=None,
@@ -87,6 +89,9 @@ def main() -> None:
               help="chords: 12 pitch classes, or those plus a 12-dim one-hot bass")
 @click.option("--transpose", type=click.Choice(["none", "all", "c"]), default=None,
               help="chords: keep keys, augment with all 12 transpositions, or move each piece to C major / A minor")
+@click.option("--pitch-set", type=click.Choice(["chord", "sounding"]), default=None,
+              help="chords: vectors from each recognised chord's set (chord, the default) or from the "
+                   "pitch classes that sounded")
 @click.option("--arch", type=click.Choice(["conv", "mlp"]), default=None, help="network (default: the dataset's)")
 @click.option("--latent-dim", type=click.IntRange(1), default=2, show_default=True)
 @click.option("--hidden", default=None, help="mlp hidden sizes, e.g. 400 or 256,128")
@@ -109,7 +114,7 @@ def main() -> None:
 @click.option("--quiet", "-q", is_flag=True, help="no progress bars")
 @colour_option
 def train(dataset: str, paths: tuple[str, ...], data_dir: str | None, split: str | None,
-          features: str | None, transpose: str | None, arch: str | None, latent_dim: int,
+          features: str | None, transpose: str | None, pitch_set: str | None, arch: str | None, latent_dim: int,
           hidden: str | None, out: str | None, resume: str | None, quiet: bool, colour_by: str | None,
           **kw: Any) -> None:
     """Train a VAE on a dataset; chords read PATHS: files, folders (a folder's subfolders are
@@ -122,7 +127,7 @@ def train(dataset: str, paths: tuple[str, ...], data_dir: str | None, split: str
         run = runs.resume(resume, epochs=kw["epochs"] if epochs_given else None, progress=not quiet)
     else:
         options = {"data_dir": data_dir, "split": split, "features": features, "transpose": transpose,
-                   **_chord_opts(kw)}
+                   "pitch_set": pitch_set, **_chord_opts(kw)}
         run = runs.train(dataset, paths, options=options, arch=arch, latent_dim=latent_dim,
                          hidden=_ints(hidden), config=TrainConfig(**kw), out=out, progress=not quiet,
                          colour_by=colour_by)
@@ -327,6 +332,7 @@ def _counts(text: str) -> tuple[int, ...]:
 @chord_options
 @click.option("--features", type=click.Choice(["pitch-class", "pitch-class+bass"]), default=None)
 @click.option("--transpose", type=click.Choice(["none", "all", "c"]), default=None)
+@click.option("--pitch-set", type=click.Choice(["chord", "sounding"]), default=None)
 @click.option("--latent-dim", type=click.IntRange(1), default=2, show_default=True)
 @click.option("--hidden", default=None, help="mlp hidden sizes, e.g. 256,128")
 @click.option("--batch-size", type=click.IntRange(1), default=128, show_default=True)
@@ -337,7 +343,8 @@ def _counts(text: str) -> tuple[int, ...]:
               "(default runs/curve-<time>)")
 @click.option("--quiet", "-q", is_flag=True, help="no progress bars")
 def curve(dataset: str, paths: tuple[str, ...], pieces: str, repeats: int, held_out: float, steps: int,
-          iw_samples: int, features: str | None, transpose: str | None, latent_dim: int, hidden: str | None,
+          iw_samples: int, features: str | None, transpose: str | None, pitch_set: str | None,
+          latent_dim: int, hidden: str | None,
           batch_size: int, learning_rate: float, seed: int, threads: int | None, out: str | None,
           quiet: bool, **kw: Any) -> None:
     """Learning curve: train on growing numbers of pieces of PATHS, score the same held-out pieces."""
@@ -347,7 +354,8 @@ def curve(dataset: str, paths: tuple[str, ...], pieces: str, repeats: int, held_
     from .train import TrainConfig
 
     config = CurveConfig(_counts(pieces), repeats, held_out, steps, iw_samples, seed)
-    options = {"features": features, "transpose": transpose, "progress": not quiet, **_chord_opts(kw)}
+    options = {"features": features, "transpose": transpose, "pitch_set": pitch_set, "progress": not quiet,
+               **_chord_opts(kw)}
     out = out or str(Path("runs") / f"curve-{time.strftime('%Y%m%d-%H%M%S')}")
     result = run_curve(dataset, paths, options, config,
                        TrainConfig(batch_size=batch_size, learning_rate=learning_rate, seed=seed, threads=threads),

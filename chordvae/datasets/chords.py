@@ -18,7 +18,7 @@ from ..chords.pcset import from_mask, rows_to_masks, to_mask
 from ..chords.segment import Segmentation
 from ..chords.sources import canonical, read_sources
 from ..chords.stats import CORPUS_COLOURS, compare_corpora, write_comparison
-from ..chords.vectors import FEATURES, TRANSPOSE, chord_vectors
+from ..chords.vectors import FEATURES, PITCH_SETS, TRANSPOSE, chord_vectors
 from ..errors import ChordVAEError
 from ..listen.audio import render_wav
 from ..listen.chordspec import parse_chord
@@ -53,7 +53,8 @@ class Chords(DatasetAdapter):
     :mod:`chordvae.chords.sources`); none = the Bach chorales in music21's corpus.
     Options: ``segment``, ``threshold``, ``min_notes``, ``min_duration`` (see
     :class:`~chordvae.chords.segment.Segmentation`), ``features`` (``pitch-class`` or
-    ``pitch-class+bass``), ``transpose`` (``none``, ``all``, ``c``), ``jobs``, ``strict``,
+    ``pitch-class+bass``), ``transpose`` (``none``, ``all``, ``c``), ``pitch_set`` (``chord``,
+    ``sounding``), ``jobs``, ``strict``,
     ``no_cache``. Labels are chord qualities; validation holds out whole pieces.
     """
 
@@ -90,11 +91,13 @@ class Chords(DatasetAdapter):
         """The corpus, its vectors and piece index (see :func:`chord_vectors`), the options resolved."""
         features = options.get("features") or FEATURES[0]
         transpose = options.get("transpose") or TRANSPOSE[0]
+        pitch_set = options.get("pitch_set") or PITCH_SETS[0]
         seg = segmentation(options)
         corpus = read(sources, options)
-        x, piece = chord_vectors(corpus.pieces, features, transpose)
+        x, piece = chord_vectors(corpus.pieces, features, transpose, pitch_set)
         resolved = {"segment": seg.mode, "threshold": seg.threshold, "min_notes": seg.min_notes,
                     "min_duration": seg.min_duration, "features": features, "transpose": transpose,
+                    "pitch_set": pitch_set,
                     "jobs": options.get("jobs"), "strict": bool(options.get("strict")),
                     "no_cache": bool(options.get("no_cache"))}
         return corpus, x, piece, resolved
