@@ -208,6 +208,7 @@ def evaluate_run(run_dir: str | Path, split: str = "validation", k: int | None =
     if on:
         report.update({"split": "on", "on": {"sources": list(on), "pieces": pieces.n_pieces,
                                               "notices": pieces.notices}})
-        name = "evaluation-on-" + re.sub(r"[^A-Za-z0-9_.-]+", "_", "+".join(Path(s).name for s in on)) + ".json"
+        short = [s.partition("=")[0] if "=" in s else Path(s).name for s in on]   # a source's name or stem
+        name = "evaluation-on-" + re.sub(r"[^A-Za-z0-9_.-]+", "_", "+".join(short)) + ".json"
     write_json(run.dir / name, report)
     return report

@@ -110,6 +110,10 @@ def test_evaluate_on_scores_a_corpus_the_model_never_saw(major_run, two_genres):
     # minor triads were never seen: they cost more than the held-out major pieces
     assert report["iwae"]["nll"] > own["iwae"]["nll"] + 1.0
     assert report["baselines"]["empirical sets"] > own["baselines"]["empirical sets"]
+    result = runner.invoke(main, ["evaluate", str(major_run), "--on", f"sad={two_genres / 'minor' / 'n1.mid'}",
+                                  "--iw-samples", "5"])
+    assert result.exit_code == 0 and "1 pieces, 9 events" in result.output, result.output
+    assert json.loads((major_run / "evaluation-on-sad.json").read_text())["on"]["sources"][0].startswith("sad=")
     result = runner.invoke(main, ["evaluate", str(major_run), "--on", str(two_genres / "nowhere")])
     assert result.exit_code == 1 and "does not exist" in result.output
     assert len(result.output.strip().splitlines()) == 1
