@@ -1,7 +1,7 @@
 """How much data does the chord VAE need? Learning curves on the Bach chorales and the pop sample.
 
 Runs ``chordvae curve`` (chordvae.curve.run_curve) on each corpus (skipped when its curve.json
-exists; ``--again`` reruns), then prints each curve and the fewest training pieces whose mean
+exists; ``--again`` reruns; progress goes to stderr), then prints each curve and the fewest training pieces whose mean
 held-out NLL is within 0.1 nats of the NLL at the largest count (all training pieces).
 
     python benchmarks/learning_curves.py [--steps 3000] [--repeats 3] [--out runs/curves]
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from chordvae.curve import CurveConfig, pieces_needed, run_curve
@@ -36,7 +37,7 @@ def main() -> None:
         if args.again or not (out / "curve.json").exists():
             run_curve("chords", sources, {"progress": False},
                       CurveConfig(counts, args.repeats, steps=args.steps, iw_samples=args.iw_samples),
-                      TrainConfig(threads=args.threads), out, log=lambda line: None)
+                      TrainConfig(threads=args.threads), out, log=lambda line: print(line, file=sys.stderr))
         result = json.loads((out / "curve.json").read_text())
         held = result["held_out"]
         print(f"\n{name}: {result['training_pieces']} training pieces, {held['pieces']} held out "
