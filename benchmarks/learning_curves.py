@@ -35,9 +35,9 @@ def main() -> None:
     for name, (sources, counts) in CORPORA.items():
         out = args.out / name
         if args.again or not (out / "curve.json").exists():
-            run_curve("chords", sources, {"progress": False},
+            run_curve("chords", sources, {}, progress=False, config=
                       CurveConfig(counts, args.repeats, steps=args.steps, iw_samples=args.iw_samples),
-                      TrainConfig(threads=args.threads), out, log=lambda line: print(line, file=sys.stderr))
+                      train=TrainConfig(threads=args.threads), out=out, log=lambda line: print(line, file=sys.stderr))
         result = json.loads((out / "curve.json").read_text())
         held = result["held_out"]
         print(f"\n{name}: {result['training_pieces']} training pieces, {held['pieces']} held out "

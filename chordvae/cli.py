@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Collection
 
 import click
 
@@ -24,10 +24,24 @@ class _Group(click.Group):
         except ChordVAEError as e:
             click.echo(f"error: {e}", err=True)
             sys.exit(1)
+        except OSError as e:  # a file-system refusal: name the path, never a traceback
+            click.echo(f"error: {_os_message(e)}", err=True)
+            sys.exit(1)
         except (click.Abort, KeyboardInterrupt):
             click.echo("interrupted", err=True)
             sys.exit(130)
         sys.exit(code or 0)
+
+
+def _os_message(e: OSError) -> str:
+    """``cannot use PATH: REASON`` for an OSError (both paths when it has two)."""
+    paths = " -> ".join(str(p) for p in (e.filename, e.filename2) if p is not None)
+    reason = e.strerror or str(e) or type(e).__name__
+    return f"cannot use {paths}: {reason}" if paths else reason
+
+
+#: an output file: refused early when it is an existing folder
+OUT_FILE = click.Path(dir_okay=False, writable=True)
 
 
 def _ints(text: str | None) -> tuple[int, ...] | None:
@@ -39,6 +53,23 @@ def _ints(text: str | None) -> tuple[int, ...] | None:
         raise click.BadParameter(f"expected comma-separated whole numbers, got {text!r}") from None
 
 
+def _given(names: Collection[str], exclude: bool = False) -> list[str]:
+    """The options among ``names`` (or, with ``exclude``, all others) that the user set."""
+    ctx = click.get_current_context()
+    given = []
+    for param in ctx.command.params:
+        source = ctx.get_parameter_source(param.name)
+        if (param.name in names) != exclude and source is not None and source.name != "DEFAULT":
+            given.append(param.opts[0] if param.opts[0].startswith("-") else param.name.upper())
+    return given
+
+
+def _apply(options: list, f):
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
 def colour_option(f):
     """``--colour-by`` (also ``--color-by``) for the pictures of train and plot."""
     return click.option("--colour-by", "--color-by", "colour_by", type=click.Choice(["quality", "root", "corpus"]),
@@ -47,39 +78,54 @@ def colour_option(f):
 
 def chord_options(f):
     """Segmentation options shared by ``train`` and ``extract`` (defaults: see the README)."""
-    options = [
+    return _apply([
         click.option("--segment", type=click.Choice(SEGMENT_MODES), default=None,
                      help="chords: recognise chords (chords, the default), or slice what sounds at every "
                           "change of notes (onset), per beat, or per bar"),
         click.option("--threshold", type=click.FloatRange(0, 1), default=None,
-                     help="chords (beat/bar): fraction of the unit a pitch class must sound to count"),
+                     help="chords (beat/bar): fraction of the unit a pitch class must sound to count (default 0.5)"),
         click.option("--min-notes", type=click.IntRange(1, 12), default=None,
-                     help="chords: drop events with fewer distinct pitch classes"),
+                     help="chords: drop events with fewer distinct pitch classes (default 3)"),
         click.option("--min-duration", type=click.FloatRange(0), default=None,
-                     help="chords: drop events shorter than this many beats"),
+                     help="chords: drop events shorter than this many beats (default 0.25)"),
         click.option("--jobs", type=click.IntRange(1), default=None,
                      help="chords: parallel parsing processes (default: all cores)"),
         click.option("--strict", is_flag=True, help="chords: stop at the first unreadable file"),
         click.option("--no-cache", is_flag=True, help="chords: parse every file again"),
-    ]
-    for option in reversed(options):
-        f = option(f)
-    return f
+    ], f)
 
 
-def _chord_opts(kw: dict) -> dict:
-    keys = ("segment", "threshold", "min_notes", "min_duration", "jobs", "strict", "no_cache")
-    return {k: kw.pop(k) for k in keys}
+def _chord_opts(kw: dict[str, Any]):
+    """Pop the chord options out of a command's keyword arguments as one ChordOptions."""
+    from .datasets.chords import ChordOptions
+
+    return ChordOptions.from_dict({k: kw.pop(k) for k in ChordOptions.names() if k in kw})
 
 
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+def quiet_option(f):
+    return click.option("--quiet", "-q", is_flag=True, help="no progress bars")(f)
+
+
+CONTEXT = {"help_option_names": ["-h", "--help"]}
+
+
+@click.group(cls=_Group, context_settings=CONTEXT, invoke_without_command=True)
 @click.version_option(package_name="chordvae")
-def main() -> None:
+@click.pass_context
+def main(ctx: click.Context) -> None:
     """Learn and explore a latent space of chords (or digits) with a variational autoencoder."""
+    if ctx.invoked_subcommand is None:
+        click.echo(ctx.get_help())
+
+
+#: the only train options a resumed run accepts: everything else comes from its checkpoint
+CHANGEABLE_ON_RESUME = ("resume", "epochs", "threads", "quiet")
+IMAGE_ONLY = ("data_dir", "split")
 
 
 @main.command()
-@click.option("--dataset", "-d", required=True, help="mnist, fashion-mnist, chords, or a plug-in's name")
+@click.option("--dataset", "-d", default=None,
+              help="mnist, fashion-mnist, chords, or a plug-in's name (not with --resume)")
 @click.argument("paths", nargs=-1, type=click.Path())
 @click.option("--data-dir", type=click.Path(), help="mnist: folder holding the IDX .gz files")
 @click.option("--split", type=click.Choice(["official", "all"]), default=None,
@@ -93,11 +139,13 @@ def main() -> None:
               help="chords: vectors from each recognised chord's set (chord, the default) or from the "
                    "pitch classes that sounded")
 @click.option("--arch", type=click.Choice(["conv", "mlp"]), default=None, help="network (default: the dataset's)")
-@click.option("--latent-dim", type=click.IntRange(1), default=2, show_default=True)
+@click.option("--latent-dim", type=click.IntRange(1), default=2, show_default=True, help="latent size")
 @click.option("--hidden", default=None, help="mlp hidden sizes, e.g. 400 or 256,128")
-@click.option("--epochs", type=click.IntRange(1), default=30, show_default=True)
-@click.option("--batch-size", type=click.IntRange(1), default=128, show_default=True)
-@click.option("--lr", "learning_rate", type=click.FloatRange(0, min_open=True), default=1e-3, show_default=True)
+@click.option("--epochs", type=click.IntRange(1), default=30, show_default=True,
+              help="epochs in all (with --resume: train up to this many)")
+@click.option("--batch-size", type=click.IntRange(1), default=128, show_default=True, help="examples per Adam step")
+@click.option("--lr", "learning_rate", type=click.FloatRange(0, min_open=True), default=1e-3, show_default=True,
+              help="Adam learning rate")
 @click.option("--beta", type=click.FloatRange(0), default=1.0, show_default=True, help="KL weight")
 @click.option("--warmup", "warmup_epochs", type=click.IntRange(0), default=0, show_default=True,
               help="epochs of linear KL warm-up")
@@ -105,29 +153,41 @@ def main() -> None:
               help="KL floor per latent dimension (nats)")
 @click.option("--mc-samples", type=click.IntRange(1), default=1, show_default=True,
               help="z samples per example")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="fixes the split, the initialisation and the batch order")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, mps")
 @click.option("--threads", type=click.IntRange(1), default=None, help="CPU threads for torch")
-@click.option("--out", type=click.Path(), default=None, help="run directory (default runs/<dataset>-<time>)")
+@click.option("--out", "-o", type=click.Path(file_okay=False), default=None,
+              help="run directory (default runs/<dataset>-<date>-<time>)")
 @click.option("--resume", type=click.Path(), default=None,
-              help="continue the run in this directory (up to --epochs)")
-@click.option("--quiet", "-q", is_flag=True, help="no progress bars")
+              help="continue the run in this directory (up to --epochs); nothing else is needed")
+@quiet_option
 @colour_option
-def train(dataset: str, paths: tuple[str, ...], data_dir: str | None, split: str | None,
-          features: str | None, transpose: str | None, pitch_set: str | None, arch: str | None, latent_dim: int,
-          hidden: str | None, out: str | None, resume: str | None, quiet: bool, colour_by: str | None,
-          **kw: Any) -> None:
+def train(dataset: str | None, paths: tuple[str, ...], data_dir: str | None, split: str | None,
+          arch: str | None, latent_dim: int, hidden: str | None, out: str | None,
+          resume: str | None, quiet: bool, colour_by: str | None, **kw: Any) -> None:
     """Train a VAE on a dataset; chords read PATHS: files, folders (a folder's subfolders are
     corpora named after them), NAME=PATH or m21:COMPOSER (see `chordvae corpora`)."""
     from . import runs
     from .train import TrainConfig
 
     if resume:
-        epochs_given = click.get_current_context().get_parameter_source("epochs").name != "DEFAULT"
-        run = runs.resume(resume, epochs=kw["epochs"] if epochs_given else None, progress=not quiet)
+        fixed = _given(CHANGEABLE_ON_RESUME, exclude=True)
+        if fixed:
+            raise click.UsageError(f"--resume continues {resume} as it was configured; "
+                                   f"{', '.join(fixed)} cannot change (only --epochs, --threads, --quiet)")
+        epochs = kw["epochs"] if _given(("epochs",)) else None
+        run = runs.resume(resume, epochs=epochs, threads=kw["threads"], progress=not quiet)
     else:
-        options = {"data_dir": data_dir, "split": split, "features": features, "transpose": transpose,
-                   "pitch_set": pitch_set, **_chord_opts(kw)}
+        if dataset is None:
+            raise click.UsageError("--dataset is required (or --resume RUN_DIR)")
+        from .datasets.chords import ChordOptions
+
+        misplaced = _given(IMAGE_ONLY if dataset == "chords" else ChordOptions.names())
+        if misplaced and dataset in ("chords", "mnist", "fashion-mnist"):
+            raise click.UsageError(f"{', '.join(misplaced)} do not apply to --dataset {dataset}")
+        chords = _chord_opts(kw)
+        options = chords if dataset == "chords" else {"data_dir": data_dir, "split": split}
         run = runs.train(dataset, paths, options=options, arch=arch, latent_dim=latent_dim,
                          hidden=_ints(hidden), config=TrainConfig(**kw), out=out, progress=not quiet,
                          colour_by=colour_by)
@@ -136,13 +196,14 @@ def train(dataset: str, paths: tuple[str, ...], data_dir: str | None, split: str
 
 @main.command()
 @click.argument("paths", nargs=-1, type=click.Path())
-@click.option("--out", "-o", type=click.Path(), required=True, help="JSON Lines file to write")
+@click.option("--out", "-o", type=OUT_FILE, required=True, help="JSON Lines file to write")
 @chord_options
-def extract(paths: tuple[str, ...], out: str, **kw: Any) -> None:
+@quiet_option
+def extract(paths: tuple[str, ...], out: str, quiet: bool, **kw: Any) -> None:
     """Write the chord events of PATHS (default: music21's Bach chorales), one JSON object per line."""
     from .datasets.chords import read
 
-    corpus = read(list(paths), _chord_opts(kw))
+    corpus = read(list(paths), _chord_opts(kw), progress=not quiet)
     corpus.write_jsonl(out)
     click.echo(corpus.summary())
     click.echo(f"wrote {corpus.n_events} chord events to {out}")
@@ -154,43 +215,44 @@ def extract(paths: tuple[str, ...], out: str, **kw: Any) -> None:
               help="grid size n x n (default: 30 for images, 12 for chords)")
 @click.option("--scale", type=click.FloatRange(0, min_open=True), default=1.0, show_default=True,
               help="grid covers [-scale, scale] in each latent direction")
+@quiet_option
 @colour_option
-def plot(run_dir: str, n: int, scale: float, colour_by: str | None) -> None:
-    """Redraw a run's pictures from its checkpoint."""
+def plot(run_dir: str, n: int, scale: float, quiet: bool, colour_by: str | None) -> None:
+    """Redraw a run's pictures from its checkpoint (its data is read again)."""
     from . import runs
 
-    for path in runs.draw_pictures(runs.load_run(run_dir), n=n, scale=scale, colour_by=colour_by):
+    for path in runs.draw_pictures(runs.load_run(run_dir, progress=not quiet), n=n, scale=scale,
+                                   colour_by=colour_by):
         click.echo(path)
 
 
 def render_options(f):
-    """How decoded events become notes (chords) or pictures (images)."""
-    options = [
-        click.option("--out", "-o", type=click.Path(), required=True,
+    """How decoded events become notes (chords) or pictures (images): a RenderOptions."""
+    return _apply([
+        click.option("--out", "-o", type=OUT_FILE, required=True,
                      help="chords: .mid or .musicxml; images: .png"),
-        click.option("--threshold", type=click.FloatRange(0, 1), default=0.5, show_default=True,
-                     help="chords: pitch classes with at least this probability sound"),
+        click.option("--min-prob", type=click.FloatRange(0, 1), default=None,
+                     help="chords: pitch classes with at least this probability sound (default 0.5)"),
         click.option("--notes", type=click.IntRange(1, 12), default=None,
-                     help="chords: the K most probable pitch classes instead of --threshold"),
+                     help="chords: the K most probable pitch classes instead of --min-prob"),
         click.option("--bpm", type=click.FloatRange(1), default=None, help="chords: tempo (default 90)"),
         click.option("--beats", type=click.FloatRange(0, min_open=True), default=None,
                      help="chords: length of each chord in beats (default 2)"),
         click.option("--program", type=click.IntRange(0, 127), default=None,
                      help="chords: General MIDI instrument (default 0, piano)"),
         click.option("--velocity", type=click.IntRange(1, 127), default=None, help="chords: loudness (default 80)"),
-        click.option("--wav", type=click.Path(), default=None, help="chords: also render audio with FluidSynth"),
-        click.option("--soundfont", type=click.Path(), default=None,
+        click.option("--wav", type=OUT_FILE, default=None, help="chords: also render audio with FluidSynth"),
+        click.option("--soundfont", type=click.Path(dir_okay=False), default=None,
                      help="chords: General MIDI SoundFont (default: Debian's usual places)"),
-    ]
-    for option in reversed(options):
-        f = option(f)
-    return f
+    ], f)
 
 
 def _render(run, z, out: str, **options: Any) -> None:
     from . import explore
+    from .listen.midi import RenderOptions
 
-    for line in run.adapter.render(explore.decode(run.model, z), Path(out), options):
+    render = RenderOptions(**{k: v for k, v in options.items() if v is not None})
+    for line in run.adapter.render(explore.decode(run.model, z), Path(out), render):
         click.echo(line)
     click.echo(f"wrote {out}")
 
@@ -208,7 +270,7 @@ def _point(run, text: str):
 @main.command()
 @click.argument("run_dir", type=click.Path())
 @click.option("-n", "count", type=click.IntRange(1), default=16, show_default=True, help="how many")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True, help="fixes the draws")
 @render_options
 def sample(run_dir: str, count: int, seed: int, out: str, **options: Any) -> None:
     """Decode draws z ~ N(0, I), one after another."""
@@ -222,7 +284,8 @@ def sample(run_dir: str, count: int, seed: int, out: str, **options: Any) -> Non
 @click.argument("run_dir", type=click.Path())
 @click.argument("start")
 @click.argument("end")
-@click.option("--steps", type=click.IntRange(2), default=8, show_default=True)
+@click.option("--steps", type=click.IntRange(2), default=8, show_default=True,
+              help="points from START to END inclusive")
 @click.option("--slerp", is_flag=True, help="spherical instead of straight-line interpolation")
 @render_options
 def interpolate(run_dir: str, start: str, end: str, steps: int, slerp: bool, out: str, **options: Any) -> None:
@@ -236,13 +299,16 @@ def interpolate(run_dir: str, start: str, end: str, steps: int, slerp: bool, out
 
 @main.command()
 @click.argument("run_dir", type=click.Path())
-@click.option("--grid", "n", type=click.IntRange(1), default=8, show_default=True,
-              help="walk the n x n latent grid of latent_space.png row by row")
-@click.option("--scale", type=click.FloatRange(0, min_open=True), default=1.0, show_default=True)
-@click.option("--z", "point", default=None, help="decode this one latent point instead, e.g. 0.5,-1.2")
+@click.option("--grid", "n", type=click.IntRange(1), default=None,
+              help="walk the n x n latent grid of latent_space.png row by row (default: the picture's, "
+                   "12 for chords, 30 for images)")
+@click.option("--scale", type=click.FloatRange(0, min_open=True), default=1.0, show_default=True,
+              help="the grid covers [-scale, scale] in each direction of the picture's plane")
+@click.option("--z", "point", default=None,
+              help="decode this one latent point instead, e.g. z:0.5,-1.2 (or 0.5,-1.2)")
 @render_options
-def decode(run_dir: str, n: int, scale: float, point: str | None, out: str, **options: Any) -> None:
-    """Decode the latent grid (the audible latent_space.png) or one point."""
+def decode(run_dir: str, n: int | None, scale: float, point: str | None, out: str, **options: Any) -> None:
+    """Decode the latent grid (the audible latent_space.png) or one point, from the checkpoint alone."""
     from . import explore, runs
 
     run = runs.load_run(run_dir)
@@ -250,6 +316,7 @@ def decode(run_dir: str, n: int, scale: float, point: str | None, out: str, **op
         z = explore.parse_point(point, run.model.latent_dim).unsqueeze(0)
         _render(run, z, out, columns=1, **options)
     else:
+        n = n or run.adapter.default_grid
         _render(run, explore.grid(run, n, scale), out, columns=n, **options)
 
 
@@ -291,21 +358,24 @@ def corpora(sources: tuple[str, ...]) -> None:
 
 @main.command()
 @click.argument("run_dir", type=click.Path())
-@click.option("--split", type=click.Choice(["validation", "train"]), default="validation", show_default=True)
+@click.option("--part", type=click.Choice(["validation", "train"]), default="validation", show_default=True,
+              help="which part of the run's data to score")
 @click.option("--iw-samples", "k", type=click.IntRange(1), default=None,
               help="importance samples for the IWAE bound (default 1000 for chords, 100 for images)")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True, help="fixes the importance samples")
 @click.option("--json", "as_json", is_flag=True, help="print the report as JSON")
 @click.option("--on", "on", multiple=True, metavar="SOURCE",
               help="score this source instead (repeatable; e.g. another corpus: m21:palestrina, pop=data/midi/pop)")
-def evaluate(run_dir: str, split: str, k: int | None, seed: int, as_json: bool, on: tuple[str, ...]) -> None:
+@quiet_option
+def evaluate(run_dir: str, part: str, k: int | None, seed: int, as_json: bool, on: tuple[str, ...],
+             quiet: bool) -> None:
     """Likelihood bounds, latent diagnostics and baselines for a run (also written to the run directory)."""
     import json
 
     from . import runs
     from .evaluate import format_report
 
-    report = runs.evaluate_run(run_dir, split, k, seed, on=on)
+    report = runs.evaluate_run(run_dir, part, k, seed, progress=not quiet, on=on)
     click.echo(json.dumps(report, indent=2) if as_json else format_report(report))
 
 
@@ -330,36 +400,35 @@ def _counts(text: str) -> tuple[int, ...]:
 @click.option("--iw-samples", type=click.IntRange(1), default=1000, show_default=True,
               help="importance samples for the held-out IWAE bound")
 @chord_options
-@click.option("--features", type=click.Choice(["pitch-class", "pitch-class+bass"]), default=None)
-@click.option("--transpose", type=click.Choice(["none", "all", "c"]), default=None)
-@click.option("--pitch-set", type=click.Choice(["chord", "sounding"]), default=None)
+@click.option("--features", type=click.Choice(["pitch-class", "pitch-class+bass"]), default=None,
+              help="chords: 12 pitch classes, or those plus a 12-dim one-hot bass")
+@click.option("--transpose", type=click.Choice(["none", "all", "c"]), default=None,
+              help="chords: keep keys, augment with all 12 transpositions, or move each piece to C major / A minor")
+@click.option("--pitch-set", type=click.Choice(["chord", "sounding"]), default=None,
+              help="chords: vectors from each recognised chord's set or from the pitch classes that sounded")
 @click.option("--latent-dim", type=click.IntRange(1), default=2, show_default=True)
 @click.option("--hidden", default=None, help="mlp hidden sizes, e.g. 256,128")
 @click.option("--batch-size", type=click.IntRange(1), default=128, show_default=True)
 @click.option("--lr", "learning_rate", type=click.FloatRange(0, min_open=True), default=1e-3, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--threads", type=click.IntRange(1), default=None, help="CPU threads for torch")
-@click.option("--out", "-o", type=click.Path(), default=None, help="folder for curve.json and curve.png "
-              "(default runs/curve-<time>)")
-@click.option("--quiet", "-q", is_flag=True, help="no progress bars")
+@click.option("--out", "-o", type=click.Path(file_okay=False), default=None,
+              help="folder for curve.json and curve.png (default runs/curve-<date>-<time>)")
+@quiet_option
 def curve(dataset: str, paths: tuple[str, ...], pieces: str, repeats: int, held_out: float, steps: int,
-          iw_samples: int, features: str | None, transpose: str | None, pitch_set: str | None,
-          latent_dim: int, hidden: str | None,
-          batch_size: int, learning_rate: float, seed: int, threads: int | None, out: str | None,
-          quiet: bool, **kw: Any) -> None:
+          iw_samples: int, latent_dim: int, hidden: str | None, batch_size: int, learning_rate: float,
+          seed: int, threads: int | None, out: str | None, quiet: bool, **kw: Any) -> None:
     """Learning curve: train on growing numbers of pieces of PATHS, score the same held-out pieces."""
-    import time
-
     from .curve import CurveConfig, run_curve
+    from .runs import new_run_dir
     from .train import TrainConfig
 
     config = CurveConfig(_counts(pieces), repeats, held_out, steps, iw_samples, seed)
-    options = {"features": features, "transpose": transpose, "pitch_set": pitch_set, "progress": not quiet,
-               **_chord_opts(kw)}
-    out = out or str(Path("runs") / f"curve-{time.strftime('%Y%m%d-%H%M%S')}")
-    result = run_curve(dataset, paths, options, config,
+    config.validate()
+    out = out or str(new_run_dir("curve"))
+    result = run_curve(dataset, paths, _chord_opts(kw), config,
                        TrainConfig(batch_size=batch_size, learning_rate=learning_rate, seed=seed, threads=threads),
-                       out, latent_dim=latent_dim, hidden=_ints(hidden))
+                       out, latent_dim=latent_dim, hidden=_ints(hidden), progress=not quiet)
     click.echo(f"{'pieces':>8s} {'chords':>8s} {'VAE NLL':>9s} " + " ".join(f"{b:>22s}" for b in
                                                                      ("independent Bernoulli", "empirical sets")))
     for s in result["summary"]:

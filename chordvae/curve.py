@@ -15,9 +15,9 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from matplotlib.figure import Figure
 
 from .baselines import EmpiricalSets, IndependentBernoulli
 from .datasets import get_adapter
@@ -135,7 +135,8 @@ def plot_curve(result: dict[str, Any], path: Path, title: str = "") -> None:
     against training pieces (top) and training chords (bottom); bands span the repeats."""
     summary = sorted(result["summary"], key=lambda s: s["pieces"])
     figures = [k for k in summary[0] if k not in ("pieces", "chords", "nll", *BASELINES)]
-    fig, axes = plt.subplots(2, 1 + len(figures), figsize=(6 * (1 + len(figures)), 8), squeeze=False)
+    fig = Figure(figsize=(6 * (1 + len(figures)), 8))
+    axes = fig.subplots(2, 1 + len(figures), squeeze=False)
     for row, xkey in enumerate(("pieces", "chords")):
         x = [s["pieces"] if xkey == "pieces" else s["chords"]["mean"] for s in summary]
         panels = [("nll", ["nll", *BASELINES])] + [(f, [f]) for f in figures]
@@ -158,16 +159,17 @@ def plot_curve(result: dict[str, Any], path: Path, title: str = "") -> None:
     save_figure(fig, path)
 
 
-def run_curve(dataset: str, sources: Sequence[str], options: dict[str, Any], config: CurveConfig,
+def run_curve(dataset: str, sources: Sequence[str], options: Any, config: CurveConfig,
               train: TrainConfig, out: str | Path, latent_dim: int = 2, hidden: Sequence[int] | None = None,
-              arch: str | None = None, log: Callable[[str], None] = print) -> dict[str, Any]:
-    """Read ``sources`` through the dataset's adapter, run :func:`learning_curve` and write
-    ``curve.json`` and ``curve.png`` into ``out``; returns the result."""
+              arch: str | None = None, progress: bool = True, log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Read ``sources`` through the dataset's adapter (with its ``options``, e.g. a ChordOptions),
+    run :func:`learning_curve` and write ``curve.json`` and ``curve.png`` into ``out``; returns the result."""
     config.validate()
     train.validate()
     if train.threads:
         torch.set_num_threads(train.threads)
     adapter = get_adapter(dataset)
+    adapter.progress = progress
     pieces = adapter.load_pieces(list(sources), options)
     for notice in pieces.notices:
         log(notice)

@@ -9,15 +9,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Sequence
 
-import matplotlib.pyplot as plt
+import matplotlib
 import numpy as np
+from matplotlib.figure import Figure
 
 from ..fileio import write_json
 from ..plots import save_figure
 from .events import QUALITIES, chord_quality, chord_symbol
 from .pcset import from_mask, rows_to_masks
 
-CORPUS_COLOURS = plt.get_cmap("Dark2").colors   # corpus i is drawn in CORPUS_COLOURS[i % 8]
+CORPUS_COLOURS = matplotlib.colormaps["Dark2"].colors   # corpus i is drawn in CORPUS_COLOURS[i % 8]
 
 
 def set_stats(pitch_classes: np.ndarray, top: int = 10) -> dict[str, Any]:
@@ -49,8 +50,8 @@ def write_comparison(stats: list[dict[str, Any]], json_path: Path, png_path: Pat
     """``corpora.json`` (the stats as they are) and ``corpora.png``: quality shares side by side,
     and a table of distinct sets, entropy and the most frequent chords per corpus."""
     write_json(json_path, {"corpora": stats})
-    fig, (bars, table) = plt.subplots(1, 2, figsize=(8 + 2.2 * len(stats), 6),
-                                      gridspec_kw={"width_ratios": [1.1, 0.4 + 0.45 * len(stats)]})
+    fig = Figure(figsize=(8 + 2.2 * len(stats), 6))
+    bars, table = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.1, 0.4 + 0.45 * len(stats)]})
     y = np.arange(len(QUALITIES))
     height = 0.8 / len(stats)
     for k, s in enumerate(stats):
