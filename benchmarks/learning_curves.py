@@ -1,10 +1,11 @@
 """How much data does the chord VAE need? Learning curves on the Bach chorales and the pop sample.
 
 Runs ``chordvae curve`` (chordvae.curve.run_curve) on each corpus (skipped when its curve.json
-exists; ``--again`` reruns; progress goes to stderr), then prints each curve and the fewest training pieces whose mean
-held-out NLL is within 0.1 nats of the NLL at the largest count (all training pieces).
+exists; ``--again`` reruns; progress goes to stderr), then prints each curve and the fewest
+training pieces whose mean held-out NLL is within 0.1 nats of the NLL at the largest count (all
+training pieces).
 
-    python benchmarks/learning_curves.py [--steps 3000] [--repeats 3] [--out runs/curves]
+    python benchmarks/learning_curves.py [--steps 1500] [--epochs 40] [--repeats 2] [--out runs/curves]
 """
 from __future__ import annotations
 
@@ -25,9 +26,10 @@ CORPORA = {  # name: (sources, piece counts; 0 = every training piece)
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=3000)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--iw-samples", type=int, default=1000)
+    parser.add_argument("--steps", type=int, default=1500)
+    parser.add_argument("--epochs", type=int, default=40)
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--iw-samples", type=int, default=500)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path, default=Path("runs/curves"))
     parser.add_argument("--again", action="store_true", help="rerun curves that already have a curve.json")
@@ -35,13 +37,15 @@ def main() -> None:
     for name, (sources, counts) in CORPORA.items():
         out = args.out / name
         if args.again or not (out / "curve.json").exists():
-            run_curve("chords", sources, {}, progress=False, config=
-                      CurveConfig(counts, args.repeats, steps=args.steps, iw_samples=args.iw_samples),
-                      train=TrainConfig(threads=args.threads), out=out, log=lambda line: print(line, file=sys.stderr))
+            config = CurveConfig(counts, args.repeats, steps=args.steps, epochs=args.epochs,
+                                 iw_samples=args.iw_samples)
+            run_curve("chords", sources, {}, config, TrainConfig(threads=args.threads), out, progress=False,
+                      log=lambda line: print(line, file=sys.stderr))
         result = json.loads((out / "curve.json").read_text())
         held = result["held_out"]
         print(f"\n{name}: {result['training_pieces']} training pieces, {held['pieces']} held out "
-              f"({held['events']} chords); {result['config']['steps']} updates per model, "
+              f"({held['events']} chords); at least {result['config']['steps']} updates and "
+              f"{result['config']['epochs']} epochs per model, "
               f"{result['config']['repeats']} repeats; held-out nats per chord (mean, [min, max])")
         print(f"{'pieces':>7s} {'chords':>7s} {'VAE (IWAE)':>22s} {'exact set':>9s} {'indep.':>7s} {'empirical':>9s}")
         for s in result["summary"]:

@@ -396,7 +396,9 @@ def _counts(text: str) -> tuple[int, ...]:
 @click.option("--held-out", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.1,
               show_default=True, help="fraction of the pieces held out for scoring (the same throughout)")
 @click.option("--steps", type=click.IntRange(1), default=2000, show_default=True,
-              help="optimiser updates per model, whatever its data size")
+              help="at least this many optimiser updates per model, however small its data")
+@click.option("--epochs", type=click.IntRange(1), default=30, show_default=True,
+              help="at least this many passes over each model's training data")
 @click.option("--iw-samples", type=click.IntRange(1), default=1000, show_default=True,
               help="importance samples for the held-out IWAE bound")
 @chord_options
@@ -416,14 +418,14 @@ def _counts(text: str) -> tuple[int, ...]:
               help="folder for curve.json and curve.png (default runs/curve-<date>-<time>)")
 @quiet_option
 def curve(dataset: str, paths: tuple[str, ...], pieces: str, repeats: int, held_out: float, steps: int,
-          iw_samples: int, latent_dim: int, hidden: str | None, batch_size: int, learning_rate: float,
+          epochs: int, iw_samples: int, latent_dim: int, hidden: str | None, batch_size: int, learning_rate: float,
           seed: int, threads: int | None, out: str | None, quiet: bool, **kw: Any) -> None:
     """Learning curve: train on growing numbers of pieces of PATHS, score the same held-out pieces."""
     from .curve import CurveConfig, run_curve
     from .runs import new_run_dir
     from .train import TrainConfig
 
-    config = CurveConfig(_counts(pieces), repeats, held_out, steps, iw_samples, seed)
+    config = CurveConfig(_counts(pieces), repeats, held_out, steps, epochs, iw_samples, seed)
     config.validate()
     out = out or str(new_run_dir("curve"))
     result = run_curve(dataset, paths, _chord_opts(kw), config,

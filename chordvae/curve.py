@@ -2,8 +2,9 @@
 
 The same pieces are held out throughout; for each requested number of training pieces and each
 repeat, a fresh VAE trains on that many of the remaining pieces (repeat r draws its own order of
-them, and each count takes the first n, so a repeat's training sets are nested) for the same
-number of optimiser updates, and is scored on the held-out pieces: importance-weighted NLL
+them, and each count takes the first n, so a repeat's training sets are nested) for at least
+``steps`` optimiser updates and at least ``epochs`` passes over its data (small sets are not
+starved of updates, large ones see their data as often as a normal run would), and is scored on the held-out pieces: importance-weighted NLL
 (nats per event), the adapter's figures (chords: exact set rate) and the two baselines
 (:mod:`chordvae.baselines`) fitted on the same training pieces.
 """
@@ -35,21 +36,22 @@ BASELINES = ("independent Bernoulli", "empirical sets")
 @dataclass(frozen=True)
 class CurveConfig:
     """``pieces``: training-set sizes in pieces (0 = every training piece); ``repeats`` per size;
-    ``held_out``: fraction of the pieces scored (at least one); ``steps``: optimiser updates per
-    model (epochs = steps / batches per epoch, at least one); ``iw_samples``: K of the IWAE bound."""
+    ``held_out``: fraction of the pieces scored (at least one); each model trains for
+    max(``epochs``, ``steps`` / batches per epoch) epochs; ``iw_samples``: K of the IWAE bound."""
 
     pieces: tuple[int, ...]
     repeats: int = 3
     held_out: float = 0.1
     steps: int = 2000
+    epochs: int = 30
     iw_samples: int = 1000
     seed: int = 0
 
     def validate(self) -> None:
         if not self.pieces or any(n < 0 for n in self.pieces):
             raise ChordVAEError("give piece counts as positive whole numbers (or all), e.g. 5,10,20,all")
-        if self.repeats < 1 or self.steps < 1 or self.iw_samples < 1:
-            raise ChordVAEError("repeats, steps and importance samples must be at least 1")
+        if self.repeats < 1 or self.steps < 1 or self.epochs < 1 or self.iw_samples < 1:
+            raise ChordVAEError("repeats, steps, epochs and importance samples must be at least 1")
         if not 0 < self.held_out < 1:
             raise ChordVAEError("the held-out fraction must be between 0 and 1")
 
@@ -92,7 +94,7 @@ def _train_and_score(x_train: torch.Tensor, x_held: torch.Tensor, model_config: 
                      train: TrainConfig, config: CurveConfig, seed: int,
                      metrics: Callable | None) -> dict[str, Any]:
     batches = math.ceil(len(x_train) / train.batch_size)
-    settings = replace(train, epochs=max(1, math.ceil(config.steps / batches)), seed=seed)
+    settings = replace(train, epochs=max(config.epochs, math.ceil(config.steps / batches)), seed=seed)
     torch.manual_seed(seed)
     model = build_model(model_config)
     with tempfile.TemporaryDirectory(prefix="chordvae-curve-") as tmp:
