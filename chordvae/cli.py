@@ -408,11 +408,13 @@ def _counts(text: str) -> tuple[int, ...]:
               help="chords: keep keys, augment with all 12 transpositions, or move each piece to C major / A minor")
 @click.option("--pitch-set", type=click.Choice(["chord", "sounding"]), default=None,
               help="chords: vectors from each recognised chord's set or from the pitch classes that sounded")
-@click.option("--latent-dim", type=click.IntRange(1), default=2, show_default=True)
+@click.option("--latent-dim", type=click.IntRange(1), default=2, show_default=True, help="latent size")
 @click.option("--hidden", default=None, help="mlp hidden sizes, e.g. 256,128")
-@click.option("--batch-size", type=click.IntRange(1), default=128, show_default=True)
-@click.option("--lr", "learning_rate", type=click.FloatRange(0, min_open=True), default=1e-3, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--batch-size", type=click.IntRange(1), default=128, show_default=True, help="examples per Adam step")
+@click.option("--lr", "learning_rate", type=click.FloatRange(0, min_open=True), default=1e-3, show_default=True,
+              help="Adam learning rate")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="fixes the held-out pieces, each repeat's draws and the initialisations")
 @click.option("--threads", type=click.IntRange(1), default=None, help="CPU threads for torch")
 @click.option("--out", "-o", type=click.Path(file_okay=False), default=None,
               help="folder for curve.json and curve.png (default runs/curve-<date>-<time>)")
