@@ -95,6 +95,20 @@ def chord_options(f):
     ], f)
 
 
+def vector_options(f):
+    """How chords become vectors, shared by ``train`` and ``curve``."""
+    return _apply([
+        click.option("--features", type=click.Choice(["pitch-class", "pitch-class+bass"]), default=None,
+                     help="chords: 12 pitch classes, or those plus a 12-dim one-hot bass"),
+        click.option("--transpose", type=click.Choice(["none", "all", "c"]), default=None,
+                     help="chords: keep keys, augment with all 12 transpositions, or move each piece to "
+                          "C major / A minor"),
+        click.option("--pitch-set", type=click.Choice(["chord", "sounding"]), default=None,
+                     help="chords: vectors from each recognised chord's set (chord, the default) or from the "
+                          "pitch classes that sounded"),
+    ], f)
+
+
 def _chord_opts(kw: dict[str, Any]):
     """Pop the chord options out of a command's keyword arguments as one ChordOptions."""
     from .datasets.chords import ChordOptions
@@ -131,13 +145,7 @@ IMAGE_ONLY = ("data_dir", "split")
 @click.option("--split", type=click.Choice(["official", "all"]), default=None,
               help="mnist: validate on the test split (official) or also train on it (all)")
 @chord_options
-@click.option("--features", type=click.Choice(["pitch-class", "pitch-class+bass"]), default=None,
-              help="chords: 12 pitch classes, or those plus a 12-dim one-hot bass")
-@click.option("--transpose", type=click.Choice(["none", "all", "c"]), default=None,
-              help="chords: keep keys, augment with all 12 transpositions, or move each piece to C major / A minor")
-@click.option("--pitch-set", type=click.Choice(["chord", "sounding"]), default=None,
-              help="chords: vectors from each recognised chord's set (chord, the default) or from the "
-                   "pitch classes that sounded")
+@vector_options
 @click.option("--arch", type=click.Choice(["conv", "mlp"]), default=None, help="network (default: the dataset's)")
 @click.option("--latent-dim", type=click.IntRange(1), default=2, show_default=True, help="latent size")
 @click.option("--hidden", default=None, help="mlp hidden sizes, e.g. 400 or 256,128")
@@ -402,12 +410,7 @@ def _counts(text: str) -> tuple[int, ...]:
 @click.option("--iw-samples", type=click.IntRange(1), default=1000, show_default=True,
               help="importance samples for the held-out IWAE bound")
 @chord_options
-@click.option("--features", type=click.Choice(["pitch-class", "pitch-class+bass"]), default=None,
-              help="chords: 12 pitch classes, or those plus a 12-dim one-hot bass")
-@click.option("--transpose", type=click.Choice(["none", "all", "c"]), default=None,
-              help="chords: keep keys, augment with all 12 transpositions, or move each piece to C major / A minor")
-@click.option("--pitch-set", type=click.Choice(["chord", "sounding"]), default=None,
-              help="chords: vectors from each recognised chord's set or from the pitch classes that sounded")
+@vector_options
 @click.option("--latent-dim", type=click.IntRange(1), default=2, show_default=True, help="latent size")
 @click.option("--hidden", default=None, help="mlp hidden sizes, e.g. 256,128")
 @click.option("--batch-size", type=click.IntRange(1), default=128, show_default=True, help="examples per Adam step")
