@@ -254,6 +254,24 @@ def _numbers(values) -> str:
     return "[" + ", ".join(f"{v:+.3f}" for v in values.tolist()) + "]"
 
 
+@main.command("explore")
+@click.argument("run_dir", type=click.Path())
+@click.option("--out", "-o", type=click.Path(), default=None,
+              help="HTML file to write (default: explorer.html in the run directory)")
+@click.option("--open", "open_page", is_flag=True, help="open the page in the default browser")
+def explore_page(run_dir: str, out: str | None, open_page: bool) -> None:
+    """Write one self-contained HTML page that shows and plays a chord run's latent space."""
+    import webbrowser
+
+    from . import runs
+    from .render.explorer import write_explorer
+
+    path = write_explorer(runs.load_run(run_dir), out or Path(run_dir) / "explorer.html").resolve()
+    click.echo(f"open {path}")
+    if open_page and not webbrowser.open(path.as_uri()):
+        click.echo("no browser found; open the file above yourself")
+
+
 @main.command()
 @click.argument("run_dir", type=click.Path())
 @click.option("--split", type=click.Choice(["validation", "train"]), default="validation", show_default=True)
