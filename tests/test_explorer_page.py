@@ -16,13 +16,19 @@ import pretty_midi
 import pytest
 import torch
 from click.testing import CliRunner
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.action_chains import ActionChains
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 
 from chordvae import runs
 from chordvae.cli import main
 from chordvae.datasets.mnist import MNIST
+from chordvae.chords.pcset import from_mask
 from chordvae.errors import ChordVAEError
 from chordvae.listen.voicing import voice
-from chordvae.render.explorer import explorer_data
+from chordvae.render.explorer import corpus_of, explorer_data
 from chordvae.vae import ModelConfig, build_model
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "midi"
@@ -31,16 +37,16 @@ CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver"
 
 @pytest.fixture(scope="session")
 def chord_run(tmp_path_factory) -> Path:
-    """A tiny chord run (12 chorales, 2-D latent, 6 epochs) with its explorer page written."""
+    """A tiny chord run (12 chorales from two folders, 2-D latent, 6 epochs) with its explorer page."""
     root = tmp_path_factory.mktemp("explorer")
-    corpus = root / "midi"
-    corpus.mkdir()
-    for path in sorted(DATA.glob("*.mid"))[:12]:
-        shutil.copy(path, corpus)
+    corpora = [root / "first", root / "second"]
+    for k, path in enumerate(sorted(DATA.glob("*.mid"))[:12]):
+        corpora[k % 2].mkdir(exist_ok=True)
+        shutil.copy(path, corpora[k % 2])
     with pytest.MonkeyPatch.context() as mp:  # session fixtures run before the per-test cache
         mp.setenv("CHORDVAE_CACHE", str(root / "cache"))
         runner = CliRunner()
-        result = runner.invoke(main, ["train", "--dataset", "chords", str(corpus), "--epochs", "6",
+        result = runner.invoke(main, ["train", "--dataset", "chords", *map(str, corpora), "--epochs", "6", "--batch-size", "32",
                                       "--jobs", "1", "--threads", "1", "--out", str(root / "run"), "-q"])
         assert result.exit_code == 0, result.output
         result = runner.invoke(main, ["explore", str(root / "run")])
@@ -61,12 +67,34 @@ def test_the_page_is_one_small_file_that_needs_no_network(chord_run):
     assert not re.search(r"https?://|<link|<script[^>]*\bsrc=|<img|@import|url\(", html)
     data = page_data(chord_run)
     assert [layer["out"] for layer in data["decoder"]] == [128, 256, 12]  # the mlp decoder, 2 -> 128 -> 256 -> 12
-    assert {c["name"] for c in data["colourings"]} == {"quality", "root"}
+    assert [c["name"] for c in data["colourings"]] == ["quality", "root", "corpus"]
     assert len(data["points"]["u"]) == len(data["points"]["count"]) > 50
     cells = np.frombuffer(base64.b64decode(data["background"]["cells"]), dtype="<u2")
     assert len(cells) == data["background"]["n"] ** 2
     named = set(range(len(data["sets"]["masks"])))
     assert set(cells.tolist()) - {0xFFFF} <= named and set(data["points"]["set"]) <= named
+
+
+def test_points_are_coloured_by_the_corpus_most_of_their_events_come_from(chord_run):
+    data = page_data(chord_run)
+    corpus = data["colourings"][2]
+    assert corpus["labels"] == ["first", "second"]
+    counts = {}  # a chord's events per folder, counted again from the folders' own extraction
+    for k, folder in enumerate(["first", "second"]):
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("CHORDVAE_CACHE", str(chord_run.parent / "cache"))
+            result = CliRunner().invoke(main, ["extract", str(chord_run.parent / folder), "--jobs", "1",
+                                               "--out", str(chord_run.parent / f"{folder}.jsonl")])
+        assert result.exit_code == 0, result.output
+        for line in (chord_run.parent / f"{folder}.jsonl").read_text().splitlines():
+            mask = sum(1 << pc for pc in json.loads(line)["pitch_classes"])
+            counts.setdefault(mask, [0, 0])[k] += 1
+    masks = data["sets"]["masks"]
+    for s, of in zip(data["points"]["set"], corpus["of"]):
+        first, second = counts[masks[s]]
+        assert (first, second)[of] >= (second, first)[of], (masks[s], first, second, of)
+    assert set(corpus["of"]) == {0, 1}
+    assert corpus_of({"sources": ["one"], "options": {}}, np.zeros((1, 12))) is None
 
 
 def test_only_chord_runs_have_an_explorer(tmp_path):
@@ -84,13 +112,10 @@ def test_a_missing_run_is_one_line(tmp_path):
 # ---------- in Chromium ----------
 
 @pytest.fixture(scope="module")
-def browser(chord_run, tmp_path_factory):
+def browser(tmp_path_factory):
     """Headless Chromium on the page, downloads going to ``browser.downloads``."""
     if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
         pytest.skip("needs Debian's chromium and chromium-driver (apt-get install chromium chromium-driver)")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
     downloads = tmp_path_factory.mktemp("downloads")
     profile = tempfile.mkdtemp(prefix="chordvae-chromium-")
     options = webdriver.ChromeOptions()
@@ -105,7 +130,6 @@ def browser(chord_run, tmp_path_factory):
     driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
     try:
         driver.execute_cdp_cmd("Page.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)})
-        driver.get((chord_run / "explorer.html").resolve().as_uri())
         driver.downloads = downloads
         yield driver
     finally:
@@ -113,8 +137,27 @@ def browser(chord_run, tmp_path_factory):
         shutil.rmtree(profile, ignore_errors=True)
 
 
+def show(driver, run: Path, reload: bool = False):
+    """The driver on ``run``'s explorer page (loaded from disk)."""
+    uri = (run / "explorer.html").resolve().as_uri()
+    if reload or driver.current_url != uri:
+        driver.get(uri)
+    return driver
+
+
+@pytest.fixture
+def page(browser, chord_run):
+    return show(browser, chord_run)
+
+
 def js(driver, expression: str, *args):
     return driver.execute_script(f"return {expression}", *args)
+
+
+def latent(data: dict, u: float, v: float) -> torch.Tensor:
+    """The latent point ``(D,)`` of plane coordinates (u, v), as the page computes it."""
+    plane = data["plane"]
+    return torch.tensor(plane["centre"]) + u * torch.tensor(plane["basis"][0]) + v * torch.tensor(plane["basis"][1])
 
 
 def frequent_points(run: Path, k: int) -> list[tuple[float, float]]:
@@ -125,15 +168,16 @@ def frequent_points(run: Path, k: int) -> list[tuple[float, float]]:
     for i in np.argsort(data["points"]["count"])[::-1]:
         u, v = data["points"]["u"][i], data["points"]["v"][i]
         with torch.no_grad():
-            probs = torch.sigmoid(model.decode(torch.tensor([[u, v]])))[0]
-        if (probs - 0.5).abs().min() > 1e-3 and (probs >= 0.5).any():
+            probs = torch.sigmoid(model.decode(latent(data, u, v)[None]))[0]
+        if (probs - 0.5).abs().min() > 1e-3 and (probs[:12] >= 0.5).any():
             chosen.append((u, v))
         if len(chosen) == k:
             return chosen
     raise AssertionError("too few corpus chords decode to a clear chord")
 
 
-def test_page_loads_without_console_errors_and_looks_right(browser, tmp_path):
+def test_page_loads_without_console_errors_and_looks_right(browser, chord_run, tmp_path):
+    show(browser, chord_run, reload=True)
     assert js(browser, "typeof window.chordvaeTest") == "object"
     errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
     assert errors == []
@@ -143,92 +187,144 @@ def test_page_loads_without_console_errors_and_looks_right(browser, tmp_path):
     assert image.shape[1] == 1280 and image[..., :3].std() > 0.05  # a picture, not a blank page
 
 
-def test_the_javascript_decoder_matches_torch(browser, chord_run):
+def test_the_javascript_decoder_matches_torch(page, chord_run):
     model = runs.load_run(chord_run).model
     z = torch.randn(40, 2, generator=torch.Generator().manual_seed(3)) * 2
-    page = torch.tensor(js(browser, "arguments[0].map(z => window.chordvaeTest.forward(z))", z.tolist()), dtype=torch.float64)
+    in_page = js(page, "arguments[0].map(z => window.chordvaeTest.forward(z))", z.tolist())
     with torch.no_grad():
         expected = torch.sigmoid(model.decode(z)).double()
-    torch.testing.assert_close(page, expected, atol=1e-5, rtol=0)
+    torch.testing.assert_close(torch.tensor(in_page, dtype=torch.float64), expected, atol=1e-5, rtol=0)
 
 
-def test_the_page_names_chords_as_decode_does(browser, chord_run, tmp_path):
+def test_the_page_names_chords_as_decode_does(page, chord_run, tmp_path):
     for u, v in frequent_points(chord_run, 3):
         result = CliRunner().invoke(main, ["decode", str(chord_run), "--z", f"z:{u},{v}", "--out", str(tmp_path / "d.mid")])
         assert result.exit_code == 0, result.output
         printed = result.output.splitlines()[0]
-        page = js(browser, "window.chordvaeTest.decodeAt(arguments[0], arguments[1])", u, v)
-        assert page["named"], page
-        assert printed.split() == ["1", *page["name"].split(), *page["symbol"].split(),
-                                   *str(page["pcs"]).split()], (printed, page)
+        chord = js(page, "window.chordvaeTest.decodeAt(arguments[0], arguments[1])", u, v)
+        assert chord["named"], chord  # from the table music21 filled, not the page's fallback
+        assert printed.split() == ["1", *chord["name"].split(), *chord["symbol"].split(),
+                                   *str(chord["pcs"]).split()], (printed, chord)
 
 
-def test_javascript_voicing_is_pythons(browser, chord_run):
-    data = page_data(chord_run)
-    from chordvae.chords.pcset import from_mask
-    sets = [from_mask(m) for m in data["sets"]["masks"]][::max(1, len(data["sets"]["masks"]) // 12)]
+def test_javascript_voicing_is_pythons(page, chord_run):
+    masks = page_data(chord_run)["sets"]["masks"]
+    sets = [from_mask(m) for m in masks][::max(1, len(masks) // 12)]
     assert len(sets) >= 8
     for pcs in sets:
-        assert js(browser, "window.chordvaeTest.voice(arguments[0])", list(pcs)) == voice(pcs)
-        assert js(browser, "window.chordvaeTest.voice(arguments[0], arguments[1])", list(pcs), pcs[-1]) == voice(pcs, pcs[-1])
+        assert js(page, "window.chordvaeTest.voice(arguments[0])", list(pcs)) == voice(pcs)
+        assert js(page, "window.chordvaeTest.voice(arguments[0], arguments[1])", list(pcs), pcs[-1]) == voice(pcs, pcs[-1])
 
 
-def test_a_click_plays_the_chord_under_it(browser, chord_run):
-    from selenium.webdriver.common.action_chains import ActionChains
-    from selenium.webdriver.common.by import By
-
+def test_a_click_plays_the_chord_under_it(page, chord_run):
     (u, v), = frequent_points(chord_run, 1)
-    canvas = browser.find_element(By.ID, "plane")
-    x, y = js(browser, "window.chordvaeTest.toCanvas(arguments[0], arguments[1])", u, v)
-    before = len(js(browser, "window.chordvaeTest.scheduled"))
+    canvas = page.find_element(By.ID, "plane")
+    x, y = js(page, "window.chordvaeTest.toCanvas(arguments[0], arguments[1])", u, v)
+    before = len(js(page, "window.chordvaeTest.scheduled"))
     size = canvas.size
-    ActionChains(browser).move_to_element_with_offset(canvas, round(x - size["width"] / 2),
-                                                      round(y - size["height"] / 2)).click().perform()
-    scheduled = js(browser, "window.chordvaeTest.scheduled")
+    ActionChains(page).move_to_element_with_offset(canvas, round(x - size["width"] / 2),
+                                                   round(y - size["height"] / 2)).click().perform()
+    scheduled = js(page, "window.chordvaeTest.scheduled")
     assert len(scheduled) == before + 1
     model = runs.load_run(chord_run).model
     with torch.no_grad():  # the click snaps to the corpus chord's point
         probs = torch.sigmoid(model.decode(torch.tensor([[u, v]])))[0]
     assert scheduled[-1]["pitches"] == voice(tuple(torch.nonzero(probs >= 0.5).flatten().tolist()))
-    assert js(browser, "window.chordvaeTest.audioState()") in ("running", "suspended")
-    assert browser.find_element(By.ID, "symbol").text == js(
-        browser, "window.chordvaeTest.decodeAt(arguments[0], arguments[1]).symbol", u, v)
+    assert js(page, "window.chordvaeTest.audioState()") == "running"  # the click was the user gesture
+    assert page.find_element(By.ID, "symbol").text == js(
+        page, "window.chordvaeTest.decodeAt(arguments[0], arguments[1]).symbol", u, v)
 
 
-def test_keys_move_the_cursor_and_play(browser):
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.common.keys import Keys
+def test_a_drawn_path_becomes_a_walk_that_plays(page):
+    js(page, "window.chordvaeTest.setPath([])")
+    canvas = page.find_element(By.ID, "plane")
+    ActionChains(page).move_to_element_with_offset(canvas, -150, 120).click_and_hold() \
+        .move_by_offset(60, -40).move_by_offset(90, -80).move_by_offset(120, 30).release().perform()
+    walk = js(page, "window.chordvaeTest.walk()")
+    assert 2 <= len(walk) <= 8
+    assert [li.text for li in page.find_elements(By.CSS_SELECTOR, "#walk-list li")] == [c["symbol"] for c in walk]
+    before = len(js(page, "window.chordvaeTest.scheduled"))
+    page.find_element(By.ID, "play-walk").click()
+    played = js(page, "window.chordvaeTest.scheduled")[before:]
+    assert [p["pitches"] for p in played] == [c["notes"] for c in walk]
+    assert np.allclose(np.diff([p["start"] for p in played]), 2 * 60 / 90)  # 2 beats at 90 bpm, as interpolate
+    page.find_element(By.ID, "stop").click()
 
-    canvas = browser.find_element(By.ID, "plane")
-    before = len(js(browser, "window.chordvaeTest.scheduled"))
-    where = browser.find_element(By.ID, "where").text
+
+def test_keys_move_the_cursor_and_play(page):
+    canvas = page.find_element(By.ID, "plane")
+    before = len(js(page, "window.chordvaeTest.scheduled"))
+    where = page.find_element(By.ID, "where").text
     canvas.send_keys(Keys.ARROW_RIGHT, Keys.ARROW_UP, Keys.ENTER)
-    assert browser.find_element(By.ID, "where").text != where
-    assert len(js(browser, "window.chordvaeTest.scheduled")) in (before, before + 1)  # an empty decode is silent
-    assert js(browser, "document.activeElement.id") == "plane"
+    assert page.find_element(By.ID, "where").text != where
+    assert len(js(page, "window.chordvaeTest.scheduled")) in (before, before + 1)  # an empty decode is silent
+    assert js(page, "document.activeElement.id") == "plane"
 
 
-def test_the_downloaded_walk_is_what_interpolate_writes(browser, chord_run, tmp_path):
-    from selenium.webdriver.common.by import By
-
-    a, b = frequent_points(chord_run, 2)
-    steps = js(browser, "window.chordvaeTest.setPath(arguments[0])", [list(a), list(b)])
-    assert steps >= 2
-    browser.find_element(By.ID, "download").click()
-    target = browser.downloads / "chordvae-walk.mid"
+def downloaded_walk(driver, a: tuple[float, float], b: tuple[float, float]) -> tuple[pretty_midi.PrettyMIDI, list]:
+    """Walk the page from plane point a to b, press its MIDI button: the file it wrote, and its walk."""
+    target = driver.downloads / "chordvae-walk.mid"
+    target.unlink(missing_ok=True)
+    assert js(driver, "window.chordvaeTest.setPath(arguments[0])", [list(a), list(b)]) >= 2
+    driver.find_element(By.ID, "download").click()
     deadline = time.monotonic() + 20
     while not target.exists() and time.monotonic() < deadline:
         time.sleep(0.1)
-    page = pretty_midi.PrettyMIDI(str(target))
-    reference = tmp_path / "walk.mid"
-    result = CliRunner().invoke(main, ["interpolate", str(chord_run), f"z:{a[0]},{a[1]}", f"z:{b[0]},{b[1]}",
-                                       "--steps", "8", "--out", str(reference)])
+    return pretty_midi.PrettyMIDI(str(target)), js(driver, "window.chordvaeTest.walk()")
+
+
+def interpolated(run: Path, a: torch.Tensor, b: torch.Tensor, out: Path) -> pretty_midi.PrettyMIDI:
+    """What `chordvae interpolate RUN z:a z:b --steps 8` writes."""
+    points = [("z:" + ",".join(repr(x) for x in p.tolist())) for p in (a, b)]
+    result = CliRunner().invoke(main, ["interpolate", str(run), *points, "--steps", "8", "--out", str(out)])
     assert result.exit_code == 0, result.output
-    expected = pretty_midi.PrettyMIDI(str(reference))
+    return pretty_midi.PrettyMIDI(str(out))
 
-    def notes(pm):
-        return sorted((round(n.start, 3), round(n.end, 3), n.pitch, n.velocity) for n in pm.instruments[0].notes)
 
-    assert notes(page) == notes(expected) and len(notes(page)) >= 2 * 3
-    chords = [c["notes"] for c in js(browser, "window.chordvaeTest.walk()")]
-    assert len(chords) == steps and chords[0] == sorted(n.pitch for n in page.instruments[0].notes if n.start == 0)
+def notes(pm: pretty_midi.PrettyMIDI) -> list[tuple]:
+    return sorted((round(n.start, 3), round(n.end, 3), n.pitch, n.velocity) for n in pm.instruments[0].notes)
+
+
+def test_the_downloaded_walk_is_what_interpolate_writes(page, chord_run, tmp_path):
+    a, b = frequent_points(chord_run, 2)
+    midi, walk = downloaded_walk(page, a, b)
+    assert notes(midi) == notes(interpolated(chord_run, torch.tensor(a), torch.tensor(b), tmp_path / "w.mid"))
+    assert len(notes(midi)) >= 2 * 3 and len(walk) >= 2
+    assert walk[0]["notes"] == sorted(n.pitch for n in midi.instruments[0].notes if n.start == 0)
+
+
+@pytest.fixture(scope="module")
+def bass_run(chord_run, tmp_path_factory) -> Path:
+    """A run with a 3-D latent space (so the page shows its principal plane) and the bass feature."""
+    out = tmp_path_factory.mktemp("bass") / "run"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CHORDVAE_CACHE", str(chord_run.parent / "cache"))
+        runner = CliRunner()
+        result = runner.invoke(main, ["train", "--dataset", "chords", str(chord_run.parent / "first"),
+                                      "--features", "pitch-class+bass", "--latent-dim", "3", "--epochs", "10", "--batch-size", "32",
+                                      "--jobs", "1", "--threads", "1", "--out", str(out), "-q"])
+        assert result.exit_code == 0, result.output
+        result = runner.invoke(main, ["explore", str(out)])
+        assert result.exit_code == 0, result.output
+    return out
+
+
+def test_a_3d_run_with_a_bass_walks_its_principal_plane_like_interpolate(browser, bass_run, tmp_path):
+    data = page_data(bass_run)
+    assert data["run"]["axes"] == ["PC1", "PC2"] and data["outputs"] == 24 and len(data["colourings"]) == 2
+    show(browser, bass_run)
+    a, b = frequent_points(bass_run, 2)
+    midi, walk = downloaded_walk(browser, a, b)
+    expected = interpolated(bass_run, latent(data, *a), latent(data, *b), tmp_path / "w.mid")
+    assert notes(midi) == notes(expected)
+    assert any(c["bass"] is not None for c in walk)  # the model's bass dimension chose the bass
+    points = list(zip(data["points"]["u"], data["points"]["v"]))
+    in_page = js(browser, "arguments[0].map(([u, v]) => window.chordvaeTest.decodeAt(u, v))", points)
+    model = runs.load_run(bass_run).model
+    with torch.no_grad():
+        probs = torch.sigmoid(model.decode(torch.stack([latent(data, u, v) for u, v in points])))
+    for chord, p in zip(in_page, probs):
+        pcs = torch.nonzero(p[:12] >= 0.5).flatten().tolist()
+        bass = p[12:].argmax().item()
+        assert (chord["pcs"], chord["bass"]) == (pcs, bass if bass in pcs else None)
+    assert sum(c["bass"] is not None and c["bass"] != min(c["pcs"]) for c in in_page) > 0  # not just the lowest

@@ -17,12 +17,14 @@ from typing import Any
 
 import numpy as np
 import torch
+from matplotlib import colormaps
 from matplotlib.colors import to_hex
 from torch import nn
 
 from ..chords.events import PITCH_NAMES, QUALITIES, chord_name, chord_quality, chord_root, chord_symbol
 from ..chords.pcset import from_mask, rows_to_masks
-from ..datasets.chords import QUALITY_COLOURS, Chords
+from ..chords.vectors import chord_vectors
+from ..datasets.chords import QUALITY_COLOURS, Chords, read
 from ..errors import ChordVAEError
 from ..fileio import write_text
 from ..listen.midi import RenderOptions
@@ -34,6 +36,7 @@ THRESHOLD = 0.5           # a pitch class sounds when its probability reaches th
 NO_SET = 0xFFFF           # background cell whose decode is empty
 #: Roots coloured round the circle of fifths, so that related roots get related hues.
 FIFTHS = [(7 * k) % 12 for k in range(12)]
+CORPUS_COLOURS = colormaps["Dark2"]
 
 
 @dataclass
@@ -107,20 +110,47 @@ def explorer_data(run: Run, options: ExplorerOptions = ExplorerOptions()) -> dic
                    "program": RenderOptions.program},
         "points": {"u": _rounded(points[:, 0]), "v": _rounded(points[:, 1]),
                    "count": counts.tolist(), "set": point_sets, "events": len(events)},
-        "colourings": _colourings(qualities, roots, point_sets),
+        "colourings": _colourings(qualities, roots, point_sets, corpus_of(run.dataset_meta, distinct.numpy())),
     }
 
 
-def _colourings(qualities: list[int], roots: list[int], point_sets: list[int]) -> list[dict[str, Any]]:
+def corpus_of(meta: dict[str, Any], distinct: np.ndarray) -> tuple[list[str], list[int]] | None:
+    """For a run read from several sources: their names, and for each distinct event
+    ``(K, features)`` the source most of its events come from. None for a single source, or when
+    a piece cannot be traced to one of the sources."""
+    sources = meta.get("sources") or []
+    if len(sources) < 2:
+        return None
+    corpus = read(sources, {**meta["options"], "progress": False})
+    owners = []
+    for piece in corpus.pieces:
+        found = [i for i, s in enumerate(sources) if Path(piece.source) == Path(s) or Path(s) in Path(piece.source).parents]
+        if not found:
+            return None
+        owners.append(found[0])
+    x, piece_index = chord_vectors(corpus.pieces, meta["options"]["features"], meta["options"]["transpose"])
+    row = {r.tobytes(): k for k, r in enumerate(distinct.astype(np.uint8))}
+    votes = np.zeros((len(distinct), len(sources)), dtype=np.int64)
+    np.add.at(votes, ([row[r.tobytes()] for r in x], np.array(owners)[piece_index]), 1)
+    return [Path(s).name for s in sources], votes.argmax(1).tolist()
+
+
+def _colourings(qualities: list[int], roots: list[int], point_sets: list[int],
+                corpus: tuple[list[str], list[int]] | None) -> list[dict[str, Any]]:
     """The point colourings the page can switch between: labels, colours and each point's label."""
     root_hues = {pc: k / 12 for k, pc in enumerate(FIFTHS)}
-    return [
+    colourings = [
         {"name": "quality", "labels": list(QUALITIES), "colours": [to_hex(QUALITY_COLOURS[q]) for q in QUALITIES],
          "of": [qualities[s] for s in point_sets]},
         {"name": "root", "labels": [n.replace("-", "♭") for n in PITCH_NAMES],
          "colours": [to_hex(colorsys.hsv_to_rgb(root_hues[pc], 0.65, 0.85)) for pc in range(12)],
          "of": [roots[s] for s in point_sets]},
     ]
+    if corpus is not None:
+        names, of = corpus
+        colourings.append({"name": "corpus", "labels": names, "of": of,
+                           "colours": [to_hex(CORPUS_COLOURS(k % CORPUS_COLOURS.N)) for k in range(len(names))]})
+    return colourings
 
 
 def _decoder_layers(decoder: nn.Module) -> list[dict[str, Any]]:
