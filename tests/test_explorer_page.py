@@ -57,8 +57,7 @@ def chord_run(tmp_path_factory) -> Path:
 
 def page_data(run: Path) -> dict:
     html = (run / "explorer.html").read_text()
-    return json.loads(re.search(r'<script type="application/json" id="chordvae-data">(.*?)</script>', html, re.S)
-                      .group(1).replace("<\\/", "</"))
+    return json.loads(re.search(r'<script type="application/json" id="chordvae-data">(.*?)</script>', html, re.S).group(1))
 
 
 def test_the_page_is_one_small_file_that_needs_no_network(chord_run):
@@ -95,6 +94,16 @@ def test_points_are_coloured_by_the_corpus_most_of_their_events_come_from(chord_
         assert (first, second)[of] >= (second, first)[of], (masks[s], first, second, of)
     assert set(corpus["of"]) == {0, 1}
     assert corpus_of({"sources": ["one"], "options": {}}, np.zeros((1, 12))) is None
+
+
+def test_extent_and_grid_options_and_a_folder_as_out(chord_run, tmp_path, monkeypatch):
+    monkeypatch.setenv("CHORDVAE_CACHE", str(chord_run.parent / "cache"))
+    result = CliRunner().invoke(main, ["explore", str(chord_run), "--extent", "3", "--grid", "32", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == f"open {(tmp_path / 'explorer.html').resolve()}"
+    data = page_data(tmp_path)
+    assert data["plane"]["extent"] == 3 and data["background"]["n"] == 32
+    assert page_data(chord_run)["plane"]["extent"] != 3
 
 
 def test_only_chord_runs_have_an_explorer(tmp_path):

@@ -161,7 +161,10 @@ function schedule(pitches, start, duration) {
     osc.start(start);
     osc.stop(start + duration + 0.6);
     audio.nodes.push(osc);
-    osc.onended = () => audio.nodes.splice(audio.nodes.indexOf(osc), 1);
+    osc.onended = () => {
+      const k = audio.nodes.indexOf(osc);
+      if (k >= 0) audio.nodes.splice(k, 1);
+    };
   }
 }
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import base64
 import colorsys
+import html
 import json
+import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -49,8 +51,11 @@ class ExplorerOptions:
 
 
 def write_explorer(run: Run, out: str | Path, options: ExplorerOptions = ExplorerOptions()) -> Path:
-    """Write the explorer page of a chord run to ``out`` (atomically); returns the path."""
+    """Write the explorer page of a chord run to ``out`` (a file, or a folder to hold
+    ``explorer.html``) atomically; returns the path written."""
     out = Path(out)
+    if out.is_dir():
+        out = out / "explorer.html"
     write_text(out, page(explorer_data(run, options)))
     return out
 
@@ -58,13 +63,12 @@ def write_explorer(run: Run, out: str | Path, options: ExplorerOptions = Explore
 def page(data: dict[str, Any]) -> str:
     """The template filled with ``data`` (JSON in a non-executed script element) and its script and style."""
     files = resources.files(__package__)
-    payload = json.dumps(data, separators=(",", ":")).replace("</", "<\\/")
-    html = files.joinpath("explorer.html").read_text(encoding="utf-8")
-    for marker, text in (("/*STYLE*/", files.joinpath("explorer.css").read_text(encoding="utf-8")),
-                         ("/*SCRIPT*/", files.joinpath("explorer.js").read_text(encoding="utf-8")),
-                         ("/*DATA*/", payload), ("/*TITLE*/", data["title"])):
-        html = html.replace(marker, text, 1)
-    return html
+    parts = {"STYLE": files.joinpath("explorer.css").read_text(encoding="utf-8"),
+             "SCRIPT": files.joinpath("explorer.js").read_text(encoding="utf-8"),
+             "DATA": json.dumps(data, separators=(",", ":")).replace("<", "\\u003c"),  # no "</script>" inside
+             "TITLE": html.escape(data["title"])}
+    template = files.joinpath("explorer.html").read_text(encoding="utf-8")
+    return re.sub(r"/\*(STYLE|SCRIPT|DATA|TITLE)\*/", lambda m: parts[m.group(1)], template)
 
 
 @torch.no_grad()
