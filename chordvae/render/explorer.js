@@ -302,7 +302,7 @@ function resize() {
 }
 
 function niceStep(span) {
-  const raw = span / 6;
+  const raw = span / 8;
   const p = 10 ** Math.floor(Math.log10(raw));
   return [1, 2, 2.5, 5, 10].map(m => m * p).find(s => s >= raw);
 }

@@ -33,9 +33,11 @@ from ..listen.midi import RenderOptions
 from ..listen.voicing import BASS_LOW, MIDDLE_C
 from ..plots import LatentPlane, posterior_means
 from ..runs import Run
+from ..vae import VAE
 
 THRESHOLD = 0.5           # a pitch class sounds when its probability reaches this (as `decode`)
 NO_SET = 0xFFFF           # background cell whose decode is empty
+NAMES_FINER = 2           # chords are named on a grid this much finer than the background's
 #: Roots coloured round the circle of fifths, so that related roots get related hues.
 FIFTHS = [(7 * k) % 12 for k in range(12)]
 CORPUS_COLOURS = colormaps["Dark2"]
@@ -43,7 +45,7 @@ CORPUS_COLOURS = colormaps["Dark2"]
 
 @dataclass
 class ExplorerOptions:
-    """``grid``: background cells per side, also the grid whose decoded chords are named;
+    """``grid``: background cells per side (the chords decoded on a grid twice as fine are named);
     ``extent``: the page shows [-extent, extent]^2 of the plane (None: fit the corpus's chords)."""
 
     grid: int = 256
@@ -85,11 +87,11 @@ def explorer_data(run: Run, options: ExplorerOptions = ExplorerOptions()) -> dic
     points = plane.project(posterior_means(model, distinct))
     extent = options.extent or _fit_extent(points)
     n = options.grid
-    z, _ = plane.grid(n, extent)
-    probs = torch.sigmoid(model.decode(z.reshape(n * n, -1)))[:, :12].numpy()
+    probs = _decode_grid(model, plane, n, extent)
     grid_masks = rows_to_masks(probs >= THRESHOLD)
+    fine_masks = rows_to_masks(_decode_grid(model, plane, NAMES_FINER * n, extent) >= THRESHOLD)
     point_masks = rows_to_masks(distinct[:, :12].numpy())
-    masks = sorted((set(grid_masks.tolist()) | set(point_masks.tolist())) - {0})
+    masks = sorted((set(grid_masks.tolist()) | set(fine_masks.tolist()) | set(point_masks.tolist())) - {0})
     index = {m: i for i, m in enumerate(masks)}
     sets = [from_mask(m) for m in masks]
     qualities = [QUALITIES.index(chord_quality(s)) for s in sets]
@@ -172,6 +174,13 @@ def _decoder_layers(decoder: nn.Module) -> list[dict[str, Any]]:
         else:
             raise ChordVAEError(f"the explorer page runs mlp decoders only; this one has a {type(module).__name__}")
     return layers
+
+
+@torch.no_grad()
+def _decode_grid(model: VAE, plane: LatentPlane, n: int, extent: float) -> np.ndarray:
+    """Pitch-class probabilities ``(n * n, 12)`` on the plane's n x n grid, row by row from the top left."""
+    z, _ = plane.grid(n, extent)
+    return torch.sigmoid(model.decode(z.reshape(n * n, -1)))[:, :12].numpy()
 
 
 def _fit_extent(points: torch.Tensor) -> float:
