@@ -113,12 +113,13 @@ function updateWalk() {
   const list = document.getElementById("walk-list");
   list.replaceChildren(...state.walk.map((c, i) => {
     const li = document.createElement("li");
-    li.textContent = `${c.symbol}`;
+    li.textContent = c.symbol;
     li.title = c.name;
     if (i === state.playing) li.className = "playing";
     return li;
   }));
   for (const id of ["play-walk", "download"]) document.getElementById(id).disabled = !state.walk.length;
+  document.getElementById("walk-hint").hidden = state.walk.length > 0;
   draw();
 }
 
