@@ -26,7 +26,7 @@ from torch import nn
 from ..chords.events import PITCH_NAMES, QUALITIES, chord_name, chord_quality, chord_root, chord_symbol
 from ..chords.pcset import from_mask, rows_to_masks
 from ..chords.vectors import chord_vectors
-from ..datasets.chords import QUALITY_COLOURS, Chords, read
+from ..datasets.chords import QUALITY_COLOURS, Chords, chord_options, read
 from ..errors import ChordVAEError
 from ..fileio import write_text
 from ..listen.midi import RenderOptions
@@ -35,9 +35,9 @@ from ..plots import LatentPlane, posterior_means
 from ..runs import Run
 from ..vae import VAE
 
-THRESHOLD = 0.5           # a pitch class sounds when its probability reaches this (as `decode`)
-NO_SET = 0xFFFF           # background cell whose decode is empty
-NAMES_FINER = 2           # chords are named on a grid this much finer than the background's
+THRESHOLD = RenderOptions.min_prob   # a pitch class sounds from this probability on, as in `decode`
+NO_SET = 0xFFFF                       # background cell whose decode is empty
+NAMES_FINER = 2                      # chords are named on a grid this much finer than the background's
 #: Roots coloured round the circle of fifths, so that related roots get related hues.
 FIFTHS = [(7 * k) % 12 for k in range(12)]
 CORPUS_COLOURS = colormaps["Dark2"]
@@ -127,14 +127,15 @@ def corpus_of(meta: dict[str, Any], distinct: np.ndarray) -> tuple[list[str], li
     sources = meta.get("sources") or []
     if len(sources) < 2:
         return None
-    corpus = read(sources, {**meta["options"], "progress": False})
+    options = chord_options(meta["options"])
+    corpus = read(sources, options, progress=False)
     owners = []
     for piece in corpus.pieces:
         found = [i for i, s in enumerate(sources) if Path(piece.source) == Path(s) or Path(s) in Path(piece.source).parents]
         if not found:
             return None
         owners.append(found[0])
-    x, piece_index = chord_vectors(corpus.pieces, meta["options"]["features"], meta["options"]["transpose"])
+    x, piece_index = chord_vectors(corpus.pieces, options.features, options.transpose, options.pitch_set)
     row = {r.tobytes(): k for k, r in enumerate(distinct.astype(np.uint8))}
     votes = np.zeros((len(distinct), len(sources)), dtype=np.int64)
     np.add.at(votes, ([row[r.tobytes()] for r in x], np.array(owners)[piece_index]), 1)
