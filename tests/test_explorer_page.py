@@ -156,7 +156,9 @@ def show(driver, run: Path, reload: bool = False):
 
 @pytest.fixture
 def page(browser, chord_run):
-    return show(browser, chord_run)
+    """The chord run's page; whatever the test did must not have logged an error in the page."""
+    yield show(browser, chord_run)
+    assert [e for e in browser.get_log("browser") if e["level"] == "SEVERE"] == []
 
 
 def js(driver, expression: str, *args):
