@@ -20,15 +20,3 @@ def test_rows_and_masks_round_trip():
     assert (masks_to_rows(masks) == rows).all()
     assert rows_to_masks(np.array([[0.49, 0.5]])).tolist() == [2]   # probabilities: >= 0.5 is set
 
-
-def test_atomic_writes_get_the_usual_file_mode(tmp_path):
-    import os
-
-    from chordvae.fileio import write_text
-
-    mask = os.umask(0o022)
-    try:
-        write_text(tmp_path / "a.txt", "x")
-    finally:
-        os.umask(mask)
-    assert (tmp_path / "a.txt").stat().st_mode & 0o777 == 0o644
