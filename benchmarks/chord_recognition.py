@@ -47,6 +47,7 @@ sys.path.append(str(Path(__file__).resolve().parents[1]))
 from benchmarks import m21_analyses  # noqa: E402
 from benchmarks.chord_eval import METRICS, SHARED, Piece, add, load_pop909, load_rn_dev, rates, score  # noqa: E402
 from benchmarks.chord_systems import SYSTEMS, Prediction, predict  # noqa: E402
+from chordvae.chords.readers import read_notes  # noqa: E402
 
 SETS = ("pop909", "rn-dev", "m21")
 MIR_EVAL = ("root", "majmin", "sevenths")
@@ -69,8 +70,10 @@ def evaluate(set_name: str, item: Piece | m21_analyses.Analysis, systems: tuple[
     """Every system on one piece (run in a worker process)."""
     if isinstance(item, m21_analyses.Analysis):
         result = Result(item.name)
-        for variant, midi in (("m21", False), ("m21-midi", True)):
-            piece = m21_analyses.load(item, midi=midi)
+        piece = m21_analyses.load(item)
+        for variant in ("m21", "m21-midi"):
+            if variant == "m21-midi" and isinstance(piece, Piece):
+                piece = m21_analyses.midi_version(piece)
             if isinstance(piece, m21_analyses.Dropped):
                 result.dropped.append((variant, piece.name, piece.group, piece.reason))
                 return result
@@ -82,9 +85,10 @@ def evaluate(set_name: str, item: Piece | m21_analyses.Analysis, systems: tuple[
 
 
 def _score_piece(set_name: str, piece: Piece, systems: tuple[str, ...], result: Result) -> None:
+    notes = read_notes(piece.path)
     for system in systems:
         try:
-            pred = predict(system, piece.path, piece.unit)
+            pred = predict(system, piece.path, piece.unit, notes)
         except Exception as e:  # a system that cannot read a file predicts nothing there
             result.failed.append((set_name, piece.name, system, f"{type(e).__name__}: {e}"[:200]))
             pred = Prediction(np.zeros(0), np.zeros(0), [], [], [], [])

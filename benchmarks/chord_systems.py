@@ -39,9 +39,10 @@ class Prediction:
     labels: list[str]
 
 
-def predict(system: str, path: Path, unit: str) -> Prediction:
-    """``system``'s chords of the file at ``path`` on the ``unit`` (``beats`` or ``seconds``) axis."""
-    notes = read_notes(path)
+def predict(system: str, path: Path, unit: str, notes: Notes | None = None) -> Prediction:
+    """``system``'s chords of the file at ``path`` on the ``unit`` (``beats`` or ``seconds``)
+    axis; ``notes``: the file's notes if already read."""
+    notes = notes if notes is not None else read_notes(path)
     if system == "chordify":
         return _chordify(path, notes, unit)
     return _from_events(_EVENTS[system](notes), unit)

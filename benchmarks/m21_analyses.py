@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import re
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import music21
@@ -73,11 +73,8 @@ def analyses(groups: tuple[str, ...] = ("chorales", "madrigals")) -> list[Analys
     return found
 
 
-def load(item: Analysis, midi: bool = False) -> Piece | Dropped:
-    """The piece's truth spans on the score's timeline (beats), or why it is dropped.
-
-    With ``midi`` the piece's file is the verified MIDI export instead of the score.
-    """
+def load(item: Analysis) -> Piece | Dropped:
+    """The piece's truth spans on the score's timeline (beats), or why it is dropped."""
     from music21 import converter, roman, stream
 
     with warnings.catch_warnings():
@@ -123,12 +120,15 @@ def load(item: Analysis, midi: bool = False) -> Piece | Dropped:
         why = (f", the analysis fits the notes {shift} semitones away ({chord_tone_ratio(notes, spans, shift):.2f})"
                if shift and chord_tone_ratio(notes, spans, shift) >= MIN_CHORD_TONE_RATIO else "")
         return Dropped(item.name, item.group, f"chord-tone ratio {ratio:.2f} < {MIN_CHORD_TONE_RATIO}{why}")
-    path = item.score
-    if midi:
-        path = midi_export(item.score)
-        if not same_notes(notes, read_notes(path)):
-            return Dropped(item.name, item.group, "MIDI export does not sound like the score")
-    return Piece(item.name, path, item.group, "beats", spans)
+    return Piece(item.name, item.score, item.group, "beats", spans)
+
+
+def midi_version(piece: Piece) -> Piece | Dropped:
+    """The same truth with the score's MIDI export as the file, if it sounds exactly like the score."""
+    midi = midi_export(piece.path)
+    if not same_notes(read_notes(piece.path), read_notes(midi)):
+        return Dropped(piece.name, piece.group, "MIDI export does not sound like the score")
+    return replace(piece, path=midi)
 
 
 def _sounding(notes: Notes, start: float, end: float) -> frozenset[int]:

@@ -113,6 +113,9 @@ def test_a_chorale_analysis_lands_on_its_score_and_a_transposed_one_is_dropped()
     first = piece.spans[0]
     assert (first.start, first.pitch_classes, first.root) == (0.0, frozenset({5, 9, 0}), 5)   # I in F major
     assert m21_analyses.chord_tone_ratio(m21_analyses.read_notes(piece.path), piece.spans) > 0.9
+    midi = m21_analyses.midi_version(piece)
+    assert isinstance(midi, Piece) and midi.path.suffix == ".mid" and midi.spans == piece.spans
+    assert m21_analyses.same_notes(m21_analyses.read_notes(midi.path), m21_analyses.read_notes(piece.path))
     dropped = m21_analyses.load(found["bwv145.5"])
     assert isinstance(dropped, m21_analyses.Dropped) and "10 semitones away" in dropped.reason
 
