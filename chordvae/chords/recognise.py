@@ -62,7 +62,7 @@ class RecogniserOptions:
     frame on its own, no smoothing: a baseline).
     """
 
-    melody_weight: float = 0.5
+    melody_weight: float = 0.35
     evidence_notes: float = 3.0
     concentration: float = 11.0
     non_chord_mass: float = 0.1
@@ -154,7 +154,7 @@ def beat_grid(notes: Notes) -> tuple[np.ndarray, bool]:
     its start (twice as much onset weight within a 24th of a beat there as at the beat), the
     grid moves to that phase.
     """
-    beats = notes.beats[np.isfinite(notes.beats)]
+    beats = _distinct(notes.beats[np.isfinite(notes.beats)])
     last = float(notes.end.max())
     if len(beats) < 2:
         beats = np.arange(0.0, np.ceil(last) + 1.0)
@@ -170,7 +170,13 @@ def beat_grid(notes: Notes) -> tuple[np.ndarray, bool]:
         return beats, False
     shift = (best / bins) * np.diff(beats)
     moved = beats[:-1] + shift
-    return np.concatenate([[0.0] if moved[0] > 0 else [], moved, [beats[-1] + shift[-1]]]), True
+    return _distinct(np.concatenate([[0.0], moved, [beats[-1] + shift[-1]]])), True
+
+
+def _distinct(beats: np.ndarray) -> np.ndarray:
+    """Sorted beats without repeats (a file can give a beat twice where its meter changes)."""
+    beats = np.unique(beats)
+    return beats[np.concatenate([[True], np.diff(beats) > 1e-6])] if len(beats) else beats
 
 
 def _frames(beats: np.ndarray) -> tuple[np.ndarray, int]:
