@@ -31,7 +31,7 @@ from chordvae.listen.voicing import voice
 from chordvae.render.explorer import corpus_of, explorer_data
 from chordvae.vae import ModelConfig, build_model
 
-DATA = Path(__file__).resolve().parents[1] / "data" / "midi"
+DATA = Path(__file__).resolve().parents[1] / "data" / "midi" / "bach"
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 
 
@@ -93,7 +93,7 @@ def test_points_are_coloured_by_the_corpus_most_of_their_events_come_from(chord_
         first, second = counts[masks[s]]
         assert (first, second)[of] >= (second, first)[of], (masks[s], first, second, of)
     assert set(corpus["of"]) == {0, 1}
-    assert corpus_of({"sources": ["one"], "options": {}}, np.zeros((1, 12))) is None
+    assert corpus_of({"sources": [str(chord_run.parent / "first")], "options": {}}, np.zeros((1, 12))) is None
 
 
 def test_extent_and_grid_options_and_a_folder_as_out(chord_run, tmp_path, monkeypatch):

@@ -26,7 +26,7 @@ from torch import nn
 from ..chords.events import PITCH_NAMES, QUALITIES, chord_name, chord_quality, chord_root, chord_symbol
 from ..chords.pcset import from_mask, rows_to_masks
 from ..chords.vectors import chord_vectors
-from ..datasets.chords import QUALITY_COLOURS, Chords, chord_options, read
+from ..datasets.chords import QUALITY_COLOURS, Chords, chord_options, corpus_index, read
 from ..errors import ChordVAEError
 from ..fileio import write_text
 from ..listen.midi import RenderOptions
@@ -121,25 +121,19 @@ def explorer_data(run: Run, options: ExplorerOptions = ExplorerOptions()) -> dic
 
 
 def corpus_of(meta: dict[str, Any], distinct: np.ndarray) -> tuple[list[str], list[int]] | None:
-    """For a run read from several sources: their names, and for each distinct event
-    ``(K, features)`` the source most of its events come from. None for a single source, or when
-    a piece cannot be traced to one of the sources."""
-    sources = meta.get("sources") or []
-    if len(sources) < 2:
-        return None
+    """For a run whose pieces come from several named corpora (see :mod:`chordvae.chords.sources`):
+    their names, and for each distinct event ``(K, features)`` the corpus most of its events come
+    from. None for a single corpus."""
     options = chord_options(meta["options"])
-    corpus = read(sources, options, progress=False)
-    owners = []
-    for piece in corpus.pieces:
-        found = [i for i, s in enumerate(sources) if Path(piece.source) == Path(s) or Path(s) in Path(piece.source).parents]
-        if not found:
-            return None
-        owners.append(found[0])
+    corpus = read(meta.get("sources") or [], options, progress=False)
+    names, owner = corpus_index(corpus)
+    if len(names) < 2:
+        return None
     x, piece_index = chord_vectors(corpus.pieces, options.features, options.transpose, options.pitch_set)
     row = {r.tobytes(): k for k, r in enumerate(distinct.astype(np.uint8))}
-    votes = np.zeros((len(distinct), len(sources)), dtype=np.int64)
-    np.add.at(votes, ([row[r.tobytes()] for r in x], np.array(owners)[piece_index]), 1)
-    return [Path(s).name for s in sources], votes.argmax(1).tolist()
+    votes = np.zeros((len(distinct), len(names)), dtype=np.int64)
+    np.add.at(votes, ([row[r.tobytes()] for r in x], owner[piece_index]), 1)
+    return names, votes.argmax(1).tolist()
 
 
 def _colourings(qualities: list[int], roots: list[int], point_sets: list[int],
