@@ -182,3 +182,9 @@ def test_training_makes_float64_only_on_the_cpu(tmp_path):
     ("cuda", "2.1.0", True), ("mps", "2.13.0", False)])
 def test_fused_adam_only_where_torch_has_it(device, version, fused):
     assert fused_adam(torch.device(device), version) is fused
+
+
+def test_a_colouring_the_adapter_does_not_have_is_refused_before_training(tmp_path):
+    with pytest.raises(ChordVAEError, match="toy pictures can be coloured by nothing"):
+        runs.train("toy", config=TrainConfig(epochs=1), out=tmp_path / "run", colour_by="corpus", log=lambda s: None)
+    assert not (tmp_path / "run").exists()
