@@ -56,15 +56,15 @@ class RecogniserOptions:
     ``bass_root`` and ``bass_out`` are the probabilities of the bass being the root and of it
     being a non-chord tone. Priors: ``quality_prior`` (log, per quality), ``no_chord_prior``
     (log). Transitions: ``change_prob`` on a downbeat, the bar's other strong beat, another
-    beat, and between beats. A chord of at most ``absorb_beats`` beats next to a chord on the
-    same root joins it (a suspension, an appoggiatura, a neighbour note over a held chord).
+    beat, and between beats. A suspended chord (sus2, sus4, sus4(b7)) of at most
+    ``absorb_beats`` beats next to a chord on the same root is a suspension: it joins that chord.
     The change probabilities are a prior: each piece's own harmonic rhythm is estimated from
     its expected changes, with the prior worth ``rhythm_prior`` frames (``inf``: fixed).
     ``decoder``: ``viterbi`` (the whole piece) or ``argmax`` (every
     frame on its own, no smoothing: a baseline).
     """
 
-    melody_weight: float = 0.35
+    melody_weight: float = 0.2
     evidence_notes: float = 3.0
     concentration: float = 11.0
     non_chord_mass: float = 0.1
@@ -73,9 +73,9 @@ class RecogniserOptions:
     bass_out: float = 0.2
     quality_prior: dict[str, float] = field(default_factory=_default_quality_prior)
     no_chord_prior: float = -6.0
-    change_prob: tuple[float, float, float, float] = (0.3, 0.05, 0.01, 0.002)
+    change_prob: tuple[float, float, float, float] = (0.2, 0.05, 0.02, 0.002)
     absorb_beats: float = 1.0
-    rhythm_prior: float = 50.0
+    rhythm_prior: float = 10.0
     decoder: str = "viterbi"
 
     def __post_init__(self) -> None:
@@ -356,17 +356,18 @@ def _logsumexp(x: np.ndarray, axis: int) -> np.ndarray:
 
 
 def _absorb(path: np.ndarray, names: list[tuple[int, str]], frames: int) -> np.ndarray:
-    """Runs of at most ``frames`` frames take the state of a neighbouring run on the same root
-    (the next one first: a suspension resolves forwards)."""
+    """Suspended chords of at most ``frames`` frames take the state of a neighbouring run on the
+    same root (the next one first: a suspension resolves forwards)."""
     path = path.copy()
     if frames <= 0:
         return path
     change = np.flatnonzero(np.concatenate([[True], path[1:] != path[:-1]]))
     ends = np.concatenate([change[1:], [len(path)]])
     root = np.array([-1] + [r for r, _ in names])
+    suspended = np.array([False] + [q.startswith("sus") for _, q in names])
     for i, (a, b) in enumerate(zip(change, ends)):
         state = path[a]
-        if state == 0 or b - a > frames:
+        if not suspended[state] or b - a > frames:
             continue
         for j in (i + 1, i - 1):
             if 0 <= j < len(change) and path[change[j]] != 0 and root[path[change[j]]] == root[state]:
