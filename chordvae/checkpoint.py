@@ -9,7 +9,7 @@ import torch
 
 from . import __version__
 from .errors import ChordVAEError
-from .fileio import torch_save
+from .fileio import atomic_path
 from .vae import VAE, ModelConfig, build_model
 
 FORMAT = 1
@@ -44,7 +44,8 @@ def save_checkpoint(path: str | Path, model: VAE, optimizer: torch.optim.Optimiz
         "optimizer": optimizer.state_dict() if optimizer is not None else None,
         "rng_state": torch.get_rng_state(),
     }
-    torch_save(state, path)
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
 
 
 def load_checkpoint(path: str | Path) -> Checkpoint:

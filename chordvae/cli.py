@@ -121,16 +121,21 @@ def train(dataset: str, paths: tuple[str, ...], data_dir: str | None, split: str
 
 @main.command()
 @click.argument("paths", nargs=-1, type=click.Path())
-@click.option("--out", "-o", type=click.Path(), required=True, help="JSON Lines file to write")
+@click.option("--out", "-o", type=click.Path(), required=True,
+              help="JSON Lines file to write; skipped files go to <name>.skipped.tsv beside it")
 @chord_options
-def extract(paths: tuple[str, ...], out: str, **kw: Any) -> None:
+@click.option("--quiet", "-q", is_flag=True, help="no progress bar, no line per skipped file (the summary stays)")
+def extract(paths: tuple[str, ...], out: str, quiet: bool, **kw: Any) -> None:
     """Write the chord events of PATHS (default: music21's Bach chorales), one JSON object per line."""
     from .datasets.chords import read
 
-    corpus = read(list(paths), _chord_opts(kw))
+    corpus = read(list(paths), {**_chord_opts(kw), "progress": not quiet})
     corpus.write_jsonl(out)
+    skipped = Path(out).with_suffix(".skipped.tsv")
+    corpus.write_skipped(skipped)
     click.echo(corpus.summary())
-    click.echo(f"wrote {corpus.n_events} chord events to {out}")
+    click.echo(f"wrote {corpus.n_events} chord events to {out}"
+               + (f", the {len(corpus.skipped)} skipped files to {skipped}" if corpus.skipped else ""))
 
 
 @main.command()

@@ -1,6 +1,7 @@
 """Chords: MIDI / MusicXML corpora as pitch-class chord vectors (12 dims, or 24 with the bass)."""
 from __future__ import annotations
 
+import sys
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, ClassVar
@@ -186,10 +187,16 @@ def segmentation(options: dict[str, Any]) -> Segmentation:
 
 
 def read(sources: list[str], options: dict[str, Any]) -> Corpus:
-    """Read the chord corpus of ``sources`` (none: music21's Bach chorales) as the options say."""
+    """Read the chord corpus of ``sources`` (none: music21's Bach chorales) as the options say;
+    unless ``options["progress"]`` is false, show a progress bar and name each skipped file on stderr."""
+    progress = options.get("progress", True)
     return read_corpus(sources or default_sources(), segmentation(options), jobs=options.get("jobs"),
                        strict=bool(options.get("strict")), use_cache=not options.get("no_cache"),
-                       progress=options.get("progress", True))
+                       progress=progress, report=_to_stderr if progress else None)
+
+
+def _to_stderr(line: str) -> None:
+    print(line, file=sys.stderr)
 
 
 def quality_labels(pitch_classes: np.ndarray) -> np.ndarray:
