@@ -1,3 +1,3 @@
 """chordvae: a variational autoencoder toolkit for a latent space of musical chords."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

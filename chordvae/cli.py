@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from .chords.segment import SEGMENT_MODES
 from .errors import ChordVAEError
 
 
@@ -41,8 +42,9 @@ def _ints(text: str | None) -> tuple[int, ...] | None:
 def chord_options(f):
     """Segmentation options shared by ``train`` and ``extract`` (defaults: see the README)."""
     options = [
-        click.option("--segment", type=click.Choice(["onset", "beat", "bar"]), default=None,
-                     help="chords: a new chord at every change of sounding notes (onset), per beat, or per bar"),
+        click.option("--segment", type=click.Choice(SEGMENT_MODES), default=None,
+                     help="chords: recognise chords (chords, the default), or slice what sounds at every "
+                          "change of notes (onset), per beat, or per bar"),
         click.option("--threshold", type=click.FloatRange(0, 1), default=None,
                      help="chords (beat/bar): fraction of the unit a pitch class must sound to count"),
         click.option("--min-notes", type=click.IntRange(1, 12), default=None,
@@ -81,6 +83,9 @@ def main() -> None:
               help="chords: 12 pitch classes, or those plus a 12-dim one-hot bass")
 @click.option("--transpose", type=click.Choice(["none", "all", "c"]), default=None,
               help="chords: keep keys, augment with all 12 transpositions, or move each piece to C major / A minor")
+@click.option("--pitch-set", type=click.Choice(["chord", "sounding"]), default=None,
+              help="chords: vectors from each recognised chord's set (chord, the default) or from the "
+                   "pitch classes that sounded")
 @click.option("--arch", type=click.Choice(["conv", "mlp"]), default=None, help="network (default: the dataset's)")
 @click.option("--latent-dim", type=click.IntRange(1), default=2, show_default=True)
 @click.option("--hidden", default=None, help="mlp hidden sizes, e.g. 400 or 256,128")
@@ -102,7 +107,7 @@ def main() -> None:
               help="continue the run in this directory (up to --epochs)")
 @click.option("--quiet", "-q", is_flag=True, help="no progress bars")
 def train(dataset: str, paths: tuple[str, ...], data_dir: str | None, split: str | None,
-          features: str | None, transpose: str | None, arch: str | None, latent_dim: int,
+          features: str | None, transpose: str | None, pitch_set: str | None, arch: str | None, latent_dim: int,
           hidden: str | None, out: str | None, resume: str | None, quiet: bool, **kw: Any) -> None:
     """Train a VAE on a dataset; chords read PATHS (MIDI/MusicXML files or folders)."""
     from . import runs
@@ -113,7 +118,7 @@ def train(dataset: str, paths: tuple[str, ...], data_dir: str | None, split: str
         run = runs.resume(resume, epochs=kw["epochs"] if epochs_given else None, progress=not quiet)
     else:
         options = {"data_dir": data_dir, "split": split, "features": features, "transpose": transpose,
-                   **_chord_opts(kw)}
+                   "pitch_set": pitch_set, **_chord_opts(kw)}
         run = runs.train(dataset, paths, options=options, arch=arch, latent_dim=latent_dim,
                          hidden=_ints(hidden), config=TrainConfig(**kw), out=out, progress=not quiet)
     click.echo(f"run directory: {run.dir}")

@@ -32,7 +32,7 @@ def midi_file(path, chords, drums=(), tempo_changes=None, resolution=480):
 
 
 def seg(**kw):
-    return Segmentation(**{"min_duration": 0.0, **kw})
+    return Segmentation(**{"mode": "onset", "min_duration": 0.0, **kw})
 
 
 def test_c_major_triad(tmp_path):

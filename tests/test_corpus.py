@@ -209,8 +209,10 @@ def test_extract_command_writes_json_lines(mixed, tmp_path):
     result = CliRunner().invoke(main, ["extract", str(mixed), "--out", str(out), "--jobs", "1"])
     assert result.exit_code == 0, result.output
     rows = [json.loads(line) for line in out.read_text().splitlines()]
-    assert set(rows[0]) == {"source", "start_beats", "end_beats", "start_s", "end_s", "pitch_classes", "bass", "name"}
+    assert set(rows[0]) == {"source", "start_beats", "end_beats", "start_s", "end_s", "pitch_classes", "bass",
+                            "root", "quality", "sounding", "confidence", "label", "name"}
     assert rows[0]["pitch_classes"] == [0, 4, 7] and rows[0]["name"] == "C major triad"
+    assert rows[0]["label"] == "C:maj" and rows[0]["root"] == 0 and rows[0]["quality"] == "maj"
     result = CliRunner().invoke(main, ["extract", str(tmp_path / "nope"), "--out", str(out)])
     assert result.exit_code == 1 and "does not exist" in result.output
 

@@ -218,8 +218,9 @@ def _cache_get(key: str, path: Path) -> PieceChords | Skip | None:
         if "reason" in d:
             return Skip(str(d["reason"]))
         events = []
-        for sb, eb, ss, es, code, bass in d["events"]:
-            events.append(ChordEvent(str(path), sb, eb, ss, es, from_mask(code), bass))
+        for sb, eb, ss, es, code, bass, root, quality, sounding, confidence in d["events"]:
+            events.append(ChordEvent(str(path), sb, eb, ss, es, from_mask(code), bass, root, quality,
+                                     from_mask(sounding), confidence))
         return PieceChords(str(path), events, int(d["key_tonic"]), str(d["key_mode"]))
     except (OSError, ValueError, KeyError, TypeError):
         return None
@@ -230,6 +231,7 @@ def _cache_put(key: str, result: PieceChords | Skip) -> None:
         d: dict = {"reason": result.reason}
     else:
         d = {"key_tonic": result.key_tonic, "key_mode": result.key_mode,
-             "events": [[e.start_beats, e.end_beats, e.start_s, e.end_s,
-                         to_mask(e.pitch_classes), e.bass] for e in result.events]}
+             "events": [[e.start_beats, e.end_beats, e.start_s, e.end_s, to_mask(e.pitch_classes), e.bass,
+                         e.root, e.quality, to_mask(e.sounding if e.sounding is not None else e.pitch_classes),
+                         e.confidence] for e in result.events]}
     write_text(cache_dir("chords") / f"{key}.json", json.dumps(d, separators=(",", ":")))

@@ -15,6 +15,7 @@ from music21 import chord, harmony
 from ..cache import cache_dir
 from ..fileio import write_json
 from .pcset import to_mask
+from .vocabulary import harte_label
 
 QUALITIES: tuple[str, ...] = ("major", "minor", "diminished", "augmented", "dominant seventh",
                               "major seventh", "minor seventh", "half-diminished seventh",
@@ -25,7 +26,15 @@ PITCH_NAMES = ("C", "C#", "D", "E-", "E", "F", "F#", "G", "A-", "A", "B-", "B")
 @dataclass(frozen=True)
 class ChordEvent:
     """One chord: where it is (beats are quarter notes from the start of the piece; seconds
-    from the tempo map) and what sounds (pitch classes, C = 0; bass = lowest sounding note)."""
+    from the tempo map) and what it is (pitch classes, C = 0).
+
+    ``pitch_classes`` is the chord's set: for a recognised chord the set of its label (a C major
+    chord is (0, 4, 7) even where the fifth is missing), for a slice what sounds. ``bass`` is the
+    chord's bass pitch class. Recognised chords also carry ``root``, ``quality`` (a
+    :data:`~chordvae.chords.vocabulary.QUALITIES` name), the pitch classes that actually
+    ``sounding`` and a ``confidence`` in [0, 1] (the decoder's posterior); slices leave them
+    unset (root -1, quality "", sounding = pitch_classes, confidence 1).
+    """
 
     source: str
     start_beats: float
@@ -34,15 +43,29 @@ class ChordEvent:
     end_s: float
     pitch_classes: tuple[int, ...]
     bass: int
+    root: int = -1
+    quality: str = ""
+    sounding: tuple[int, ...] | None = None
+    confidence: float = 1.0
 
     @property
     def name(self) -> str:
         """music21's name, e.g. ``"A minor triad"`` (computed on demand, cached per set)."""
         return chord_name(self.pitch_classes)
 
+    @property
+    def label(self) -> str:
+        """The Harte label ``mir_eval`` reads, e.g. ``"A:min"``, ``"G:7/3"``; a slice's root is music21's."""
+        root = self.root if self.root >= 0 else chord_root(self.pitch_classes)
+        return harte_label(self.pitch_classes, root, self.bass, self.quality or None)
+
     def to_json(self) -> dict:
         d = asdict(self)
         d["pitch_classes"] = list(self.pitch_classes)
+        d["sounding"] = list(self.sounding if self.sounding is not None else self.pitch_classes)
+        if self.root < 0:
+            d["root"] = chord_root(self.pitch_classes)
+        d["label"] = self.label
         d["name"] = self.name
         return d
 

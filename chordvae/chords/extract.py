@@ -29,7 +29,8 @@ def extract_file(path: str | os.PathLike, seg: Segmentation) -> PieceChords:
     notes = read_notes(path)
     events = segment(notes, seg)
     if not events:
-        raise FileRejected(f"no chord of at least {seg.min_notes} pitch classes")
+        raise FileRejected("no chord recognised" if seg.mode == "chords"
+                           else f"no chord of at least {seg.min_notes} pitch classes")
     tonic, mode = find_key(notes)
     return PieceChords(str(Path(path)), events, tonic, mode)
 

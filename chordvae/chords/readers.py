@@ -38,9 +38,11 @@ class FileRejected(DataError):
 class Notes:
     """The sounding notes of one piece.
 
-    ``pitch`` int (N,) MIDI numbers; ``start``/``end`` float (N,) beats; ``downbeats`` (M,)
-    bar starts in beats; the tempo map is piecewise linear through (``map_beats``,
-    ``map_seconds``) with ``seconds_per_beat`` from each point on.
+    ``pitch`` int (N,) MIDI numbers; ``start``/``end`` float (N,) beats; ``velocity`` int (N,)
+    1-127; ``track`` int (N,) index into ``track_names`` (a MIDI instrument, a score part).
+    ``beats`` (B,) beat starts in quarter notes from the file's meter (a 6/8 beat is a dotted
+    quarter, a 2/2 beat a half note); ``downbeats`` (M,) bar starts. The tempo map is piecewise
+    linear through (``map_beats``, ``map_seconds``) with ``seconds_per_beat`` from each point on.
     """
 
     source: str
@@ -51,6 +53,10 @@ class Notes:
     map_beats: np.ndarray
     map_seconds: np.ndarray
     seconds_per_beat: np.ndarray
+    velocity: np.ndarray
+    track: np.ndarray
+    track_names: list[str]
+    beats: np.ndarray
 
     def seconds(self, beats: np.ndarray) -> np.ndarray:
         """Beats -> seconds through the tempo map (vectorised)."""
@@ -103,8 +109,8 @@ def _read_midi(path: Path) -> Notes:
     n = sum(len(inst.notes) for inst in melodic)
     if n > MAX_NOTES:
         raise FileRejected(f"too many notes ({n} > {MAX_NOTES})")
-    table = np.array([(note.pitch, note.start, note.end) for inst in melodic for note in inst.notes],
-                     dtype=np.float64).reshape(-1, 3)
+    table = np.array([(note.pitch, note.start, note.end, note.velocity, k)
+                      for k, inst in enumerate(melodic) for note in inst.notes], dtype=np.float64).reshape(-1, 5)
     change_s, qpm = pm.get_tempo_changes()
     if len(change_s) == 0:
         change_s, qpm = np.array([0.0]), np.array([120.0])
@@ -112,8 +118,11 @@ def _read_midi(path: Path) -> Notes:
     map_beats = np.concatenate([[0.0], np.cumsum(np.diff(change_s) / seconds_per_beat[:-1])])
     to_beats = _inverse_map(change_s, map_beats, seconds_per_beat)
     downbeats = to_beats(np.asarray(pm.get_downbeats()))
+    beats = to_beats(np.asarray(pm.get_beats()))
     return Notes(str(path), table[:, 0].astype(np.int16), to_beats(table[:, 1]), to_beats(table[:, 2]),
-                 downbeats, map_beats, change_s.astype(np.float64), seconds_per_beat)
+                 downbeats, map_beats, change_s.astype(np.float64), seconds_per_beat,
+                 table[:, 3].astype(np.int16), table[:, 4].astype(np.int16),
+                 [inst.name or f"track {k + 1}" for k, inst in enumerate(melodic)], beats)
 
 
 def _inverse_map(change_s: np.ndarray, map_beats: np.ndarray, seconds_per_beat: np.ndarray):
@@ -135,18 +144,21 @@ def _read_score(path: Path) -> Notes:
             flat = score.flatten()
     except Exception as e:  # music21 raises many kinds on broken files
         raise FileRejected(f"malformed score: {_short(e)}") from None
+    parts = list(score.parts) if isinstance(score, stream.Score) and score.parts else [score]
     rows = []
-    for el in flat.notes:
-        length = float(el.quarterLength)
-        if length <= 0 or isinstance(el, note.Unpitched):
-            continue
-        start = float(el.offset)
-        rows.extend((p.midi, start, start + length) for p in el.pitches)
-        if len(rows) > MAX_NOTES:
-            raise FileRejected(f"too many notes (> {MAX_NOTES})")
-    table = np.array(rows, dtype=np.float64).reshape(-1, 3)
-    parts = score.parts if isinstance(score, stream.Score) and score.parts else [score]
-    downbeats = np.array(sorted({float(m.offset) for m in parts[0].getElementsByClass(stream.Measure)}))
+    for k, part in enumerate(parts):
+        for el in part.flatten().notes:
+            length = float(el.quarterLength)
+            if length <= 0 or isinstance(el, note.Unpitched):
+                continue
+            start = float(el.offset)
+            velocity = el.volume.velocity if el.volume.velocity is not None else 64
+            rows.extend((p.midi, start, start + length, velocity, k) for p in el.pitches)
+            if len(rows) > MAX_NOTES:
+                raise FileRejected(f"too many notes (> {MAX_NOTES})")
+    table = np.array(rows, dtype=np.float64).reshape(-1, 5)
+    measures = list(parts[0].getElementsByClass(stream.Measure))
+    downbeats = np.array(sorted({float(m.offset) for m in measures}))
     map_beats, seconds_per_beat = [], []
     for start, _, mark in score.metronomeMarkBoundaries():
         map_beats.append(float(start))
@@ -155,8 +167,30 @@ def _read_score(path: Path) -> Notes:
         map_beats, seconds_per_beat = [0.0], [0.5]
     mb, spb = np.array(map_beats), np.array(seconds_per_beat)
     map_seconds = np.concatenate([[0.0], np.cumsum(np.diff(mb) * spb[:-1])])
+    names = [part.partName or f"part {k + 1}" for k, part in enumerate(parts)]
     return Notes(str(path), table[:, 0].astype(np.int16), table[:, 1], table[:, 2], downbeats, mb,
-                 map_seconds, spb)
+                 map_seconds, spb, table[:, 3].astype(np.int16), table[:, 4].astype(np.int16), names,
+                 _score_beats(measures))
+
+
+def _score_beats(measures: list) -> np.ndarray:
+    """Beat starts (quarter notes) from each bar's time signature (music21's beat: a 6/8 beat is a
+    dotted quarter). A short first bar (an anacrusis) counts its beats back from the next bar line."""
+    beats: list[np.ndarray] = []
+    for i, m in enumerate(measures):
+        ts = m.timeSignature or m.getContextByClass("TimeSignature")
+        beat = float(ts.beatDuration.quarterLength) if ts is not None else 1.0
+        start, length = float(m.offset), float(m.duration.quarterLength)
+        if length <= 0:
+            continue
+        if i == 0 and ts is not None and length < float(ts.barDuration.quarterLength):
+            first = start + length - beat * np.floor(length / beat + 1e-9)
+            beats.append(np.arange(first, start + length - 1e-9, beat))
+            if first > start + 1e-9:
+                beats[-1] = np.concatenate([[start], beats[-1]])
+        else:
+            beats.append(np.arange(start, start + length - 1e-9, beat))
+    return np.concatenate(beats) if beats else np.zeros(0)
 
 
 def _check_xml(path: Path) -> None:

@@ -1,5 +1,7 @@
 """Segmentation: the notes of a piece -> a sequence of chord events (vectorised with numpy).
 
+``chords`` (the default) recognises the chords a musician would write over the music
+(:mod:`~chordvae.chords.recognise`). The others are plain slicers of what sounds:
 ``onset``: a new chord whenever the set of sounding notes changes (as music21's chordify).
 ``beat``: one chord per quarter-note beat, keeping the pitch classes that sound for at least
 ``threshold`` of the beat (passing tones drop out). ``bar``: the same per bar.
@@ -16,15 +18,17 @@ from ..errors import ChordVAEError
 from .events import ChordEvent
 from .pcset import from_mask, rows_to_masks
 from .readers import Notes
+from .recognise import RecogniserOptions, recognise
 
-SEGMENT_MODES = ("onset", "beat", "bar")
+SEGMENT_MODES = ("chords", "onset", "beat", "bar")
 
 
 @dataclass(frozen=True)
 class Segmentation:
-    """How notes become chords; ``threshold`` is a fraction of the beat/bar, ``min_duration`` is in beats."""
+    """How notes become chords: ``mode`` one of :data:`SEGMENT_MODES`; for the slicers,
+    ``threshold`` is a fraction of the beat/bar and ``min_duration`` is in beats."""
 
-    mode: str = "onset"
+    mode: str = "chords"
     threshold: float = 0.5
     min_notes: int = 3
     min_duration: float = 0.25
@@ -36,11 +40,15 @@ class Segmentation:
             raise ChordVAEError("segmentation needs 0 <= threshold <= 1, 1 <= min-notes <= 12, min-duration >= 0")
 
     def cache_key(self) -> str:
+        if self.mode == "chords":
+            return "seg:chords," + RecogniserOptions().cache_key()
         return "seg:" + ",".join(map(str, astuple(self)))
 
 
 def segment(notes: Notes, seg: Segmentation) -> list[ChordEvent]:
     """Chord events of ``notes`` in time order."""
+    if seg.mode == "chords":
+        return recognise(notes)
     keep = notes.end > notes.start
     pitch, start, end = notes.pitch[keep].astype(np.int64), notes.start[keep], notes.end[keep]
     if len(pitch) == 0:

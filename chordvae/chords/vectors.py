@@ -8,11 +8,15 @@ from .extract import PieceChords
 
 FEATURES = ("pitch-class", "pitch-class+bass")
 TRANSPOSE = ("none", "all", "c")
+PITCH_SETS = ("chord", "sounding")
 
 
 def chord_vectors(pieces: list[PieceChords], features: str = "pitch-class",
-                  transpose: str = "none") -> tuple[np.ndarray, np.ndarray]:
+                  transpose: str = "none", pitch_set: str = "chord") -> tuple[np.ndarray, np.ndarray]:
     """``(x, piece_index)``: x uint8 ``(N, 12)`` or ``(N, 24)``, piece_index int64 ``(N,)``.
+
+    ``pitch_set``: ``chord`` takes each event's chord (for recognised chords, the set of the
+    label), ``sounding`` the pitch classes that actually sounded.
 
     ``transpose``: ``none`` keeps every piece in its key; ``all`` adds all 12 transpositions of
     every event (12 N rows, transposition-major); ``c`` moves each piece so that its key
@@ -22,11 +26,15 @@ def chord_vectors(pieces: list[PieceChords], features: str = "pitch-class",
         raise ChordVAEError(f"unknown features {features!r}; choose from {', '.join(FEATURES)}")
     if transpose not in TRANSPOSE:
         raise ChordVAEError(f"unknown transposition {transpose!r}; choose from {', '.join(TRANSPOSE)}")
+    if pitch_set not in PITCH_SETS:
+        raise ChordVAEError(f"unknown pitch set {pitch_set!r}; choose from {', '.join(PITCH_SETS)}")
+    sets = [(e.sounding if pitch_set == "sounding" and e.sounding is not None else e.pitch_classes)
+            for p in pieces for e in p.events]
     counts = np.array([len(p.events) for p in pieces])
     piece = np.repeat(np.arange(len(pieces)), counts)
     pcs = np.zeros((int(counts.sum()), 12), dtype=np.uint8)
-    rows = np.repeat(np.arange(len(piece)), [len(e.pitch_classes) for p in pieces for e in p.events])
-    pcs[rows, [pc for p in pieces for e in p.events for pc in e.pitch_classes]] = 1
+    rows = np.repeat(np.arange(len(piece)), [len(s) for s in sets])
+    pcs[rows, [pc for s in sets for pc in s]] = 1
     bass = np.array([e.bass for p in pieces for e in p.events], dtype=np.int64)
     if transpose == "c":
         shift = np.array([-(p.key_tonic if p.key_mode == "major" else p.key_tonic - 9) % 12 for p in pieces])

@@ -15,7 +15,7 @@ from ..chords.corpus import Corpus, default_sources, read_corpus
 from ..chords.events import QUALITIES, chord_name, chord_quality, chord_root, chord_symbol
 from ..chords.pcset import from_mask, rows_to_masks
 from ..chords.segment import Segmentation
-from ..chords.vectors import FEATURES, TRANSPOSE, chord_vectors
+from ..chords.vectors import FEATURES, PITCH_SETS, TRANSPOSE, chord_vectors
 from ..errors import ChordVAEError
 from ..listen.audio import render_wav
 from ..listen.chordspec import parse_chord
@@ -36,7 +36,8 @@ class Chords(DatasetAdapter):
     Sources: MIDI and score files or folders; none = the Bach chorales in music21's corpus.
     Options: ``segment``, ``threshold``, ``min_notes``, ``min_duration`` (see
     :class:`~chordvae.chords.segment.Segmentation`), ``features`` (``pitch-class`` or
-    ``pitch-class+bass``), ``transpose`` (``none``, ``all``, ``c``), ``jobs``, ``strict``,
+    ``pitch-class+bass``), ``transpose`` (``none``, ``all``, ``c``), ``pitch_set`` (``chord``,
+    ``sounding``), ``jobs``, ``strict``,
     ``no_cache``. Labels are chord qualities; validation holds out whole pieces.
     """
 
@@ -48,17 +49,19 @@ class Chords(DatasetAdapter):
              run_dir: Path | None = None) -> Data:
         features = options.get("features") or FEATURES[0]
         transpose = options.get("transpose") or TRANSPOSE[0]
+        pitch_set = options.get("pitch_set") or PITCH_SETS[0]
         paths = [str(Path(s).resolve()) for s in sources]
         seg = segmentation(options)
         corpus = read(paths, options)
         if run_dir is not None:
             corpus.write_skipped(Path(run_dir) / "skipped.tsv")
-        x, piece = chord_vectors(corpus.pieces, features, transpose)
+        x, piece = chord_vectors(corpus.pieces, features, transpose, pitch_set)
         train_mask, split_note = _split_by_piece(piece, len(corpus.pieces), seed)
         events = torch.from_numpy(x).float()
         labels = torch.from_numpy(quality_labels(x[:, :12]))
         resolved = {"segment": seg.mode, "threshold": seg.threshold, "min_notes": seg.min_notes,
                     "min_duration": seg.min_duration, "features": features, "transpose": transpose,
+                    "pitch_set": pitch_set,
                     "jobs": options.get("jobs"), "strict": bool(options.get("strict")),
                     "no_cache": bool(options.get("no_cache"))}
         mask = torch.from_numpy(train_mask)

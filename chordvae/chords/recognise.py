@@ -1,0 +1,344 @@
+"""Chord recognition: the notes of a piece -> the chords a musician would write over them.
+
+1. **Beats from the file**: the beat grid of the file's own meter (``Notes.beats``: music21's
+   measures for scores, time signatures and tempo for MIDI). When a MIDI file's notes sit off
+   its nominal grid (POP909's beats are offset by a song-specific fraction of a beat), the
+   phase is estimated from the onsets; when its bars are unreliable (a declared 1/4, or a grid
+   that had to be moved), the bar line is placed where the harmony changes most.
+2. **Evidence** per frame (a half beat; a third of a compound beat): duration- and
+   velocity-weighted pitch-class profiles with melody tracks weighted down, and the bass (the
+   lowest note that sounds for a good part of the frame, melody excluded).
+3. **Templates**: every root and quality of :mod:`~chordvae.chords.vocabulary` plus "no
+   chord", scored as a hidden Markov model's emission: chord tones share most of the note
+   mass, the bass prefers the root, and qualities have a prior.
+4. **Decoding** the whole piece at once (Viterbi) with a harmonic-rhythm prior: a change is
+   likeliest on a downbeat, less so on the bar's other strong beat, then on a beat, and least
+   between beats. So a broken chord accumulates into one chord over its beat or bar, and a
+   passing tone or a suspension does not pay for two changes. Forward-backward posteriors give
+   each chord a confidence.
+
+All parameters are fields of :class:`RecogniserOptions`, fitted on the development data
+(``benchmarks/tune_recogniser.py``).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from ..errors import ChordVAEError
+from .events import ChordEvent
+from .readers import FileRejected, Notes
+from .vocabulary import chord_set, templates
+
+DECODERS = ("viterbi", "argmax")
+#: Track or part names that announce a melody (voice, lead, ...).
+MELODY_NAMES = re.compile(r"melod|vocal|voice|voix|vox|lead|sing|soprano|chant|gesang|canto|solo", re.I)
+#: Most (note, frame) pairs one piece may make; a hostile file is refused before it fills memory.
+MAX_PAIRS = 20_000_000
+
+
+def _default_quality_prior() -> dict[str, float]:
+    return {"maj": 0.0, "min": 0.0, "dim": -1.0, "aug": -2.0, "sus2": -1.5, "sus4": -1.5,
+            "7": -0.5, "maj7": -1.0, "min7": -1.0, "hdim7": -1.5, "dim7": -1.0, "maj6": -2.0,
+            "min6": -2.5, "sus4(b7)": -2.0}
+
+
+@dataclass(frozen=True)
+class RecogniserOptions:
+    """The recogniser's parameters (fitted on pop909-dev and rn-dev).
+
+    Evidence: ``melody_weight`` multiplies the notes of melody tracks; ``evidence_notes`` is
+    how many notes sounding through a frame make full-strength evidence. Emission:
+    ``concentration`` scales the pitch-class log-likelihood; ``non_chord_mass`` is the share of
+    note time expected outside the chord; ``bass_weight`` scales the bass term, whose
+    ``bass_root`` and ``bass_out`` are the probabilities of the bass being the root and of it
+    being a non-chord tone. Priors: ``quality_prior`` (log, per quality), ``no_chord_prior``
+    (log). Transitions: ``change_prob`` on a downbeat, the bar's other strong beat, another
+    beat, and between beats. ``decoder``: ``viterbi`` (the whole piece) or ``argmax`` (every
+    frame on its own, no smoothing: a baseline).
+    """
+
+    melody_weight: float = 0.5
+    evidence_notes: float = 2.0
+    concentration: float = 6.0
+    non_chord_mass: float = 0.15
+    bass_weight: float = 1.0
+    bass_root: float = 0.6
+    bass_out: float = 0.05
+    quality_prior: dict[str, float] = field(default_factory=_default_quality_prior)
+    no_chord_prior: float = -3.0
+    change_prob: tuple[float, float, float, float] = (0.3, 0.1, 0.03, 0.005)
+    decoder: str = "viterbi"
+
+    def __post_init__(self) -> None:
+        if self.decoder not in DECODERS:
+            raise ChordVAEError(f"unknown decoder {self.decoder!r}; choose from {', '.join(DECODERS)}")
+        if not all(0 < p < 1 for p in self.change_prob) or len(self.change_prob) != 4:
+            raise ChordVAEError("change_prob needs four probabilities between 0 and 1")
+
+    def cache_key(self) -> str:
+        return "rec:" + repr(sorted(asdict(self).items()))
+
+
+@dataclass
+class Grid:
+    """Analysis frames: ``edges`` (F + 1,) in quarter notes; ``level`` (F,) metrical level of
+    each frame's start: 0 downbeat, 1 the bar's other strong beat, 2 another beat, 3 between beats."""
+
+    edges: np.ndarray
+    level: np.ndarray
+
+
+def recognise(notes: Notes, options: RecogniserOptions = RecogniserOptions()) -> list[ChordEvent]:
+    """The chords of ``notes`` in time order (no-chord stretches are left out)."""
+    keep = notes.end > notes.start
+    if not keep.any():
+        return []
+    melody = melody_tracks(notes)
+    beats, moved = beat_grid(notes)
+    edges, sub = _frames(beats)
+    profile, bass = evidence(notes, keep, melody, edges, options)
+    level = _levels(notes, beats, sub, profile, reliable_bars=not moved)
+    grid = Grid(edges, level)
+    rows, names = templates()
+    emission = _emission(profile, bass, np.diff(edges), rows, names, options)
+    if options.decoder == "argmax":
+        path = emission.argmax(1)
+        confidence = np.exp(emission.max(1) - _logsumexp(emission, 1))
+    else:
+        log_change = np.log(np.asarray(options.change_prob))[grid.level]
+        path = _viterbi(emission, log_change)
+        posterior = _posterior(emission, log_change)
+        confidence = posterior[np.arange(len(path)), path]
+    return _events(notes, grid, path, confidence, profile, bass, names)
+
+
+def melody_tracks(notes: Notes) -> np.ndarray:
+    """Boolean ``(tracks,)``: tracks named as a melody, or behaving like one (at least 90% of
+    their notes free of overlap with the track's next note, and their mean pitch at least five
+    semitones above the rest of the music). A piece of one track has none."""
+    n = len(notes.track_names)
+    result = np.zeros(n, dtype=bool)
+    if n < 2:
+        return result
+    for k in range(n):
+        mine = notes.track == k
+        if mine.sum() < 2 or mine.all():
+            continue
+        if MELODY_NAMES.search(notes.track_names[k]):
+            result[k] = True
+            continue
+        order = np.argsort(notes.start[mine], kind="stable")
+        start, end = notes.start[mine][order], notes.end[mine][order]
+        overlap = end[:-1] - start[1:] > 0.1 * (end[:-1] - start[:-1])
+        monophonic = overlap.mean() < 0.1
+        result[k] = monophonic and notes.pitch[mine].mean() >= notes.pitch[~mine].mean() + 5
+    return result
+
+
+def beat_grid(notes: Notes) -> tuple[np.ndarray, bool]:
+    """Beat starts (quarter notes) covering the piece, and whether they were moved.
+
+    Starts from the file's beats; where the onsets cluster at another phase of the beat than
+    its start (twice as much onset weight within a 24th of a beat there as at the beat), the
+    grid moves to that phase.
+    """
+    beats = notes.beats[np.isfinite(notes.beats)]
+    last = float(notes.end.max())
+    if len(beats) < 2:
+        beats = np.arange(0.0, np.ceil(last) + 1.0)
+    step = beats[-1] - beats[-2]
+    if beats[-1] < last:
+        beats = np.concatenate([beats, beats[-1] + step * np.arange(1, np.ceil((last - beats[-1]) / step) + 1)])
+    k = np.clip(np.searchsorted(beats, notes.start, side="right") - 1, 0, len(beats) - 2)
+    phase = (notes.start - beats[k]) / (beats[k + 1] - beats[k])
+    bins = 24
+    counts = np.bincount(np.round(phase * bins).astype(int) % bins, minlength=bins).astype(float)
+    best = int(counts.argmax())
+    if best == 0 or counts[best] < 2 * counts[0]:
+        return beats, False
+    shift = (best / bins) * np.diff(beats)
+    moved = beats[:-1] + shift
+    return np.concatenate([[0.0] if moved[0] > 0 else [], moved, [beats[-1] + shift[-1]]]), True
+
+
+def _frames(beats: np.ndarray) -> tuple[np.ndarray, int]:
+    """Frame edges: each beat cut in 2 (3 for compound beats of 1.5 or 0.75 quarter notes)."""
+    length = np.diff(beats)
+    compound = np.isclose(np.median(length) % 0.75, 0) and not np.isclose(np.median(length) % 1.0, 0) \
+        if len(length) else False
+    sub = 3 if compound else 2
+    inner = beats[:-1, None] + length[:, None] * (np.arange(sub) / sub)[None, :]
+    return np.concatenate([inner.reshape(-1), beats[-1:]]), sub
+
+
+def evidence(notes: Notes, keep: np.ndarray, melody: np.ndarray, edges: np.ndarray,
+             options: RecogniserOptions) -> tuple[np.ndarray, np.ndarray]:
+    """Per frame: ``profile`` (F, 12) weighted note time per pitch class (quarter notes x
+    velocity / 100, melody notes x ``melody_weight``) and ``bass`` (F,) the pitch class of the
+    lowest non-melody note sounding through at least a quarter of the frame (or starting in
+    it), -1 where none."""
+    pitch, start, end = notes.pitch[keep].astype(np.int64), notes.start[keep], notes.end[keep]
+    is_melody = melody[notes.track[keep]]
+    weight = notes.velocity[keep] / 100.0 * np.where(is_melody, options.melody_weight, 1.0)
+    first = np.clip(np.searchsorted(edges, start, side="right") - 1, 0, len(edges) - 2)
+    last = np.clip(np.searchsorted(edges, end, side="left") - 1, first, len(edges) - 2)
+    count = last - first + 1
+    if count.sum() > MAX_PAIRS:
+        raise FileRejected(f"too dense to analyse ({count.sum()} note-frame pairs > {MAX_PAIRS})")
+    note = np.repeat(np.arange(len(pitch)), count)
+    frame = first[note] + (np.arange(len(note)) - np.repeat(np.cumsum(count) - count, count))
+    overlap = np.minimum(end[note], edges[frame + 1]) - np.maximum(start[note], edges[frame])
+    frames = len(edges) - 1
+    profile = np.zeros((frames, 12))
+    np.add.at(profile, (frame, pitch[note] % 12), np.maximum(overlap, 0) * weight[note])
+    length = np.diff(edges)[frame]
+    heard = (overlap >= 0.25 * length) | (start[note] >= edges[frame])
+    # the bass comes from the accompaniment; a texture of melody alone is its own bass
+    accompaniment = ~is_melody[note] if (~is_melody).any() else np.ones(len(note), dtype=bool)
+    lowest = np.full(frames, 1 << 10)
+    chosen = heard & accompaniment
+    np.minimum.at(lowest, frame[chosen], pitch[note[chosen]])
+    bass = np.where(lowest < 1 << 10, lowest % 12, -1)
+    return profile, bass
+
+
+def _levels(notes: Notes, beats: np.ndarray, sub: int, profile: np.ndarray, reliable_bars: bool) -> np.ndarray:
+    """Metrical level of every frame: 0 downbeat, 1 the bar's other strong beat, 2 beat, 3 off-beat.
+
+    Bars come from the file's downbeats when they are reliable (at least two beats a bar);
+    otherwise a four-beat bar starts where the harmony changes most (the largest summed change
+    of the beat profiles at one of the four phases).
+    """
+    n_beats = len(beats) - 1
+    downbeats = notes.downbeats
+    index = np.searchsorted(downbeats, beats[:-1] + 1e-6, side="right") - 1
+    if reliable_bars and len(downbeats) > 1 and n_beats > 0:
+        bar_start = np.searchsorted(beats[:-1], downbeats[np.clip(index, 0, None)] - 1e-6)
+        position = np.arange(n_beats) - bar_start
+        per_bar = np.bincount(np.clip(index, 0, None), minlength=len(downbeats))
+        size = per_bar[np.clip(index, 0, None)]
+        reliable = np.median(per_bar[per_bar > 0]) >= 2
+    else:
+        reliable = False
+    if not reliable:
+        size = np.full(n_beats, 4)
+        position = (np.arange(n_beats) - _bar_phase(profile, sub, n_beats)) % 4
+    strong = (size % 2 == 0) & (size >= 4) & (position == size // 2)
+    beat_level = np.where(position == 0, 0, np.where(strong, 1, 2))
+    level = np.full(n_beats * sub, 3)
+    level[::sub] = beat_level
+    return level
+
+
+def _bar_phase(profile: np.ndarray, sub: int, n_beats: int) -> int:
+    """Which of four beats starts the bar: where the normalised beat profiles change most."""
+    per_beat = profile[: n_beats * sub].reshape(n_beats, sub, 12).sum(1)
+    norm = per_beat / np.maximum(np.linalg.norm(per_beat, axis=1, keepdims=True), 1e-9)
+    change = np.concatenate([[0.0], 1.0 - (norm[1:] * norm[:-1]).sum(1)])
+    return int(np.argmax([change[p::4].sum() for p in range(4)]))
+
+
+def _emission(profile: np.ndarray, bass: np.ndarray, length: np.ndarray, rows: np.ndarray,
+              names: list[tuple[int, str]], options: RecogniserOptions) -> np.ndarray:
+    """Log score ``(F, S)`` of each frame under each state; state 0 is no chord, state s > 0 is
+    ``names[s - 1]``."""
+    size = rows.sum(1, keepdims=True)
+    eps = options.non_chord_mass
+    log_q = np.log(np.where(rows > 0, (1 - eps) / size, eps / (12 - size)))
+    log_q = np.vstack([np.full((1, 12), -np.log(12.0)), log_q])
+    mass = profile.sum(1)
+    share = np.where(mass[:, None] > 0, profile / np.maximum(mass, 1e-12)[:, None], 1.0 / 12)
+    strength = options.concentration * np.minimum(1.0, mass / (options.evidence_notes * length))
+    strength = np.where(mass > 0, strength, options.concentration)  # silence: evidence of no chord
+    score = strength[:, None] * (share @ log_q.T)
+    # the bass: root, another chord tone, or a non-chord tone
+    roots = np.array([r for r, _ in names])
+    others = np.maximum(size[:, 0] - 1, 1)
+    tone = (1 - options.bass_root - options.bass_out) / others
+    log_r = np.where(rows > 0, np.log(tone)[:, None], np.log(options.bass_out / (12 - size)))
+    log_r[np.arange(len(names)), roots] = np.log(options.bass_root)
+    log_r = np.vstack([np.full((1, 12), -np.log(12.0)), log_r])
+    has_bass = bass >= 0
+    score[has_bass] += options.bass_weight * log_r[:, bass[has_bass]].T
+    prior = np.array([options.no_chord_prior] + [options.quality_prior.get(q, -3.0) for _, q in names])
+    return score + prior[None, :]
+
+
+def _viterbi(emission: np.ndarray, log_change: np.ndarray) -> np.ndarray:
+    """Most likely state path ``(F,)``: from frame t - 1 to t a state stays with probability
+    1 - p_t or moves to any one other state with p_t / (S - 1)."""
+    frames, states = emission.shape
+    move = log_change - np.log(states - 1)
+    stay = np.log1p(-np.exp(log_change))
+    delta = emission[0].copy()
+    back = np.zeros((frames, states), dtype=np.int32)
+    for t in range(1, frames):
+        best = int(delta.argmax())
+        stayed = delta + stay[t]
+        moved = delta[best] + move[t]
+        from_best = moved > stayed
+        back[t] = np.where(from_best, best, np.arange(states))
+        delta = np.where(from_best, moved, stayed) + emission[t]
+    path = np.empty(frames, dtype=np.int64)
+    path[-1] = int(delta.argmax())
+    for t in range(frames - 1, 0, -1):
+        path[t - 1] = back[t, path[t]]
+    return path
+
+
+def _posterior(emission: np.ndarray, log_change: np.ndarray) -> np.ndarray:
+    """State posteriors ``(F, S)`` of the same chain (forward-backward in the log domain)."""
+    frames, states = emission.shape
+    move = log_change - np.log(states - 1)
+    stay = np.log1p(-np.exp(log_change))
+    alpha = np.empty_like(emission)
+    alpha[0] = emission[0] - np.log(states)
+    for t in range(1, frames):
+        total = _logsumexp(alpha[t - 1], 0)
+        alpha[t] = np.logaddexp(alpha[t - 1] + stay[t], _log_minus(total, alpha[t - 1]) + move[t]) + emission[t]
+    beta = np.zeros_like(emission)
+    for t in range(frames - 1, 0, -1):
+        nxt = beta[t] + emission[t]
+        total = _logsumexp(nxt, 0)
+        beta[t - 1] = np.logaddexp(nxt + stay[t], _log_minus(total, nxt) + move[t])
+    joint = alpha + beta
+    return np.exp(joint - _logsumexp(joint, 1)[:, None])
+
+
+def _logsumexp(x: np.ndarray, axis: int) -> np.ndarray:
+    top = x.max(axis=axis, keepdims=True)
+    return (top + np.log(np.exp(x - top).sum(axis=axis, keepdims=True))).squeeze(axis)
+
+
+def _log_minus(total: np.ndarray | float, part: np.ndarray) -> np.ndarray:
+    """log(exp(total) - exp(part)), floored where the difference vanishes."""
+    return total + np.log(np.maximum(-np.expm1(part - total), 1e-300))
+
+
+def _events(notes: Notes, grid: Grid, path: np.ndarray, confidence: np.ndarray, profile: np.ndarray,
+            bass: np.ndarray, names: list[tuple[int, str]]) -> list[ChordEvent]:
+    """Runs of one state -> chord events (no-chord runs left out)."""
+    change = np.flatnonzero(np.concatenate([[True], path[1:] != path[:-1]]))
+    ends = np.concatenate([change[1:], [len(path)]])
+    starts_s, ends_s = notes.seconds(grid.edges[change]), notes.seconds(grid.edges[ends])
+    events = []
+    for i, (a, b) in enumerate(zip(change, ends)):
+        state = int(path[a])
+        if state == 0:
+            continue
+        root, quality = names[state - 1]
+        pcs = chord_set(root, quality)
+        heard = bass[a:b][bass[a:b] >= 0]
+        counts = np.bincount(heard, weights=np.diff(grid.edges)[a:b][bass[a:b] >= 0], minlength=12)
+        counts[[pc for pc in range(12) if pc not in pcs]] = 0
+        chord_bass = int(counts.argmax()) if counts.any() else root
+        sounding = profile[a:b].sum(0)
+        events.append(ChordEvent(
+            notes.source, round(float(grid.edges[a]), 6), round(float(grid.edges[b]), 6),
+            round(float(starts_s[i]), 6), round(float(ends_s[i]), 6), pcs, chord_bass, root, quality,
+            tuple(int(pc) for pc in np.flatnonzero(sounding > 0.02 * sounding.max())),
+            round(float(confidence[a:b].mean()), 4)))
+    return events
