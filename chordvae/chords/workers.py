@@ -70,7 +70,9 @@ class _Worker:
 
 
 def _serve(conn: Connection, function: Callable[..., Any]) -> None:
-    """A worker's loop: ``(task, args)`` in, ``(task, function(*args))`` out, until the pipe closes."""
+    """A worker's loop: ``(task, args)`` in, ``(task, function(*args))`` out, until the pipe closes.
+    Ctrl-C is left to the parent, which stops the workers."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     while True:
         try:
             task, args = conn.recv()
