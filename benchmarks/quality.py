@@ -3,7 +3,8 @@
 1. MNIST, the Keras example's conv VAE (latent 2, batch 128, Adam, 30 epochs) on the real
    digits at hand; the Keras example logs its training loss per epoch. ``--compare-init E``
    also trains it E epochs from PyTorch's default initialisation and from Keras's
-   (Glorot-uniform weights, zero biases), and prints the validation loss and KL of each.
+   (Glorot-uniform weights, zero biases), for ``--init-seeds`` seeds, and prints the
+   validation loss and KL of each.
 2. Chords from music21's Bach chorales, whole pieces held out: the VAE's importance-weighted
    NLL (K = 1000) against the independent-Bernoulli baseline and the empirical-set floor, for
    several latent sizes, with the exact pitch-class-set reconstruction rate and active units.
@@ -32,24 +33,30 @@ KERAS = {4: {"loss": 159.9900, "reconstruction_loss": 153.2400, "kl_loss": 6.190
          30: {"loss": 146.9508, "reconstruction_loss": 140.1473, "kl_loss": 6.7960}}
 
 
-def compare_init(mnist_dir: str, epochs: int) -> dict[str, dict[str, float]]:
-    """The Keras conv VAE trained ``epochs`` epochs from each initialisation (same seed, same
-    digits): the last epoch's validation figures, keyed ``"pytorch default"`` / ``"keras"``."""
+def compare_init(mnist_dir: str, epochs: int, seeds: int) -> dict[str, list[dict[str, float]]]:
+    """The Keras conv VAE trained ``epochs`` epochs from each initialisation, for each seed (the
+    same digits, the same draws of z and batch order; only the initial weights differ): the last
+    epoch's validation figures, ``{"pytorch default" | "keras": [per seed]}``."""
     data = get_adapter("mnist").load([], {"data_dir": mnist_dir}, seed=0)
-    found = {}
-    for init in ("pytorch default", "keras"):
-        torch.manual_seed(0)
-        model = build_model(ModelConfig("conv", data.event_shape, latent_dim=2))   # Keras's initialisation
-        if init == "pytorch default":
-            for module in model.modules():
-                if hasattr(module, "reset_parameters"):
-                    module.reset_parameters()
-        with tempfile.TemporaryDirectory() as run_dir:
-            history = fit(model, data.train, data.validation, TrainConfig(epochs=epochs), Path(run_dir),
-                          {"dataset": "mnist", "dataset_meta": data.meta}, progress=False, log=lambda s: None)
-        found[init] = history[-1]["validation"]
-        print(f"MNIST conv from the {init} initialisation, {epochs} epochs: validation loss "
-              f"{found[init]['loss']:.1f}, KL {found[init]['kl_loss']:.2f} nats")
+    config = ModelConfig("conv", data.event_shape, latent_dim=2)
+    found: dict[str, list[dict[str, float]]] = {"pytorch default": [], "keras": []}
+    for seed in range(seeds):
+        for init in found:
+            torch.manual_seed(seed)
+            model = build_model(config)   # Keras's initialisation
+            if init == "pytorch default":   # the draws the layers' constructors make under this seed
+                torch.manual_seed(seed)
+                for module in model.modules():
+                    if hasattr(module, "reset_parameters"):
+                        module.reset_parameters()
+            torch.manual_seed(1000 + seed)
+            with tempfile.TemporaryDirectory() as run_dir:
+                history = fit(model, data.train, data.validation, TrainConfig(epochs=epochs, seed=seed),
+                              Path(run_dir), {"dataset": "mnist", "dataset_meta": data.meta},
+                              progress=False, log=lambda s: None)
+            found[init].append(history[-1]["validation"])
+            print(f"MNIST conv, seed {seed}, {init} initialisation, {epochs} epochs: validation loss "
+                  f"{found[init][-1]['loss']:.1f}, KL {found[init][-1]['kl_loss']:.2f} nats", flush=True)
     return found
 
 
@@ -64,6 +71,7 @@ def main() -> None:
     parser.add_argument("--skip-chords", action="store_true")
     parser.add_argument("--compare-init", type=int, default=0, metavar="EPOCHS",
                         help="also train MNIST conv this many epochs from each initialisation")
+    parser.add_argument("--init-seeds", type=int, default=3, help="seeds for --compare-init")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--out", type=Path, default=Path("runs/quality"))
     args = parser.parse_args()
@@ -72,7 +80,7 @@ def main() -> None:
     quiet = dict(progress=False, log=lambda s: None)
     results = {}
     if args.compare_init:
-        results["init"] = compare_init(args.mnist_dir, args.compare_init)
+        results["init"] = compare_init(args.mnist_dir, args.compare_init, args.init_seeds)
 
     if not args.skip_mnist and args.epochs:
         run = runs.train("mnist", options={"data_dir": args.mnist_dir}, arch="conv", latent_dim=2,
