@@ -10,14 +10,20 @@ import torch
 from . import __version__
 from .errors import ChordVAEError
 from .fileio import atomic_path
+from .plots import LatentPlane
 from .vae import VAE, ModelConfig, build_model
 
 FORMAT = 1
+REQUIRED = frozenset({"format", "model_config", "state_dict", "training", "dataset", "dataset_meta", "epoch"})
 
 
 @dataclass
 class Checkpoint:
-    """A loaded ``model.pt``: the model (eval mode, on CPU) and the configs it was trained with."""
+    """A loaded ``model.pt``: the model (eval mode, on CPU) and the configs it was trained with.
+
+    ``rng_state`` (torch's global generator) and ``batch_order_state`` (the generator that
+    shuffles each epoch) let a resumed run continue exactly; ``latent_plane`` is the plane of
+    the pictures and of ``decode --grid`` (None in checkpoints written before it was stored)."""
 
     model: VAE
     training: dict[str, Any]
@@ -26,12 +32,16 @@ class Checkpoint:
     epoch: int
     optimizer_state: dict[str, Any] | None
     rng_state: torch.Tensor | None
+    batch_order_state: torch.Tensor | None = None
+    latent_plane: LatentPlane | None = None
 
 
 def save_checkpoint(path: str | Path, model: VAE, optimizer: torch.optim.Optimizer | None,
                     training: dict[str, Any], dataset: str, dataset_meta: dict[str, Any],
-                    epoch: int) -> None:
-    """Write ``path`` atomically (temporary file + rename)."""
+                    epoch: int, batch_order: torch.Generator | None = None,
+                    latent_plane: LatentPlane | None = None) -> None:
+    """Write ``path`` atomically (temporary file + rename), with torch's global random state,
+    the ``batch_order`` generator's state and the ``latent_plane``."""
     state = {
         "format": FORMAT,
         "chordvae_version": __version__,
@@ -43,13 +53,16 @@ def save_checkpoint(path: str | Path, model: VAE, optimizer: torch.optim.Optimiz
         "epoch": epoch,
         "optimizer": optimizer.state_dict() if optimizer is not None else None,
         "rng_state": torch.get_rng_state(),
+        "batch_order_state": batch_order.get_state() if batch_order is not None else None,
+        "latent_plane": latent_plane.to_dict() if latent_plane is not None else None,
     }
     with atomic_path(path) as tmp:
         torch.save(state, tmp)
 
 
 def load_checkpoint(path: str | Path) -> Checkpoint:
-    """Rebuild the model from ``path`` alone; a missing or unreadable file raises ChordVAEError."""
+    """Rebuild the model from ``path`` alone; a missing file, or one that is not a chordvae
+    checkpoint (another program's ``.pt``, a truncated file, not torch at all), raises ChordVAEError."""
     path = Path(path)
     if path.is_dir():
         path = path / "model.pt"
@@ -57,11 +70,30 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         raise ChordVAEError(f"no checkpoint at {path}")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch raises RuntimeError, UnpicklingError, EOFError, ... on foreign files
+        raise ChordVAEError(f"{path} is not a chordvae checkpoint: torch cannot read it (truncated, or "
+                            f"not a torch file: {_first_line(e)})") from None
+    missing = REQUIRED - set(state) if isinstance(state, dict) else REQUIRED
+    if missing:
+        what = f"a dict without {', '.join(sorted(missing))}" if isinstance(state, dict) else f"a {type(state).__name__}"
+        raise ChordVAEError(f"{path} is not a chordvae checkpoint: it holds {what}, "
+                            "not the model, configuration and dataset that chordvae train writes")
+    if not isinstance(state["format"], int) or state["format"] > FORMAT:
+        raise ChordVAEError(f"{path} has checkpoint format {state['format']!r}; this chordvae "
+                            f"({__version__}) reads format {FORMAT} or older")
+    try:
         config = ModelConfig.from_dict(state["model_config"])
         model = build_model(config)
         model.load_state_dict(state["state_dict"])
-    except (RuntimeError, KeyError, ValueError, EOFError) as e:
-        raise ChordVAEError(f"cannot read checkpoint {path}: {str(e).splitlines()[0]}") from None
+        epoch = int(state["epoch"])
+        plane = LatentPlane.from_dict(state["latent_plane"]) if state.get("latent_plane") else None
+    except (RuntimeError, KeyError, ValueError, TypeError, AttributeError) as e:
+        raise ChordVAEError(f"{path} is a damaged chordvae checkpoint: its weights do not fit its "
+                            f"model configuration ({_first_line(e)})") from None
     model.eval()
     return Checkpoint(model, state["training"], state["dataset"], state["dataset_meta"],
-                      int(state["epoch"]), state.get("optimizer"), state.get("rng_state"))
+                      epoch, state.get("optimizer"), state.get("rng_state"), state.get("batch_order_state"), plane)
+
+
+def _first_line(error: Exception) -> str:
+    return (str(error).strip().splitlines() or [type(error).__name__])[0][:200]

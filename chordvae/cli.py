@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Collection
 
 import click
 
@@ -24,10 +24,24 @@ class _Group(click.Group):
         except ChordVAEError as e:
             click.echo(f"error: {e}", err=True)
             sys.exit(1)
+        except OSError as e:  # a file-system refusal: name the path, never a traceback
+            click.echo(f"error: {_os_message(e)}", err=True)
+            sys.exit(1)
         except (click.Abort, KeyboardInterrupt):
             click.echo("interrupted", err=True)
             sys.exit(130)
         sys.exit(code or 0)
+
+
+def _os_message(e: OSError) -> str:
+    """``cannot use PATH: REASON`` for an OSError (both paths when it has two)."""
+    paths = " -> ".join(str(p) for p in (e.filename, e.filename2) if p is not None)
+    reason = e.strerror or str(e) or type(e).__name__
+    return f"cannot use {paths}: {reason}" if paths else reason
+
+
+#: an output file: refused early when it is an existing folder
+OUT_FILE = click.Path(dir_okay=False, writable=True)
 
 
 def _ints(text: str | None) -> tuple[int, ...] | None:
@@ -39,41 +53,74 @@ def _ints(text: str | None) -> tuple[int, ...] | None:
         raise click.BadParameter(f"expected comma-separated whole numbers, got {text!r}") from None
 
 
-def chord_options(f):
-    """Segmentation options shared by ``train`` and ``extract`` (defaults: see the README)."""
-    options = [
-        click.option("--segment", type=click.Choice(SEGMENT_MODES), default=None,
-                     help="chords: recognise chords (chords, the default), or slice what sounds at every "
-                          "change of notes (onset), per beat, or per bar"),
-        click.option("--threshold", type=click.FloatRange(0, 1), default=None,
-                     help="chords (beat/bar): fraction of the unit a pitch class must sound to count"),
-        click.option("--min-notes", type=click.IntRange(1, 12), default=None,
-                     help="chords: drop events with fewer distinct pitch classes"),
-        click.option("--min-duration", type=click.FloatRange(0), default=None,
-                     help="chords: drop events shorter than this many beats"),
-        click.option("--jobs", type=click.IntRange(1), default=None,
-                     help="chords: parallel parsing processes (default: all cores)"),
-        click.option("--strict", is_flag=True, help="chords: stop at the first unreadable file"),
-        click.option("--no-cache", is_flag=True, help="chords: parse every file again"),
-    ]
+def _given(names: Collection[str], exclude: bool = False) -> list[str]:
+    """The options among ``names`` (or, with ``exclude``, all others) that the user set."""
+    ctx = click.get_current_context()
+    given = []
+    for param in ctx.command.params:
+        source = ctx.get_parameter_source(param.name)
+        if (param.name in names) != exclude and source is not None and source.name != "DEFAULT":
+            given.append(param.opts[0] if param.opts[0].startswith("-") else param.name.upper())
+    return given
+
+
+def _apply(options: list, f):
     for option in reversed(options):
         f = option(f)
     return f
 
 
-def _chord_opts(kw: dict) -> dict:
-    keys = ("segment", "threshold", "min_notes", "min_duration", "jobs", "strict", "no_cache")
-    return {k: kw.pop(k) for k in keys}
+def chord_options(f):
+    """Segmentation options shared by ``train`` and ``extract`` (defaults: see the README)."""
+    return _apply([
+        click.option("--segment", type=click.Choice(SEGMENT_MODES), default=None,
+                     help="chords: recognise chords (chords, the default), or slice what sounds at every "
+                          "change of notes (onset), per beat, or per bar"),
+        click.option("--threshold", type=click.FloatRange(0, 1), default=None,
+                     help="chords (beat/bar): fraction of the unit a pitch class must sound to count (default 0.5)"),
+        click.option("--min-notes", type=click.IntRange(1, 12), default=None,
+                     help="chords: drop events with fewer distinct pitch classes (default 3)"),
+        click.option("--min-duration", type=click.FloatRange(0), default=None,
+                     help="chords: drop events shorter than this many beats (default 0.25)"),
+        click.option("--jobs", type=click.IntRange(1), default=None,
+                     help="chords: parallel parsing processes (default: all cores)"),
+        click.option("--strict", is_flag=True, help="chords: stop at the first unreadable file"),
+        click.option("--no-cache", is_flag=True, help="chords: parse every file again"),
+    ], f)
 
 
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+def _chord_opts(kw: dict[str, Any]):
+    """Pop the chord options out of a command's keyword arguments as one ChordOptions."""
+    from .datasets.chords import ChordOptions
+
+    return ChordOptions.from_dict({k: kw.pop(k) for k in ChordOptions.names() if k in kw})
+
+
+def quiet_option(f):
+    return click.option("--quiet", "-q", is_flag=True,
+                        help="no progress bars (nor, reading chords, a line per skipped file)")(f)
+
+
+CONTEXT = {"help_option_names": ["-h", "--help"]}
+
+
+@click.group(cls=_Group, context_settings=CONTEXT, invoke_without_command=True)
 @click.version_option(package_name="chordvae")
-def main() -> None:
+@click.pass_context
+def main(ctx: click.Context) -> None:
     """Learn and explore a latent space of chords (or digits) with a variational autoencoder."""
+    if ctx.invoked_subcommand is None:
+        click.echo(ctx.get_help())
+
+
+#: the only train options a resumed run accepts: everything else comes from its checkpoint
+CHANGEABLE_ON_RESUME = ("resume", "epochs", "threads", "quiet")
+IMAGE_ONLY = ("data_dir", "split")
 
 
 @main.command()
-@click.option("--dataset", "-d", required=True, help="mnist, fashion-mnist, chords, or a plug-in's name")
+@click.option("--dataset", "-d", default=None,
+              help="mnist, fashion-mnist, chords, or a plug-in's name (not with --resume)")
 @click.argument("paths", nargs=-1, type=click.Path())
 @click.option("--data-dir", type=click.Path(), help="mnist: folder holding the IDX .gz files")
 @click.option("--split", type=click.Choice(["official", "all"]), default=None,
@@ -87,11 +134,13 @@ def main() -> None:
               help="chords: vectors from each recognised chord's set (chord, the default) or from the "
                    "pitch classes that sounded")
 @click.option("--arch", type=click.Choice(["conv", "mlp"]), default=None, help="network (default: the dataset's)")
-@click.option("--latent-dim", type=click.IntRange(1), default=2, show_default=True)
+@click.option("--latent-dim", type=click.IntRange(1), default=2, show_default=True, help="latent size")
 @click.option("--hidden", default=None, help="mlp hidden sizes, e.g. 400 or 256,128")
-@click.option("--epochs", type=click.IntRange(1), default=30, show_default=True)
-@click.option("--batch-size", type=click.IntRange(1), default=128, show_default=True)
-@click.option("--lr", "learning_rate", type=click.FloatRange(0, min_open=True), default=1e-3, show_default=True)
+@click.option("--epochs", type=click.IntRange(1), default=30, show_default=True,
+              help="epochs in all (with --resume: train up to this many)")
+@click.option("--batch-size", type=click.IntRange(1), default=128, show_default=True, help="examples per Adam step")
+@click.option("--lr", "learning_rate", type=click.FloatRange(0, min_open=True), default=1e-3, show_default=True,
+              help="Adam learning rate")
 @click.option("--beta", type=click.FloatRange(0), default=1.0, show_default=True, help="KL weight")
 @click.option("--warmup", "warmup_epochs", type=click.IntRange(0), default=0, show_default=True,
               help="epochs of linear KL warm-up")
@@ -99,26 +148,39 @@ def main() -> None:
               help="KL floor per latent dimension (nats)")
 @click.option("--mc-samples", type=click.IntRange(1), default=1, show_default=True,
               help="z samples per example")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="fixes the split, the initialisation and the batch order")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, mps")
 @click.option("--threads", type=click.IntRange(1), default=None, help="CPU threads for torch")
-@click.option("--out", type=click.Path(), default=None, help="run directory (default runs/<dataset>-<time>)")
+@click.option("--out", "-o", type=click.Path(file_okay=False), default=None,
+              help="run directory (default runs/<dataset>-<date>-<time>)")
 @click.option("--resume", type=click.Path(), default=None,
-              help="continue the run in this directory (up to --epochs)")
-@click.option("--quiet", "-q", is_flag=True, help="no progress bars")
-def train(dataset: str, paths: tuple[str, ...], data_dir: str | None, split: str | None,
-          features: str | None, transpose: str | None, pitch_set: str | None, arch: str | None, latent_dim: int,
-          hidden: str | None, out: str | None, resume: str | None, quiet: bool, **kw: Any) -> None:
+              help="continue the run in this directory (up to --epochs); nothing else is needed")
+@quiet_option
+def train(dataset: str | None, paths: tuple[str, ...], data_dir: str | None, split: str | None,
+          arch: str | None, latent_dim: int, hidden: str | None, out: str | None,
+          resume: str | None, quiet: bool, **kw: Any) -> None:
     """Train a VAE on a dataset; chords read PATHS (MIDI/MusicXML files or folders)."""
     from . import runs
     from .train import TrainConfig
 
     if resume:
-        epochs_given = click.get_current_context().get_parameter_source("epochs").name != "DEFAULT"
-        run = runs.resume(resume, epochs=kw["epochs"] if epochs_given else None, progress=not quiet)
+        fixed = _given(CHANGEABLE_ON_RESUME, exclude=True)
+        if fixed:
+            raise click.UsageError(f"--resume continues {resume} as it was configured; "
+                                   f"{', '.join(fixed)} cannot change (only --epochs, --threads, --quiet)")
+        epochs = kw["epochs"] if _given(("epochs",)) else None
+        run = runs.resume(resume, epochs=epochs, threads=kw["threads"], progress=not quiet)
     else:
-        options = {"data_dir": data_dir, "split": split, "features": features, "transpose": transpose,
-                   "pitch_set": pitch_set, **_chord_opts(kw)}
+        if dataset is None:
+            raise click.UsageError("--dataset is required (or --resume RUN_DIR)")
+        from .datasets.chords import ChordOptions
+
+        misplaced = _given(IMAGE_ONLY if dataset == "chords" else ChordOptions.names())
+        if misplaced and dataset in ("chords", "mnist", "fashion-mnist"):
+            raise click.UsageError(f"{', '.join(misplaced)} do not apply to --dataset {dataset}")
+        chords = _chord_opts(kw)
+        options = chords if dataset == "chords" else {"data_dir": data_dir, "split": split}
         run = runs.train(dataset, paths, options=options, arch=arch, latent_dim=latent_dim,
                          hidden=_ints(hidden), config=TrainConfig(**kw), out=out, progress=not quiet)
     click.echo(f"run directory: {run.dir}")
@@ -126,15 +188,15 @@ def train(dataset: str, paths: tuple[str, ...], data_dir: str | None, split: str
 
 @main.command()
 @click.argument("paths", nargs=-1, type=click.Path())
-@click.option("--out", "-o", type=click.Path(), required=True,
+@click.option("--out", "-o", type=OUT_FILE, required=True,
               help="JSON Lines file to write; skipped files go to <name>.skipped.tsv beside it")
 @chord_options
-@click.option("--quiet", "-q", is_flag=True, help="no progress bar, no line per skipped file (the summary stays)")
+@quiet_option
 def extract(paths: tuple[str, ...], out: str, quiet: bool, **kw: Any) -> None:
     """Write the chord events of PATHS (default: music21's Bach chorales), one JSON object per line."""
     from .datasets.chords import read
 
-    corpus = read(list(paths), {**_chord_opts(kw), "progress": not quiet})
+    corpus = read(list(paths), _chord_opts(kw), progress=not quiet)
     corpus.write_jsonl(out)
     skipped = Path(out).with_suffix(".skipped.tsv")
     corpus.write_skipped(skipped)
@@ -149,42 +211,42 @@ def extract(paths: tuple[str, ...], out: str, quiet: bool, **kw: Any) -> None:
               help="grid size n x n (default: 30 for images, 12 for chords)")
 @click.option("--scale", type=click.FloatRange(0, min_open=True), default=1.0, show_default=True,
               help="grid covers [-scale, scale] in each latent direction")
-def plot(run_dir: str, n: int, scale: float) -> None:
-    """Redraw a run's pictures from its checkpoint."""
+@quiet_option
+def plot(run_dir: str, n: int, scale: float, quiet: bool) -> None:
+    """Redraw a run's pictures from its checkpoint (its data is read again)."""
     from . import runs
 
-    for path in runs.draw_pictures(runs.load_run(run_dir), n=n, scale=scale):
+    for path in runs.draw_pictures(runs.load_run(run_dir, progress=not quiet), n=n, scale=scale):
         click.echo(path)
 
 
 def render_options(f):
-    """How decoded events become notes (chords) or pictures (images)."""
-    options = [
-        click.option("--out", "-o", type=click.Path(), required=True,
+    """How decoded events become notes (chords) or pictures (images): a RenderOptions."""
+    return _apply([
+        click.option("--out", "-o", type=OUT_FILE, required=True,
                      help="chords: .mid or .musicxml; images: .png"),
-        click.option("--threshold", type=click.FloatRange(0, 1), default=0.5, show_default=True,
-                     help="chords: pitch classes with at least this probability sound"),
+        click.option("--min-prob", type=click.FloatRange(0, 1), default=None,
+                     help="chords: pitch classes with at least this probability sound (default 0.5)"),
         click.option("--notes", type=click.IntRange(1, 12), default=None,
-                     help="chords: the K most probable pitch classes instead of --threshold"),
+                     help="chords: the K most probable pitch classes instead of --min-prob"),
         click.option("--bpm", type=click.FloatRange(1), default=None, help="chords: tempo (default 90)"),
         click.option("--beats", type=click.FloatRange(0, min_open=True), default=None,
                      help="chords: length of each chord in beats (default 2)"),
         click.option("--program", type=click.IntRange(0, 127), default=None,
                      help="chords: General MIDI instrument (default 0, piano)"),
         click.option("--velocity", type=click.IntRange(1, 127), default=None, help="chords: loudness (default 80)"),
-        click.option("--wav", type=click.Path(), default=None, help="chords: also render audio with FluidSynth"),
-        click.option("--soundfont", type=click.Path(), default=None,
+        click.option("--wav", type=OUT_FILE, default=None, help="chords: also render audio with FluidSynth"),
+        click.option("--soundfont", type=click.Path(dir_okay=False), default=None,
                      help="chords: General MIDI SoundFont (default: Debian's usual places)"),
-    ]
-    for option in reversed(options):
-        f = option(f)
-    return f
+    ], f)
 
 
 def _render(run, z, out: str, **options: Any) -> None:
     from . import explore
+    from .listen.midi import RenderOptions
 
-    for line in run.adapter.render(explore.decode(run.model, z), Path(out), options):
+    render = RenderOptions(**{k: v for k, v in options.items() if v is not None})
+    for line in run.adapter.render(explore.decode(run.model, z), Path(out), render):
         click.echo(line)
     click.echo(f"wrote {out}")
 
@@ -202,7 +264,7 @@ def _point(run, text: str):
 @main.command()
 @click.argument("run_dir", type=click.Path())
 @click.option("-n", "count", type=click.IntRange(1), default=16, show_default=True, help="how many")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True, help="fixes the draws")
 @render_options
 def sample(run_dir: str, count: int, seed: int, out: str, **options: Any) -> None:
     """Decode draws z ~ N(0, I), one after another."""
@@ -216,7 +278,8 @@ def sample(run_dir: str, count: int, seed: int, out: str, **options: Any) -> Non
 @click.argument("run_dir", type=click.Path())
 @click.argument("start")
 @click.argument("end")
-@click.option("--steps", type=click.IntRange(2), default=8, show_default=True)
+@click.option("--steps", type=click.IntRange(2), default=8, show_default=True,
+              help="points from START to END inclusive")
 @click.option("--slerp", is_flag=True, help="spherical instead of straight-line interpolation")
 @render_options
 def interpolate(run_dir: str, start: str, end: str, steps: int, slerp: bool, out: str, **options: Any) -> None:
@@ -230,13 +293,16 @@ def interpolate(run_dir: str, start: str, end: str, steps: int, slerp: bool, out
 
 @main.command()
 @click.argument("run_dir", type=click.Path())
-@click.option("--grid", "n", type=click.IntRange(1), default=8, show_default=True,
-              help="walk the n x n latent grid of latent_space.png row by row")
-@click.option("--scale", type=click.FloatRange(0, min_open=True), default=1.0, show_default=True)
-@click.option("--z", "point", default=None, help="decode this one latent point instead, e.g. 0.5,-1.2")
+@click.option("--grid", "n", type=click.IntRange(1), default=None,
+              help="walk the n x n latent grid of latent_space.png row by row (default: the picture's, "
+                   "12 for chords, 30 for images)")
+@click.option("--scale", type=click.FloatRange(0, min_open=True), default=1.0, show_default=True,
+              help="the grid covers [-scale, scale] in each direction of the picture's plane")
+@click.option("--z", "point", default=None,
+              help="decode this one latent point instead, e.g. z:0.5,-1.2 (or 0.5,-1.2)")
 @render_options
-def decode(run_dir: str, n: int, scale: float, point: str | None, out: str, **options: Any) -> None:
-    """Decode the latent grid (the audible latent_space.png) or one point."""
+def decode(run_dir: str, n: int | None, scale: float, point: str | None, out: str, **options: Any) -> None:
+    """Decode the latent grid (the audible latent_space.png) or one point, from the checkpoint alone."""
     from . import explore, runs
 
     run = runs.load_run(run_dir)
@@ -244,6 +310,7 @@ def decode(run_dir: str, n: int, scale: float, point: str | None, out: str, **op
         z = explore.parse_point(point, run.model.latent_dim).unsqueeze(0)
         _render(run, z, out, columns=1, **options)
     else:
+        n = n or run.adapter.default_grid
         _render(run, explore.grid(run, n, scale), out, columns=n, **options)
 
 
@@ -266,17 +333,19 @@ def _numbers(values) -> str:
 
 @main.command()
 @click.argument("run_dir", type=click.Path())
-@click.option("--split", type=click.Choice(["validation", "train"]), default="validation", show_default=True)
+@click.option("--part", type=click.Choice(["validation", "train"]), default="validation", show_default=True,
+              help="which part of the run's data to score")
 @click.option("--iw-samples", "k", type=click.IntRange(1), default=None,
               help="importance samples for the IWAE bound (default 1000 for chords, 100 for images)")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True, help="fixes the importance samples")
 @click.option("--json", "as_json", is_flag=True, help="print the report as JSON")
-def evaluate(run_dir: str, split: str, k: int | None, seed: int, as_json: bool) -> None:
+@quiet_option
+def evaluate(run_dir: str, part: str, k: int | None, seed: int, as_json: bool, quiet: bool) -> None:
     """Likelihood bounds, latent diagnostics and baselines for a run (also written to the run directory)."""
     import json
 
     from . import runs
     from .evaluate import format_report
 
-    report = runs.evaluate_run(run_dir, split, k, seed)
+    report = runs.evaluate_run(run_dir, part, k, seed, progress=not quiet)
     click.echo(json.dumps(report, indent=2) if as_json else format_report(report))

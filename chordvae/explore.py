@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 
 from .errors import ChordVAEError
-from .plots import latent_grid
+from .plots import LatentPlane
 from .runs import Run
 from .vae import VAE
 
@@ -48,8 +48,10 @@ def interpolate(a: torch.Tensor, b: torch.Tensor, steps: int, spherical: bool = 
 
 
 def grid(run: Run, n: int, scale: float = 1.0) -> torch.Tensor:
-    """The ``latent_space.png`` grid, row by row from the top left, shape ``(n * n, D)``."""
-    return latent_grid(run.model, run.data().validation, n, scale)[1]
+    """The ``latent_space.png`` grid, row by row from the top left, shape ``(n * n, D)``, in the
+    plane stored in the checkpoint (older checkpoints: computed from the run's data)."""
+    plane = run.plane or LatentPlane.of(run.model, run.data().validation)
+    return plane.grid(n, scale)[0].reshape(n * n, -1)
 
 
 @torch.no_grad()

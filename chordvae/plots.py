@@ -1,21 +1,20 @@
 """Generic pictures of a latent space: projections, decoded grids, loss curves.
 
 Dataset adapters draw the decoded events themselves; this module supplies the latent
-geometry they share. All functions take a model in eval mode on CPU.
+geometry they share. All functions take a model in eval mode on CPU. Figures are
+``matplotlib.figure.Figure`` objects saved straight to PNG: no pyplot backend is chosen,
+so importing chordvae never changes a notebook's backend.
 """
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
-import matplotlib
+import torch
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import torch  # noqa: E402
-
-from .fileio import atomic_path  # noqa: E402
-from .vae import VAE  # noqa: E402
+from .fileio import atomic_path
+from .vae import VAE
 
 
 @torch.no_grad()
@@ -28,24 +27,42 @@ class LatentPlane:
     """The 2-D plane pictures are drawn in: the latent space itself when it is 2-D, else
     the plane through the posterior means' centre spanned by their two principal directions."""
 
-    def __init__(self, latent_dim: int, means: torch.Tensor | None = None):
+    def __init__(self, latent_dim: int, means: torch.Tensor | None = None, *,
+                 centre: torch.Tensor | None = None, basis: torch.Tensor | None = None):
+        """From posterior ``means`` ``(N, D)`` (not needed when D = 2), or a stored ``centre``
+        ``(D,)`` and ``basis`` ``(2, D)``."""
         self.latent_dim = latent_dim
-        if latent_dim == 2:
-            self.centre = torch.zeros(2)
-            self.basis = torch.eye(2)
-            self.axis_labels = ("z[0]", "z[1]")
-            self.note = ""
+        self.axis_labels = ("z[0]", "z[1]") if latent_dim == 2 else ("PC1", "PC2")
+        self.note = "" if latent_dim == 2 else \
+            f"{latent_dim}-D latent space: first two principal directions of the posterior means"
+        if centre is not None and basis is not None:
+            self.centre, self.basis = centre, basis
+        elif latent_dim == 2:
+            self.centre, self.basis = torch.zeros(2), torch.eye(2)
         else:
             if means is None or len(means) < 2:
                 raise ValueError("a latent space of more than 2 dimensions needs posterior means to project")
+            means = means.detach().cpu().float()
             self.centre = means.mean(0)
             if latent_dim == 1:
                 self.basis = torch.tensor([[1.0], [0.0]])
-            else:
-                _, _, v = torch.pca_lowrank(means - self.centre, q=2, center=False)
-                self.basis = v[:, :2].T.contiguous()
-            self.axis_labels = ("PC1", "PC2")
-            self.note = f"{latent_dim}-D latent space: first two principal directions of the posterior means"
+            else:  # exact SVD (not a randomised PCA): the same means always give the same plane
+                _, _, vh = torch.linalg.svd(means - self.centre, full_matrices=False)
+                signs = torch.sign(vh[:2].gather(1, vh[:2].abs().argmax(1, keepdim=True)))
+                self.basis = (vh[:2] * signs).contiguous()  # largest component positive
+
+    @classmethod
+    def of(cls, model: VAE, reference: torch.Tensor) -> LatentPlane:
+        """The plane of ``model``'s posterior means of the ``reference`` events."""
+        return cls(model.latent_dim, posterior_means(model, reference) if model.latent_dim != 2 else None)
+
+    def to_dict(self) -> dict[str, Any]:
+        """``centre`` ``(D,)`` and ``basis`` ``(2, D)`` as lists, for the checkpoint."""
+        return {"latent_dim": self.latent_dim, "centre": self.centre.tolist(), "basis": self.basis.tolist()}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> LatentPlane:
+        return cls(d["latent_dim"], centre=torch.tensor(d["centre"]), basis=torch.tensor(d["basis"]))
 
     def project(self, z: torch.Tensor) -> torch.Tensor:
         """Latent points ``(N, D)`` -> plane coordinates ``(N, 2)``."""
@@ -68,8 +85,7 @@ def latent_grid(model: VAE, reference: torch.Tensor, n: int,
                 scale: float) -> tuple[LatentPlane, torch.Tensor, torch.Tensor]:
     """The n x n grid of ``latent_space.png``: ``(plane, z (n * n, D) row by row from the
     top left, ticks (n,))``; ``reference`` events fix the plane when the space is not 2-D."""
-    means = posterior_means(model, reference) if model.latent_dim != 2 else None
-    plane = LatentPlane(model.latent_dim, means)
+    plane = LatentPlane.of(model, reference)
     z, ticks = plane.grid(n, scale)
     return plane, z.reshape(n * n, -1), ticks
 
@@ -77,7 +93,8 @@ def latent_grid(model: VAE, reference: torch.Tensor, n: int,
 def plot_losses(metrics: Sequence[dict], path: str | Path) -> None:
     """Train and validation curves of loss, reconstruction and KL per epoch."""
     epochs = [m["epoch"] for m in metrics]
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+    fig = Figure(figsize=(13, 3.6))
+    axes = fig.subplots(1, 3)
     for ax, key in zip(axes, ("loss", "reconstruction_loss", "kl_loss")):
         for split, style in (("train", "-"), ("validation", "--")):
             ax.plot(epochs, [m[split][key] for m in metrics], style, marker="o", ms=3, label=split)
@@ -88,9 +105,8 @@ def plot_losses(metrics: Sequence[dict], path: str | Path) -> None:
     save_figure(fig, path)
 
 
-def save_figure(fig: plt.Figure, path: str | Path) -> None:
-    """Save ``fig`` as PNG atomically and close it."""
+def save_figure(fig: Figure, path: str | Path) -> None:
+    """Save ``fig`` as PNG atomically."""
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110)
-    plt.close(fig)

@@ -12,6 +12,7 @@ from tqdm.auto import tqdm
 
 from .checkpoint import save_checkpoint
 from .errors import ChordVAEError, TrainingDiverged
+from .plots import LatentPlane
 from .vae import VAE
 
 METRIC_KEYS = ("loss", "reconstruction_loss", "kl_loss")
@@ -77,23 +78,40 @@ def resolve_device(name: str) -> torch.device:
 def evaluate_losses(model: VAE, x: torch.Tensor, beta: float = 1.0,
                     batch_size: int = 2048) -> dict[str, float]:
     """Mean loss, reconstruction and KL (nats per example) over ``x``, one z draw each."""
-    totals = torch.zeros(3, dtype=torch.float64)
+    sums = []
     for i in range(0, len(x), batch_size):
         out = model.loss(x[i:i + batch_size], beta=beta)
-        totals += torch.stack([out.loss.sum(), out.reconstruction.sum(), out.kl.sum()]).double().cpu()
-    return dict(zip(METRIC_KEYS, (totals / len(x)).tolist()))
+        sums.append(torch.stack([out.loss.sum(), out.reconstruction.sum(), out.kl.sum()]))
+    return per_example(sums, len(x))
+
+
+def per_example(batch_sums: list[torch.Tensor], n: int) -> dict[str, float]:
+    """Batch sums ``(3,)`` of loss, reconstruction and KL (float32, on any device) -> means per
+    example, added up in float64 on the CPU (Apple's MPS has no float64)."""
+    totals = torch.stack(batch_sums).to("cpu", torch.float64).sum(0)
+    return dict(zip(METRIC_KEYS, (totals / n).tolist()))
+
+
+def fused_adam(device: torch.device, version: str = torch.__version__) -> bool:
+    """Whether Adam can run fused on ``device`` with torch ``version``: CUDA (torch >= 2.0), CPU (>= 2.4)."""
+    major, minor = (int(v) for v in version.split("+")[0].split(".")[:2])
+    needed = {"cuda": (2, 0), "cpu": (2, 4)}.get(device.type)
+    return needed is not None and (major, minor) >= needed
 
 
 def fit(model: VAE, train: torch.Tensor, validation: torch.Tensor, config: TrainConfig,
         run_dir: Path, checkpoint_info: dict[str, Any],
         optimizer_state: dict | None = None, start_epoch: int = 0,
+        batch_order_state: torch.Tensor | None = None,
         extra_metrics: Callable[[VAE, torch.Tensor], dict[str, float]] | None = None,
         progress: bool = True, log: Callable[[str], None] = print) -> list[dict]:
     """Train ``model`` from epoch ``start_epoch + 1`` to ``config.epochs``.
 
     After each epoch one JSON object is appended to ``run_dir/metrics.jsonl`` and the
     checkpoint ``run_dir/model.pt`` is replaced atomically. ``checkpoint_info`` holds the
-    ``dataset`` name and ``dataset_meta`` stored with it. A NaN or infinite loss raises
+    ``dataset`` name and ``dataset_meta`` stored with it; the checkpoint also stores the
+    random states (``batch_order_state`` restores the shuffling generator on resume, torch's
+    global state is the caller's to restore) and the latent plane of the validation events. A NaN or infinite loss raises
     :class:`TrainingDiverged` and leaves the last good checkpoint in place.
     Returns the metrics of the epochs run.
     """
@@ -105,11 +123,12 @@ def fit(model: VAE, train: torch.Tensor, validation: torch.Tensor, config: Train
     if images:  # channels-last convolutions train ~30% faster on CPU (benchmarks/README.md)
         model.to(memory_format=torch.channels_last)
     # one fused kernel for all parameters: the optimiser step takes a third of the time
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate,
-                                 fused=device.type in ("cpu", "cuda"))
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate, fused=fused_adam(device))
     if optimizer_state is not None:
         optimizer.load_state_dict(optimizer_state)
-    generator = torch.Generator().manual_seed(config.seed + start_epoch)
+    generator = torch.Generator().manual_seed(config.seed)
+    if batch_order_state is not None:
+        generator.set_state(batch_order_state)
     history = []
     for epoch in range(start_epoch + 1, config.epochs + 1):
         beta = config.beta_at(epoch)
@@ -119,7 +138,7 @@ def fit(model: VAE, train: torch.Tensor, validation: torch.Tensor, config: Train
         shuffled = train[order]
         if images:
             shuffled = shuffled.contiguous(memory_format=torch.channels_last)
-        totals = torch.zeros(3, dtype=torch.float64, device=device)
+        sums = []
         bar = tqdm(range(0, len(train), config.batch_size), desc=f"epoch {epoch}/{config.epochs}",
                    unit="batch", leave=False, disable=None if progress else True)
         for i in bar:
@@ -133,17 +152,18 @@ def fit(model: VAE, train: torch.Tensor, validation: torch.Tensor, config: Train
             optimizer.zero_grad(set_to_none=True)
             objective.backward()
             optimizer.step()
-            totals += torch.stack([(out.reconstruction + config.beta * out.kl).sum(),
-                                   out.reconstruction.sum(), out.kl.sum()]).detach().double()
+            sums.append(torch.stack([(out.reconstruction + config.beta * out.kl).sum(),
+                                     out.reconstruction.sum(), out.kl.sum()]).detach())
         seconds = time.perf_counter() - start
         model.eval()
         record = {"epoch": epoch, "seconds": round(seconds, 4), "beta": beta,
-                  "train": dict(zip(METRIC_KEYS, (totals / len(train)).tolist())),
+                  "train": per_example(sums, len(train)),
                   "validation": evaluate_losses(model, validation, beta=config.beta)}
         if extra_metrics is not None:
             record["validation"].update(extra_metrics(model, validation))
         save_checkpoint(run_dir / "model.pt", model, optimizer, config.to_dict(),
-                        checkpoint_info["dataset"], checkpoint_info["dataset_meta"], epoch)
+                        checkpoint_info["dataset"], checkpoint_info["dataset_meta"], epoch,
+                        batch_order=generator, latent_plane=LatentPlane.of(model, validation))
         with open(run_dir / "metrics.jsonl", "a", encoding="utf-8") as f:
             f.write(json.dumps(record) + "\n")
         history.append(record)

@@ -30,7 +30,7 @@ def main() -> None:
     args = parser.parse_args()
 
     # 1. Read the corpus: chord events with times, pitch classes, bass and names.
-    corpus = read(args.paths, {})
+    corpus = read(args.paths)
     print(corpus.summary())
     events = [e for piece in corpus.pieces for e in piece.events]
     print("the first chords of", Path(corpus.pieces[0].source).name)

@@ -25,6 +25,9 @@ ROOTS = [0, 7, 9, 2]
     ("F# A C#", (1, 6, 9), 6), ("E- G B-", (3, 7, 10), 3), ("0,4,7", (0, 4, 7), 0), ("7, 11, 2, 5", (2, 5, 7, 11), 7),
     ("Cmaj7", (0, 4, 7, 11), 0), ("Am", (0, 4, 9), 9), ("G7", (2, 5, 7, 11), 7), ("F#m7b5", (0, 4, 6, 9), 6),
     ("Bbsus4", (3, 5, 10), 10),
+    # lower case as musicians type it: bb = B-flat, eb = E-flat, b = B natural
+    ("bb d f", (2, 5, 10), 10), ("eb g bb", (3, 7, 10), 3), ("b d# f#", (3, 6, 11), 11), ("c e g", (0, 4, 7), 0),
+    ("Cb Fbb G##4", (3, 9, 11), 11),
 ])
 def test_chord_specs(text, pcs, bass):
     spec = parse_chord(text)

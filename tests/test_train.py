@@ -6,6 +6,7 @@ import json
 import pytest
 import torch
 from click.testing import CliRunner
+from matplotlib.figure import Figure
 
 from chordvae import runs
 from chordvae.checkpoint import load_checkpoint
@@ -13,8 +14,9 @@ from chordvae.cli import main
 from chordvae.datasets import Data, DatasetAdapter, register
 from chordvae.errors import ChordVAEError, TrainingDiverged
 from chordvae.plots import LatentPlane, posterior_means, save_figure
-from chordvae.train import TrainConfig, fit
+from chordvae.train import TrainConfig, fit, fused_adam
 from chordvae.vae import ModelConfig, build_model
+from torch.utils._python_dispatch import TorchDispatchMode
 
 
 @register
@@ -37,14 +39,14 @@ class Toy(DatasetAdapter):
     def plot_latent_space(self, model, data, meta, path, n=None, scale=1.0):
         plane = LatentPlane(model.latent_dim, posterior_means(model, data.validation))
         z, _ = plane.grid(n or 5, scale)
-        import matplotlib.pyplot as plt
-        fig, ax = plt.subplots()
+        fig = Figure()
+        ax = fig.subplots()
         ax.imshow(torch.sigmoid(model.decode(z.reshape(-1, model.latent_dim))).detach().numpy())
         save_figure(fig, path)
 
     def plot_label_clusters(self, model, data, meta, path):
-        import matplotlib.pyplot as plt
-        fig, ax = plt.subplots()
+        fig = Figure()
+        ax = fig.subplots()
         ax.plot(*posterior_means(model, data.validation)[:, :2].T.numpy(), ".")
         save_figure(fig, path)
 
@@ -170,7 +172,7 @@ def test_cli_trains_plots_and_resumes(tmp_path):
     (out / "latent_space.png").unlink()
     result = runner.invoke(main, ["plot", str(out)])
     assert result.exit_code == 0 and (out / "latent_space.png").stat().st_size > 0
-    result = runner.invoke(main, ["train", "--dataset", "toy", "--resume", str(out), "--epochs", "3", "-q"])
+    result = runner.invoke(main, ["train", "--resume", str(out), "--epochs", "3", "-q"])
     assert result.exit_code == 0, result.output
     assert load_checkpoint(out).epoch == 3
 
@@ -181,7 +183,10 @@ def test_cli_trains_plots_and_resumes(tmp_path):
     (["train", "--dataset", "toy", "--hidden", "a,b"], "comma-separated"),
     (["train", "--dataset", "mnist", "--data-dir", "/no/such/dir", "--epochs", "1"], "/no/such/dir"),
     (["plot", "/no/such/run"], "does not exist"),
-    (["train", "--dataset", "toy", "--resume", "/no/such/run"], "no checkpoint"),
+    (["train", "--resume", "/no/such/run"], "no checkpoint"),
+    (["train"], "--dataset is required"),
+    (["train", "-d", "mnist", "--segment", "beat"], "--segment do not apply to --dataset mnist"),
+    (["train", "-d", "chords", "--data-dir", "x"], "--data-dir do not apply to --dataset chords"),
 ])
 def test_cli_bad_input_is_one_line_and_non_zero(args, message, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
@@ -190,3 +195,40 @@ def test_cli_bad_input_is_one_line_and_non_zero(args, message, tmp_path, monkeyp
     assert message in result.output
     assert "Traceback" not in result.output
     assert len(result.output.strip().splitlines()) == 1, result.output
+
+
+class _Float64Watch(TorchDispatchMode):
+    """Records every op that makes a float64 tensor except a copy to the CPU or arithmetic on
+    float64 inputs: what would fail on a device without float64 (Apple's MPS)."""
+
+    def __init__(self):
+        super().__init__()
+        self.offenders = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        made_f64 = any(isinstance(t, torch.Tensor) and t.dtype == torch.float64
+                       for t in (out if isinstance(out, (tuple, list)) else [out]))
+        inputs = [a for a in args if isinstance(a, torch.Tensor)]
+        to_cpu = func is torch.ops.aten._to_copy.default and kwargs.get("device") == torch.device("cpu")
+        if made_f64 and not to_cpu and not (inputs and all(a.dtype == torch.float64 for a in inputs)):
+            self.offenders.append(str(func))
+        return out
+
+
+def test_training_makes_float64_only_on_the_cpu(tmp_path):
+    run = _train(tmp_path, epochs=1)
+    x = torch.rand(100, 12).round()
+    with _Float64Watch() as watch:
+        fit(run.model, x, x[:40], TrainConfig(epochs=2, batch_size=32), run.dir,
+            {"dataset": "toy", "dataset_meta": run.dataset_meta}, start_epoch=1, progress=False,
+            log=lambda s: None)
+    assert watch.offenders == []
+
+
+@pytest.mark.parametrize("device, version, fused", [
+    ("cpu", "2.1.2", False), ("cpu", "2.3.1+cpu", False), ("cpu", "2.4.0", True), ("cpu", "2.13.0+cpu", True),
+    ("cuda", "2.1.0", True), ("mps", "2.13.0", False)])
+def test_fused_adam_only_where_torch_has_it(device, version, fused):
+    assert fused_adam(torch.device(device), version) is fused

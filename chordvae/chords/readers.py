@@ -93,7 +93,8 @@ def read_notes(path: str | os.PathLike) -> Notes:
 def _read_midi(path: Path) -> Notes:
     import pretty_midi
 
-    head = path.open("rb").read(14)
+    with path.open("rb") as f:
+        head = f.read(14)
     if head[:4] != b"MThd":
         raise FileRejected("not a MIDI file (no MThd header)")
     tracks = int.from_bytes(head[10:12], "big")

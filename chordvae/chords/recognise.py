@@ -56,20 +56,23 @@ class RecogniserOptions:
     ``bass_root`` and ``bass_out`` are the probabilities of the bass being the root and of it
     being a non-chord tone. Priors: ``quality_prior`` (log, per quality), ``no_chord_prior``
     (log). Transitions: ``change_prob`` on a downbeat, the bar's other strong beat, another
-    beat, and between beats. ``decoder``: ``viterbi`` (the whole piece) or ``argmax`` (every
+    beat, and between beats. A chord of at most ``absorb_beats`` beats next to a chord on the
+    same root joins it (a suspension, an appoggiatura, a neighbour note over a held chord).
+    ``decoder``: ``viterbi`` (the whole piece) or ``argmax`` (every
     frame on its own, no smoothing: a baseline).
     """
 
     melody_weight: float = 0.5
-    evidence_notes: float = 2.0
-    concentration: float = 6.0
-    non_chord_mass: float = 0.15
-    bass_weight: float = 1.0
-    bass_root: float = 0.6
-    bass_out: float = 0.05
+    evidence_notes: float = 3.0
+    concentration: float = 11.0
+    non_chord_mass: float = 0.1
+    bass_weight: float = 0.5
+    bass_root: float = 0.75
+    bass_out: float = 0.2
     quality_prior: dict[str, float] = field(default_factory=_default_quality_prior)
-    no_chord_prior: float = -3.0
-    change_prob: tuple[float, float, float, float] = (0.3, 0.1, 0.03, 0.005)
+    no_chord_prior: float = -6.0
+    change_prob: tuple[float, float, float, float] = (0.2, 0.05, 0.01, 0.002)
+    absorb_beats: float = 1.0
     decoder: str = "viterbi"
 
     def __post_init__(self) -> None:
@@ -111,30 +114,36 @@ def recognise(notes: Notes, options: RecogniserOptions = RecogniserOptions()) ->
         log_change = np.log(np.asarray(options.change_prob))[grid.level]
         path = _viterbi(emission, log_change)
         posterior = _posterior(emission, log_change)
+        path = _absorb(path, names, round(options.absorb_beats * sub))
         confidence = posterior[np.arange(len(path)), path]
     return _events(notes, grid, path, confidence, profile, bass, names)
 
 
 def melody_tracks(notes: Notes) -> np.ndarray:
-    """Boolean ``(tracks,)``: tracks named as a melody, or behaving like one (at least 90% of
-    their notes free of overlap with the track's next note, and their mean pitch at least five
-    semitones above the rest of the music). A piece of one track has none."""
+    """Boolean ``(tracks,)``: tracks named as a melody, or behaving like one over an
+    accompaniment: monophonic (at least 90% of their notes free of overlap with the track's next
+    note), their mean pitch at least five semitones above the rest of the music, and some other
+    track playing chords. The voices of a chorale or a string quartet, all single lines, are
+    harmony, not melody over an accompaniment; a piece of one track has no melody track."""
     n = len(notes.track_names)
-    result = np.zeros(n, dtype=bool)
-    if n < 2:
-        return result
+    named = np.array([bool(MELODY_NAMES.search(name)) for name in notes.track_names])
+    monophonic = np.zeros(n, dtype=bool)
     for k in range(n):
         mine = notes.track == k
-        if mine.sum() < 2 or mine.all():
-            continue
-        if MELODY_NAMES.search(notes.track_names[k]):
-            result[k] = True
+        if mine.sum() < 2:
             continue
         order = np.argsort(notes.start[mine], kind="stable")
         start, end = notes.start[mine][order], notes.end[mine][order]
-        overlap = end[:-1] - start[1:] > 0.1 * (end[:-1] - start[:-1])
-        monophonic = overlap.mean() < 0.1
-        result[k] = monophonic and notes.pitch[mine].mean() >= notes.pitch[~mine].mean() + 5
+        monophonic[k] = (end[:-1] - start[1:] > 0.1 * (end[:-1] - start[:-1])).mean() < 0.1
+    result = np.zeros(n, dtype=bool)
+    for k in range(n):
+        mine = notes.track == k
+        if not mine.any() or mine.all():
+            continue
+        others = [j for j in range(n) if j != k and (notes.track == j).any()]
+        accompanied = any(not monophonic[j] for j in others)
+        high = notes.pitch[mine].mean() >= notes.pitch[~mine].mean() + 5
+        result[k] = named[k] or (monophonic[k] and high and accompanied)
     return result
 
 
@@ -145,7 +154,7 @@ def beat_grid(notes: Notes) -> tuple[np.ndarray, bool]:
     its start (twice as much onset weight within a 24th of a beat there as at the beat), the
     grid moves to that phase.
     """
-    beats = notes.beats[np.isfinite(notes.beats)]
+    beats = _distinct(notes.beats[np.isfinite(notes.beats)])
     last = float(notes.end.max())
     if len(beats) < 2:
         beats = np.arange(0.0, np.ceil(last) + 1.0)
@@ -161,7 +170,13 @@ def beat_grid(notes: Notes) -> tuple[np.ndarray, bool]:
         return beats, False
     shift = (best / bins) * np.diff(beats)
     moved = beats[:-1] + shift
-    return np.concatenate([[0.0] if moved[0] > 0 else [], moved, [beats[-1] + shift[-1]]]), True
+    return _distinct(np.concatenate([[0.0], moved, [beats[-1] + shift[-1]]])), True
+
+
+def _distinct(beats: np.ndarray) -> np.ndarray:
+    """Sorted beats without repeats (a file can give a beat twice where its meter changes)."""
+    beats = np.unique(beats)
+    return beats[np.concatenate([[True], np.diff(beats) > 1e-6])] if len(beats) else beats
 
 
 def _frames(beats: np.ndarray) -> tuple[np.ndarray, int]:
@@ -177,7 +192,7 @@ def _frames(beats: np.ndarray) -> tuple[np.ndarray, int]:
 def evidence(notes: Notes, keep: np.ndarray, melody: np.ndarray, edges: np.ndarray,
              options: RecogniserOptions) -> tuple[np.ndarray, np.ndarray]:
     """Per frame: ``profile`` (F, 12) weighted note time per pitch class (quarter notes x
-    velocity / 100, melody notes x ``melody_weight``) and ``bass`` (F,) the pitch class of the
+    velocity / 100, melody notes x ``melody_weight``) and ``bass`` (F,) the MIDI pitch of the
     lowest non-melody note sounding through at least a quarter of the frame (or starting in
     it), -1 where none."""
     pitch, start, end = notes.pitch[keep].astype(np.int64), notes.start[keep], notes.end[keep]
@@ -201,7 +216,7 @@ def evidence(notes: Notes, keep: np.ndarray, melody: np.ndarray, edges: np.ndarr
     lowest = np.full(frames, 1 << 10)
     chosen = heard & accompaniment
     np.minimum.at(lowest, frame[chosen], pitch[note[chosen]])
-    bass = np.where(lowest < 1 << 10, lowest % 12, -1)
+    bass = np.where(lowest < 1 << 10, lowest, -1)
     return profile, bass
 
 
@@ -262,7 +277,7 @@ def _emission(profile: np.ndarray, bass: np.ndarray, length: np.ndarray, rows: n
     log_r[np.arange(len(names)), roots] = np.log(options.bass_root)
     log_r = np.vstack([np.full((1, 12), -np.log(12.0)), log_r])
     has_bass = bass >= 0
-    score[has_bass] += options.bass_weight * log_r[:, bass[has_bass]].T
+    score[has_bass] += options.bass_weight * log_r[:, bass[has_bass] % 12].T
     prior = np.array([options.no_chord_prior] + [options.quality_prior.get(q, -3.0) for _, q in names])
     return score + prior[None, :]
 
@@ -290,22 +305,24 @@ def _viterbi(emission: np.ndarray, log_change: np.ndarray) -> np.ndarray:
 
 
 def _posterior(emission: np.ndarray, log_change: np.ndarray) -> np.ndarray:
-    """State posteriors ``(F, S)`` of the same chain (forward-backward in the log domain)."""
+    """State posteriors ``(F, S)`` of the same chain (scaled forward-backward: every step is
+    normalised, so probabilities stay in range without logarithms)."""
     frames, states = emission.shape
-    move = log_change - np.log(states - 1)
-    stay = np.log1p(-np.exp(log_change))
-    alpha = np.empty_like(emission)
-    alpha[0] = emission[0] - np.log(states)
-    for t in range(1, frames):
-        total = _logsumexp(alpha[t - 1], 0)
-        alpha[t] = np.logaddexp(alpha[t - 1] + stay[t], _log_minus(total, alpha[t - 1]) + move[t]) + emission[t]
-    beta = np.zeros_like(emission)
+    likelihood = np.exp(emission - emission.max(1, keepdims=True))
+    change = np.exp(log_change)
+    stay, move = 1.0 - change, change / (states - 1)
+    alpha = np.empty_like(likelihood)
+    alpha[0] = likelihood[0] / likelihood[0].sum()
+    for t in range(1, frames):  # alpha[t - 1] sums to 1, so the mass arriving from others is 1 - alpha
+        a = (alpha[t - 1] * stay[t] + (1.0 - alpha[t - 1]) * move[t]) * likelihood[t]
+        alpha[t] = a / a.sum()
+    beta = np.ones_like(likelihood)
     for t in range(frames - 1, 0, -1):
-        nxt = beta[t] + emission[t]
-        total = _logsumexp(nxt, 0)
-        beta[t - 1] = np.logaddexp(nxt + stay[t], _log_minus(total, nxt) + move[t])
-    joint = alpha + beta
-    return np.exp(joint - _logsumexp(joint, 1)[:, None])
+        n = beta[t] * likelihood[t]
+        b = n * stay[t] + (n.sum() - n) * move[t]
+        beta[t - 1] = b / b.sum()
+    joint = alpha * beta
+    return joint / joint.sum(1, keepdims=True)
 
 
 def _logsumexp(x: np.ndarray, axis: int) -> np.ndarray:
@@ -313,14 +330,30 @@ def _logsumexp(x: np.ndarray, axis: int) -> np.ndarray:
     return (top + np.log(np.exp(x - top).sum(axis=axis, keepdims=True))).squeeze(axis)
 
 
-def _log_minus(total: np.ndarray | float, part: np.ndarray) -> np.ndarray:
-    """log(exp(total) - exp(part)), floored where the difference vanishes."""
-    return total + np.log(np.maximum(-np.expm1(part - total), 1e-300))
+def _absorb(path: np.ndarray, names: list[tuple[int, str]], frames: int) -> np.ndarray:
+    """Runs of at most ``frames`` frames take the state of a neighbouring run on the same root
+    (the next one first: a suspension resolves forwards)."""
+    path = path.copy()
+    if frames <= 0:
+        return path
+    change = np.flatnonzero(np.concatenate([[True], path[1:] != path[:-1]]))
+    ends = np.concatenate([change[1:], [len(path)]])
+    root = np.array([-1] + [r for r, _ in names])
+    for i, (a, b) in enumerate(zip(change, ends)):
+        state = path[a]
+        if state == 0 or b - a > frames:
+            continue
+        for j in (i + 1, i - 1):
+            if 0 <= j < len(change) and path[change[j]] != 0 and root[path[change[j]]] == root[state]:
+                path[a:b] = path[change[j]]
+                break
+    return path
 
 
 def _events(notes: Notes, grid: Grid, path: np.ndarray, confidence: np.ndarray, profile: np.ndarray,
             bass: np.ndarray, names: list[tuple[int, str]]) -> list[ChordEvent]:
-    """Runs of one state -> chord events (no-chord runs left out)."""
+    """Runs of one state -> chord events (no-chord runs left out). An event's bass is its lowest
+    chord tone among the frames' basses (the root where none sounds)."""
     change = np.flatnonzero(np.concatenate([[True], path[1:] != path[:-1]]))
     ends = np.concatenate([change[1:], [len(path)]])
     starts_s, ends_s = notes.seconds(grid.edges[change]), notes.seconds(grid.edges[ends])
@@ -331,10 +364,8 @@ def _events(notes: Notes, grid: Grid, path: np.ndarray, confidence: np.ndarray, 
             continue
         root, quality = names[state - 1]
         pcs = chord_set(root, quality)
-        heard = bass[a:b][bass[a:b] >= 0]
-        counts = np.bincount(heard, weights=np.diff(grid.edges)[a:b][bass[a:b] >= 0], minlength=12)
-        counts[[pc for pc in range(12) if pc not in pcs]] = 0
-        chord_bass = int(counts.argmax()) if counts.any() else root
+        lowest = [int(p) for p in bass[a:b] if p >= 0 and p % 12 in pcs]
+        chord_bass = min(lowest) % 12 if lowest else root
         sounding = profile[a:b].sum(0)
         events.append(ChordEvent(
             notes.source, round(float(grid.edges[a]), 6), round(float(grid.edges[b]), 6),

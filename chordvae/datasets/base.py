@@ -7,12 +7,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 
 from ..errors import ChordVAEError
 from ..vae import VAE
+
+if TYPE_CHECKING:  # pretty_midi is not needed to load data
+    from ..listen.midi import RenderOptions
 
 
 @dataclass
@@ -43,13 +46,17 @@ class DatasetAdapter:
     """Base class of dataset adapters; subclasses set ``name`` and implement :meth:`load`.
 
     ``options`` are the dataset options given on the command line or in Python
-    (e.g. ``data_dir`` for MNIST, ``segment`` for chords); an adapter reads the keys it
-    knows and ignores those that are ``None``.
+    (e.g. ``data_dir`` for MNIST; chords take a ``ChordOptions``); an adapter reads the keys
+    it knows and ignores those that are ``None``. ``progress`` (set by the caller) says
+    whether loading may show progress bars; ``default_grid`` is the side of the
+    ``latent_space.png`` grid, which ``decode --grid`` also walks by default.
     """
 
     name: ClassVar[str]
     default_arch: ClassVar[str] = "mlp"
     default_hidden: ClassVar[tuple[int, ...]] = (400,)
+    default_grid: ClassVar[int] = 12
+    progress: bool = True
 
     def load(self, sources: list[str], options: dict[str, Any], seed: int,
              run_dir: Path | None = None) -> Data:
@@ -82,7 +89,7 @@ class DatasetAdapter:
         """An event the user typed (e.g. a chord ``"C E G"``) as a tensor of the event shape."""
         raise ChordVAEError(f"{self.name} events cannot be typed; give a latent point such as z:0.5,-1.2")
 
-    def render(self, probs: torch.Tensor, path: Path, options: dict[str, Any]) -> list[str]:
+    def render(self, probs: torch.Tensor, path: Path, options: RenderOptions) -> list[str]:
         """Write decoded events ``probs`` ``(N, *event_shape)`` to ``path`` (MIDI, PNG, ...)
         in order; return one line per event describing it for the user."""
         raise ChordVAEError(f"{self.name} runs cannot render decoded events")

@@ -2,21 +2,25 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass, field, fields
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Mapping
 
-import matplotlib.pyplot as plt
+import matplotlib
 import numpy as np
 import torch
-from matplotlib.patches import Patch
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch, Rectangle
 
-from ..chords.corpus import Corpus, default_sources, read_corpus
+from ..chords.corpus import Corpus, default_sources, find_files, read_corpus
 from ..chords.events import QUALITIES, chord_name, chord_quality, chord_root, chord_symbol
 from ..chords.pcset import from_mask, rows_to_masks
 from ..chords.segment import Segmentation
 from ..chords.vectors import FEATURES, PITCH_SETS, TRANSPOSE, chord_vectors
-from ..errors import ChordVAEError
+from ..errors import ChordVAEError, DataError
+from ..fileio import sha256_file
 from ..listen.audio import render_wav
 from ..listen.chordspec import parse_chord
 from ..listen.midi import RenderOptions, write_chords
@@ -25,50 +29,99 @@ from ..vae import VAE
 from .base import Data, DatasetAdapter
 
 VALIDATION_FRACTION = 0.1  # of the pieces: whole pieces are held out, never single chords
-QUALITY_COLOURS = dict(zip(QUALITIES, plt.get_cmap("tab10").colors))
-SEGMENT_KEYS = {"segment": "mode", "threshold": "threshold", "min_notes": "min_notes",
-                "min_duration": "min_duration"}
+QUALITY_COLOURS = dict(zip(QUALITIES, matplotlib.colormaps["tab10"].colors))
+SEGMENT_NAMES = {"mode": "segment"}  # Segmentation field -> option name, where they differ
+
+
+@dataclass(frozen=True)
+class ChordOptions:
+    """Everything the chord adapter can be told: how notes become chords (``segmentation``,
+    whose fields are options by their own names, ``mode`` as ``segment``), how chords become
+    vectors (``features``, ``transpose``, ``pitch_set``) and how the corpus is read (``jobs`` processes,
+    ``strict``, ``no_cache``). Flat dictionaries with the option names (as the CLI and
+    the run's ``dataset_meta["options"]`` have them) convert with :meth:`from_dict` / :meth:`to_dict`.
+    """
+
+    segmentation: Segmentation = field(default_factory=Segmentation)
+    features: str = FEATURES[0]
+    transpose: str = TRANSPOSE[0]
+    pitch_set: str = PITCH_SETS[0]
+    jobs: int | None = None
+    strict: bool = False
+    no_cache: bool = False
+
+    @staticmethod
+    def names() -> list[str]:
+        """The flat option names: the Segmentation fields, then the others."""
+        return [SEGMENT_NAMES.get(f.name, f.name) for f in fields(Segmentation)] + \
+               [f.name for f in fields(ChordOptions) if f.name != "segmentation"]
+
+    @classmethod
+    def from_dict(cls, options: Mapping[str, Any]) -> ChordOptions:
+        """From flat option names; ``None`` (or absent) keeps the default; unknown names are refused."""
+        unknown = set(options) - set(cls.names())
+        if unknown:
+            raise ChordVAEError(f"unknown chord option(s) {', '.join(sorted(unknown))}; "
+                                f"known: {', '.join(cls.names())}")
+        seg = {f.name: options[SEGMENT_NAMES.get(f.name, f.name)] for f in fields(Segmentation)
+               if options.get(SEGMENT_NAMES.get(f.name, f.name)) is not None}
+        rest = {f.name: options[f.name] for f in fields(cls)
+                if f.name != "segmentation" and options.get(f.name) is not None}
+        return cls(Segmentation(**seg), **rest)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The flat option names and their values (JSON-serialisable)."""
+        seg = {SEGMENT_NAMES.get(f.name, f.name): getattr(self.segmentation, f.name) for f in fields(Segmentation)}
+        return {**seg, **{f.name: getattr(self, f.name) for f in fields(self) if f.name != "segmentation"}}
+
+
+def chord_options(options: ChordOptions | Mapping[str, Any] | None) -> ChordOptions:
+    """``options`` as ChordOptions (a flat dict is read with :meth:`ChordOptions.from_dict`)."""
+    if isinstance(options, ChordOptions):
+        return options
+    return ChordOptions.from_dict(options or {})
 
 
 class Chords(DatasetAdapter):
     """Chord events from music files, as binary pitch-class vectors (C = index 0).
 
     Sources: MIDI and score files or folders; none = the Bach chorales in music21's corpus.
-    Options: ``segment``, ``threshold``, ``min_notes``, ``min_duration`` (see
-    :class:`~chordvae.chords.segment.Segmentation`), ``features`` (``pitch-class`` or
-    ``pitch-class+bass``), ``transpose`` (``none``, ``all``, ``c``), ``pitch_set`` (``chord``,
-    ``sounding``), ``jobs``, ``strict``,
-    ``no_cache``. Labels are chord qualities; validation holds out whole pieces.
+    Options: a :class:`ChordOptions` (or its flat dict). Labels are chord qualities;
+    validation holds out whole pieces. The meta stores a fingerprint of every file read
+    (sha256 of its content), and reloading refuses a corpus that has changed since.
     """
 
     name: ClassVar[str] = "chords"
     default_arch: ClassVar[str] = "mlp"
     default_hidden: ClassVar[tuple[int, ...]] = (256, 128)
 
-    def load(self, sources: list[str], options: dict[str, Any], seed: int,
+    def load(self, sources: list[str], options: ChordOptions | Mapping[str, Any], seed: int,
              run_dir: Path | None = None) -> Data:
-        features = options.get("features") or FEATURES[0]
-        transpose = options.get("transpose") or TRANSPOSE[0]
-        pitch_set = options.get("pitch_set") or PITCH_SETS[0]
+        opts = chord_options(options)
         paths = [str(Path(s).resolve()) for s in sources]
-        seg = segmentation(options)
-        corpus = read(paths, options)
+        corpus = read(paths, opts, progress=self.progress)
         if run_dir is not None:
             corpus.write_skipped(Path(run_dir) / "skipped.tsv")
-        x, piece = chord_vectors(corpus.pieces, features, transpose, pitch_set)
+        x, piece = chord_vectors(corpus.pieces, opts.features, opts.transpose, opts.pitch_set)
         train_mask, split_note = _split_by_piece(piece, len(corpus.pieces), seed)
         events = torch.from_numpy(x).float()
         labels = torch.from_numpy(quality_labels(x[:, :12]))
-        resolved = {"segment": seg.mode, "threshold": seg.threshold, "min_notes": seg.min_notes,
-                    "min_duration": seg.min_duration, "features": features, "transpose": transpose,
-                    "pitch_set": pitch_set,
-                    "jobs": options.get("jobs"), "strict": bool(options.get("strict")),
-                    "no_cache": bool(options.get("no_cache"))}
         mask = torch.from_numpy(train_mask)
         return Data(events[mask], events[~mask], labels[mask], labels[~mask], list(QUALITIES),
-                    meta={"sources": paths, "options": resolved, "seed": seed,
-                          "pieces": len(corpus.pieces), "skipped": len(corpus.skipped)},
+                    meta={"sources": paths, "options": opts.to_dict(), "seed": seed,
+                          "pieces": len(corpus.pieces), "skipped": len(corpus.skipped),
+                          "fingerprint": fingerprint(paths)},
                     notices=[corpus.summary(), split_note])
+
+    def reload(self, meta: dict[str, Any]) -> Data:
+        """The data of ``meta``, refused when files were added, removed or changed since (the
+        held-out pieces would no longer be those the run was validated on)."""
+        if "fingerprint" in meta:
+            changes = corpus_changes(meta["fingerprint"], fingerprint(meta["sources"]))
+            if changes:
+                raise DataError(f"the corpus has changed since this run was trained ({changes}): the "
+                                "held-out pieces would differ; restore the files or train a new run")
+        return self.load(meta["sources"], meta["options"], meta["seed"])
 
     def metrics(self, model: VAE, x: torch.Tensor) -> dict[str, float]:
         """Exact pitch-class-set reconstruction rate and per-pitch-class accuracy (from the posterior mean)."""
@@ -80,17 +133,18 @@ class Chords(DatasetAdapter):
     def plot_latent_space(self, model: VAE, data: Data | None, meta: dict[str, Any],
                           path: Path, n: int | None = None, scale: float = 1.0) -> None:
         """Decoded chords on an n x n latent grid (n = 12), each cell coloured by quality."""
-        n = n or 12
+        n = n or self.default_grid
         plane, z, ticks = latent_grid(model, data.validation, n, scale)
         with torch.no_grad():
             probs = torch.sigmoid(model.decode(z))[:, :12].numpy()
         sets = probs >= 0.5
-        fig, ax = plt.subplots(figsize=(max(8, 0.9 * n), max(8, 0.9 * n)))
+        fig = Figure(figsize=(max(8, 0.9 * n), max(8, 0.9 * n)))
+        ax = fig.subplots()
         for k in range(n * n):
             row, col = divmod(k, n)
             pcs = tuple(np.flatnonzero(sets[k]).tolist())
             quality = chord_quality(pcs) if len(pcs) >= 3 else "other"
-            ax.add_patch(plt.Rectangle((col, n - 1 - row), 1, 1, color=QUALITY_COLOURS[quality],
+            ax.add_patch(Rectangle((col, n - 1 - row), 1, 1, color=QUALITY_COLOURS[quality],
                                        alpha=0.35 + 0.5 * float(np.abs(probs[k] - 0.5).mean() * 2)))
             ax.text(col + 0.5, n - 0.5 - row, chord_symbol(pcs) if pcs else "—",
                     ha="center", va="center", fontsize=max(5, 11 - n // 3))
@@ -119,7 +173,8 @@ class Chords(DatasetAdapter):
         points = plane.project(means).numpy()
         pcs = [tuple(np.flatnonzero(v[:12].numpy() >= 0.5).tolist()) for v in distinct]
         colours = [QUALITY_COLOURS[chord_quality(p)] for p in pcs]
-        fig, ax = plt.subplots(figsize=(11, 9))
+        fig = Figure(figsize=(11, 9))
+        ax = fig.subplots()
         sizes = 8 + 400 * (counts.numpy() / counts.max().item()) ** 0.5
         ax.scatter(points[:, 0], points[:, 1], s=sizes, c=colours, alpha=0.7, edgecolors="k", linewidths=0.3)
         for i in torch.argsort(counts, descending=True)[:labelled].tolist():
@@ -144,62 +199,72 @@ class Chords(DatasetAdapter):
             vector[12 + bass] = 1.0
         return vector
 
-    def render(self, probs: torch.Tensor, path: Path, options: dict[str, Any]) -> list[str]:
+    def render(self, probs: torch.Tensor, path: Path, options: RenderOptions) -> list[str]:
         """Decoded chords, voiced and played one after another: MIDI (``.mid``) or MusicXML
-        (``.musicxml``), plus a WAV through FluidSynth when ``options["wav"]`` is set.
+        (``.musicxml``), plus a WAV through FluidSynth when ``options.wav`` is set.
 
-        A chord is the pitch classes with probability >= ``threshold`` (0.5), or the ``notes``
-        most probable ones; the bass is the bass dimension's most probable pitch class when the
-        model has one, else the chord's root. Empty decodes are reported and left out.
+        A chord is the pitch classes with probability >= ``options.min_prob``, or the
+        ``options.notes`` most probable ones; the bass is the bass dimension's most probable
+        pitch class when the model has one, else the chord's root. Empty decodes are reported
+        and left out.
         """
         p = probs[:, :12].numpy()
-        if options.get("notes"):
-            top = np.argsort(-p, axis=1)[:, :options["notes"]]
+        if options.notes:
+            top = np.argsort(-p, axis=1)[:, :options.notes]
             chosen = np.zeros_like(p, dtype=bool)
             np.put_along_axis(chosen, top, True, axis=1)
         else:
-            chosen = p >= options.get("threshold", 0.5)
+            chosen = p >= options.min_prob
         basses = probs[:, 12:].argmax(1).tolist() if probs.shape[1] == 24 else [None] * len(p)
         chords, kept_basses, lines = [], [], []
         for i, row in enumerate(chosen):
             pcs = tuple(np.flatnonzero(row).tolist())
             if not pcs:
-                lines.append(f"{i + 1:3d}  (empty: no pitch class reaches p >= {options.get('threshold', 0.5)}; left out)")
+                lines.append(f"{i + 1:3d}  (empty: no pitch class reaches p >= {options.min_prob}; left out)")
                 continue
             chords.append(pcs)
             kept_basses.append(basses[i] if basses[i] in pcs else None)
             lines.append(f"{i + 1:3d}  {chord_name(pcs):34s} {chord_symbol(pcs):8s} {list(pcs)}")
         if not chords:
-            raise ChordVAEError("every decoded chord is empty; lower --threshold or use --notes K")
-        render_options = RenderOptions(**{k: options[k] for k in ("bpm", "beats", "program", "velocity")
-                                          if options.get(k) is not None})
-        written = write_chords(chords, path, render_options, basses=kept_basses)
-        if options.get("wav"):
+            raise ChordVAEError("every decoded chord is empty; lower --min-prob or use --notes K")
+        written = write_chords(chords, path, options, basses=kept_basses)
+        if options.wav:
             try:
-                render_wav(written, options["wav"], soundfont=options.get("soundfont"))
-                lines.append(f"audio: {options['wav']}")
+                render_wav(written, options.wav, soundfont=options.soundfont)
+                lines.append(f"audio: {options.wav}")
             except ChordVAEError as e:
                 lines.append(f"no audio: {e} (the chords are still in {path})")
         return lines
 
 
-def segmentation(options: dict[str, Any]) -> Segmentation:
-    """The Segmentation the options ask for (unset ones keep their defaults)."""
-    return Segmentation(**{field: options[key] for key, field in SEGMENT_KEYS.items()
-                           if options.get(key) is not None})
-
-
-def read(sources: list[str], options: dict[str, Any]) -> Corpus:
+def read(sources: list[str], options: ChordOptions | Mapping[str, Any] | None = None,
+         progress: bool = True) -> Corpus:
     """Read the chord corpus of ``sources`` (none: music21's Bach chorales) as the options say;
-    unless ``options["progress"]`` is false, show a progress bar and name each skipped file on stderr."""
-    progress = options.get("progress", True)
-    return read_corpus(sources or default_sources(), segmentation(options), jobs=options.get("jobs"),
-                       strict=bool(options.get("strict")), use_cache=not options.get("no_cache"),
-                       progress=progress, report=_to_stderr if progress else None)
+    with ``progress``, show a progress bar and name each skipped file on stderr."""
+    opts = chord_options(options)
+    return read_corpus(sources or default_sources(), opts.segmentation, jobs=opts.jobs, strict=opts.strict,
+                       use_cache=not opts.no_cache, progress=progress, report=_to_stderr if progress else None)
 
 
 def _to_stderr(line: str) -> None:
     print(line, file=sys.stderr)
+
+
+def fingerprint(sources: list[str]) -> dict[str, str]:
+    """``{file: sha256 of its content}`` for every music file of ``sources`` (none: the default corpus)."""
+    return {str(f): sha256_file(f) for f in find_files(sources or default_sources())}
+
+
+def corpus_changes(before: Mapping[str, str], now: Mapping[str, str]) -> str:
+    """What differs between two fingerprints, e.g. ``"1 file added: x.mid; 2 changed: a.mid, b.mid"``; "" if none."""
+    groups = {"added": sorted(set(now) - set(before)), "removed": sorted(set(before) - set(now)),
+              "changed": sorted(f for f in set(before) & set(now) if before[f] != now[f])}
+    parts = []
+    for what, files in groups.items():
+        if files:
+            shown = ", ".join(files[:3]) + (f" and {len(files) - 3} more" if len(files) > 3 else "")
+            parts.append(f"{len(files)} file{'s' * (len(files) != 1)} {what}: {shown}")
+    return "; ".join(parts)
 
 
 def quality_labels(pitch_classes: np.ndarray) -> np.ndarray:
@@ -235,6 +300,6 @@ def _split_by_piece(piece: np.ndarray, n_pieces: int, seed: int) -> tuple[np.nda
     return ~np.isin(piece, held_out), f"validation: {n_val} of {n_pieces} pieces held out (seed {seed})"
 
 
-def _quality_legend(ax: plt.Axes) -> None:
+def _quality_legend(ax: Axes) -> None:
     ax.legend(handles=[Patch(color=c, label=q) for q, c in QUALITY_COLOURS.items()],
               loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8, title="quality")

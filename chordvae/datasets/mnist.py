@@ -3,17 +3,20 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from matplotlib.figure import Figure
 
 from ..errors import ChordVAEError
 from ..plots import LatentPlane, latent_grid, posterior_means, save_figure
 from ..vae import VAE
 from .base import Data, DatasetAdapter
 from .idx import FASHION_MNIST_SOURCE, MNIST_SOURCE, IdxSource, load_split, locate
+
+if TYPE_CHECKING:  # pretty_midi is not needed to load data
+    from ..listen.midi import RenderOptions
 
 
 class MNIST(DatasetAdapter):
@@ -26,6 +29,7 @@ class MNIST(DatasetAdapter):
 
     name: ClassVar[str] = "mnist"
     default_arch: ClassVar[str] = "conv"
+    default_grid: ClassVar[int] = 30
     source: ClassVar[IdxSource] = MNIST_SOURCE
     label_names: ClassVar[list[str]] = [str(d) for d in range(10)]
 
@@ -34,7 +38,7 @@ class MNIST(DatasetAdapter):
         if sources:
             raise ChordVAEError(f"{self.name} takes no paths; use --data-dir to say where its files are")
         split = options.get("split") or "official"
-        data_dir = options.get("data_dir")
+        data_dir = str(Path(options["data_dir"]).resolve()) if options.get("data_dir") else None
         files = locate(self.source, Path(data_dir) if data_dir else None)
         x_train, y_train, x_val, y_val, notices = load_split(files, split, seed)
         return Data(train=_to_events(x_train), validation=_to_events(x_val),
@@ -46,13 +50,14 @@ class MNIST(DatasetAdapter):
     def plot_latent_space(self, model: VAE, data: Data | None, meta: dict[str, Any],
                           path: Path, n: int | None = None, scale: float = 1.0) -> None:
         """The Keras example's ``plot_latent_space``: an n x n grid of decoded images (n = 30)."""
-        n = n or 30
+        n = n or self.default_grid
         plane, z, ticks = latent_grid(model, data.validation, n, scale)
         with torch.no_grad():
             images = torch.sigmoid(model.decode(z))[:, 0]
         h, w = images.shape[1:]
         figure = images.reshape(n, n, h, w).permute(0, 2, 1, 3).reshape(n * h, n * w)
-        fig, ax = plt.subplots(figsize=(10, 10))
+        fig = Figure(figsize=(10, 10))
+        ax = fig.subplots()
         ax.imshow(figure.numpy(), cmap="Greys_r")
         centres = np.arange(n) * w + w // 2
         labels = [f"{t:.1f}" for t in ticks.tolist()]
@@ -69,7 +74,8 @@ class MNIST(DatasetAdapter):
         means = posterior_means(model, data.validation)
         plane = LatentPlane(model.latent_dim, means)
         points = plane.project(means).numpy()
-        fig, ax = plt.subplots(figsize=(10, 8))
+        fig = Figure(figsize=(10, 8))
+        ax = fig.subplots()
         sc = ax.scatter(points[:, 0], points[:, 1], c=data.validation_labels.numpy(),
                         cmap="tab10", s=4, vmin=-0.5, vmax=9.5)
         bar = fig.colorbar(sc, ax=ax, ticks=range(10))
@@ -81,19 +87,20 @@ class MNIST(DatasetAdapter):
         save_figure(fig, path)
 
 
-    def render(self, probs: torch.Tensor, path: Path, options: dict[str, Any]) -> list[str]:
+    def render(self, probs: torch.Tensor, path: Path, options: RenderOptions) -> list[str]:
         """Decoded images tiled into one PNG, ``columns`` per row (default: a square)."""
         path = Path(path)
         if path.suffix.lower() != ".png":
             raise ChordVAEError(f"{self.name} runs write decoded images as PNG; got {path.name}")
         n = len(probs)
-        columns = options.get("columns") or math.ceil(math.sqrt(n))
+        columns = options.columns or math.ceil(math.sqrt(n))
         rows = math.ceil(n / columns)
         h, w = probs.shape[-2:]
         canvas = torch.zeros(rows * columns, h, w)
         canvas[:n] = probs[:, 0]
         tiled = canvas.reshape(rows, columns, h, w).permute(0, 2, 1, 3).reshape(rows * h, columns * w)
-        fig, ax = plt.subplots(figsize=(max(2, columns * 0.6), max(2, rows * 0.6)))
+        fig = Figure(figsize=(max(2, columns * 0.6), max(2, rows * 0.6)))
+        ax = fig.subplots()
         ax.imshow(tiled.numpy(), cmap="Greys_r", vmin=0, vmax=1)
         ax.axis("off")
         save_figure(fig, path)

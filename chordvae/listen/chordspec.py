@@ -8,7 +8,8 @@ from ..errors import ChordVAEError
 
 FORMS = ('note names ("C E G", "Bb D F"), pitch classes ("0,4,7"), a chord symbol ("Cmaj7", "Am", "G7") '
          'or a latent point ("z:0.5,-1.2")')
-_NOTE = re.compile(r"^[A-Ga-g](#{1,2}|b{1,2}|-{1,2})?\d?$")
+_NOTE = re.compile(r"^([A-Ga-g])(#{1,2}|b{1,2}|-{1,2})?\d?$")
+_STEPS = {"c": 0, "d": 2, "e": 4, "f": 5, "g": 7, "a": 9, "b": 11}
 
 
 @dataclass(frozen=True)
@@ -33,14 +34,21 @@ def parse_chord(text: str) -> ChordSpec:
             if all(0 <= pc < 12 for pc in pcs):
                 return ChordSpec(text, tuple(sorted(set(pcs))), pcs[0])
         elif t and all(_NOTE.match(tok) for tok in t.split()) and len(t.split()) > 1:
-            from music21 import pitch
-            pcs = [pitch.Pitch(tok.replace("b", "-") if len(tok) > 1 else tok).pitchClass for tok in t.split()]
+            pcs = [_pitch_class(tok) for tok in t.split()]
             return ChordSpec(text, tuple(sorted(set(pcs))), pcs[0])
         elif t and " " not in t:
             return _symbol(text, t)
     except ValueError:
         pass
     raise ChordVAEError(f"cannot read the chord {text!r}: give {FORMS}")
+
+
+def _pitch_class(note: str) -> int:
+    """A note name as musicians type it -> pitch class: ``"Bb"``, ``"bb"``, ``"B-"`` = 10,
+    ``"b"`` = 11, ``"eb"`` = 3, ``"F#4"`` = 6 (an octave digit is ignored)."""
+    letter, accidentals = _NOTE.match(note).groups()
+    accidentals = accidentals or ""
+    return (_STEPS[letter.lower()] + accidentals.count("#") - len(accidentals.replace("#", ""))) % 12
 
 
 def _symbol(text: str, figure: str) -> ChordSpec:

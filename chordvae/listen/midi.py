@@ -15,14 +15,22 @@ MIDI_SUFFIXES = (".mid", ".midi")
 XML_SUFFIXES = (".musicxml", ".xml")
 
 
-@dataclass
+@dataclass(frozen=True)
 class RenderOptions:
-    """``bpm`` quarter notes per minute; ``beats`` per chord; ``program`` General MIDI (0 = piano)."""
+    """How decoded events become a file. Chords: a pitch class sounds when its probability is at
+    least ``min_prob``, or the ``notes`` most probable ones sound; ``bpm`` quarter notes per
+    minute; ``beats`` per chord; ``program`` General MIDI (0 = piano); ``velocity`` 1-127;
+    ``wav`` also renders audio there (with ``soundfont``). Images: ``columns`` per row."""
 
+    min_prob: float = 0.5
+    notes: int | None = None
     bpm: float = 90.0
     beats: float = 2.0
     program: int = 0
     velocity: int = 80
+    wav: str | None = None
+    soundfont: str | None = None
+    columns: int | None = None
 
 
 def to_midi(chords: Sequence[Sequence[int]], options: RenderOptions = RenderOptions(),
