@@ -75,6 +75,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--params", default=None,
+                        help="comma-separated parameters to search (default: all; qualities as quality:NAME)")
     args = parser.parse_args()
     pieces = load_pop909() + load_rn_dev()
     with ProcessPoolExecutor(args.jobs) as pool:
@@ -86,7 +88,10 @@ def main() -> None:
         print(f"defaults: {line(result)}", flush=True)
         score = objective(result)
         for round_ in range(args.rounds):
-            for name, values in [*GRID.items(), *[(f"quality:{q}", None) for q in best.quality_prior]]:
+            steps = [*GRID.items(), *[(f"quality:{q}", None) for q in best.quality_prior]]
+            if args.params:
+                steps = [(name, values) for name, values in steps if name in args.params.split(",")]
+            for name, values in steps:
                 for value in (values if values is not None else _quality_values(best, name)):
                     candidate = _with(best, name, value)
                     if candidate == best:

@@ -331,6 +331,31 @@ def _numbers(values) -> str:
     return "[" + ", ".join(f"{v:+.3f}" for v in values.tolist()) + "]"
 
 
+@main.command("explore")
+@click.argument("run_dir", type=click.Path())
+@click.option("--out", "-o", type=click.Path(), default=None,
+              help="HTML file to write (default: explorer.html in the run directory)")
+@click.option("--extent", type=click.FloatRange(0, min_open=True), default=None,
+              help="show [-extent, extent] of each plane direction (default: fit the corpus's chords)")
+@click.option("--grid", type=click.IntRange(16, 1024), default=256, show_default=True,
+              help="background cells per side (the chords on a grid twice as fine get music21's names)")
+@click.option("--open", "open_page", is_flag=True, help="open the page in the default browser")
+@quiet_option
+def explore_page(run_dir: str, out: str | None, extent: float | None, grid: int, open_page: bool,
+                 quiet: bool) -> None:
+    """Write one self-contained HTML page that shows and plays a chord run's latent space."""
+    import webbrowser
+
+    from . import runs
+    from .render.explorer import ExplorerOptions, write_explorer
+
+    path = write_explorer(runs.load_run(run_dir, progress=not quiet), out or Path(run_dir) / "explorer.html",
+                          ExplorerOptions(grid=grid, extent=extent)).resolve()
+    click.echo(f"open {path}")
+    if open_page and not webbrowser.open(path.as_uri()):
+        click.echo("no browser found; open the file above yourself")
+
+
 @main.command()
 @click.argument("run_dir", type=click.Path())
 @click.option("--part", type=click.Choice(["validation", "train"]), default="validation", show_default=True,

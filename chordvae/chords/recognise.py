@@ -62,7 +62,7 @@ class RecogniserOptions:
     frame on its own, no smoothing: a baseline).
     """
 
-    melody_weight: float = 0.5
+    melody_weight: float = 0.35
     evidence_notes: float = 3.0
     concentration: float = 11.0
     non_chord_mass: float = 0.1
