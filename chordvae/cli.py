@@ -117,7 +117,8 @@ def _chord_opts(kw: dict[str, Any]):
 
 
 def quiet_option(f):
-    return click.option("--quiet", "-q", is_flag=True, help="no progress bars")(f)
+    return click.option("--quiet", "-q", is_flag=True,
+                        help="no progress bars (nor, reading chords, a line per skipped file)")(f)
 
 
 CONTEXT = {"help_option_names": ["-h", "--help"]}
@@ -204,7 +205,8 @@ def train(dataset: str | None, paths: tuple[str, ...], data_dir: str | None, spl
 
 @main.command()
 @click.argument("paths", nargs=-1, type=click.Path())
-@click.option("--out", "-o", type=OUT_FILE, required=True, help="JSON Lines file to write")
+@click.option("--out", "-o", type=OUT_FILE, required=True,
+              help="JSON Lines file to write; skipped files go to <name>.skipped.tsv beside it")
 @chord_options
 @quiet_option
 def extract(paths: tuple[str, ...], out: str, quiet: bool, **kw: Any) -> None:
@@ -213,8 +215,11 @@ def extract(paths: tuple[str, ...], out: str, quiet: bool, **kw: Any) -> None:
 
     corpus = read(list(paths), _chord_opts(kw), progress=not quiet)
     corpus.write_jsonl(out)
+    skipped = Path(out).with_suffix(".skipped.tsv")
+    corpus.write_skipped(skipped)
     click.echo(corpus.summary())
-    click.echo(f"wrote {corpus.n_events} chord events to {out}")
+    click.echo(f"wrote {corpus.n_events} chord events to {out}"
+               + (f", the {len(corpus.skipped)} skipped files to {skipped}" if corpus.skipped else ""))
 
 
 @main.command()

@@ -1,6 +1,7 @@
 """Chords: MIDI / MusicXML corpora as pitch-class chord vectors (12 dims, or 24 with the bass)."""
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field, fields
 from functools import lru_cache
 from pathlib import Path
@@ -295,10 +296,12 @@ class Chords(DatasetAdapter):
 def read(sources: list[str], options: ChordOptions | Mapping[str, Any] | None = None,
          progress: bool = True) -> Corpus:
     """Read the chord corpus of ``sources`` (named sources, see :mod:`chordvae.chords.sources`;
-    none: music21's Bach chorales) as the options say."""
+    none: music21's Bach chorales) as the options say; with ``progress``, show a progress bar and
+    name each skipped file on stderr."""
     opts = chord_options(options)
     return read_sources(sources, opts.segmentation, jobs=opts.jobs, strict=opts.strict,
-                        use_cache=not opts.no_cache, progress=progress)
+                        use_cache=not opts.no_cache, progress=progress,
+                        report=_to_stderr if progress else None)
 
 
 def corpus_index(corpus: Corpus) -> tuple[list[str], np.ndarray]:
@@ -315,6 +318,10 @@ def corpus_counts(corpus: Corpus) -> list[dict[str, Any]]:
         entry["pieces"] += 1
         entry["chords"] += len(p.events)
     return list(counts.values())
+
+
+def _to_stderr(line: str) -> None:
+    print(line, file=sys.stderr)
 
 
 def fingerprint(sources: list[str]) -> dict[str, str]:
