@@ -96,7 +96,7 @@ def main() -> None:
 
     jobs = os.cpu_count() or 1
     corpora = {"Bach chorales (MusicXML, music21 corpus)": default_sources(),
-               "data/midi (MIDI)": find_files([DATA])}
+               "data/midi/bach (MIDI)": find_files([DATA])}
     print(f"{jobs} cores; {args.repeats} repeats, medians; every run a fresh process; "
           f"chordvae with --segment {args.segment}\n")
     for name, files in corpora.items():
