@@ -206,7 +206,7 @@ def train(dataset: str | None, paths: tuple[str, ...], data_dir: str | None, spl
 @main.command()
 @click.argument("paths", nargs=-1, type=click.Path())
 @click.option("--out", "-o", type=OUT_FILE, required=True,
-              help="JSON Lines file to write; skipped files go to <name>.skipped.tsv beside it")
+              help="JSON Lines file to write; skipped files are listed in skipped.tsv beside it")
 @chord_options
 @quiet_option
 def extract(paths: tuple[str, ...], out: str, quiet: bool, **kw: Any) -> None:
@@ -215,7 +215,7 @@ def extract(paths: tuple[str, ...], out: str, quiet: bool, **kw: Any) -> None:
 
     corpus = read(list(paths), _chord_opts(kw), progress=not quiet)
     corpus.write_jsonl(out)
-    skipped = Path(out).with_suffix(".skipped.tsv")
+    skipped = Path(out).parent / "skipped.tsv"
     corpus.write_skipped(skipped)
     click.echo(corpus.summary())
     click.echo(f"wrote {corpus.n_events} chord events to {out}"

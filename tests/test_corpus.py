@@ -119,7 +119,7 @@ def test_a_worker_that_really_dies_loses_nothing_but_its_file(mixed, tmp_path):
     assert done.returncode == 0, done.stderr
     used = {json.loads(line)["source"] for line in out.read_text().splitlines()}
     assert used == {str(p) for p in good + [mixed / "a.mid", mixed / "c.musicxml", mixed / "sub" / "B.MIDI"]}
-    skipped = dict(line.split("\t") for line in (tmp_path / "chords.skipped.tsv").read_text().splitlines())
+    skipped = dict(line.split("\t") for line in (tmp_path / "skipped.tsv").read_text().splitlines())
     assert set(skipped) == {str(mixed / n) for n in ("die.mid", "zero.mid", "noise.mid", "cut.mid", "broken.xml",
                                                       "silent.mid")}
     assert skipped[str(mixed / "die.mid")] == "worker process died (exit code 1; out of memory or crashed) while reading it"
@@ -229,9 +229,9 @@ def test_extract_names_every_skipped_file_on_stderr_and_beside_its_output(mixed,
     assert len(lines) == 6 and all(line.startswith(f"skipped {mixed}") for line in lines), result.stderr
     for name, reason in bad.items():
         assert any(line.startswith(f"skipped {mixed / name}: {reason}") for line in lines), (name, result.stderr)
-    table = [line.split("\t") for line in (tmp_path / "chords.skipped.tsv").read_text().splitlines()]
+    table = [line.split("\t") for line in (tmp_path / "skipped.tsv").read_text().splitlines()]
     assert sorted(Path(p).name for p, _ in table) == sorted(bad)
-    assert result.stdout.startswith("3 files used, 6 skipped") and "chords.skipped.tsv" in result.stdout
+    assert result.stdout.startswith("3 files used, 6 skipped") and "skipped.tsv" in result.stdout
     quiet = CliRunner().invoke(main, ["extract", str(mixed), "-o", str(out), "-q"])
     assert quiet.exit_code == 0 and quiet.stderr == "" and quiet.stdout.startswith("3 files used, 6 skipped")
 

@@ -14,6 +14,7 @@ import threading
 from collections import Counter
 from contextlib import closing
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -207,8 +208,18 @@ def _cache_key(path: Path, seg: Segmentation) -> str:
     with open(path, "rb") as f:
         while chunk := f.read(1 << 20):
             digest.update(chunk)
-    digest.update(f"|{seg.cache_key()}|chordvae {__version__}".encode())
+    digest.update(f"|{seg.cache_key()}|chordvae {__version__}|{_code_digest()}".encode())
     return digest.hexdigest()
+
+
+@lru_cache(maxsize=1)
+def _code_digest() -> str:
+    """A digest of the chord pipeline's own source (this folder's modules): a cached result is
+    never reused by code that would compute it differently, even within one version."""
+    digest = hashlib.sha256()
+    for module in sorted(Path(__file__).parent.glob("*.py")):
+        digest.update(module.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def _cache_get(key: str, path: Path) -> PieceChords | Skip | None:
