@@ -34,6 +34,7 @@ GRID: dict[str, list] = {
     "bass_out": [0.05, 0.1, 0.2, 0.3],
     "no_chord_prior": [-6.0, -4.5, -3.0, -1.5],
     "absorb_beats": [0.0, 0.5, 1.0, 2.0],
+    "rhythm_prior": [10.0, 30.0, 100.0, 300.0, float("inf")],
     "change_prob": [(0.2, 0.05, 0.01, 0.002), (0.1, 0.03, 0.005, 0.001), (0.3, 0.05, 0.01, 0.002),
                     (0.2, 0.1, 0.01, 0.002), (0.2, 0.05, 0.02, 0.002), (0.2, 0.05, 0.01, 0.0005),
                     (0.2, 0.05, 0.01, 0.005)],
@@ -75,6 +76,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--params", default=None,
+                        help="comma-separated parameters to search (default: all; qualities as quality:NAME)")
     args = parser.parse_args()
     pieces = load_pop909() + load_rn_dev()
     with ProcessPoolExecutor(args.jobs) as pool:
@@ -86,7 +89,10 @@ def main() -> None:
         print(f"defaults: {line(result)}", flush=True)
         score = objective(result)
         for round_ in range(args.rounds):
-            for name, values in [*GRID.items(), *[(f"quality:{q}", None) for q in best.quality_prior]]:
+            steps = [*GRID.items(), *[(f"quality:{q}", None) for q in best.quality_prior]]
+            if args.params:
+                steps = [(name, values) for name, values in steps if name in args.params.split(",")]
+            for name, values in steps:
                 for value in (values if values is not None else _quality_values(best, name)):
                     candidate = _with(best, name, value)
                     if candidate == best:

@@ -9,7 +9,7 @@ import torch
 
 from . import __version__
 from .errors import ChordVAEError
-from .fileio import torch_save
+from .fileio import atomic_path
 from .plots import LatentPlane
 from .vae import VAE, ModelConfig, build_model
 
@@ -73,7 +73,8 @@ def save_checkpoint(path: str | Path, model: VAE, optimizer: torch.optim.Optimiz
         "batch_order_state": batch_order.get_state() if batch_order is not None else None,
         "latent_plane": latent_plane.to_dict() if latent_plane is not None else None,
     }
-    torch_save(state, path)
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
 
 
 def load_checkpoint(path: str | Path) -> Checkpoint:

@@ -70,6 +70,12 @@ def _apply(options: list, f):
     return f
 
 
+def colour_option(f):
+    """``--colour-by`` (also ``--color-by``) for the pictures of train and plot."""
+    return click.option("--colour-by", "--color-by", "colour_by", type=click.Choice(["quality", "root", "corpus"]),
+                        default=None, help="chords: colour the pictures by chord quality (default), root or corpus")(f)
+
+
 def chord_options(f):
     """Segmentation options shared by ``train`` and ``extract`` (defaults: see the README)."""
     return _apply([
@@ -89,6 +95,20 @@ def chord_options(f):
     ], f)
 
 
+def vector_options(f):
+    """How chords become vectors, shared by ``train`` and ``curve``."""
+    return _apply([
+        click.option("--features", type=click.Choice(["pitch-class", "pitch-class+bass"]), default=None,
+                     help="chords: 12 pitch classes, or those plus a 12-dim one-hot bass"),
+        click.option("--transpose", type=click.Choice(["none", "all", "c"]), default=None,
+                     help="chords: keep keys, augment with all 12 transpositions, or move each piece to "
+                          "C major / A minor"),
+        click.option("--pitch-set", type=click.Choice(["chord", "sounding"]), default=None,
+                     help="chords: vectors from each recognised chord's set (chord, the default) or from the "
+                          "pitch classes that sounded"),
+    ], f)
+
+
 def _chord_opts(kw: dict[str, Any]):
     """Pop the chord options out of a command's keyword arguments as one ChordOptions."""
     from .datasets.chords import ChordOptions
@@ -97,7 +117,8 @@ def _chord_opts(kw: dict[str, Any]):
 
 
 def quiet_option(f):
-    return click.option("--quiet", "-q", is_flag=True, help="no progress bars")(f)
+    return click.option("--quiet", "-q", is_flag=True,
+                        help="no progress bars (nor, reading chords, a line per skipped file)")(f)
 
 
 CONTEXT = {"help_option_names": ["-h", "--help"]}
@@ -125,13 +146,7 @@ IMAGE_ONLY = ("data_dir", "split")
 @click.option("--split", type=click.Choice(["official", "all"]), default=None,
               help="mnist: validate on the test split (official) or also train on it (all)")
 @chord_options
-@click.option("--features", type=click.Choice(["pitch-class", "pitch-class+bass"]), default=None,
-              help="chords: 12 pitch classes, or those plus a 12-dim one-hot bass")
-@click.option("--transpose", type=click.Choice(["none", "all", "c"]), default=None,
-              help="chords: keep keys, augment with all 12 transpositions, or move each piece to C major / A minor")
-@click.option("--pitch-set", type=click.Choice(["chord", "sounding"]), default=None,
-              help="chords: vectors from each recognised chord's set (chord, the default) or from the "
-                   "pitch classes that sounded")
+@vector_options
 @click.option("--arch", type=click.Choice(["conv", "mlp"]), default=None, help="network (default: the dataset's)")
 @click.option("--latent-dim", type=click.IntRange(1), default=None,
               help="latent size (default: the dataset's; MNIST 2, chords 4)")
@@ -173,10 +188,12 @@ IMAGE_ONLY = ("data_dir", "split")
 @click.option("--resume", type=click.Path(), default=None,
               help="continue the run in this directory (up to --epochs); nothing else is needed")
 @quiet_option
+@colour_option
 def train(dataset: str | None, paths: tuple[str, ...], data_dir: str | None, split: str | None,
           arch: str | None, latent_dim: int, hidden: str | None, out: str | None,
-          resume: str | None, quiet: bool, **kw: Any) -> None:
-    """Train a VAE on a dataset; chords read PATHS (MIDI/MusicXML files or folders)."""
+          resume: str | None, quiet: bool, colour_by: str | None, **kw: Any) -> None:
+    """Train a VAE on a dataset; chords read PATHS: files, folders (a folder's subfolders are
+    corpora named after them), NAME=PATH or m21:COMPOSER (see `chordvae corpora`)."""
     from . import runs
 
     if resume:
@@ -198,13 +215,15 @@ def train(dataset: str | None, paths: tuple[str, ...], data_dir: str | None, spl
         options = chords if dataset == "chords" else {"data_dir": data_dir, "split": split}
         config = runs.training_config(dataset, **{k: v for k, v in kw.items() if v is not None})
         run = runs.train(dataset, paths, options=options, arch=arch, latent_dim=latent_dim,
-                         hidden=_ints(hidden), config=config, out=out, progress=not quiet)
+                         hidden=_ints(hidden), config=config, out=out, progress=not quiet,
+                         colour_by=colour_by)
     click.echo(f"run directory: {run.dir}")
 
 
 @main.command()
 @click.argument("paths", nargs=-1, type=click.Path())
-@click.option("--out", "-o", type=OUT_FILE, required=True, help="JSON Lines file to write")
+@click.option("--out", "-o", type=OUT_FILE, required=True,
+              help="JSON Lines file to write; skipped files are listed in skipped.tsv beside it")
 @chord_options
 @quiet_option
 def extract(paths: tuple[str, ...], out: str, quiet: bool, **kw: Any) -> None:
@@ -213,8 +232,11 @@ def extract(paths: tuple[str, ...], out: str, quiet: bool, **kw: Any) -> None:
 
     corpus = read(list(paths), _chord_opts(kw), progress=not quiet)
     corpus.write_jsonl(out)
+    skipped = Path(out).parent / "skipped.tsv"
+    corpus.write_skipped(skipped)
     click.echo(corpus.summary())
-    click.echo(f"wrote {corpus.n_events} chord events to {out}")
+    click.echo(f"wrote {corpus.n_events} chord events to {out}"
+               + (f", the {len(corpus.skipped)} skipped files to {skipped}" if corpus.skipped else ""))
 
 
 @main.command()
@@ -224,11 +246,13 @@ def extract(paths: tuple[str, ...], out: str, quiet: bool, **kw: Any) -> None:
 @click.option("--scale", type=click.FloatRange(0, min_open=True), default=1.0, show_default=True,
               help="grid covers [-scale, scale] in each latent direction")
 @quiet_option
-def plot(run_dir: str, n: int, scale: float, quiet: bool) -> None:
+@colour_option
+def plot(run_dir: str, n: int, scale: float, quiet: bool, colour_by: str | None) -> None:
     """Redraw a run's pictures from its checkpoint (its data is read again)."""
     from . import runs
 
-    for path in runs.draw_pictures(runs.load_run(run_dir, progress=not quiet), n=n, scale=scale):
+    for path in runs.draw_pictures(runs.load_run(run_dir, progress=not quiet), n=n, scale=scale,
+                                   colour_by=colour_by):
         click.echo(path)
 
 
@@ -343,6 +367,50 @@ def _numbers(values) -> str:
     return "[" + ", ".join(f"{v:+.3f}" for v in values.tolist()) + "]"
 
 
+@main.command("explore")
+@click.argument("run_dir", type=click.Path())
+@click.option("--out", "-o", type=click.Path(), default=None,
+              help="HTML file to write (default: explorer.html in the run directory)")
+@click.option("--extent", type=click.FloatRange(0, min_open=True), default=None,
+              help="show [-extent, extent] of each plane direction (default: fit the corpus's chords)")
+@click.option("--grid", type=click.IntRange(16, 1024), default=256, show_default=True,
+              help="background cells per side (the chords on a grid twice as fine get music21's names)")
+@click.option("--open", "open_page", is_flag=True, help="open the page in the default browser")
+@quiet_option
+def explore_page(run_dir: str, out: str | None, extent: float | None, grid: int, open_page: bool,
+                 quiet: bool) -> None:
+    """Write one self-contained HTML page that shows and plays a chord run's latent space."""
+    import webbrowser
+
+    from . import runs
+    from .render.explorer import ExplorerOptions, write_explorer
+
+    path = write_explorer(runs.load_run(run_dir, progress=not quiet), out or Path(run_dir) / "explorer.html",
+                          ExplorerOptions(grid=grid, extent=extent)).resolve()
+    click.echo(f"open {path}")
+    if open_page and not webbrowser.open(path.as_uri()):
+        click.echo("no browser found; open the file above yourself")
+
+
+@main.command()
+@click.argument("sources", nargs=-1)
+def corpora(sources: tuple[str, ...]) -> None:
+    """List the built-in corpora (bundled samples, music21's composers) with their numbers of
+    files, or show how SOURCES resolve into named corpora."""
+    from .chords import sources as named
+
+    if sources:
+        for name, n in named.corpus_sizes(sources).items():
+            click.echo(f"{name:24s} {n:6d} files")
+        return
+    click.echo("bundled samples (a folder's subfolders are corpora named after them):")
+    for name, (folder, n) in named.bundled().items():
+        click.echo(f"  {name:22s} {n:6d} files   {folder}")
+    click.echo("music21's corpus by composer (give as m21:NAME):")
+    for name, n in named.m21_composers().items():
+        click.echo(f"  m21:{name:18s} {n:6d} files")
+
+
 @main.command()
 @click.argument("run_dir", type=click.Path())
 @click.option("--part", type=click.Choice(["validation", "train"]), default="validation", show_default=True,
@@ -351,13 +419,75 @@ def _numbers(values) -> str:
               help="importance samples for the IWAE bound (default 1000 for chords, 100 for images)")
 @click.option("--seed", type=int, default=0, show_default=True, help="fixes the importance samples")
 @click.option("--json", "as_json", is_flag=True, help="print the report as JSON")
+@click.option("--on", "on", multiple=True, metavar="SOURCE",
+              help="score this source instead (repeatable; e.g. another corpus: m21:palestrina, pop=data/midi/pop)")
 @quiet_option
-def evaluate(run_dir: str, part: str, k: int | None, seed: int, as_json: bool, quiet: bool) -> None:
+def evaluate(run_dir: str, part: str, k: int | None, seed: int, as_json: bool, on: tuple[str, ...],
+             quiet: bool) -> None:
     """Likelihood bounds, latent diagnostics and baselines for a run (also written to the run directory)."""
     import json
 
     from . import runs
     from .evaluate import format_report
 
-    report = runs.evaluate_run(run_dir, part, k, seed, progress=not quiet)
+    report = runs.evaluate_run(run_dir, part, k, seed, progress=not quiet, on=on)
     click.echo(json.dumps(report, indent=2) if as_json else format_report(report))
+
+
+def _counts(text: str) -> tuple[int, ...]:
+    """``5,10,20,all`` -> ``(5, 10, 20, 0)`` (0: every training piece)."""
+    values = [v.strip() for v in text.split(",")]
+    if not all(v == "all" or (v.isdigit() and int(v) >= 1) for v in values):
+        raise click.BadParameter(f"expected piece counts of at least 1 or all, e.g. 5,10,20,all; got {text!r}")
+    return tuple(0 if v == "all" else int(v) for v in values)
+
+
+@main.command()
+@click.option("--dataset", "-d", required=True, help="a dataset made of pieces: chords")
+@click.argument("paths", nargs=-1)
+@click.option("--pieces", required=True, help="training-set sizes in pieces, e.g. 5,10,20,50,all")
+@click.option("--repeats", type=click.IntRange(1), default=3, show_default=True,
+              help="models per size, each on its own draw of training pieces")
+@click.option("--held-out", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.1,
+              show_default=True, help="fraction of the pieces held out for scoring (the same throughout)")
+@click.option("--steps", type=click.IntRange(1), default=2000, show_default=True,
+              help="at least this many optimiser updates per model, however small its data")
+@click.option("--epochs", type=click.IntRange(1), default=30, show_default=True,
+              help="at least this many passes over each model's training data")
+@click.option("--iw-samples", type=click.IntRange(1), default=1000, show_default=True,
+              help="importance samples for the held-out IWAE bound")
+@chord_options
+@vector_options
+@click.option("--latent-dim", type=click.IntRange(1), default=2, show_default=True, help="latent size")
+@click.option("--hidden", default=None, help="mlp hidden sizes, e.g. 256,128")
+@click.option("--batch-size", type=click.IntRange(1), default=128, show_default=True, help="examples per Adam step")
+@click.option("--lr", "learning_rate", type=click.FloatRange(0, min_open=True), default=1e-3, show_default=True,
+              help="Adam learning rate")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="fixes the held-out pieces, each repeat's draws and the initialisations")
+@click.option("--threads", type=click.IntRange(1), default=None, help="CPU threads for torch")
+@click.option("--out", "-o", type=click.Path(file_okay=False), default=None,
+              help="folder for curve.json and curve.png (default runs/curve-<date>-<time>)")
+@quiet_option
+def curve(dataset: str, paths: tuple[str, ...], pieces: str, repeats: int, held_out: float, steps: int,
+          epochs: int, iw_samples: int, latent_dim: int, hidden: str | None, batch_size: int, learning_rate: float,
+          seed: int, threads: int | None, out: str | None, quiet: bool, **kw: Any) -> None:
+    """Learning curve: train on growing numbers of pieces of PATHS, score the same held-out pieces."""
+    from .curve import CurveConfig, run_curve
+    from .runs import new_run_dir
+    from .train import TrainConfig
+
+    config = CurveConfig(_counts(pieces), repeats, held_out, steps, epochs, iw_samples, seed)
+    config.validate()
+    out = out or str(new_run_dir("curve"))
+    result = run_curve(dataset, paths, _chord_opts(kw), config,
+                       TrainConfig(batch_size=batch_size, learning_rate=learning_rate, seed=seed, threads=threads),
+                       out, latent_dim=latent_dim, hidden=_ints(hidden), progress=not quiet)
+    click.echo(f"{'pieces':>8s} {'chords':>8s} {'VAE NLL':>9s} " + " ".join(f"{b:>22s}" for b in
+                                                                     ("independent Bernoulli", "empirical sets")))
+    for s in result["summary"]:
+        click.echo(f"{s['pieces']:8d} {s['chords']['mean']:8.0f} {s['nll']['mean']:9.3f} "
+                   f"{s['independent Bernoulli']['mean']:22.3f} {s['empirical sets']['mean']:22.3f}")
+    click.echo(f"the VAE comes within 0.1 nats of its NLL on {result['pieces'][-1] if result['pieces'] else 0} "
+               f"pieces from {result['pieces_within_0.1_nats']} pieces on")
+    click.echo(f"wrote {Path(out) / 'curve.json'} and {Path(out) / 'curve.png'}")

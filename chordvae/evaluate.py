@@ -52,6 +52,10 @@ def evaluate(model: VAE, x_train: torch.Tensor, x_eval: torch.Tensor, k: int, se
 def format_report(report: dict[str, Any]) -> str:
     """A readable table: the model's figures, then where it stands among the baselines."""
     e, lat = report["elbo"], report["latent"]
+    header = []
+    if "on" in report:
+        header = [f"scored on {' '.join(report['on']['sources'])}: {report['on']['pieces']} pieces, "
+                  f"{report['examples']} events, never trained on; baselines fitted on the run's training split"]
     rows = [f"{report['examples']} examples of {report['dims']} dimensions (nats per example)",
             f"  negative ELBO              {e['loss']:10.4f}",
             f"    reconstruction           {e['reconstruction_loss']:10.4f}",
@@ -68,4 +72,4 @@ def format_report(report: dict[str, Any]) -> str:
     if "empirical_alpha" in report:
         rows.append(f"  (empirical sets: smoothing alpha = {report['empirical_alpha']:.4g}, "
                     f"chosen by cross-validation on the training data)")
-    return "\n".join(rows)
+    return "\n".join(header + rows)

@@ -7,6 +7,7 @@ A run directory holds ``config.json``, ``model.pt``, ``metrics.jsonl``, ``loss.p
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from datetime import datetime
 from dataclasses import dataclass, replace
@@ -95,16 +96,18 @@ def training_config(dataset: str, **overrides: Any) -> TrainConfig:
 def train(dataset: str, sources: Sequence[str] = (), *, options: dict[str, Any] | None = None,
           arch: str | None = None, latent_dim: int | None = None, hidden: Sequence[int] | None = None,
           config: TrainConfig | None = None, out: str | Path | None = None,
-          progress: bool = True, log: Callable[[str], None] = print) -> Run:
+          progress: bool = True, log: Callable[[str], None] = print, colour_by: str | None = None) -> Run:
     """Train a VAE on ``dataset`` (a registered adapter name) and write a run directory.
 
     ``sources`` are paths for the adapter (may be empty); ``options`` its dataset options.
     ``arch``, ``latent_dim`` and ``hidden`` default to the adapter's choice, ``config`` to
-    :func:`training_config`. Returns the finished run.
+    :func:`training_config`; ``colour_by`` colours the pictures (one of the adapter's
+    ``colourings``). Returns the finished run.
     """
     config = config or training_config(dataset)
     config.validate()
     adapter = get_adapter(dataset)
+    _check_colouring(adapter, colour_by)
     adapter.progress = progress
     if out is None:
         run_dir, created = new_run_dir(dataset), True
@@ -148,7 +151,7 @@ def train(dataset: str, sources: Sequence[str] = (), *, options: dict[str, Any] 
     run = Run(run_dir, model, adapter, dataset, data.meta, config.to_dict(),
               load_checkpoint(run_dir / "model.pt").weights_epoch,
               LatentPlane.of(model, data.validation))
-    draw_pictures(run, data)
+    draw_pictures(run, data, colour_by=colour_by)
     return run
 
 
@@ -198,8 +201,12 @@ def resume(run_dir: str | Path, epochs: int | None = None, threads: int | None =
     return run
 
 
-def draw_pictures(run: Run, data: Data | None = None, n: int | None = None, scale: float = 1.0) -> list[Path]:
-    """(Re)draw ``loss.png``, ``latent_space.png`` and ``label_clusters.png`` into the run directory."""
+def draw_pictures(run: Run, data: Data | None = None, n: int | None = None, scale: float = 1.0,
+                  colour_by: str | None = None) -> list[Path]:
+    """(Re)draw ``loss.png``, ``latent_space.png``, ``label_clusters.png`` and the adapter's further
+    pictures into the run directory; ``colour_by`` is one of the adapter's ``colourings``."""
+    _check_colouring(run.adapter, colour_by)
+    colouring = {"colour_by": colour_by} if colour_by is not None else {}
     data = data if data is not None else run.data()
     paths = []
     metrics = run.metrics
@@ -207,17 +214,26 @@ def draw_pictures(run: Run, data: Data | None = None, n: int | None = None, scal
         plot_losses(metrics, run.dir / "loss.png")
         paths.append(run.dir / "loss.png")
     run.adapter.plot_latent_space(run.model, data, run.dataset_meta, run.dir / "latent_space.png",
-                                  n=n, scale=scale)
-    run.adapter.plot_label_clusters(run.model, data, run.dataset_meta, run.dir / "label_clusters.png")
-    more = run.adapter.more_pictures(run.model, data, run.dataset_meta, run.dir)
-    return paths + [run.dir / "latent_space.png", run.dir / "label_clusters.png"] + more
+                                  n=n, scale=scale, **colouring)
+    run.adapter.plot_label_clusters(run.model, data, run.dataset_meta, run.dir / "label_clusters.png",
+                                    **colouring)
+    paths += [run.dir / "latent_space.png", run.dir / "label_clusters.png"]
+    return paths + run.adapter.plot_extra(run.model, data, run.dataset_meta, run.dir)
+
+
+def _check_colouring(adapter: DatasetAdapter, colour_by: str | None) -> None:
+    if colour_by is not None and colour_by not in adapter.colourings:
+        choices = ", ".join(adapter.colourings) or "nothing (their colours are fixed)"
+        raise ChordVAEError(f"{adapter.name} pictures can be coloured by {choices}, not {colour_by!r}")
 
 
 def evaluate_run(run_dir: str | Path, part: str = "validation", k: int | None = None,
-                 seed: int = 0, progress: bool = True) -> dict[str, Any]:
+                 seed: int = 0, progress: bool = True, on: Sequence[str] = ()) -> dict[str, Any]:
     """Evaluate a run on the ``validation`` or ``train`` part of its data; writes
-    ``evaluation-<part>.json``. ``k`` importance samples default to 1000 for small events
-    (chords) and 100 for images.
+    ``evaluation-<part>.json``. ``on``: score these sources instead (every event, read with the
+    run's dataset options; e.g. another corpus) and write ``evaluation-on-<names>.json``; the
+    baselines are still fitted on the run's training part. ``k`` importance samples default to
+    1000 for small events (chords) and 100 for images.
     """
     from .evaluate import evaluate
 
@@ -225,11 +241,24 @@ def evaluate_run(run_dir: str | Path, part: str = "validation", k: int | None = 
         raise ChordVAEError(f"unknown part {part!r}; choose {' or '.join(PARTS)}")
     run = load_run(run_dir, progress=progress)
     data = run.data()
-    x = data.validation if part == "validation" else data.train
+    if on:
+        pieces = run.adapter.load_pieces(list(on), run.dataset_meta.get("options", {}))
+        x = pieces.events
+        if x.shape[1:] != data.train.shape[1:]:
+            raise ChordVAEError(f"the events of {' '.join(on)} have shape {tuple(x.shape[1:])}, "
+                                f"the model's {tuple(data.train.shape[1:])}")
+    else:
+        x = data.validation if part == "validation" else data.train
     k = k or (1000 if x[0].numel() <= 64 else 100)
     report = evaluate(run.model, data.train, x, k, seed=seed, extra={**run.adapter.metrics(run.model, x),
                                                                    **run.adapter.latent_figures(run.model, x)},
                       train_groups=data.train_groups)
     report.update({"run": str(run.dir), "part": part, "epoch": run.epoch})
-    write_json(run.dir / f"evaluation-{part}.json", report)
+    name = f"evaluation-{part}.json"
+    if on:
+        report.update({"part": "on", "on": {"sources": list(on), "pieces": pieces.n_pieces,
+                                              "notices": pieces.notices}})
+        short = [s.partition("=")[0] if "=" in s else Path(s).name for s in on]   # a source's name or stem
+        name = "evaluation-on-" + re.sub(r"[^A-Za-z0-9_.-]+", "_", "+".join(short)) + ".json"
+    write_json(run.dir / name, report)
     return report

@@ -11,6 +11,14 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_MNIST = Path(os.environ.get("CHORDVAE_SHARED_MNIST", REPO.parent / "shared" / "datasets" / "mnist"))
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _session_cache(tmp_path_factory):
+    """Module and session fixtures (set up before any test's own) never use the user's cache either."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CHORDVAE_CACHE", str(tmp_path_factory.mktemp("session-cache")))
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _isolated_cache(tmp_path_factory, monkeypatch):
     """Every test gets its own empty chordvae cache folder, never the user's."""

@@ -1,13 +1,21 @@
 """From one music file to chord events: MIDI and MusicXML built in the tests, with known chords."""
 from __future__ import annotations
 
+import zipfile
+from pathlib import Path
+
 import numpy as np
 import pretty_midi
 import pytest
-from music21 import chord, meter, note, stream, tempo
+from music21 import chord, converter, meter, note, stream, tempo
 
-from chordvae.chords.extract import FileRejected, extract_file
+from chordvae.chords import readers
+from chordvae.chords.corpus import default_sources
+from chordvae.chords.extract import FileRejected, extract_file, find_key
+from chordvae.chords.readers import read_notes
 from chordvae.chords.segment import Segmentation
+
+DATA = Path(__file__).resolve().parents[1] / "data" / "midi"
 
 
 def midi_file(path, chords, drums=(), tempo_changes=None, resolution=480):
@@ -161,3 +169,50 @@ def test_a_note_lasting_days_is_refused(tmp_path):
     path = midi_file(tmp_path / "long.mid", [(0, 24 * 3600, [60, 64, 67])], resolution=24)
     with pytest.raises(FileRejected, match="too long"):
         extract_file(path, seg(mode="beat"))
+
+
+def test_bar_segmentation_gives_one_chord_per_bar(tmp_path):
+    # 4/4 at 120 bpm (two seconds a bar): C E G with a half-beat passing F, then D F A with a passing E
+    path = midi_file(tmp_path / "bars.mid", [(0, 2, [48, 55]), (0, 1, [64]), (1, 1.25, [65]), (1.25, 2, [64]),
+                                             (2, 4, [50, 57, 65]), (3, 3.25, [64])])
+    events = extract_file(path, seg(mode="bar")).events
+    assert [e.pitch_classes for e in events] == [(0, 4, 7), (2, 5, 9)]
+    assert [(e.start_beats, e.end_beats, e.start_s, e.end_s) for e in events] == [(0, 4, 0, 2), (4, 8, 2, 4)]
+    assert len(extract_file(path, seg(mode="onset")).events) > 2
+
+
+def test_bar_segmentation_follows_the_score_bars_pickup_included(tmp_path):
+    # 3/4 with a one-beat pickup: bars [0, 1) and [1, 4); in the full bar G and D sound 2 of 3 beats,
+    # A, C and F the last beat only
+    path = score_file(tmp_path / "s.musicxml")
+    half = extract_file(path, seg(mode="bar", threshold=0.5, min_notes=2)).events
+    assert [(e.start_beats, e.end_beats, e.pitch_classes) for e in half] == [(0, 1, (7, 11)), (1, 4, (2, 7))]
+    third = extract_file(path, seg(mode="bar", threshold=0.3, min_notes=2)).events
+    assert [e.pitch_classes for e in third] == [(7, 11), (0, 2, 5, 7, 9)]
+
+
+def test_the_note_count_guard_of_each_reader(tmp_path, monkeypatch):
+    monkeypatch.setattr(readers, "MAX_NOTES", 5)   # the guard, with a limit a test can reach quickly
+    midi = midi_file(tmp_path / "six.mid", [(0, 1, [60, 64, 67]), (1, 2, [62, 65, 69])])
+    with pytest.raises(FileRejected, match=r"too many notes \(6 > 5\)"):
+        read_notes(midi)
+    with pytest.raises(FileRejected, match=r"too many notes \(> 5\)"):
+        read_notes(score_file(tmp_path / "s.musicxml"))   # nine notes
+    assert len(read_notes(midi_file(tmp_path / "five.mid", [(0, 1, [60, 64, 67, 71, 74])])).pitch) == 5
+
+
+def test_compressed_musicxml_that_unpacks_too_large_is_refused_unread(tmp_path):
+    bomb = tmp_path / "bomb.mxl"   # 201 MiB of zeros, deflated to about a megabyte
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as z, \
+            z.open("score.xml", "w", force_zip64=True) as member:
+        for _ in range(201):
+            member.write(bytes(1 << 20))
+    assert bomb.stat().st_size < 2_000_000
+    with pytest.raises(FileRejected, match=r"compressed MusicXML too large \(unpacks to 211 MB > 200 MB\)"):
+        extract_file(bomb, seg())
+
+
+@pytest.mark.parametrize("path", default_sources()[:6] + sorted(DATA.glob("*.mid"))[:2], ids=lambda p: p.name)
+def test_find_key_agrees_with_music21_analyze_key(path):
+    expected = converter.parse(str(path)).analyze("key")
+    assert find_key(read_notes(path)) == (expected.tonic.pitchClass, expected.mode)

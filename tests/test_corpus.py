@@ -1,21 +1,31 @@
 """The corpus engine and chord vectors: mixed good/bad folders, parallel = serial, the cache."""
 from __future__ import annotations
 
+import json
+import multiprocessing
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
 import numpy as np
 import pytest
 from click.testing import CliRunner
 
 from chordvae.chords import corpus as corpus_module
-from chordvae.chords.corpus import find_files, read_corpus
+from chordvae.chords.corpus import find_files, read_corpus, reason_kind
 from chordvae.chords.events import ChordEvent
 from chordvae.chords.extract import PieceChords
 from chordvae.chords.segment import Segmentation
 from chordvae.chords.vectors import chord_vectors
+from chordvae.chords.workers import WorkerDied, run_tasks
 from chordvae.cli import main
 from chordvae.errors import DataError
 from test_chord_extraction import midi_file, score_file
 
 SEG = Segmentation()
+REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
@@ -57,6 +67,91 @@ def test_only_bad_files_is_an_error(tmp_path):
 def test_strict_stops_at_the_first_bad_file(mixed):
     with pytest.raises(DataError, match="broken.xml"):
         read_corpus([mixed], SEG, jobs=1, strict=True, progress=False)
+
+
+def test_strict_refuses_a_bad_file_known_from_the_cache_before_parsing_anything(mixed, monkeypatch):
+    read_corpus([mixed / "zero.mid", mixed / "a.mid"], SEG, jobs=1, progress=False)
+    calls = []
+    monkeypatch.setattr(corpus_module, "extract_file", lambda *args: calls.append(args))
+    with pytest.raises(DataError, match="zero.mid: empty file"):
+        read_corpus([mixed / "a.mid", mixed / "c.musicxml", mixed / "zero.mid"], SEG, jobs=1, strict=True,
+                    progress=False)
+    assert calls == []
+
+
+def test_strict_with_several_jobs_stops_at_once(mixed):
+    from music21 import corpus
+
+    slow = corpus.getWork("beethoven/opus133")   # the Grosse Fuge: music21 parses it for a minute or more
+    read_corpus([mixed / "a.mid", mixed / "sub" / "B.MIDI"], SEG, jobs=2, progress=False)   # forkserver started
+    start = time.monotonic()
+    with pytest.raises(DataError, match="zero.mid: empty file"):
+        read_corpus([mixed / "zero.mid", slow], SEG, jobs=2, strict=True, progress=False, use_cache=False)
+    assert time.monotonic() - start < 20 and multiprocessing.active_children() == []
+
+
+def test_closing_the_task_stream_kills_busy_workers_at_once():
+    start = time.monotonic()
+    tasks = run_tasks(time.sleep, [(0,), (120,), (120,)], jobs=2, context=multiprocessing.get_context("forkserver"))
+    assert next(tasks) == (0, None)
+    tasks.close()   # what --strict does at the first bad file: the two-minute task is not waited for
+    assert time.monotonic() - start < 60 and multiprocessing.active_children() == []
+
+
+def test_a_dead_worker_costs_only_its_own_task():
+    tasks = [(0,), (1,), (2,), (3,), (4,)]
+    results = dict(run_tasks(os._exit, tasks, jobs=2, context=multiprocessing.get_context("forkserver")))
+    # os._exit(0) and os._exit(k) all end their worker: every task is named, with its exit code
+    assert results == {k: WorkerDied(k) for k in range(5)}
+    assert str(WorkerDied(-11)).startswith("worker process died (killed by SIGSEGV")
+
+
+def test_a_worker_that_really_dies_loses_nothing_but_its_file(mixed, tmp_path):
+    """CHORDVAE_TEST_DIE_ON makes the worker given die.mid exit at once, as on a segfault."""
+    good = [mixed / f"g{k}.mid" for k in range(6)]
+    for k, path in enumerate(good + [mixed / "die.mid"]):
+        midi_file(path, [(0, 1, [60 + k, 64 + k, 67 + k])])
+    out = tmp_path / "chords.jsonl"
+    env = {**os.environ, "CHORDVAE_TEST_DIE_ON": "die.mid",
+           "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run([sys.executable, "-m", "chordvae", "extract", str(mixed), "-o", str(out), "--jobs", "2"],
+                          env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    used = {json.loads(line)["source"] for line in out.read_text().splitlines()}
+    assert used == {str(p) for p in good + [mixed / "a.mid", mixed / "c.musicxml", mixed / "sub" / "B.MIDI"]}
+    skipped = dict(line.split("\t") for line in (tmp_path / "skipped.tsv").read_text().splitlines())
+    assert set(skipped) == {str(mixed / n) for n in ("die.mid", "zero.mid", "noise.mid", "cut.mid", "broken.xml",
+                                                      "silent.mid")}
+    assert skipped[str(mixed / "die.mid")] == "worker process died (exit code 1; out of memory or crashed) while reading it"
+    assert f"skipped {mixed / 'die.mid'}: worker process died" in done.stderr
+
+
+def test_worker_processes_import_no_torch(mixed):
+    """The forkserver preloads the corpus module and each worker reads and key-analyses files:
+    none of that may import torch (it would cost every pool start for nothing)."""
+    code = ("import sys\n"
+            "from chordvae.chords import corpus\n"
+            f"for path in {[str(mixed / 'a.mid'), str(mixed / 'c.musicxml')]!r}:\n"
+            "    assert corpus._work(path, corpus.Segmentation(min_notes=2), 60.0).events\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'torch'))\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
+def test_the_summary_groups_reasons_by_kind_with_balanced_brackets(mixed):
+    (mixed / "bomb.musicxml").write_bytes(b"<?xml version='1.0'?><!DOCTYPE x [<!ENTITY a 'b'>]><score-partwise/>")
+    (mixed / "tracks.mid").write_bytes(b"MThd" + (6).to_bytes(4, "big") + (1).to_bytes(2, "big")
+                                       + (60000).to_bytes(2, "big") + (480).to_bytes(2, "big"))
+    (mixed / "noise2.mid").write_bytes(b"RIFF, not MIDI")
+    corpus = read_corpus([mixed], Segmentation(min_notes=2), jobs=1, progress=False)
+    head, reasons = corpus.summary().split(" (skipped: ")
+    assert head == f"3 files used, 8 skipped, {corpus.n_events} chords" and reasons.endswith(")")
+    assert sorted(reasons[:-1].split(", ")) == ["1 XML declares entities", "1 empty file", "1 malformed MIDI",
+                                                "1 malformed score", "1 no notes", "1 too many tracks",
+                                                "2 not a MIDI file"]
+    assert reason_kind("compressed MusicXML too large (unpacks to 300 MB > 200 MB)") == "compressed MusicXML too large"
 
 
 def test_missing_and_empty_sources(tmp_path):
@@ -113,14 +208,32 @@ def test_extract_command_writes_json_lines(mixed, tmp_path):
     out = tmp_path / "chords.jsonl"
     result = CliRunner().invoke(main, ["extract", str(mixed), "--out", str(out), "--jobs", "1"])
     assert result.exit_code == 0, result.output
-    import json
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert set(rows[0]) == {"source", "start_beats", "end_beats", "start_s", "end_s", "pitch_classes", "bass",
-                            "root", "quality", "sounding", "confidence", "label", "name"}
+                            "root", "quality", "sounding", "confidence", "label", "name", "corpus"}
     assert rows[0]["pitch_classes"] == [0, 4, 7] and rows[0]["name"] == "C major triad"
+    assert {(Path(r["source"]).name, r["corpus"]) for r in rows} >= {("a.mid", "corpus"), ("B.MIDI", "sub")}
     assert rows[0]["label"] == "C:maj" and rows[0]["root"] == 0 and rows[0]["quality"] == "maj"
     result = CliRunner().invoke(main, ["extract", str(tmp_path / "nope"), "--out", str(out)])
     assert result.exit_code == 1 and "does not exist" in result.output
+
+
+def test_extract_names_every_skipped_file_on_stderr_and_beside_its_output(mixed, tmp_path):
+    (mixed / "new\nline.mid").write_bytes(b"")   # a hostile name must not break the one-line-per-file lists
+    out = tmp_path / "chords.jsonl"
+    result = CliRunner().invoke(main, ["extract", str(mixed), "-o", str(out), "--jobs", "1"])
+    assert result.exit_code == 0, result.output
+    bad = {"zero.mid": "empty file", "noise.mid": "not a MIDI file (no MThd header)", "new\\nline.mid": "empty file",
+           "silent.mid": "no notes", "cut.mid": "malformed MIDI", "broken.xml": "malformed score"}
+    lines = result.stderr.splitlines()
+    assert len(lines) == 6 and all(line.startswith(f"skipped {mixed}") for line in lines), result.stderr
+    for name, reason in bad.items():
+        assert any(line.startswith(f"skipped {mixed / name}: {reason}") for line in lines), (name, result.stderr)
+    table = [line.split("\t") for line in (tmp_path / "skipped.tsv").read_text().splitlines()]
+    assert sorted(Path(p).name for p, _ in table) == sorted(bad)
+    assert result.stdout.startswith("3 files used, 6 skipped") and "skipped.tsv" in result.stdout
+    quiet = CliRunner().invoke(main, ["extract", str(mixed), "-o", str(out), "-q"])
+    assert quiet.exit_code == 0 and quiet.stderr == "" and quiet.stdout.startswith("3 files used, 6 skipped")
 
 
 def piece(events, tonic=0, mode="major"):

@@ -26,9 +26,21 @@ def test_slerp_keeps_the_norm_between_points_of_equal_norm():
     assert explore.interpolate(a, b, 7)[3].norm() < 1.5  # the straight line cuts through the middle
 
 
+def test_slerp_follows_the_arc_by_hand():
+    # a quarter circle of radius 2 in three steps: 0, 45 and 90 degrees
+    walk = explore.interpolate(torch.tensor([2.0, 0.0]), torch.tensor([0.0, 2.0]), 3, spherical=True)
+    r = 2 ** 0.5
+    torch.testing.assert_close(walk, torch.tensor([[2.0, 0.0], [r, r], [0.0, 2.0]]))
+    # 60 degrees apart, unequal norms 1 and 3: the midpoint is (sin 30 / sin 60) * (a + b)
+    a, b = torch.tensor([1.0, 0.0]), torch.tensor([1.5, 1.5 * 3 ** 0.5])
+    mid = explore.interpolate(a, b, 3, spherical=True)[1]
+    torch.testing.assert_close(mid, torch.tensor([2.5, 1.5 * 3 ** 0.5]) / 3 ** 0.5)
+
+
 def test_slerp_of_parallel_points_falls_back_to_the_line():
     a = torch.tensor([1.0, 1.0])
-    torch.testing.assert_close(explore.interpolate(a, 2 * a, 3, spherical=True), explore.interpolate(a, 2 * a, 3))
+    walk = explore.interpolate(a, 2 * a, 3, spherical=True)
+    torch.testing.assert_close(walk, torch.tensor([[1.0, 1.0], [1.5, 1.5], [2.0, 2.0]]))
 
 
 def test_prior_samples_are_seeded():

@@ -16,7 +16,8 @@ from chordvae.listen.chordspec import parse_chord
 from chordvae.listen.midi import RenderOptions, write_chords
 from chordvae.listen.voicing import voice
 
-CHORDS = [(0, 4, 7), (2, 5, 7, 11), (0, 4, 9), (1, 4, 7, 10)]
+CHORDS = [(0, 4, 7), (2, 5, 7, 11), (0, 4, 9), (0, 2, 6, 9)]   # C, G7, Am, D7
+ROOTS = [0, 7, 9, 2]
 
 
 @pytest.mark.parametrize("text, pcs, bass", [
@@ -43,6 +44,14 @@ def test_nonsense_is_refused_with_the_accepted_forms(text):
         parse_chord(text)
 
 
+@pytest.mark.parametrize("pcs, root", [
+    ((0, 4, 7), 0), ((0, 4, 9), 9), ((2, 5, 7, 11), 7), ((2, 5, 11), 11), ((2, 4, 7, 11), 4),
+    ((0, 4, 5, 9), 5), ((0, 2, 6, 9), 2), ((1, 5, 8), 1), ((0, 3, 8), 8), ((2, 6, 9), 2),
+])   # C E G, A C E, G B D F, B D F, E G B D, F A C E, D F# A C, Db F Ab, Ab C Eb, D F# A
+def test_chord_roots_are_the_ones_musicians_name(pcs, root):
+    assert chord_root(pcs) == root
+
+
 def test_voicing_puts_the_bass_below_in_close_position():
     notes = voice((2, 5, 7, 11))  # G7: root G in the bass
     assert notes[0] == 43 and notes[0] < min(notes[1:])
@@ -64,7 +73,7 @@ def test_midi_round_trip_with_pretty_midi_and_music21(tmp_path):
         assert {n.pitch % 12 for n in notes} == set(pcs)
         assert all(abs(n.end - (i + 1) * 1.0) < 1e-3 and n.velocity == 90 for n in notes)
         lowest = min(notes, key=lambda n: n.pitch)
-        assert lowest.pitch % 12 == (11 if i == 1 else chord_root(pcs))  # given bass, else the root
+        assert lowest.pitch % 12 == (11 if i == 1 else ROOTS[i])  # given bass, else the root
     chords = converter.parse(str(path)).chordify().recurse().getElementsByClass("Chord")
     assert [tuple(sorted({p.pitchClass for p in c.pitches})) for c in chords] == CHORDS
 

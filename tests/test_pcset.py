@@ -19,3 +19,4 @@ def test_rows_and_masks_round_trip():
     assert masks.tolist() == [145, 2048]
     assert (masks_to_rows(masks) == rows).all()
     assert rows_to_masks(np.array([[0.49, 0.5]])).tolist() == [2]   # probabilities: >= 0.5 is set
+

@@ -154,7 +154,12 @@ def test_decoder_matches_a_full_transition_matrix():
     for t in range(frames - 1, 0, -1):
         beta[t - 1] = trans[t] @ (beta[t] * np.exp(emission[t]))
     expected = alpha * beta / (alpha * beta).sum(1, keepdims=True)
-    assert np.allclose(_posterior(emission, log_change), expected, atol=1e-12)
+    posterior, changes = _posterior(emission, log_change)
+    assert np.allclose(posterior, expected, atol=1e-12)
+    # P(change into t) = 1 - sum_j P(s[t-1] = j, s[t] = j)
+    stay = np.array([(alpha[t - 1] * np.diag(trans[t]) * np.exp(emission[t]) * beta[t]).sum()
+                     / (alpha[t - 1] @ trans[t] * np.exp(emission[t]) * beta[t]).sum() for t in range(1, frames)])
+    assert np.allclose(changes[1:], 1 - stay, atol=1e-12)
     delta, back = emission[0].copy(), np.zeros(emission.shape, dtype=int)
     for t in range(1, frames):
         scores = delta[:, None] + np.log(trans[t])

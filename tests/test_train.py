@@ -15,6 +15,7 @@ from chordvae.datasets import Data, DatasetAdapter, register
 from chordvae.errors import ChordVAEError, TrainingDiverged
 from chordvae.plots import LatentPlane, posterior_means, save_figure
 from chordvae.train import TrainConfig, fit, fused_adam
+from chordvae.vae import ModelConfig, build_model
 from torch.utils._python_dispatch import TorchDispatchMode
 
 
@@ -106,6 +107,55 @@ def test_kl_warmup_ramps_beta():
     assert [config.beta_at(e) for e in (1, 2, 4, 9)] == [0.5, 1.0, 2.0, 2.0]
 
 
+def _fit(run_dir, epochs, watch=None, **kw) -> tuple[torch.nn.Module, list[dict]]:
+    """Train the toy data as runs.train does (same seeding), without the pictures: (model, metrics).
+    ``watch(model)`` is called before training."""
+    config = TrainConfig(epochs=epochs, batch_size=32, learning_rate=1e-2, seed=1, **kw)
+    torch.manual_seed(config.seed)
+    data = Toy().load([], {}, config.seed)
+    model = build_model(ModelConfig("mlp", (12,), latent_dim=2, hidden=(32,)))
+    if watch is not None:
+        watch(model)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    history = fit(model, data.train, data.validation, config, run_dir,
+                  {"dataset": "toy", "dataset_meta": data.meta}, progress=False, log=lambda s: None)
+    return model, history
+
+
+def _weights(model) -> torch.Tensor:
+    return torch.cat([p.detach().flatten() for p in model.parameters()])
+
+
+def test_warmup_trains_each_epoch_with_its_own_beta(tmp_path):
+    _, metrics = _fit(tmp_path / "warm", epochs=3, beta=1.5, warmup_epochs=3)
+    assert [m["beta"] for m in metrics] == pytest.approx([0.5, 1.0, 1.5])
+    # one epoch of a 3-epoch warm-up to beta 1.5 is one epoch at beta 0.5, weight for weight
+    first = _weights(_fit(tmp_path / "first", epochs=1, beta=1.5, warmup_epochs=3)[0])
+    torch.testing.assert_close(first, _weights(_fit(tmp_path / "half", epochs=1, beta=0.5)[0]))
+    assert not torch.allclose(first, _weights(_fit(tmp_path / "full", epochs=1, beta=1.5)[0]))
+
+
+def test_free_bits_inside_training_take_the_kl_gradient_away_below_the_floor(tmp_path):
+    # a floor of 50 nats per dimension is above any KL here: the trained KL term is a constant,
+    # so training follows the reconstruction alone, exactly as with beta = 0
+    floored, metrics = _fit(tmp_path / "floored", epochs=2, free_bits=50.0)
+    torch.testing.assert_close(_weights(floored), _weights(_fit(tmp_path / "beta0", epochs=2, beta=0.0)[0]))
+    assert not torch.allclose(_weights(floored), _weights(_fit(tmp_path / "plain", epochs=2)[0]))
+    for m in metrics:   # the reported KL is the true one, not the floor
+        assert m["train"]["kl_loss"] < 50.0
+
+
+def test_mc_samples_decode_that_many_draws_per_example(tmp_path):
+    rows = []
+
+    def watch(model):
+        model.decoder.register_forward_hook(lambda module, inputs, output: rows.append(len(inputs[0])))
+
+    _fit(tmp_path, epochs=1, watch=watch, mc_samples=3)
+    # 500 training events in batches of 32: 15 full batches and one of 20, each decoded 3 times over
+    assert rows[:16] == [96] * 15 + [60]
+
+
 def test_an_existing_run_is_never_overwritten(tmp_path):
     _train(tmp_path, epochs=1)
     with pytest.raises(ChordVAEError, match="already holds a run"):
@@ -182,3 +232,9 @@ def test_training_makes_float64_only_on_the_cpu(tmp_path):
     ("cuda", "2.1.0", True), ("mps", "2.13.0", False)])
 def test_fused_adam_only_where_torch_has_it(device, version, fused):
     assert fused_adam(torch.device(device), version) is fused
+
+
+def test_a_colouring_the_adapter_does_not_have_is_refused_before_training(tmp_path):
+    with pytest.raises(ChordVAEError, match="toy pictures can be coloured by nothing"):
+        runs.train("toy", config=TrainConfig(epochs=1), out=tmp_path / "run", colour_by="corpus", log=lambda s: None)
+    assert not (tmp_path / "run").exists()

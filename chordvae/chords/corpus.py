@@ -12,11 +12,11 @@ import os
 import signal
 import threading
 from collections import Counter
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from concurrent.futures.process import BrokenProcessPool
+from contextlib import closing
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 from tqdm.auto import tqdm
 
@@ -28,6 +28,7 @@ from .events import ChordEvent
 from .extract import MIDI_SUFFIXES, SCORE_SUFFIXES, PieceChords, extract_file
 from .pcset import from_mask, to_mask
 from .segment import Segmentation
+from .workers import WorkerDied, run_tasks
 
 SUFFIXES = MIDI_SUFFIXES + SCORE_SUFFIXES
 
@@ -56,17 +57,29 @@ class Corpus:
         """One line: files used, files skipped by reason, chords extracted."""
         line = f"{len(self.pieces)} files used, {len(self.skipped)} skipped, {self.n_events} chords"
         if self.skipped:
-            reasons = Counter(reason.split(":")[0] for _, reason in self.skipped)
+            reasons = Counter(reason_kind(reason) for _, reason in self.skipped)
             line += " (skipped: " + ", ".join(f"{n} {r}" for r, n in reasons.most_common()) + ")"
         return line
 
     def write_skipped(self, path: str | Path) -> None:
-        """One ``path<TAB>reason`` line per skipped file (atomic)."""
-        write_text(path, "".join(f"{p}\t{r}\n" for p, r in self.skipped))
+        """One ``path<TAB>reason`` line per skipped file (atomic); a tab, newline or carriage
+        return inside a path is written as ``\\t``, ``\\n``, ``\\r``."""
+        write_text(path, "".join(f"{_one_line(p)}\t{_one_line(r)}\n" for p, r in self.skipped))
 
     def write_jsonl(self, path: str | Path) -> None:
-        """Every chord event as one JSON object per line (atomic)."""
-        write_text(path, "".join(json.dumps(e.to_json()) + "\n" for p in self.pieces for e in p.events))
+        """Every chord event as one JSON object per line, with its piece's corpus name (atomic)."""
+        write_text(path, "".join(json.dumps({**e.to_json(), "corpus": p.corpus}) + "\n"
+                                 for p in self.pieces for e in p.events))
+
+
+def reason_kind(reason: str) -> str:
+    """What a skip reason says without its details (the text before its first ``:`` or ``(``),
+    e.g. ``"malformed MIDI"`` for ``"malformed MIDI: bad header"``: how the summary groups them."""
+    return reason.split(":", 1)[0].split("(", 1)[0].strip()
+
+
+def _one_line(text: str) -> str:
+    return text.replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
 
 
 def find_files(sources: Sequence[str | Path]) -> list[Path]:
@@ -94,11 +107,13 @@ def default_sources() -> list[Path]:
 
 def read_corpus(sources: Sequence[str | Path], seg: Segmentation, jobs: int | None = None,
                 strict: bool = False, progress: bool = True, use_cache: bool = True,
-                time_limit: float = 60.0) -> Corpus:
+                time_limit: float = 60.0, report: Callable[[str], None] | None = None) -> Corpus:
     """Read every music file in ``sources`` with ``jobs`` processes (default: all cores).
 
-    Unreadable files are skipped with a reason, or with ``strict`` the first raises
-    DataError. Raises DataError when no chord remains. ``time_limit`` is per file, in seconds.
+    Unreadable files are skipped with a reason, or with ``strict`` the first one found raises
+    DataError (the other workers are stopped at once). ``report``, when given, receives one
+    line per skipped file as it is found. Raises DataError when no chord remains.
+    ``time_limit`` is per file, in seconds.
     """
     files = find_files(sources)
     if not files:
@@ -110,19 +125,27 @@ def read_corpus(sources: Sequence[str | Path], seg: Segmentation, jobs: int | No
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(todo) or 1))
     bar = tqdm(total=len(files), initial=len(files) - len(todo), desc="reading corpus", unit="file",
                disable=None if progress else True, leave=False)  # None: off when not a terminal
-    for i, result in _run(files, todo, seg, jobs, time_limit):
-        results[i] = result
-        if isinstance(result, PieceChords) or result.lasting:
-            _cache_put(keys[i], result)
-        bar.update()
-        if strict and isinstance(result, Skip):
-            bar.close()
+
+    def skip(i: int, result: Skip) -> None:
+        if strict:
             raise DataError(f"{files[i]}: {result.reason}")
-    bar.close()
+        if report is not None:
+            with bar.external_write_mode():
+                report(f"skipped {_one_line(str(files[i]))}: {result.reason}")
+
+    with bar, closing(_run(files, todo, seg, jobs, time_limit)) as run:
+        for i, result in enumerate(results):
+            if isinstance(result, Skip):
+                skip(i, result)
+        for i, result in run:
+            results[i] = result
+            if isinstance(result, PieceChords) or result.lasting:
+                _cache_put(keys[i], result)
+            bar.update()
+            if isinstance(result, Skip):
+                skip(i, result)
     pieces = [r for r in results if isinstance(r, PieceChords)]
     skipped = [(str(f), r.reason) for f, r in zip(files, results) if isinstance(r, Skip)]
-    if strict and skipped:
-        raise DataError(f"{skipped[0][0]}: {skipped[0][1]}")
     corpus = Corpus(pieces, skipped)
     if corpus.n_events == 0:
         first = f" (first: {Path(skipped[0][0]).name}: {skipped[0][1]})" if skipped else ""
@@ -140,15 +163,18 @@ def _run(files: list[Path], todo: list[int], seg: Segmentation, jobs: int, time_
     # (plain fork could inherit torch's thread pools; spawn would import music21 per worker)
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload([__name__])
-    with ProcessPoolExecutor(jobs, mp_context=context) as pool:
-        futures = {pool.submit(_extract, str(files[i]), seg, time_limit): i for i in todo}
-        try:
-            for future in as_completed(futures):
-                yield futures[future], future.result()
-        except BrokenProcessPool:
-            for future, i in futures.items():
-                if not future.done() or future.exception() is not None:
-                    yield i, Skip("worker process died (out of memory or crashed) while reading it", False)
+    tasks = [(str(files[i]), seg, time_limit) for i in todo]
+    for k, result in run_tasks(_work, tasks, jobs, context):
+        yield todo[k], Skip(str(result), lasting=False) if isinstance(result, WorkerDied) else result
+
+
+def _work(path: str, seg: Segmentation, time_limit: float) -> PieceChords | Skip:
+    """:func:`_extract` in a pool worker. Test hook: with ``CHORDVAE_TEST_DIE_ON=<text>`` set,
+    a worker given a path containing ``<text>`` dies at once (``os._exit(1)``), as on a segfault."""
+    die_on = os.environ.get("CHORDVAE_TEST_DIE_ON")
+    if die_on and die_on in path:
+        os._exit(1)
+    return _extract(path, seg, time_limit)
 
 
 class _Timeout(Exception):
@@ -182,8 +208,18 @@ def _cache_key(path: Path, seg: Segmentation) -> str:
     with open(path, "rb") as f:
         while chunk := f.read(1 << 20):
             digest.update(chunk)
-    digest.update(f"|{seg.cache_key()}|chordvae {__version__}".encode())
+    digest.update(f"|{seg.cache_key()}|chordvae {__version__}|{_code_digest()}".encode())
     return digest.hexdigest()
+
+
+@lru_cache(maxsize=1)
+def _code_digest() -> str:
+    """A digest of the chord pipeline's own source (this folder's modules): a cached result is
+    never reused by code that would compute it differently, even within one version."""
+    digest = hashlib.sha256()
+    for module in sorted(Path(__file__).parent.glob("*.py")):
+        digest.update(module.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def _cache_get(key: str, path: Path) -> PieceChords | Skip | None:

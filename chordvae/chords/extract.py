@@ -16,12 +16,14 @@ __all__ = ["FileRejected", "MIDI_SUFFIXES", "PieceChords", "SCORE_SUFFIXES", "ex
 
 @dataclass
 class PieceChords:
-    """The chords of one piece and its key (music21's key analysis: tonic pitch class, mode)."""
+    """The chords of one piece, its key (music21's key analysis: tonic pitch class, mode) and
+    the name of the corpus it was read for (see :mod:`chordvae.chords.sources`)."""
 
     source: str
     events: list[ChordEvent]
     key_tonic: int
     key_mode: str
+    corpus: str = ""
 
 
 def extract_file(path: str | os.PathLike, seg: Segmentation) -> PieceChords:

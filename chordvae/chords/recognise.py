@@ -40,9 +40,9 @@ MAX_PAIRS = 20_000_000
 
 
 def _default_quality_prior() -> dict[str, float]:
-    return {"maj": 0.0, "min": 0.0, "dim": -1.0, "aug": -2.0, "sus2": -1.5, "sus4": -1.5,
-            "7": -0.5, "maj7": -1.0, "min7": -1.0, "hdim7": -1.5, "dim7": -1.0, "maj6": -2.0,
-            "min6": -2.5, "sus4(b7)": -2.0}
+    return {"maj": 0.0, "min": 0.0, "dim": -2.0, "aug": -2.0, "sus2": -2.0, "sus4": -2.5,
+            "7": 0.0, "maj7": -1.5, "min7": -1.0, "hdim7": -1.5, "dim7": -1.0, "maj6": -2.0,
+            "min6": -2.5, "sus4(b7)": -3.0}
 
 
 @dataclass(frozen=True)
@@ -56,13 +56,15 @@ class RecogniserOptions:
     ``bass_root`` and ``bass_out`` are the probabilities of the bass being the root and of it
     being a non-chord tone. Priors: ``quality_prior`` (log, per quality), ``no_chord_prior``
     (log). Transitions: ``change_prob`` on a downbeat, the bar's other strong beat, another
-    beat, and between beats. A chord of at most ``absorb_beats`` beats next to a chord on the
-    same root joins it (a suspension, an appoggiatura, a neighbour note over a held chord).
+    beat, and between beats. A suspended chord (sus2, sus4, sus4(b7)) of at most
+    ``absorb_beats`` beats next to a chord on the same root is a suspension: it joins that chord.
+    The change probabilities are a prior: each piece's own harmonic rhythm is estimated from
+    its expected changes, with the prior worth ``rhythm_prior`` frames (``inf``: fixed).
     ``decoder``: ``viterbi`` (the whole piece) or ``argmax`` (every
     frame on its own, no smoothing: a baseline).
     """
 
-    melody_weight: float = 0.5
+    melody_weight: float = 0.2
     evidence_notes: float = 3.0
     concentration: float = 11.0
     non_chord_mass: float = 0.1
@@ -71,8 +73,9 @@ class RecogniserOptions:
     bass_out: float = 0.2
     quality_prior: dict[str, float] = field(default_factory=_default_quality_prior)
     no_chord_prior: float = -6.0
-    change_prob: tuple[float, float, float, float] = (0.2, 0.05, 0.01, 0.002)
+    change_prob: tuple[float, float, float, float] = (0.2, 0.05, 0.02, 0.002)
     absorb_beats: float = 1.0
+    rhythm_prior: float = 10.0
     decoder: str = "viterbi"
 
     def __post_init__(self) -> None:
@@ -111,9 +114,10 @@ def recognise(notes: Notes, options: RecogniserOptions = RecogniserOptions()) ->
         path = emission.argmax(1)
         confidence = np.exp(emission.max(1) - _logsumexp(emission, 1))
     else:
-        log_change = np.log(np.asarray(options.change_prob))[grid.level]
+        change_prob = _piece_rhythm(emission, grid.level, options)
+        log_change = np.log(change_prob)[grid.level]
         path = _viterbi(emission, log_change)
-        posterior = _posterior(emission, log_change)
+        posterior, _ = _posterior(emission, log_change)
         path = _absorb(path, names, round(options.absorb_beats * sub))
         confidence = posterior[np.arange(len(path)), path]
     return _events(notes, grid, path, confidence, profile, bass, names)
@@ -304,9 +308,25 @@ def _viterbi(emission: np.ndarray, log_change: np.ndarray) -> np.ndarray:
     return path
 
 
-def _posterior(emission: np.ndarray, log_change: np.ndarray) -> np.ndarray:
-    """State posteriors ``(F, S)`` of the same chain (scaled forward-backward: every step is
-    normalised, so probabilities stay in range without logarithms)."""
+def _piece_rhythm(emission: np.ndarray, level: np.ndarray, options: RecogniserOptions) -> np.ndarray:
+    """This piece's change probability per metrical level (4,): the expected number of changes
+    at each level under the default rhythm (forward-backward), with ``options.change_prob`` as a
+    prior worth ``rhythm_prior`` frames. A chorale that moves on every beat gets a faster
+    harmonic rhythm than a pop song that changes by the bar."""
+    prior = np.asarray(options.change_prob)
+    if not np.isfinite(options.rhythm_prior):
+        return prior
+    _, changes = _posterior(emission, np.log(prior)[level])
+    counts = np.bincount(level[1:], weights=changes[1:], minlength=4)
+    frames = np.bincount(level[1:], minlength=4)
+    rate = (counts + options.rhythm_prior * prior) / (frames + options.rhythm_prior)
+    return np.clip(rate, 1e-4, 0.9)
+
+
+def _posterior(emission: np.ndarray, log_change: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """State posteriors ``(F, S)`` of the same chain and the probability of a change into each
+    frame ``(F,)`` (scaled forward-backward: every step is normalised, so probabilities stay in
+    range without logarithms)."""
     frames, states = emission.shape
     likelihood = np.exp(emission - emission.max(1, keepdims=True))
     change = np.exp(log_change)
@@ -322,7 +342,12 @@ def _posterior(emission: np.ndarray, log_change: np.ndarray) -> np.ndarray:
         b = n * stay[t] + (n.sum() - n) * move[t]
         beta[t - 1] = b / b.sum()
     joint = alpha * beta
-    return joint / joint.sum(1, keepdims=True)
+    # from frame t - 1 to t: staying in j has weight alpha[t-1, j] stay[t] likelihood[t, j] beta[t, j]
+    arriving = likelihood[1:] * beta[1:]
+    stayed = (alpha[:-1] * arriving).sum(1) * stay[1:]
+    total = stayed + ((1.0 - alpha[:-1]) * arriving).sum(1) * move[1:]
+    changes = np.concatenate([[0.0], 1.0 - stayed / total])
+    return joint / joint.sum(1, keepdims=True), changes
 
 
 def _logsumexp(x: np.ndarray, axis: int) -> np.ndarray:
@@ -331,17 +356,18 @@ def _logsumexp(x: np.ndarray, axis: int) -> np.ndarray:
 
 
 def _absorb(path: np.ndarray, names: list[tuple[int, str]], frames: int) -> np.ndarray:
-    """Runs of at most ``frames`` frames take the state of a neighbouring run on the same root
-    (the next one first: a suspension resolves forwards)."""
+    """Suspended chords of at most ``frames`` frames take the state of a neighbouring run on the
+    same root (the next one first: a suspension resolves forwards)."""
     path = path.copy()
     if frames <= 0:
         return path
     change = np.flatnonzero(np.concatenate([[True], path[1:] != path[:-1]]))
     ends = np.concatenate([change[1:], [len(path)]])
     root = np.array([-1] + [r for r, _ in names])
+    suspended = np.array([False] + [q.startswith("sus") for _, q in names])
     for i, (a, b) in enumerate(zip(change, ends)):
         state = path[a]
-        if state == 0 or b - a > frames:
+        if not suspended[state] or b - a > frames:
             continue
         for j in (i + 1, i - 1):
             if 0 <= j < len(change) and path[change[j]] != 0 and root[path[change[j]]] == root[state]:

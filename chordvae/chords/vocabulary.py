@@ -49,7 +49,7 @@ def harte_label(pitch_classes: Sequence[int], root: int, bass: int | None = None
         quality = next((q for q in QUALITIES if chord_set(root, q) == pcs), None)
     if quality is None:
         degrees = sorted({(pc - root) % 12 for pc in pcs} - {0})
-        quality = "(" + ",".join(DEGREES[d] for d in degrees) + ")"
+        quality = "(" + (",".join(DEGREES[d] for d in degrees) or "1") + ")"   # a lone note: "C:(1)"
     label = f"{ROOT_NAMES[root]}:{quality}"
     if bass is not None and bass >= 0 and bass != root:
         label += "/" + DEGREES[(bass - root) % 12]

@@ -46,6 +46,18 @@ class Data:
         return tuple(self.train.shape[1:])
 
 
+@dataclass
+class Pieces:
+    """Every event of some sources, unsplit, with the piece each came from (for learning curves
+    and for scoring a corpus a model never saw). ``events`` ``(N, *event_shape)`` float32;
+    ``piece`` int64 ``(N,)`` in ``range(n_pieces)``; ``notices`` one-line remarks."""
+
+    events: torch.Tensor
+    piece: torch.Tensor
+    n_pieces: int
+    notices: list[str] = field(default_factory=list)
+
+
 class DatasetAdapter:
     """Base class of dataset adapters; subclasses set ``name`` and implement :meth:`load`.
 
@@ -64,6 +76,8 @@ class DatasetAdapter:
     #: training settings when the user gives none (see :func:`chordvae.runs.training_config`)
     default_training: ClassVar[TrainConfig] = TrainConfig()
     progress: bool = True
+    #: What the pictures can be coloured by (``colour_by`` of the two plot methods; empty: fixed).
+    colourings: ClassVar[tuple[str, ...]] = ()
 
     def load(self, sources: list[str], options: dict[str, Any], seed: int,
              run_dir: Path | None = None) -> Data:
@@ -76,6 +90,10 @@ class DatasetAdapter:
     def reload(self, meta: dict[str, Any]) -> Data:
         """Rebuild the data a checkpoint was trained on from its stored ``meta``."""
         return self.load(meta.get("sources", []), meta.get("options", {}), meta["seed"])
+
+    def load_pieces(self, sources: list[str], options: dict[str, Any]) -> Pieces:
+        """All events of ``sources`` read with ``options``, grouped by piece (not split)."""
+        raise ChordVAEError(f"{self.name} data is not made of pieces; use a dataset such as chords")
 
     def metrics(self, model: VAE, x: torch.Tensor) -> dict[str, float]:
         """Extra validation figures for ``metrics.jsonl`` (none by default)."""
@@ -92,13 +110,13 @@ class DatasetAdapter:
         """Draw the posterior means of the validation events, coloured by label, to ``path``."""
         raise NotImplementedError
 
-    def more_pictures(self, model: VAE, data: Data, meta: dict[str, Any], run_dir: Path) -> list[Path]:
-        """Draw the adapter's own pictures into ``run_dir``; return their paths (none by default)."""
-        return []
-
     def latent_figures(self, model: VAE, x: torch.Tensor) -> dict[str, float]:
         """Figures about the latent space over events ``x`` for ``evaluate`` (none by default)."""
         return {}
+
+    def plot_extra(self, model: VAE, data: Data, meta: dict[str, Any], run_dir: Path) -> list[Path]:
+        """Draw any further pictures or reports into ``run_dir``; return their paths (none by default)."""
+        return []
 
     def parse_event(self, text: str, meta: dict[str, Any]) -> torch.Tensor:
         """An event the user typed (e.g. a chord ``"C E G"``) as a tensor of the event shape."""

@@ -1,0 +1,99 @@
+"""The chord systems compared in ``chord_recognition.py``: each turns one music file into
+predicted chords on a given time axis (quarter-note beats or seconds).
+
+- ``chords``: chordvae's recogniser (the default segmentation);
+- ``argmax``: the recogniser's per-beat templates without smoothing (every frame decoded on
+  its own, ``RecogniserOptions(decoder="argmax")``);
+- ``onset``: the plain onset slicer with its default filters (at least 3 pitch classes and
+  0.25 beats), the default before the recogniser;
+- ``chordify``: music21's ``chordify`` of the parsed file, every vertical sonority kept (MIDI
+  parsed without quantisation, so its beats are the file's ticks / resolution).
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from chordvae.chords.events import ChordEvent, chord_root
+from chordvae.chords.readers import MIDI_SUFFIXES, Notes, read_notes
+from chordvae.chords.segment import Segmentation, segment
+from chordvae.chords.vocabulary import harte_label
+
+SYSTEMS = ("chords", "argmax", "onset", "chordify")
+
+
+@dataclass
+class Prediction:
+    """Predicted chords of one piece, sorted by start: ``starts``/``ends`` (K,) in the piece's
+    unit; per chord its pitch-class set, bass, root (pitch classes, C = 0) and Harte label."""
+
+    starts: np.ndarray
+    ends: np.ndarray
+    sets: list[frozenset[int]]
+    basses: list[int]
+    roots: list[int]
+    labels: list[str]
+
+
+def predict(system: str, path: Path, unit: str, notes: Notes | None = None) -> Prediction:
+    """``system``'s chords of the file at ``path`` on the ``unit`` (``beats`` or ``seconds``)
+    axis; ``notes``: the file's notes if already read."""
+    notes = notes if notes is not None else read_notes(path)
+    if system == "chordify":
+        return _chordify(path, notes, unit)
+    return _from_events(_EVENTS[system](notes), unit)
+
+
+def _recognised(decoder: str) -> Callable[[Notes], list[ChordEvent]]:
+    def run(notes: Notes) -> list[ChordEvent]:
+        from chordvae.chords.recognise import RecogniserOptions, recognise
+
+        return recognise(notes, RecogniserOptions(decoder=decoder))
+    return run
+
+
+_EVENTS: dict[str, Callable[[Notes], list[ChordEvent]]] = {
+    "chords": _recognised("viterbi"),
+    "argmax": _recognised("argmax"),
+    "onset": lambda notes: segment(notes, Segmentation(mode="onset")),
+}
+
+
+def _from_events(events: list[ChordEvent], unit: str) -> Prediction:
+    events = sorted(events, key=lambda e: e.start_beats)
+    seconds = unit == "seconds"
+    starts = np.array([e.start_s if seconds else e.start_beats for e in events], dtype=float)
+    ends = np.array([e.end_s if seconds else e.end_beats for e in events], dtype=float)
+    roots = [e.root if e.root >= 0 else chord_root(e.pitch_classes) for e in events]
+    return Prediction(starts, ends, [frozenset(e.pitch_classes) for e in events], [e.bass for e in events],
+                      roots, [e.label for e in events])
+
+
+def _chordify(path: Path, notes: Notes, unit: str) -> Prediction:
+    """music21's chordify: each chord's pitch classes, lowest note as bass, music21's root."""
+    from music21 import converter
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if path.suffix.lower() in MIDI_SUFFIXES:
+            score = converter.parse(path, quantizePost=False)
+        else:
+            score = converter.parse(path)
+        chords = score.chordify().flatten().getElementsByClass("Chord")
+    rows = []
+    for c in chords:
+        length = float(c.quarterLength)
+        pcs = tuple(sorted({p.pitchClass for p in c.pitches}))
+        if length > 0 and pcs:
+            rows.append((float(c.offset), float(c.offset) + length, pcs, c.bass().pitchClass))
+    starts = np.array([r[0] for r in rows], dtype=float)
+    ends = np.array([r[1] for r in rows], dtype=float)
+    if unit == "seconds":
+        starts, ends = notes.seconds(starts), notes.seconds(ends)
+    roots = [chord_root(r[2]) for r in rows]
+    return Prediction(starts, ends, [frozenset(r[2]) for r in rows], [r[3] for r in rows], roots,
+                      [harte_label(r[2], root, r[3]) for r, root in zip(rows, roots)])

@@ -1,0 +1,60 @@
+"""How much data does the chord VAE need? Learning curves on the Bach chorales and the pop sample.
+
+Runs ``chordvae curve`` (chordvae.curve.run_curve) on each corpus (skipped when its curve.json
+exists; ``--again`` reruns; progress goes to stderr), then prints each curve and the fewest
+training pieces whose mean held-out NLL is within 0.1 nats of the NLL at the largest count (all
+training pieces).
+
+    python benchmarks/learning_curves.py [--steps 1500] [--epochs 40] [--repeats 2] [--out runs/curves]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from chordvae.curve import CurveConfig, pieces_needed, run_curve
+from chordvae.train import TrainConfig
+
+REPO = Path(__file__).resolve().parents[1]
+CORPORA = {  # name: (sources, piece counts; 0 = every training piece)
+    "chorales": ([], (5, 10, 20, 50, 100, 200, 0)),          # music21's ~400 Bach chorales
+    "pop-sample": ([str(REPO / "data" / "midi" / "pop")], (2, 5, 10, 0)),
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=1500)
+    parser.add_argument("--epochs", type=int, default=40)
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--iw-samples", type=int, default=500)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--out", type=Path, default=Path("runs/curves"))
+    parser.add_argument("--again", action="store_true", help="rerun curves that already have a curve.json")
+    args = parser.parse_args()
+    for name, (sources, counts) in CORPORA.items():
+        out = args.out / name
+        if args.again or not (out / "curve.json").exists():
+            config = CurveConfig(counts, args.repeats, steps=args.steps, epochs=args.epochs,
+                                 iw_samples=args.iw_samples)
+            run_curve("chords", sources, {}, config, TrainConfig(threads=args.threads), out, progress=False,
+                      log=lambda line: print(line, file=sys.stderr))
+        result = json.loads((out / "curve.json").read_text())
+        held = result["held_out"]
+        print(f"\n{name}: {result['training_pieces']} training pieces, {held['pieces']} held out "
+              f"({held['events']} chords); at least {result['config']['steps']} updates and "
+              f"{result['config']['epochs']} epochs per model, "
+              f"{result['config']['repeats']} repeats; held-out nats per chord (mean, [min, max])")
+        print(f"{'pieces':>7s} {'chords':>7s} {'VAE (IWAE)':>22s} {'exact set':>9s} {'indep.':>7s} {'empirical':>9s}")
+        for s in result["summary"]:
+            print(f"{s['pieces']:7d} {s['chords']['mean']:7.0f} {s['nll']['mean']:8.3f} "
+                  f"[{s['nll']['min']:.3f}, {s['nll']['max']:.3f}] {s['exact_set_rate']['mean']:9.1%} "
+                  f"{s['independent Bernoulli']['mean']:7.3f} {s['empirical sets']['mean']:9.3f}")
+        print(f"within 0.1 nats of the NLL on all {result['pieces'][-1]} training pieces from "
+              f"{pieces_needed(result, 0.1)} pieces on")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,186 @@
+"""Learning curves: how much data does the VAE need?
+
+The same pieces are held out throughout; for each requested number of training pieces and each
+repeat, a fresh VAE trains on that many of the remaining pieces (repeat r draws its own order of
+them, and each count takes the first n, so a repeat's training sets are nested) for at least
+``steps`` optimiser updates and at least ``epochs`` passes over its data (small sets are not
+starved of updates, large ones see their data as often as a normal run would), and is scored on the held-out pieces: importance-weighted NLL
+(nats per event), the adapter's figures (chords: exact set rate) and the two baselines
+(:mod:`chordvae.baselines`) fitted on the same training pieces.
+"""
+from __future__ import annotations
+
+import math
+import tempfile
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+from matplotlib.figure import Figure
+
+from .baselines import EmpiricalSets, IndependentBernoulli
+from .datasets import get_adapter
+from .datasets.base import Pieces
+from .errors import ChordVAEError
+from .evaluate import iwae_nll
+from .fileio import write_json
+from .plots import save_figure
+from .train import TrainConfig, fit
+from .vae import ModelConfig, build_model
+
+BASELINES = ("independent Bernoulli", "empirical sets")
+
+
+@dataclass(frozen=True)
+class CurveConfig:
+    """``pieces``: training-set sizes in pieces (0 = every training piece); ``repeats`` per size;
+    ``held_out``: fraction of the pieces scored (at least one); each model trains for
+    max(``epochs``, ``steps`` / batches per epoch) epochs; ``iw_samples``: K of the IWAE bound."""
+
+    pieces: tuple[int, ...]
+    repeats: int = 3
+    held_out: float = 0.1
+    steps: int = 2000
+    epochs: int = 30
+    iw_samples: int = 1000
+    seed: int = 0
+
+    def validate(self) -> None:
+        if not self.pieces or any(n < 0 for n in self.pieces):
+            raise ChordVAEError("give piece counts as positive whole numbers (or all), e.g. 5,10,20,all")
+        if self.repeats < 1 or self.steps < 1 or self.epochs < 1 or self.iw_samples < 1:
+            raise ChordVAEError("repeats, steps, epochs and importance samples must be at least 1")
+        if not 0 < self.held_out < 1:
+            raise ChordVAEError("the held-out fraction must be between 0 and 1")
+
+
+def learning_curve(pieces: Pieces, config: CurveConfig, model_config: ModelConfig, train: TrainConfig,
+                   metrics: Callable[[Any, torch.Tensor], dict[str, float]] | None = None,
+                   log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Train and score one model per (piece count, repeat); returns the points and a summary.
+
+    ``metrics(model, x)`` adds figures on the held-out events (e.g. the exact set rate).
+    """
+    config.validate()
+    rng = np.random.default_rng(config.seed)
+    order = rng.permutation(pieces.n_pieces)
+    n_held = max(1, round(config.held_out * pieces.n_pieces))
+    held, pool = order[:n_held], order[n_held:]
+    counts = [n or len(pool) for n in config.pieces]
+    if max(counts) > len(pool) or not pool.size:
+        raise ChordVAEError(f"--pieces {max(counts)} is more than the {len(pool)} training pieces "
+                            f"({pieces.n_pieces} pieces, {n_held} held out)")
+    piece = pieces.piece.numpy()
+    x_held = pieces.events[torch.from_numpy(np.isin(piece, held))]
+    log(f"held out {n_held} of {pieces.n_pieces} pieces ({len(x_held)} events); "
+        f"training on {', '.join(map(str, counts))} of the other {len(pool)}, {config.repeats} repeat(s)")
+    points = []
+    for r in range(config.repeats):
+        shuffled = np.random.default_rng(config.seed + 1 + r).permutation(pool)
+        for n in counts:
+            x_train = pieces.events[torch.from_numpy(np.isin(piece, shuffled[:n]))]
+            point = _train_and_score(x_train, x_held, model_config, train, config, config.seed + r, metrics)
+            points.append({"pieces": n, "repeat": r, **point})
+            log(f"  {n:5d} pieces ({point['chords']} chords), repeat {r + 1}: held-out NLL {point['nll']:.3f}"
+                + "".join(f", {k} {v:.3f}" for k, v in point["figures"].items()))
+    return {"pieces": counts, "held_out": {"pieces": n_held, "events": len(x_held)},
+            "training_pieces": len(pool), "config": asdict(config), "training": train.to_dict(),
+            "model": model_config.to_dict(), "points": points, "summary": summarise(points)}
+
+
+def _train_and_score(x_train: torch.Tensor, x_held: torch.Tensor, model_config: ModelConfig,
+                     train: TrainConfig, config: CurveConfig, seed: int,
+                     metrics: Callable | None) -> dict[str, Any]:
+    batches = math.ceil(len(x_train) / train.batch_size)
+    settings = replace(train, epochs=max(config.epochs, math.ceil(config.steps / batches)), seed=seed)
+    torch.manual_seed(seed)
+    model = build_model(model_config)
+    with tempfile.TemporaryDirectory(prefix="chordvae-curve-") as tmp:
+        fit(model, x_train, x_held, settings, Path(tmp), {"dataset": "curve", "dataset_meta": {}},
+            progress=False, log=lambda line: None)
+    model.eval()
+    generator = torch.Generator().manual_seed(seed)
+    nll = iwae_nll(model, x_held, config.iw_samples, generator=generator).mean().item()
+    baselines = {BASELINES[0]: IndependentBernoulli().fit(x_train).nll(x_held).mean().item(),
+                 BASELINES[1]: EmpiricalSets().fit(x_train).nll(x_held).mean().item()}
+    return {"chords": len(x_train), "epochs": settings.epochs, "nll": nll,
+            "figures": metrics(model, x_held) if metrics else {}, "baselines": baselines}
+
+
+def summarise(points: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per piece count: mean, min and max over repeats of chords, NLL, figures and baselines."""
+    out = []
+    for n in dict.fromkeys(p["pieces"] for p in points):
+        group = [p for p in points if p["pieces"] == n]
+        series = {"chords": [p["chords"] for p in group], "nll": [p["nll"] for p in group]}
+        series.update({k: [p["figures"][k] for p in group] for k in group[0]["figures"]})
+        series.update({k: [p["baselines"][k] for p in group] for k in BASELINES})
+        out.append({"pieces": n, **{k: {"mean": float(np.mean(v)), "min": float(np.min(v)),
+                                         "max": float(np.max(v))} for k, v in series.items()}})
+    return out
+
+
+def pieces_needed(result: dict[str, Any], tolerance: float = 0.1) -> int | None:
+    """The fewest training pieces whose mean held-out NLL is within ``tolerance`` nats of the
+    mean NLL at the largest count (the full-data reference); None if no point has been run."""
+    summary = sorted(result["summary"], key=lambda s: s["pieces"])
+    if not summary:
+        return None
+    full = summary[-1]["nll"]["mean"]
+    return next(s["pieces"] for s in summary if s["nll"]["mean"] <= full + tolerance)
+
+
+def plot_curve(result: dict[str, Any], path: Path, title: str = "") -> None:
+    """``curve.png``: held-out NLL (with the baselines) and the figures (e.g. exact set rate)
+    against training pieces (top) and training chords (bottom); bands span the repeats."""
+    summary = sorted(result["summary"], key=lambda s: s["pieces"])
+    figures = [k for k in summary[0] if k not in ("pieces", "chords", "nll", *BASELINES)]
+    fig = Figure(figsize=(6 * (1 + len(figures)), 8))
+    axes = fig.subplots(2, 1 + len(figures), squeeze=False)
+    for row, xkey in enumerate(("pieces", "chords")):
+        x = [s["pieces"] if xkey == "pieces" else s["chords"]["mean"] for s in summary]
+        panels = [("nll", ["nll", *BASELINES])] + [(f, [f]) for f in figures]
+        for ax, (ylabel, keys) in zip(axes[row], panels):
+            for key in keys:
+                mean = [s[key]["mean"] for s in summary]
+                line, = ax.plot(x, mean, marker="o", ms=4, label="VAE (IWAE)" if key == "nll" else key,
+                                ls="-" if key in ("nll", *figures) else "--")
+                ax.fill_between(x, [s[key]["min"] for s in summary], [s[key]["max"] for s in summary],
+                                color=line.get_color(), alpha=0.2)
+            ax.set_xscale("log")
+            ax.set_xticks(x, [f"{v:.0f}" for v in x])
+            ax.minorticks_off()
+            ax.set_xlabel(f"training {xkey}")
+            ax.set_ylabel("held-out NLL (nats per chord)" if ylabel == "nll" else ylabel.replace("_", " "))
+            ax.legend(fontsize=8)
+    held = result["held_out"]
+    fig.suptitle(f"{title}learning curve: {held['pieces']} held-out pieces ({held['events']} events); "
+                 f"bands: min–max over {result['config']['repeats']} repeat(s)")
+    save_figure(fig, path)
+
+
+def run_curve(dataset: str, sources: Sequence[str], options: Any, config: CurveConfig,
+              train: TrainConfig, out: str | Path, latent_dim: int = 2, hidden: Sequence[int] | None = None,
+              arch: str | None = None, progress: bool = True, log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Read ``sources`` through the dataset's adapter (with its ``options``, e.g. a ChordOptions),
+    run :func:`learning_curve` and write ``curve.json`` and ``curve.png`` into ``out``; returns the result."""
+    config.validate()
+    train.validate()
+    if train.threads:
+        torch.set_num_threads(train.threads)
+    adapter = get_adapter(dataset)
+    adapter.progress = progress
+    pieces = adapter.load_pieces(list(sources), options)
+    for notice in pieces.notices:
+        log(notice)
+    model_config = ModelConfig(arch=arch or adapter.default_arch, event_shape=tuple(pieces.events.shape[1:]),
+                               latent_dim=latent_dim, hidden=tuple(hidden) if hidden else adapter.default_hidden)
+    result = learning_curve(pieces, config, model_config, train, adapter.metrics, log)
+    result.update({"dataset": dataset, "sources": list(sources), "pieces_within_0.1_nats": pieces_needed(result)})
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / "curve.json", result)
+    plot_curve(result, out / "curve.png", title=f"{' '.join(sources) or dataset}: ")
+    return result

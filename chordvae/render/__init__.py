@@ -1,0 +1,1 @@
+"""Pages that show a trained run: the chord explorer (``chordvae explore``)."""
