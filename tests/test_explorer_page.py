@@ -46,7 +46,7 @@ def chord_run(tmp_path_factory) -> Path:
     with pytest.MonkeyPatch.context() as mp:  # session fixtures run before the per-test cache
         mp.setenv("CHORDVAE_CACHE", str(root / "cache"))
         runner = CliRunner()
-        result = runner.invoke(main, ["train", "--dataset", "chords", *map(str, corpora), "--epochs", "8", "--batch-size", "16", "--lr", "3e-3",
+        result = runner.invoke(main, ["train", "--dataset", "chords", *map(str, corpora), "--latent-dim", "2", "--epochs", "8", "--batch-size", "16", "--lr", "3e-3",
                                       "--jobs", "1", "--threads", "1", "--out", str(root / "run"), "-q"])
         assert result.exit_code == 0, result.output
         result = runner.invoke(main, ["explore", str(root / "run")])
