@@ -153,12 +153,12 @@ def iwae_nll(model: VAE, x: torch.Tensor, k: int, batch_size: int = 256, chunk: 
     for i in range(0, len(x), batch_size):
         xb = x[i:i + batch_size]
         mu, logvar = model.encode(xb)
-        total = torch.full((len(xb),), -math.inf, dtype=torch.float64, device=mu.device)
+        total = torch.full((len(xb),), -math.inf, dtype=torch.float64)   # on the CPU: MPS has no float64
         for start in range(0, k, chunk):
             log_px, log_ratio = model.log_weights(xb, mu, logvar, min(chunk, k - start), generator)
-            total = torch.logaddexp(total, torch.logsumexp((log_px + log_ratio).double(), 0))
+            total = torch.logaddexp(total, torch.logsumexp((log_px + log_ratio).cpu().double(), 0))
         out.append(-(total - math.log(k)))
-    return torch.cat(out).cpu()
+    return torch.cat(out)
 
 
 class MLPEncoder(nn.Sequential):
