@@ -42,7 +42,7 @@ def interpolate(a: torch.Tensor, b: torch.Tensor, steps: int, spherical: bool = 
         return (1 - t) * a + t * b
     cos = torch.dot(a, b) / (a.norm() * b.norm()).clamp(min=1e-12)
     omega = torch.arccos(cos.clamp(-1, 1))
-    if omega.abs() < 1e-6:
+    if torch.sin(omega) < 1e-6:  # same or opposite directions: no single great circle, walk straight
         return (1 - t) * a + t * b
     return (torch.sin((1 - t) * omega) * a + torch.sin(t * omega) * b) / torch.sin(omega)
 

@@ -41,6 +41,9 @@ def test_slerp_of_parallel_points_falls_back_to_the_line():
     a = torch.tensor([1.0, 1.0])
     walk = explore.interpolate(a, 2 * a, 3, spherical=True)
     torch.testing.assert_close(walk, torch.tensor([[1.0, 1.0], [1.5, 1.5], [2.0, 2.0]]))
+    # opposite points: no great circle is defined; the walk stays finite and straight
+    walk = explore.interpolate(a, -a, 3, spherical=True)
+    torch.testing.assert_close(walk, torch.tensor([[1.0, 1.0], [0.0, 0.0], [-1.0, -1.0]]))
 
 
 def test_prior_samples_are_seeded():
