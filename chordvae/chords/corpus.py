@@ -118,7 +118,8 @@ def read_corpus(sources: Sequence[str | Path], seg: Segmentation, jobs: int | No
     files = find_files(sources)
     if not files:
         raise DataError("no music files given")
-    keys = [_cache_key(f, seg) for f in files]
+    settings = f"|{seg.cache_key()}|chordvae {__version__}|{_code_digest()}"
+    keys = [_cache_key(f, settings) for f in files]
     results: list[PieceChords | Skip | None] = [_cache_get(k, f) if use_cache else None
                                                for k, f in zip(keys, files)]
     todo = [i for i, r in enumerate(results) if r is None]
@@ -203,12 +204,13 @@ def _extract(path: str, seg: Segmentation, time_limit: float) -> PieceChords | S
             signal.signal(signal.SIGALRM, previous)
 
 
-def _cache_key(path: Path, seg: Segmentation) -> str:
+def _cache_key(path: Path, settings: str) -> str:
+    """sha256 of the file's content and ``settings`` (segmentation, version, code digest)."""
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         while chunk := f.read(1 << 20):
             digest.update(chunk)
-    digest.update(f"|{seg.cache_key()}|chordvae {__version__}|{_code_digest()}".encode())
+    digest.update(settings.encode())
     return digest.hexdigest()
 
 

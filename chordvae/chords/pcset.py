@@ -4,6 +4,7 @@ The one place where sets, masks and binary rows are converted into each other.
 """
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Iterable
 
 import numpy as np
@@ -19,8 +20,9 @@ def to_mask(pitch_classes: Iterable[int]) -> int:
     return mask
 
 
+@lru_cache(maxsize=4096)
 def from_mask(mask: int) -> tuple[int, ...]:
-    """``145`` -> ``(0, 4, 7)``: the sorted pitch classes of a mask."""
+    """``145`` -> ``(0, 4, 7)``: the sorted pitch classes of a mask (memoised: there are 4,096)."""
     return tuple(pc for pc in range(12) if int(mask) >> pc & 1)
 
 

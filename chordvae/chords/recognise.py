@@ -272,7 +272,8 @@ def _emission(profile: np.ndarray, bass: np.ndarray, length: np.ndarray, rows: n
     share = np.where(mass[:, None] > 0, profile / np.maximum(mass, 1e-12)[:, None], 1.0 / 12)
     strength = options.concentration * np.minimum(1.0, mass / (options.evidence_notes * length))
     strength = np.where(mass > 0, strength, options.concentration)  # silence: evidence of no chord
-    score = strength[:, None] * (share @ log_q.T)
+    # einsum, not a BLAS product: BLAS threads in every corpus worker would oversubscribe the cores
+    score = strength[:, None] * np.einsum("fp,sp->fs", share, log_q)
     # the bass: root, another chord tone, or a non-chord tone
     roots = np.array([r for r, _ in names])
     others = np.maximum(size[:, 0] - 1, 1)
