@@ -196,12 +196,14 @@ def _frames(beats: np.ndarray) -> tuple[np.ndarray, int]:
 def evidence(notes: Notes, keep: np.ndarray, melody: np.ndarray, edges: np.ndarray,
              options: RecogniserOptions) -> tuple[np.ndarray, np.ndarray]:
     """Per frame: ``profile`` (F, 12) weighted note time per pitch class (quarter notes x
-    velocity / 100, melody notes x ``melody_weight``) and ``bass`` (F,) the MIDI pitch of the
+    velocity relative to the piece's median, melody notes x ``melody_weight``: a score without
+    dynamics and a MIDI file of the same notes weigh alike) and ``bass`` (F,) the MIDI pitch of the
     lowest non-melody note sounding through at least a quarter of the frame (or starting in
     it), -1 where none."""
     pitch, start, end = notes.pitch[keep].astype(np.int64), notes.start[keep], notes.end[keep]
     is_melody = melody[notes.track[keep]]
-    weight = notes.velocity[keep] / 100.0 * np.where(is_melody, options.melody_weight, 1.0)
+    velocity = notes.velocity[keep].astype(np.float64)
+    weight = velocity / np.median(velocity) * np.where(is_melody, options.melody_weight, 1.0)
     first = np.clip(np.searchsorted(edges, start, side="right") - 1, 0, len(edges) - 2)
     last = np.clip(np.searchsorted(edges, end, side="left") - 1, first, len(edges) - 2)
     count = last - first + 1
