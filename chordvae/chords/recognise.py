@@ -296,18 +296,20 @@ def _viterbi(emission: np.ndarray, log_change: np.ndarray) -> np.ndarray:
     move = log_change - np.log(states - 1)
     stay = np.log1p(-np.exp(log_change))
     delta = emission[0].copy()
-    back = np.zeros((frames, states), dtype=np.int32)
+    stayed = np.empty(states)
+    best = np.zeros(frames, dtype=np.int64)            # the state a move into frame t comes from
+    moved_in = np.zeros((frames, states), dtype=bool)  # whether state j at t was reached by a move
     for t in range(1, frames):
-        best = int(delta.argmax())
-        stayed = delta + stay[t]
-        moved = delta[best] + move[t]
-        from_best = moved > stayed
-        back[t] = np.where(from_best, best, np.arange(states))
-        delta = np.where(from_best, moved, stayed) + emission[t]
+        best[t] = k = delta.argmax()
+        arrival = delta[k] + move[t]
+        np.add(delta, stay[t], out=stayed)
+        np.less(stayed, arrival, out=moved_in[t])
+        np.maximum(stayed, arrival, out=delta)
+        delta += emission[t]
     path = np.empty(frames, dtype=np.int64)
     path[-1] = int(delta.argmax())
     for t in range(frames - 1, 0, -1):
-        path[t - 1] = back[t, path[t]]
+        path[t - 1] = best[t] if moved_in[t, path[t]] else path[t]
     return path
 
 
@@ -334,16 +336,24 @@ def _posterior(emission: np.ndarray, log_change: np.ndarray) -> tuple[np.ndarray
     likelihood = np.exp(emission - emission.max(1, keepdims=True))
     change = np.exp(log_change)
     stay, move = 1.0 - change, change / (states - 1)
+    keep = stay - move  # alpha sums to 1, so arriving mass is alpha * stay + (1 - alpha) * move
     alpha = np.empty_like(likelihood)
     alpha[0] = likelihood[0] / likelihood[0].sum()
-    for t in range(1, frames):  # alpha[t - 1] sums to 1, so the mass arriving from others is 1 - alpha
-        a = (alpha[t - 1] * stay[t] + (1.0 - alpha[t - 1]) * move[t]) * likelihood[t]
-        alpha[t] = a / a.sum()
+    add, mul = np.add, np.multiply
+    for t in range(1, frames):
+        a = alpha[t]
+        mul(alpha[t - 1], keep[t], out=a)
+        add(a, move[t], out=a)
+        mul(a, likelihood[t], out=a)
+        mul(a, 1.0 / add.reduce(a), out=a)
     beta = np.ones_like(likelihood)
+    n = np.empty(states)
     for t in range(frames - 1, 0, -1):
-        n = beta[t] * likelihood[t]
-        b = n * stay[t] + (n.sum() - n) * move[t]
-        beta[t - 1] = b / b.sum()
+        b = beta[t - 1]
+        mul(beta[t], likelihood[t], out=n)
+        mul(n, keep[t], out=b)
+        add(b, add.reduce(n) * move[t], out=b)
+        mul(b, 1.0 / add.reduce(b), out=b)
     joint = alpha * beta
     # from frame t - 1 to t: staying in j has weight alpha[t-1, j] stay[t] likelihood[t, j] beta[t, j]
     arriving = likelihood[1:] * beta[1:]
