@@ -14,8 +14,10 @@
 4. **Decoding** the whole piece at once (Viterbi) with a harmonic-rhythm prior: a change is
    likeliest on a downbeat, less so on the bar's other strong beat, then on a beat, and least
    between beats. So a broken chord accumulates into one chord over its beat or bar, and a
-   passing tone or a suspension does not pay for two changes. Forward-backward posteriors give
-   each chord a confidence.
+   passing tone or a suspension does not pay for two changes. The prior is adapted to each
+   piece (its expected changes per metrical level, by forward-backward), so a chorale may move
+   on every beat while a pop song moves by the bar; a short suspended chord joins the chord it
+   resolves to. Forward-backward posteriors give each chord a confidence.
 
 All parameters are fields of :class:`RecogniserOptions`, fitted on the development data
 (``benchmarks/tune_recogniser.py``).
