@@ -111,7 +111,7 @@ def vector_options(f):
 
 def _chord_opts(kw: dict[str, Any]):
     """Pop the chord options out of a command's keyword arguments as one ChordOptions."""
-    from .datasets.chords import ChordOptions
+    from .chords.options import ChordOptions
 
     return ChordOptions.from_dict({k: kw.pop(k) for k in ChordOptions.names() if k in kw})
 
@@ -206,7 +206,7 @@ def train(dataset: str | None, paths: tuple[str, ...], data_dir: str | None, spl
     else:
         if dataset is None:
             raise click.UsageError("--dataset is required (or --resume RUN_DIR)")
-        from .datasets.chords import ChordOptions
+        from .chords.options import ChordOptions
 
         misplaced = _given(IMAGE_ONLY if dataset == "chords" else ChordOptions.names())
         if misplaced and dataset in ("chords", "mnist", "fashion-mnist"):
@@ -228,7 +228,7 @@ def train(dataset: str | None, paths: tuple[str, ...], data_dir: str | None, spl
 @quiet_option
 def extract(paths: tuple[str, ...], out: str, quiet: bool, **kw: Any) -> None:
     """Write the chord events of PATHS (default: music21's Bach chorales), one JSON object per line."""
-    from .datasets.chords import read
+    from .chords.options import read
 
     corpus = read(list(paths), _chord_opts(kw), progress=not quiet)
     corpus.write_jsonl(out)

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from chordvae import runs
-from chordvae.datasets.chords import read
+from chordvae.chords.options import read
 from chordvae.plots import posterior_means
 from chordvae.train import TrainConfig
 

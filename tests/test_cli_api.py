@@ -17,7 +17,7 @@ from chordvae import runs
 from chordvae.checkpoint import load_checkpoint
 from chordvae.chords.segment import Segmentation
 from chordvae.cli import main
-from chordvae.datasets.chords import ChordOptions
+from chordvae.chords.options import ChordOptions
 from chordvae.datasets.mnist import MNIST
 from chordvae.train import TrainConfig
 from test_chord_extraction import midi_file

@@ -142,7 +142,6 @@ def _read_score(path: Path) -> Notes:
             warnings.simplefilter("ignore")
             score = converter.parse(str(path), forceSource=True)
             score.stripTies(inPlace=True)
-            flat = score.flatten()
     except Exception as e:  # music21 raises many kinds on broken files
         raise FileRejected(f"malformed score: {_short(e)}") from None
     parts = list(score.parts) if isinstance(score, stream.Score) and score.parts else [score]

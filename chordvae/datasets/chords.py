@@ -1,8 +1,7 @@
 """Chords: MIDI / MusicXML corpora as pitch-class chord vectors (12 dims, or 24 with the bass)."""
 from __future__ import annotations
 
-import sys
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, ClassVar, Mapping
@@ -19,10 +18,10 @@ from ..chords.analysis import circle_of_fifths, neighbourhood_overlap, plot_circ
 from ..chords.corpus import Corpus
 from ..chords.events import PITCH_NAMES, QUALITIES, chord_name, chord_quality, chord_root, chord_symbol
 from ..chords.pcset import from_mask, rows_to_masks, to_mask
-from ..chords.segment import Segmentation
-from ..chords.sources import canonical, read_sources, resolve
+from ..chords.options import ChordOptions, chord_options, read
+from ..chords.sources import canonical, resolve
 from ..chords.stats import CORPUS_COLOURS, compare_corpora, write_comparison
-from ..chords.vectors import FEATURES, PITCH_SETS, TRANSPOSE, chord_vector, chord_vectors
+from ..chords.vectors import chord_vector, chord_vectors
 from ..errors import ChordVAEError, DataError
 from ..fileio import sha256_file
 from ..listen.audio import render_wav
@@ -38,58 +37,6 @@ QUALITY_COLOURS = dict(zip(QUALITIES, matplotlib.colormaps["tab10"].colors))
 ROOT_COLOURS = [matplotlib.colormaps["hsv"](k / 12) for k in range(12)]   # a colour circle of roots
 COLOURINGS = ("quality", "root", "corpus")
 REGION_MASS = 0.7   # share of a corpus's chords inside the line drawn around its region
-SEGMENT_NAMES = {"mode": "segment"}  # Segmentation field -> option name, where they differ
-
-
-@dataclass(frozen=True)
-class ChordOptions:
-    """Everything the chord adapter can be told: how notes become chords (``segmentation``,
-    whose fields are options by their own names, ``mode`` as ``segment``), how chords become
-    vectors (``features``, ``transpose``, ``pitch_set``) and how the corpus is read (``jobs`` processes,
-    ``strict``, ``no_cache``). Flat dictionaries with the option names (as the CLI and
-    the run's ``dataset_meta["options"]`` have them) convert with :meth:`from_dict` / :meth:`to_dict`.
-    """
-
-    segmentation: Segmentation = field(default_factory=Segmentation)
-    features: str = FEATURES[0]
-    transpose: str = TRANSPOSE[0]
-    pitch_set: str = PITCH_SETS[0]
-    jobs: int | None = None
-    strict: bool = False
-    no_cache: bool = False
-
-    @staticmethod
-    def names() -> list[str]:
-        """The flat option names: the Segmentation fields, then the others."""
-        return [SEGMENT_NAMES.get(f.name, f.name) for f in fields(Segmentation)] + \
-               [f.name for f in fields(ChordOptions) if f.name != "segmentation"]
-
-    @classmethod
-    def from_dict(cls, options: Mapping[str, Any]) -> ChordOptions:
-        """From flat option names; ``None`` (or absent) keeps the default; unknown names are refused."""
-        unknown = set(options) - set(cls.names())
-        if unknown:
-            raise ChordVAEError(f"unknown chord option(s) {', '.join(sorted(unknown))}; "
-                                f"known: {', '.join(cls.names())}")
-        seg = {f.name: options[SEGMENT_NAMES.get(f.name, f.name)] for f in fields(Segmentation)
-               if options.get(SEGMENT_NAMES.get(f.name, f.name)) is not None}
-        rest = {f.name: options[f.name] for f in fields(cls)
-                if f.name != "segmentation" and options.get(f.name) is not None}
-        return cls(Segmentation(**seg), **rest)
-
-    def to_dict(self) -> dict[str, Any]:
-        """The flat option names and their values (JSON-serialisable)."""
-        seg = {SEGMENT_NAMES.get(f.name, f.name): getattr(self.segmentation, f.name) for f in fields(Segmentation)}
-        return {**seg, **{f.name: getattr(self, f.name) for f in fields(self) if f.name != "segmentation"}}
-
-
-def chord_options(options: ChordOptions | Mapping[str, Any] | None) -> ChordOptions:
-    """``options`` as ChordOptions (a flat dict is read with :meth:`ChordOptions.from_dict`)."""
-    if isinstance(options, ChordOptions):
-        return options
-    return ChordOptions.from_dict(options or {})
-
-
 @dataclass
 class ChordData(Data):
     """Chord data that also knows each event's corpus: ``train_corpus`` / ``validation_corpus``
@@ -317,17 +264,6 @@ class Chords(DatasetAdapter):
         return lines
 
 
-def read(sources: list[str], options: ChordOptions | Mapping[str, Any] | None = None,
-         progress: bool = True) -> Corpus:
-    """Read the chord corpus of ``sources`` (named sources, see :mod:`chordvae.chords.sources`;
-    none: music21's Bach chorales) as the options say; with ``progress``, show a progress bar and
-    name each skipped file on stderr."""
-    opts = chord_options(options)
-    return read_sources(sources, opts.segmentation, jobs=opts.jobs, strict=opts.strict,
-                        use_cache=not opts.no_cache, progress=progress,
-                        report=_to_stderr if progress else None)
-
-
 def corpus_index(corpus: Corpus) -> tuple[list[str], np.ndarray]:
     """The corpus names in order of first appearance, and each piece's index into them ``(pieces,)``."""
     names = list(dict.fromkeys(p.corpus for p in corpus.pieces))
@@ -342,10 +278,6 @@ def corpus_counts(corpus: Corpus) -> list[dict[str, Any]]:
         entry["pieces"] += 1
         entry["chords"] += len(p.events)
     return list(counts.values())
-
-
-def _to_stderr(line: str) -> None:
-    print(line, file=sys.stderr)
 
 
 def fingerprint(sources: list[str]) -> dict[str, str]:

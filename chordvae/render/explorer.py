@@ -26,7 +26,8 @@ from torch import nn
 from ..chords.events import PITCH_NAMES, QUALITIES, chord_name, chord_quality, chord_root, chord_symbol
 from ..chords.pcset import from_mask, rows_to_masks
 from ..chords.vectors import chord_vectors
-from ..datasets.chords import QUALITY_COLOURS, Chords, chord_options, corpus_index, read
+from ..chords.options import chord_options, read
+from ..datasets.chords import QUALITY_COLOURS, Chords, corpus_index
 from ..errors import ChordVAEError
 from ..fileio import write_text
 from ..listen.midi import RenderOptions
