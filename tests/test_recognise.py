@@ -6,7 +6,7 @@ import pretty_midi
 import pytest
 from music21 import meter, note, stream
 
-from benchmarks.chord_eval import SHARED, add, load_pop909, rates, score_events
+from benchmarks.chord_eval import SHARED, add, load_pop909, load_rn_dev, rates, score_events
 from chordvae.chords.readers import read_notes
 from chordvae.chords.recognise import recognise
 from chordvae.chords.segment import Segmentation, segment
@@ -133,6 +133,22 @@ def test_real_pop_songs_agree_with_their_labels_far_above_the_slicer():
     assert ours["exact"] >= 0.7 and ours["root"] >= 0.8 and ours["coverage"] >= 0.95
     assert ours["exact"] >= theirs["exact"] + 0.3
 
+
+
+RN_DEV = SHARED / "rn-dev"
+
+
+@pytest.mark.skipif(not RN_DEV.exists(), reason=f"rn-dev not found at {RN_DEV}")
+def test_expert_song_analyses_agree_far_above_the_slicer():
+    # four songs (voice and piano) against their expert Roman-numeral analyses, on the MIDI exports
+    recognised, sliced = {}, {}
+    for piece in load_rn_dev(groups=("lieder",), limit=4):
+        notes = read_notes(piece.path)
+        recognised = add(recognised, score_events(recognise(notes), piece))
+        sliced = add(sliced, score_events(segment(notes, Segmentation(mode="onset")), piece))
+    ours, theirs = rates(recognised), rates(sliced)
+    assert ours["exact"] >= 0.6 and ours["triad"] >= 0.7 and ours["coverage"] >= 0.95
+    assert ours["exact"] >= theirs["exact"] + 0.1 and ours["triad"] >= theirs["triad"] + 0.1
 
 def _chain(seed=0, frames=30, states=7):
     rng = np.random.default_rng(seed)
