@@ -279,3 +279,14 @@ def test_importing_chordvae_leaves_the_matplotlib_backend_alone(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     assert out.stdout.strip() == "svg"
     assert (tmp_path / "l.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_standard_output_stays_clean_where_the_environment_says_ci(tmp_path):
+    """pyfluidsynth prints where it found its library whenever $CI is set; a command's standard
+    output (e.g. ``evaluate --json``, piped to another program) must not carry that line."""
+    code = ("import chordvae.listen.audio, chordvae.listen.midi\n"
+            "from chordvae.chords import readers\n"
+            "print('clean')")
+    env = {**os.environ, "PYTHONPATH": str(REPO), "CI": "true"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert out.stdout == "clean\n"

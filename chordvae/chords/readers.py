@@ -91,7 +91,7 @@ def read_notes(path: str | os.PathLike) -> Notes:
 
 
 def _read_midi(path: Path) -> Notes:
-    import pretty_midi
+    from .._pretty_midi import pretty_midi
 
     with path.open("rb") as f:
         head = f.read(14)

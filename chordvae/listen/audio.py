@@ -6,7 +6,7 @@ import wave
 from pathlib import Path
 
 import numpy as np
-import pretty_midi
+from .._pretty_midi import pretty_midi
 
 from ..errors import ChordVAEError
 from ..fileio import atomic_path

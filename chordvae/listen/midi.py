@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-import pretty_midi
+from .._pretty_midi import pretty_midi
 
 from ..errors import ChordVAEError
 from ..fileio import atomic_path
