@@ -278,10 +278,21 @@ def downloaded_walk(driver, a: tuple[float, float], b: tuple[float, float]) -> t
     target.unlink(missing_ok=True)
     assert js(driver, "window.chordvaeTest.setPath(arguments[0])", [list(a), list(b)]) >= 2
     driver.find_element(By.ID, "download").click()
-    deadline = time.monotonic() + 20
-    while not target.exists() and time.monotonic() < deadline:
-        time.sleep(0.1)
+    wait_for_download(target)
     return pretty_midi.PrettyMIDI(str(target)), js(driver, "window.chordvaeTest.walk()")
+
+
+def wait_for_download(target: Path, seconds: float = 20) -> None:
+    """Until Chromium has finished writing ``target``: it exists, is not empty, no partial
+    download (``*.crdownload``) is beside it and its size held still over one poll."""
+    deadline, last = time.monotonic() + seconds, -1
+    while time.monotonic() < deadline:
+        size = target.stat().st_size if target.exists() else -1
+        if size > 0 and size == last and not any(target.parent.glob("*.crdownload")):
+            return
+        last = size
+        time.sleep(0.1)
+    raise AssertionError(f"the page's download {target.name} did not finish within {seconds:.0f} s")
 
 
 def interpolated(run: Path, a: torch.Tensor, b: torch.Tensor, out: Path) -> pretty_midi.PrettyMIDI:
