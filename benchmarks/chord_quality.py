@@ -35,6 +35,7 @@ VARIANTS = {
     "beta1-warmup": ({"beta": 1.0, "warmup_epochs": 50}, None),
     "iwae": ({"beta": 1.0, "objective": "iwae", "mc_samples": 8}, None),
     "iwae32": ({"beta": 1.0, "objective": "iwae", "mc_samples": 32}, None),
+    "iwae-wd": ({"beta": 1.0, "objective": "iwae", "mc_samples": 8, "weight_decay": 0.01}, None),
     "wide": ({}, (512, 256)),
 }
 

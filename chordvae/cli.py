@@ -168,6 +168,8 @@ IMAGE_ONLY = ("data_dir", "split")
               help="examples per Adam step (default: the dataset's, 128)")
 @click.option("--lr", "learning_rate", type=click.FloatRange(0, min_open=True), default=None,
               help="Adam learning rate (default: the dataset's, 1e-3)")
+@click.option("--weight-decay", type=click.FloatRange(0), default=None,
+              help="decoupled weight decay per step, as a fraction of the learning rate (AdamW; default 0)")
 @click.option("--beta", type=click.FloatRange(0), default=None,
               help="KL weight (default: the dataset's; MNIST 1, chords 0.5)")
 @click.option("--warmup", "warmup_epochs", type=click.IntRange(0), default=None,

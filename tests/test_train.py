@@ -145,6 +145,13 @@ def test_free_bits_inside_training_take_the_kl_gradient_away_below_the_floor(tmp
         assert m["train"]["kl_loss"] < 50.0
 
 
+def test_weight_decay_shrinks_the_weights_and_zero_is_plain_adam(tmp_path):
+    plain = _weights(_fit(tmp_path / "plain", epochs=2)[0])
+    torch.testing.assert_close(plain, _weights(_fit(tmp_path / "zero", epochs=2, weight_decay=0.0)[0]))
+    decayed = _weights(_fit(tmp_path / "decayed", epochs=2, weight_decay=5.0)[0])
+    assert decayed.norm() < 0.9 * plain.norm()
+
+
 def test_mc_samples_decode_that_many_draws_per_example(tmp_path):
     rows = []
 
@@ -181,6 +188,7 @@ def test_cli_trains_plots_and_resumes(tmp_path):
     (["train", "--dataset", "nope"], "unknown dataset 'nope'"),
     (["train", "--dataset", "toy", "--epochs", "0"], "--epochs"),
     (["train", "--dataset", "toy", "--hidden", "a,b"], "comma-separated"),
+    (["train", "--dataset", "toy", "--weight-decay", "-1"], "--weight-decay"),
     (["train", "--dataset", "mnist", "--data-dir", "/no/such/dir", "--epochs", "1"], "/no/such/dir"),
     (["plot", "/no/such/run"], "does not exist"),
     (["train", "--resume", "/no/such/run"], "no checkpoint"),
