@@ -36,6 +36,7 @@ VARIANTS = {
     "iwae": ({"beta": 1.0, "objective": "iwae", "mc_samples": 8}, None),
     "iwae32": ({"beta": 1.0, "objective": "iwae", "mc_samples": 32}, None),
     "iwae-wd": ({"beta": 1.0, "objective": "iwae", "mc_samples": 8, "weight_decay": 0.01}, None),
+    "iwae-wd0.1": ({"beta": 1.0, "objective": "iwae", "mc_samples": 8, "weight_decay": 0.1}, None),
     "wide": ({}, (512, 256)),
 }
 
