@@ -140,6 +140,22 @@ def test_worker_processes_import_no_torch(mixed):
     assert done.stdout.strip() == "[]"
 
 
+def test_a_warm_read_and_its_json_lines_import_neither_music21_nor_torch(mixed, tmp_path):
+    """Reading cached files and writing their events (with music21's names, kept in the name
+    table) is what a warm `chordvae extract` does: music21's and torch's imports would be most of its time."""
+    code = ("import sys\n"
+            "from chordvae.chords.options import read\n"
+            f"corpus = read([{str(mixed / 'a.mid')!r}, {str(mixed / 'c.musicxml')!r}], progress=False)\n"
+            f"corpus.write_jsonl({str(tmp_path / 'out.jsonl')!r})\n"
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'music21', 'torch'}))\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    runs = [subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+            for _ in range(2)]
+    assert [r.returncode for r in runs] == [0, 0], runs[0].stderr + runs[1].stderr
+    assert runs[1].stdout.strip() == "[]"
+    assert '"name": "C major triad"' in (tmp_path / "out.jsonl").read_text()
+
+
 def test_the_summary_groups_reasons_by_kind_with_balanced_brackets(mixed):
     (mixed / "bomb.musicxml").write_bytes(b"<?xml version='1.0'?><!DOCTYPE x [<!ENTITY a 'b'>]><score-partwise/>")
     (mixed / "tracks.mid").write_bytes(b"MThd" + (6).to_bytes(4, "big") + (1).to_bytes(2, "big")

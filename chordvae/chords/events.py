@@ -5,17 +5,19 @@ Naming is music21's, cached per pitch-class set (there are only 4,096).
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from functools import lru_cache
+from importlib.metadata import version
 from pathlib import Path
-
-import music21
-from music21 import chord, harmony
+from typing import TYPE_CHECKING
 
 from ..cache import cache_dir
 from ..fileio import write_json
 from .pcset import to_mask
 from .vocabulary import harte_label
+
+if TYPE_CHECKING:
+    from music21 import chord
 
 QUALITIES: tuple[str, ...] = ("major", "minor", "diminished", "augmented", "dominant seventh",
                               "major seventh", "minor seventh", "half-diminished seventh",
@@ -60,7 +62,7 @@ class ChordEvent:
         return harte_label(self.pitch_classes, root, self.bass, self.quality or None)
 
     def to_json(self) -> dict:
-        d = asdict(self)
+        d = dict(self.__dict__)  # shallow: dataclasses.asdict deep-copies every tuple
         d["pitch_classes"] = list(self.pitch_classes)
         d["sounding"] = list(self.sounding if self.sounding is not None else self.pitch_classes)
         if self.root < 0:
@@ -71,6 +73,8 @@ class ChordEvent:
 
 
 def _chord(pitch_classes: tuple[int, ...]) -> chord.Chord:
+    from music21 import chord  # imported on first use: a warm corpus read never needs music21
+
     return chord.Chord([60 + pc for pc in pitch_classes])
 
 
@@ -112,6 +116,8 @@ def describe(pitch_classes: tuple[int, ...]) -> tuple[str, str, int, str]:
 
 
 def _describe(pitch_classes: tuple[int, ...]) -> list:
+    from music21 import harmony
+
     c = _chord(pitch_classes)
     figure = harmony.chordSymbolFigureFromChord(c)
     if not figure or "Cannot Be Identified" in figure:
@@ -133,7 +139,7 @@ def _quality(c: chord.Chord) -> str:
 
 
 def _table_path() -> Path:
-    return cache_dir("names") / f"music21-{music21.__version__}.json"
+    return cache_dir("names") / f"music21-{version('music21')}.json"
 
 
 @lru_cache(maxsize=1)
