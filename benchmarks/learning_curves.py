@@ -1,4 +1,4 @@
-"""How much data does the chord VAE need? Learning curves on the Bach chorales and the pop sample.
+"""How much data does the chord VAE need? Learning curves on the Bach chorales, the pop sample and pop909-dev.
 
 Runs ``chordvae curve`` (chordvae.curve.run_curve) on each corpus (skipped when its curve.json
 exists; ``--again`` reruns; progress goes to stderr), then prints each curve and the fewest
@@ -15,12 +15,14 @@ import sys
 from pathlib import Path
 
 from chordvae.curve import CurveConfig, pieces_needed, run_curve
-from chordvae.train import TrainConfig
+from chordvae.runs import training_config
 
 REPO = Path(__file__).resolve().parents[1]
+POP909 = REPO.parent / "shared" / "datasets" / "pop909-dev"
 CORPORA = {  # name: (sources, piece counts; 0 = every training piece)
     "chorales": ([], (5, 10, 20, 50, 100, 200, 0)),          # music21's ~400 Bach chorales
     "pop-sample": ([str(REPO / "data" / "midi" / "pop")], (2, 5, 10, 0)),
+    "pop909-dev": ([str(POP909)], (5, 10, 20, 50, 0)),                  # 100 POP909 songs, when present
 }
 
 
@@ -35,11 +37,14 @@ def main() -> None:
     parser.add_argument("--again", action="store_true", help="rerun curves that already have a curve.json")
     args = parser.parse_args()
     for name, (sources, counts) in CORPORA.items():
+        if not all(Path(s).exists() for s in sources):
+            print(f"\n{name}: skipped, {' '.join(sources)} is not here", file=sys.stderr)
+            continue
         out = args.out / name
         if args.again or not (out / "curve.json").exists():
             config = CurveConfig(counts, args.repeats, steps=args.steps, epochs=args.epochs,
                                  iw_samples=args.iw_samples)
-            run_curve("chords", sources, {}, config, TrainConfig(threads=args.threads), out, progress=False,
+            run_curve("chords", sources, {}, config, training_config("chords", threads=args.threads), out, progress=False,
                       log=lambda line: print(line, file=sys.stderr))
         result = json.loads((out / "curve.json").read_text())
         held = result["held_out"]

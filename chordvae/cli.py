@@ -460,8 +460,9 @@ def _counts(text: str) -> tuple[int, ...]:
               help="importance samples for the held-out IWAE bound")
 @chord_options
 @vector_options
-@click.option("--latent-dim", type=click.IntRange(1), default=2, show_default=True, help="latent size")
-@click.option("--hidden", default=None, help="mlp hidden sizes, e.g. 256,128")
+@click.option("--latent-dim", type=click.IntRange(1), default=None, help="latent size (default: the dataset's, chords 4)")
+@click.option("--hidden", default=None, help="mlp hidden sizes, e.g. 256,128 (default: the dataset's)")
+@click.option("--beta", type=click.FloatRange(0), default=None, help="KL weight (default: the dataset's, chords 0.5)")
 @click.option("--batch-size", type=click.IntRange(1), default=128, show_default=True, help="examples per Adam step")
 @click.option("--lr", "learning_rate", type=click.FloatRange(0, min_open=True), default=1e-3, show_default=True,
               help="Adam learning rate")
@@ -472,18 +473,19 @@ def _counts(text: str) -> tuple[int, ...]:
               help="folder for curve.json and curve.png (default runs/curve-<date>-<time>)")
 @quiet_option
 def curve(dataset: str, paths: tuple[str, ...], pieces: str, repeats: int, held_out: float, steps: int,
-          epochs: int, iw_samples: int, latent_dim: int, hidden: str | None, batch_size: int, learning_rate: float,
-          seed: int, threads: int | None, out: str | None, quiet: bool, **kw: Any) -> None:
+          epochs: int, iw_samples: int, latent_dim: int | None, hidden: str | None, beta: float | None,
+          batch_size: int, learning_rate: float, seed: int, threads: int | None, out: str | None, quiet: bool,
+          **kw: Any) -> None:
     """Learning curve: train on growing numbers of pieces of PATHS, score the same held-out pieces."""
     from .curve import CurveConfig, run_curve
-    from .runs import new_run_dir
-    from .train import TrainConfig
+    from .runs import new_run_dir, training_config
 
     config = CurveConfig(_counts(pieces), repeats, held_out, steps, epochs, iw_samples, seed)
     config.validate()
     out = out or str(new_run_dir("curve"))
     result = run_curve(dataset, paths, _chord_opts(kw), config,
-                       TrainConfig(batch_size=batch_size, learning_rate=learning_rate, seed=seed, threads=threads),
+                       training_config(dataset, batch_size=batch_size, learning_rate=learning_rate, seed=seed,
+                                       threads=threads, **({} if beta is None else {"beta": beta})),
                        out, latent_dim=latent_dim, hidden=_ints(hidden), progress=not quiet)
     click.echo(f"{'pieces':>8s} {'chords':>8s} {'VAE NLL':>9s} " + " ".join(f"{b:>22s}" for b in
                                                                      ("independent Bernoulli", "empirical sets")))

@@ -162,21 +162,29 @@ def plot_curve(result: dict[str, Any], path: Path, title: str = "") -> None:
 
 
 def run_curve(dataset: str, sources: Sequence[str], options: Any, config: CurveConfig,
-              train: TrainConfig, out: str | Path, latent_dim: int = 2, hidden: Sequence[int] | None = None,
-              arch: str | None = None, progress: bool = True, log: Callable[[str], None] = print) -> dict[str, Any]:
+              train: TrainConfig | None, out: str | Path, latent_dim: int | None = None,
+              hidden: Sequence[int] | None = None, arch: str | None = None, progress: bool = True,
+              log: Callable[[str], None] = print) -> dict[str, Any]:
     """Read ``sources`` through the dataset's adapter (with its ``options``, e.g. a ChordOptions),
-    run :func:`learning_curve` and write ``curve.json`` and ``curve.png`` into ``out``; returns the result."""
+    run :func:`learning_curve` and write ``curve.json`` and ``curve.png`` into ``out``; returns the result.
+
+    ``train``, ``latent_dim``, ``hidden`` and ``arch`` default to the dataset's (what ``chordvae
+    train`` uses), except that every model trains for the curve's fixed budget: the held-out
+    pieces are the test, so no early stopping or learning-rate schedule may watch them.
+    """
+    adapter = get_adapter(dataset)
+    train = replace(train or adapter.default_training, patience=0, lr_patience=0)
     config.validate()
     train.validate()
     if train.threads:
         torch.set_num_threads(train.threads)
-    adapter = get_adapter(dataset)
     adapter.progress = progress
     pieces = adapter.load_pieces(list(sources), options)
     for notice in pieces.notices:
         log(notice)
     model_config = ModelConfig(arch=arch or adapter.default_arch, event_shape=tuple(pieces.events.shape[1:]),
-                               latent_dim=latent_dim, hidden=tuple(hidden) if hidden else adapter.default_hidden)
+                               latent_dim=latent_dim or adapter.default_latent_dim,
+                               hidden=tuple(hidden) if hidden else adapter.default_hidden)
     result = learning_curve(pieces, config, model_config, train, adapter.metrics, log)
     result.update({"dataset": dataset, "sources": list(sources), "pieces_within_0.1_nats": pieces_needed(result)})
     out = Path(out)

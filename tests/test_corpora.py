@@ -162,6 +162,9 @@ def test_curve_writes_the_requested_piece_counts(two_genres, tmp_path):
     assert [p["chords"] for p in curve["points"] if p["pieces"] == 5] == [60, 60]
     assert all(math.isfinite(p["nll"]) for p in curve["points"])
     assert (tmp_path / "c" / "curve.png").stat().st_size > 0
+    # the models are the ones `chordvae train` makes, on a fixed budget (nothing watches the held-out pieces)
+    assert curve["model"]["latent_dim"] == 4 and curve["training"]["beta"] == 0.5
+    assert curve["training"]["patience"] == 0 and curve["training"]["lr_patience"] == 0
     result = CliRunner().invoke(main, ["curve", "--dataset", "chords", str(two_genres / "major"), "--pieces", "9",
                                        "--jobs", "1", "-o", str(tmp_path / "d")])
     assert result.exit_code == 1 and "more than the 5 training pieces" in result.output
