@@ -26,8 +26,8 @@ class TrainConfig:
     """Optimisation settings (Adam; ``weight_decay`` > 0 multiplies the weights by
     ``1 - learning_rate * weight_decay`` every step, decoupled from the gradient: AdamW).
     ``beta`` weighs the KL term; ``warmup_epochs`` ramps it linearly from 0 to ``beta`` over
-    that many epochs; ``free_bits`` is a per-dimension KL
-    floor in nats; ``mc_samples`` draws of z per example estimate the reconstruction term.
+    that many epochs; ``free_bits`` is a per-dimension KL floor in nats; ``mc_samples`` draws
+    of z per example estimate the reconstruction term.
     ``objective`` ``iwae`` trains on the importance-weighted bound with ``mc_samples`` draws
     instead of the ELBO (Burda et al. 2016).
 

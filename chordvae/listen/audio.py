@@ -6,8 +6,8 @@ import wave
 from pathlib import Path
 
 import numpy as np
-from .._pretty_midi import pretty_midi
 
+from .._pretty_midi import pretty_midi
 from ..errors import ChordVAEError
 from ..fileio import atomic_path
 

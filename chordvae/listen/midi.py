@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Sequence
 
 from .._pretty_midi import pretty_midi
-
 from ..errors import ChordVAEError
 from ..fileio import atomic_path
 from .voicing import voice
