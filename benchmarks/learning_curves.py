@@ -16,9 +16,9 @@ from pathlib import Path
 
 from chordvae.curve import CurveConfig, pieces_needed, run_curve
 from chordvae.runs import training_config
+from cross_corpus import POP909  # benchmarks/ is on the path of a script run from it
 
 REPO = Path(__file__).resolve().parents[1]
-POP909 = REPO.parent / "shared" / "datasets" / "pop909-dev"
 CORPORA = {  # name: (sources, piece counts; 0 = every training piece)
     "chorales": ([], (5, 10, 20, 50, 100, 200, 0)),          # music21's ~400 Bach chorales
     "pop-sample": ([str(REPO / "data" / "midi" / "pop")], (2, 5, 10, 0)),
@@ -44,8 +44,8 @@ def main() -> None:
         if args.again or not (out / "curve.json").exists():
             config = CurveConfig(counts, args.repeats, steps=args.steps, epochs=args.epochs,
                                  iw_samples=args.iw_samples)
-            run_curve("chords", sources, {}, config, training_config("chords", threads=args.threads), out, progress=False,
-                      log=lambda line: print(line, file=sys.stderr))
+            run_curve("chords", sources, {}, config, training_config("chords", threads=args.threads), out,
+                      progress=False, log=lambda line: print(line, file=sys.stderr))
         result = json.loads((out / "curve.json").read_text())
         held = result["held_out"]
         print(f"\n{name}: {result['training_pieces']} training pieces, {held['pieces']} held out "
