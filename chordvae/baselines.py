@@ -6,7 +6,7 @@ import math
 import numpy as np
 import torch
 
-from .chords.pcset import rows_to_masks
+from .codes import binary_codes
 
 
 class IndependentBernoulli:
@@ -89,4 +89,4 @@ def cross_validated_alpha(codes: np.ndarray, dims: int, groups: torch.Tensor | n
 
 def _codes(x: torch.Tensor) -> np.ndarray:
     """Binary rows -> integers (at most 62 dimensions)."""
-    return rows_to_masks(x.flatten(1).numpy())
+    return binary_codes(x.flatten(1).numpy())

@@ -10,7 +10,7 @@ import torch
 from . import __version__
 from .errors import ChordVAEError
 from .fileio import atomic_path
-from .plots import LatentPlane
+from .latent import LatentPlane
 from .vae import VAE, ModelConfig, build_model
 
 FORMAT = 1

@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 
 from .errors import ChordVAEError
-from .plots import LatentPlane
+from .latent import LatentPlane
 from .runs import Run
 from .vae import VAE
 

@@ -21,7 +21,8 @@ from .checkpoint import load_checkpoint
 from .datasets import Data, DatasetAdapter, get_adapter
 from .errors import ChordVAEError
 from .fileio import write_json, write_text
-from .plots import LatentPlane, plot_losses
+from .latent import LatentPlane
+from .plots import plot_losses
 from .train import TrainConfig, fit
 from .vae import VAE, ModelConfig, build_model
 

@@ -125,7 +125,7 @@ def test_decode_grid_z_and_evaluate_train_need_no_corpus_reread(chord_run, tmp_p
 def test_decode_grid_uses_the_plane_stored_at_the_end_of_training(chord_run, tmp_path):
     run, corpus = chord_run
     from chordvae import explore
-    from chordvae.plots import LatentPlane
+    from chordvae.latent import LatentPlane
     loaded = runs.load_run(run)
     assert loaded.plane is not None and loaded.plane.basis.shape == (2, 3)
     stored = explore.grid(loaded, 4)

@@ -13,7 +13,8 @@ from chordvae.checkpoint import load_checkpoint
 from chordvae.cli import main
 from chordvae.datasets import Data, DatasetAdapter, register
 from chordvae.errors import ChordVAEError, TrainingDiverged
-from chordvae.plots import LatentPlane, posterior_means, save_figure
+from chordvae.latent import LatentPlane, posterior_means
+from chordvae.plots import save_figure
 from chordvae.train import TrainConfig, fit, fused_adam
 from chordvae.vae import ModelConfig, build_model
 from torch.utils._python_dispatch import TorchDispatchMode

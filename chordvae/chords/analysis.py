@@ -10,7 +10,8 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-from ..plots import LatentPlane, posterior_means, save_figure
+from ..latent import LatentPlane, posterior_means
+from ..plots import save_figure
 from ..vae import VAE
 from .events import PITCH_NAMES, QUALITIES
 from .vectors import chord_vector

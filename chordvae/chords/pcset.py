@@ -9,6 +9,8 @@ from typing import Iterable
 
 import numpy as np
 
+from ..codes import binary_codes as rows_to_masks  # a set's mask is its binary row's code
+
 BITS = 1 << np.arange(12, dtype=np.int64)
 
 
@@ -24,15 +26,6 @@ def to_mask(pitch_classes: Iterable[int]) -> int:
 def from_mask(mask: int) -> tuple[int, ...]:
     """``145`` -> ``(0, 4, 7)``: the sorted pitch classes of a mask (memoised: there are 4,096)."""
     return tuple(pc for pc in range(12) if int(mask) >> pc & 1)
-
-
-def rows_to_masks(rows: np.ndarray) -> np.ndarray:
-    """Binary rows ``(N, D)`` (D <= 62; values >= 0.5 count as set) -> int64 masks ``(N,)``."""
-    rows = np.asarray(rows)
-    if rows.shape[-1] > 62:
-        raise ValueError("pitch-class masks need at most 62 binary dimensions")
-    bits = (rows >= 0.5).astype(np.int64)
-    return bits @ (1 << np.arange(rows.shape[-1], dtype=np.int64))
 
 
 def masks_to_rows(masks: np.ndarray, dims: int = 12) -> np.ndarray:

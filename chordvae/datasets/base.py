@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import torch
 
 from ..errors import ChordVAEError
-from ..train import TrainConfig
+from ..config import TrainConfig
 from ..vae import VAE
 
 if TYPE_CHECKING:  # pretty_midi is not needed to load data

@@ -28,7 +28,8 @@ from ..listen.audio import render_wav
 from ..listen.chordspec import parse_chord
 from ..listen.midi import RenderOptions, write_chords
 from ..train import TrainConfig
-from ..plots import LatentPlane, latent_grid, posterior_means, save_figure
+from ..latent import LatentPlane, posterior_means
+from ..plots import latent_grid, save_figure
 from ..vae import VAE
 from .base import Data, DatasetAdapter, Pieces
 

@@ -10,7 +10,8 @@ import torch
 from matplotlib.figure import Figure
 
 from ..errors import ChordVAEError
-from ..plots import LatentPlane, latent_grid, posterior_means, save_figure
+from ..latent import LatentPlane, posterior_means
+from ..plots import latent_grid, save_figure
 from ..vae import VAE
 from .base import Data, DatasetAdapter
 from .idx import FASHION_MNIST_SOURCE, MNIST_SOURCE, IdxSource, load_split, locate

@@ -32,7 +32,7 @@ from ..errors import ChordVAEError
 from ..fileio import write_text
 from ..listen.midi import RenderOptions
 from ..listen.voicing import BASS_LOW, MIDDLE_C
-from ..plots import LatentPlane, posterior_means
+from ..latent import LatentPlane, posterior_means
 from ..runs import Run
 from ..vae import VAE
 
