@@ -226,10 +226,11 @@ def test_extract_command_writes_json_lines(mixed, tmp_path):
     assert result.exit_code == 0, result.output
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert set(rows[0]) == {"source", "start_beats", "end_beats", "start_s", "end_s", "pitch_classes", "bass",
-                            "root", "quality", "sounding", "confidence", "label", "name", "corpus"}
+                            "root", "quality", "sounding", "confidence", "label", "name", "symbol", "corpus"}
     assert rows[0]["pitch_classes"] == [0, 4, 7] and rows[0]["name"] == "C major triad"
     assert {(Path(r["source"]).name, r["corpus"]) for r in rows} >= {("a.mid", "corpus"), ("B.MIDI", "sub")}
     assert rows[0]["label"] == "C:maj" and rows[0]["root"] == 0 and rows[0]["quality"] == "maj"
+    assert rows[0]["symbol"] == "C"
     result = CliRunner().invoke(main, ["extract", str(tmp_path / "nope"), "--out", str(out)])
     assert result.exit_code == 1 and "does not exist" in result.output
 
