@@ -141,8 +141,8 @@ def test_worker_processes_import_no_torch(mixed):
 
 
 def test_a_warm_read_and_its_json_lines_import_neither_music21_nor_torch(mixed, tmp_path):
-    """Reading cached files and writing their events (with music21's names, kept in the name
-    table) is what a warm `chordvae extract` does: music21's and torch's imports would be most of its time."""
+    """Reading cached files and writing their events (with their names, made without music21)
+    is what a warm `chordvae extract` does: music21's and torch's imports would be most of its time."""
     code = ("import sys\n"
             "from chordvae.chords.options import read\n"
             f"corpus = read([{str(mixed / 'a.mid')!r}, {str(mixed / 'c.musicxml')!r}], progress=False)\n"

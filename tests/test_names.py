@@ -133,12 +133,12 @@ def test_music21_reads_every_symbol_as_its_notes():
                     assert bass is None or symbol.bass().pitchClass == bass
 
 
-def test_naming_is_pure_fast_and_needs_no_music21(tmp_path):
-    code = ("import sys, time\n"
+def test_naming_is_pure_and_needs_no_music21(tmp_path):
+    code = ("import sys\n"
             "from chordvae.chords import names\n"
-            "start = time.perf_counter()\n"
-            "n = [names.name_chord(names.from_mask(m)) for m in range(4096)]\n"
-            "assert time.perf_counter() - start < 1.0, time.perf_counter() - start\n"
+            "from chordvae.listen.voicing import voice\n"
+            "n = [names.name_chord(names.from_mask(m), bass) for m in range(4096) for bass in (None, 0)]\n"
+            "voice((0, 4, 7))\n"
             "assert 'music21' not in sys.modules\n")
     env = {**os.environ, "CHORDVAE_CACHE": str(tmp_path / "cache"), "XDG_CACHE_HOME": str(tmp_path / "xdg")}
     subprocess.run([sys.executable, "-c", code], check=True, env=env)

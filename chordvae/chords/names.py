@@ -59,10 +59,11 @@ def _table() -> dict[int, list[tuple[int, int, Quality]]]:
 
 
 _READINGS = _table()
-#: Sets the root of an unnamed set is looked for in: the vocabulary's, then the two thirds.
-_ROOTING = [(len(q.intervals), rank, root, to_mask(root + i for i in q.intervals))
-            for rank, q in enumerate(VOCABULARY + (Quality("", "", "", "", (0, 4)), Quality("", "", "", "", (0, 3))))
-            for root in range(12)]
+#: size -> (mask, root) of the sets of that size the root of an unnamed set is looked for in, in
+#: vocabulary order, then the major and the minor third.
+_ROOTING: dict[int, list[tuple[int, int]]] = {}
+for _intervals in [q.intervals for q in VOCABULARY] + [(0, 4), (0, 3)]:
+    _ROOTING.setdefault(len(_intervals), []).extend((to_mask(r + i for i in _intervals), r) for r in range(12))
 _SYMBOL = re.compile(r"([A-G][#b]?)(.*?)(?:/([A-G][#b]?))?")
 _SUFFIXES = {q.symbol: q for q in VOCABULARY}
 
@@ -105,9 +106,12 @@ def _degree(quality: Quality, interval: int) -> int:
 def _notes(pcs: tuple[int, ...], bass: int | None) -> ChordName:
     """A set no symbol fits: its notes from the bass up (the bass first, when known)."""
     mask = to_mask(pcs)
-    inside = [c for c in _ROOTING if c[3] & mask == c[3]]
-    best = min(inside, key=lambda c: (-c[0], bass is not None and c[2] != bass, c[1]), default=None)
-    root = best[2] if best is not None else bass if bass in pcs else pcs[0]
+    root = bass if bass in pcs else pcs[0]      # no third, fifth or chord inside
+    for size in sorted((s for s in _ROOTING if s <= len(pcs)), reverse=True):
+        roots = [r for m, r in _ROOTING[size] if m & mask == m]
+        if roots:   # the largest chord inside, on the bass where one is
+            root = bass if bass in roots else roots[0]
+            break
     ordered = pcs if bass is None else (bass,) + tuple(sorted(set(pcs) - {bass}, key=lambda pc: (pc - bass) % 12))
     notes = " ".join(spell_set(ordered))
     if len(ordered) == 1:

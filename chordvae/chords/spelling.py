@@ -78,20 +78,27 @@ def degree_name(root: str, interval: int, degree: int | None = None) -> str:
     return name if name is not None and len(name) <= 2 else note_name(pc)
 
 
+@lru_cache(maxsize=1)
+def _major_keys() -> list[tuple[int, int, bool, dict[int, str]]]:
+    """The 12 major keys as (mask of their pitch classes, accidentals, flats, pitch class -> name)."""
+    keys = []
+    for tonic in range(12):
+        notes = _key(tonic, False)[1]
+        pcs = [(tonic + step) % 12 for step in MAJOR]
+        keys.append((sum(1 << pc for pc in pcs), sum(len(n) - 1 for n in notes), any("b" in n for n in notes),
+                     dict(zip(pcs, notes))))
+    return keys
+
+
 @lru_cache(maxsize=4096)
 def spell_set(pitch_classes: tuple[int, ...]) -> tuple[str, ...]:
     """Notes that form no chord symbol, spelled as in the major key holding most of them
     (fewest accidentals first, then sharps); black keys outside it take the key's accidental
     (in C major, the one most of them usually have; ties: sharps)."""
-    pcs = set(pitch_classes)
-    keys = [_key(tonic, False)[1] for tonic in range(12)]
-    scale_pcs = [{(tonic + step) % 12 for step in MAJOR} for tonic in range(12)]
-    best = min(range(12), key=lambda t: (-len(pcs & scale_pcs[t]), sum(len(n) - 1 for n in keys[t]),
-                                         any("b" in n for n in keys[t])))
-    spelled = dict(zip(((best + step) % 12 for step in MAJOR), keys[best]))
-    flats = any("b" in n for n in keys[best])
-    if not any(len(n) > 1 for n in keys[best]):   # C major: the outside notes' usual accidental
-        usual = [note_name(pc)[1:] for pc in pcs if pc not in spelled and len(note_name(pc)) > 1]
+    mask = sum(1 << pc for pc in set(pitch_classes))
+    _, accidentals, flats, spelled = min(_major_keys(), key=lambda k: (-bin(k[0] & mask).count("1"), k[1], k[2]))
+    if not accidentals:   # C major: the outside notes' usual accidental
+        usual = [note_name(pc)[1:] for pc in pitch_classes if pc not in spelled and len(note_name(pc)) > 1]
         flats = usual.count("b") > usual.count("#")
 
     def outside(pc: int) -> str:
