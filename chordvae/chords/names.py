@@ -58,12 +58,17 @@ def _table() -> dict[int, list[tuple[int, int, Quality]]]:
     return {mask: sorted(readings, key=lambda r: r[:2]) for mask, readings in table.items()}
 
 
+def _rooting() -> dict[int, list[tuple[int, int]]]:
+    """size -> (mask, root) of the sets of that size the root of an unnamed set is looked for in,
+    in vocabulary order, then the major and the minor third."""
+    rooting: dict[int, list[tuple[int, int]]] = {}
+    for intervals in [q.intervals for q in VOCABULARY] + [(0, 4), (0, 3)]:
+        rooting.setdefault(len(intervals), []).extend((to_mask(r + i for i in intervals), r) for r in range(12))
+    return rooting
+
+
 _READINGS = _table()
-#: size -> (mask, root) of the sets of that size the root of an unnamed set is looked for in, in
-#: vocabulary order, then the major and the minor third.
-_ROOTING: dict[int, list[tuple[int, int]]] = {}
-for _intervals in [q.intervals for q in VOCABULARY] + [(0, 4), (0, 3)]:
-    _ROOTING.setdefault(len(_intervals), []).extend((to_mask(r + i for i in _intervals), r) for r in range(12))
+_ROOTING = _rooting()
 _SYMBOL = re.compile(r"([A-G][#b]?)(.*?)(?:/([A-G][#b]?))?")
 _SUFFIXES = {q.symbol: q for q in VOCABULARY}
 
