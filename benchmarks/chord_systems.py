@@ -8,17 +8,21 @@ predicted chords on a given time axis (quarter-note beats or seconds).
   0.25 beats), the default before the recogniser;
 - ``chordify``: music21's ``chordify`` of the parsed file, every vertical sonority kept (MIDI
   parsed without quantisation, so its beats are the file's ticks / resolution).
+
+The slicers' chords (``onset``, ``chordify``) have no root of their own: they are labelled with
+music21's root (:func:`music21_root`), as when these figures were first measured.
 """
 from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
-from chordvae.chords.events import ChordEvent, chord_root
+from chordvae.chords.events import ChordEvent
 from chordvae.chords.readers import MIDI_SUFFIXES, Notes, read_notes
 from chordvae.chords.segment import Segmentation, segment
 from chordvae.chords.vocabulary import harte_label
@@ -68,9 +72,18 @@ def _from_events(events: list[ChordEvent], unit: str) -> Prediction:
     seconds = unit == "seconds"
     starts = np.array([e.start_s if seconds else e.start_beats for e in events], dtype=float)
     ends = np.array([e.end_s if seconds else e.end_beats for e in events], dtype=float)
-    roots = [e.root if e.root >= 0 else chord_root(e.pitch_classes) for e in events]
+    roots = [e.root if e.root >= 0 else music21_root(e.pitch_classes) for e in events]
+    labels = [e.label if e.root >= 0 else harte_label(e.pitch_classes, root, e.bass) for e, root in zip(events, roots)]
     return Prediction(starts, ends, [frozenset(e.pitch_classes) for e in events], [e.bass for e in events],
-                      roots, [e.label for e in events])
+                      roots, labels)
+
+
+@lru_cache(maxsize=4096)
+def music21_root(pitch_classes: tuple[int, ...]) -> int:
+    """music21's root of a pitch-class set (C = 0), the chord built upwards from middle C."""
+    from music21 import chord
+
+    return chord.Chord([60 + pc for pc in pitch_classes]).root().pitchClass
 
 
 def _chordify(path: Path, notes: Notes, unit: str) -> Prediction:
@@ -94,6 +107,6 @@ def _chordify(path: Path, notes: Notes, unit: str) -> Prediction:
     ends = np.array([r[1] for r in rows], dtype=float)
     if unit == "seconds":
         starts, ends = notes.seconds(starts), notes.seconds(ends)
-    roots = [chord_root(r[2]) for r in rows]
+    roots = [music21_root(r[2]) for r in rows]
     return Prediction(starts, ends, [frozenset(r[2]) for r in rows], [r[3] for r in rows], roots,
                       [harte_label(r[2], root, r[3]) for r, root in zip(rows, roots)])

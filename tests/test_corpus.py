@@ -141,8 +141,8 @@ def test_worker_processes_import_no_torch(mixed):
 
 
 def test_a_warm_read_and_its_json_lines_import_neither_music21_nor_torch(mixed, tmp_path):
-    """Reading cached files and writing their events (with music21's names, kept in the name
-    table) is what a warm `chordvae extract` does: music21's and torch's imports would be most of its time."""
+    """Reading cached files and writing their events (with their names, made without music21)
+    is what a warm `chordvae extract` does: music21's and torch's imports would be most of its time."""
     code = ("import sys\n"
             "from chordvae.chords.options import read\n"
             f"corpus = read([{str(mixed / 'a.mid')!r}, {str(mixed / 'c.musicxml')!r}], progress=False)\n"
@@ -226,10 +226,11 @@ def test_extract_command_writes_json_lines(mixed, tmp_path):
     assert result.exit_code == 0, result.output
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert set(rows[0]) == {"source", "start_beats", "end_beats", "start_s", "end_s", "pitch_classes", "bass",
-                            "root", "quality", "sounding", "confidence", "label", "name", "corpus"}
+                            "root", "quality", "sounding", "confidence", "label", "name", "symbol", "corpus"}
     assert rows[0]["pitch_classes"] == [0, 4, 7] and rows[0]["name"] == "C major triad"
     assert {(Path(r["source"]).name, r["corpus"]) for r in rows} >= {("a.mid", "corpus"), ("B.MIDI", "sub")}
     assert rows[0]["label"] == "C:maj" and rows[0]["root"] == 0 and rows[0]["quality"] == "maj"
+    assert rows[0]["symbol"] == "C"
     result = CliRunner().invoke(main, ["extract", str(tmp_path / "nope"), "--out", str(out)])
     assert result.exit_code == 1 and "does not exist" in result.output
 

@@ -213,7 +213,7 @@ def test_the_page_names_chords_as_decode_does(page, chord_run, tmp_path):
         assert result.exit_code == 0, result.output
         printed = result.output.splitlines()[0]
         chord = js(page, "window.chordvaeTest.decodeAt(arguments[0], arguments[1])", u, v)
-        assert chord["named"], chord  # from the table music21 filled, not the page's fallback
+        assert chord["named"], chord  # from the table Python filled, not the page's fallback
         assert printed.split() == ["1", *chord["name"].split(), *chord["symbol"].split(),
                                    *str(chord["pcs"]).split()], (printed, chord)
 

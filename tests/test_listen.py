@@ -8,7 +8,7 @@ import pretty_midi
 import pytest
 from music21 import converter, harmony
 
-from chordvae.chords.events import chord_root
+from chordvae.chords.names import name_chord
 from chordvae.errors import ChordVAEError
 from chordvae.listen import audio
 from chordvae.listen.audio import find_soundfont, render_wav
@@ -49,7 +49,7 @@ def test_nonsense_is_refused_with_the_accepted_forms(text):
     ((0, 4, 5, 9), 5), ((0, 2, 6, 9), 2), ((1, 5, 8), 1), ((0, 3, 8), 8), ((2, 6, 9), 2),
 ])   # C E G, A C E, G B D F, B D F, E G B D, F A C E, D F# A C, Db F Ab, Ab C Eb, D F# A
 def test_chord_roots_are_the_ones_musicians_name(pcs, root):
-    assert chord_root(pcs) == root
+    assert name_chord(pcs).root == root
 
 
 def test_voicing_puts_the_bass_below_in_close_position():
@@ -116,3 +116,17 @@ def test_missing_soundfont_says_what_to_install(monkeypatch, tmp_path):
         find_soundfont()
     with pytest.raises(ChordVAEError, match="not found"):
         find_soundfont(str(tmp_path / "given.sf2"))
+
+
+def test_musicxml_names_every_chord_truthfully(tmp_path):
+    """A symbol music21 reads back as the chord's notes and bass, or the notes as text."""
+    from music21 import expressions
+
+    path = tmp_path / "names.musicxml"
+    write_chords([(0, 4, 7), (2, 4, 11), (1, 5, 8, 10), (0, 1, 2)], path, basses=[4, None, None, None])
+    score = converter.parse(str(path))
+    symbols = list(score.recurse().getElementsByClass(harmony.ChordSymbol))
+    assert [(sorted({p.pitchClass for p in s.pitches}), s.bass().pitchClass) for s in symbols] == \
+        [([0, 4, 7], 4), ([2, 4, 11], 4), ([1, 5, 8, 10], 10)]
+    texts = [t.content for t in score.recurse().getElementsByClass(expressions.TextExpression)]
+    assert texts == ["C C# D"]

@@ -13,13 +13,14 @@ from matplotlib.figure import Figure
 from ..latent import LatentPlane, posterior_means
 from ..plots import save_figure
 from ..vae import VAE
-from .events import PITCH_NAMES, QUALITIES
+from .names import name_chord
 from .vectors import chord_vector
+from .vocabulary import LABELS, QUALITIES
 
 #: roots in circle-of-fifths order: C G D A E B F# Db Ab Eb Bb F
 FIFTHS = tuple(7 * k % 12 for k in range(12))
-#: (kind, intervals above the root, symbol suffix)
-KINDS = (("major", (0, 4, 7), ""), ("minor", (0, 3, 7), "m"), ("dominant seventh", (0, 4, 7, 10), "7"))
+#: the qualities of the rings
+RINGS = (QUALITIES["maj"], QUALITIES["min"], QUALITIES["7"])
 
 
 @dataclass
@@ -39,11 +40,11 @@ class CircleOfFifths:
 def circle_chords() -> list[tuple[str, str, int, tuple[int, ...]]]:
     """``(label, kind, root, pitch classes)`` of the 36 chords, ring by ring in fifths order."""
     chords = []
-    for kind, intervals, suffix in KINDS:
+    for quality in RINGS:
         for root in FIFTHS:
-            root = (root + 9) % 12 if kind == "minor" else root
-            name = PITCH_NAMES[root].replace("-", "b")
-            chords.append((name + suffix, kind, root, tuple(sorted((root + i) % 12 for i in intervals))))
+            root = (root + 9) % 12 if quality.harte == "min" else root
+            named = name_chord([root + i for i in quality.intervals], root=root)
+            chords.append((named.symbol, quality.name, root, named.pitch_classes))
     return chords
 
 
@@ -68,10 +69,10 @@ def plot_circle_of_fifths(circle: CircleOfFifths, path: str | Path, title: str =
     p = circle.points
     for k in range(12):  # C -- Am, G -- Em, ...
         ax.plot(p[[k, 12 + k], 0], p[[k, 12 + k], 1], color="0.8", lw=0.8, zorder=1)
-    for ring, (kind, _, _) in enumerate(KINDS):
+    for ring, quality in enumerate(RINGS):
         idx = list(range(12 * ring, 12 * ring + 12)) + [12 * ring]
-        colour = colours[QUALITIES.index(kind)]
-        ax.plot(p[idx, 0], p[idx, 1], "-o", color=colour, ms=5, lw=1.2, label=kind, zorder=2)
+        colour = colours[LABELS.index(quality.name)]
+        ax.plot(p[idx, 0], p[idx, 1], "-o", color=colour, ms=5, lw=1.2, label=quality.name, zorder=2)
         for i in idx[:-1]:
             ax.annotate(circle.labels[i], p[i], fontsize=9, xytext=(4, 3), textcoords="offset points", color=colour)
     ax.set_xlabel(circle.plane.axis_labels[0])

@@ -15,25 +15,26 @@ from matplotlib.figure import Figure
 
 from ..fileio import write_json
 from ..plots import save_figure
-from .events import QUALITIES, chord_quality, chord_symbol
+from .names import mask_labels, name_chord
 from .pcset import from_mask, rows_to_masks
+from .vocabulary import LABELS
 
 CORPUS_COLOURS = matplotlib.colormaps["Dark2"].colors   # corpus i is drawn in CORPUS_COLOURS[i % 8]
 
 
 def set_stats(pitch_classes: np.ndarray, top: int = 10) -> dict[str, Any]:
     """Statistics of one corpus's binary pitch-class rows ``(N, 12)``: chords, distinct sets,
-    entropy (nats), quality shares (fractions of the chords, in QUALITIES order) and the ``top``
+    entropy (nats), quality shares (fractions of the chords, in LABELS order) and the ``top``
     most frequent sets with their shares."""
     codes, counts = np.unique(rows_to_masks(pitch_classes), return_counts=True)
     p = counts / counts.sum()
-    quality = np.array([QUALITIES.index(chord_quality(from_mask(int(c)))) for c in codes])
-    shares = np.bincount(quality, weights=p, minlength=len(QUALITIES))
+    quality = np.array([LABELS.index(label) for label in mask_labels(codes.tolist())], dtype=np.int64)
+    shares = np.bincount(quality, weights=p, minlength=len(LABELS))
     order = np.argsort(-counts, kind="stable")[:top]
     return {"chords": int(counts.sum()), "distinct_sets": int(len(codes)),
             "entropy_nats": float(-(p * np.log(p)).sum()),
-            "quality_shares": {q: float(s) for q, s in zip(QUALITIES, shares)},
-            "top_chords": [{"chord": chord_symbol(from_mask(int(codes[i]))),
+            "quality_shares": {q: float(s) for q, s in zip(LABELS, shares)},
+            "top_chords": [{"chord": name_chord(from_mask(int(codes[i]))).symbol,
                             "pitch_classes": list(from_mask(int(codes[i]))), "share": float(p[i])}
                            for i in order]}
 
@@ -52,12 +53,12 @@ def write_comparison(stats: list[dict[str, Any]], json_path: Path, png_path: Pat
     write_json(json_path, {"corpora": stats})
     fig = Figure(figsize=(8 + 2.2 * len(stats), 6))
     bars, table = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.1, 0.4 + 0.45 * len(stats)]})
-    y = np.arange(len(QUALITIES))
+    y = np.arange(len(LABELS))
     height = 0.8 / len(stats)
     for k, s in enumerate(stats):
-        bars.barh(y + k * height, [100 * s["quality_shares"][q] for q in QUALITIES], height, label=s["name"],
+        bars.barh(y + k * height, [100 * s["quality_shares"][q] for q in LABELS], height, label=s["name"],
                   color=CORPUS_COLOURS[k % len(CORPUS_COLOURS)])
-    bars.set_yticks(y + 0.4 - height / 2, QUALITIES)
+    bars.set_yticks(y + 0.4 - height / 2, LABELS)
     bars.invert_yaxis()
     bars.set_xlabel("% of chords")
     bars.set_title("chord qualities")

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, ClassVar, Mapping
 
@@ -16,12 +15,14 @@ from matplotlib.patches import Patch, Rectangle
 
 from ..chords.analysis import circle_of_fifths, neighbourhood_overlap, plot_circle_of_fifths
 from ..chords.corpus import Corpus
-from ..chords.events import PITCH_NAMES, QUALITIES, chord_name, chord_quality, chord_root, chord_symbol
-from ..chords.pcset import from_mask, rows_to_masks, to_mask
+from ..chords.names import mask_labels, name_chord
+from ..chords.pcset import rows_to_masks, to_mask
 from ..chords.options import ChordOptions, chord_options, read
 from ..chords.sources import canonical, resolve
+from ..chords.spelling import PITCH_NAMES
 from ..chords.stats import CORPUS_COLOURS, compare_corpora, write_comparison
 from ..chords.vectors import chord_vector, chord_vectors
+from ..chords.vocabulary import LABELS
 from ..errors import ChordVAEError, DataError
 from ..fileio import sha256_file
 from ..listen.audio import render_wav
@@ -34,7 +35,7 @@ from ..vae import VAE
 from .base import Data, DatasetAdapter, Pieces
 
 VALIDATION_FRACTION = 0.1  # of the pieces: whole pieces are held out, never single chords
-QUALITY_COLOURS = dict(zip(QUALITIES, matplotlib.colormaps["tab10"].colors))
+QUALITY_COLOURS = dict(zip(LABELS, matplotlib.colormaps["tab10"].colors))
 ROOT_COLOURS = [matplotlib.colormaps["hsv"](k / 12) for k in range(12)]   # a colour circle of roots
 COLOURINGS = ("quality", "root", "corpus")
 REGION_MASS = 0.7   # share of a corpus's chords inside the line drawn around its region
@@ -82,7 +83,7 @@ class Chords(DatasetAdapter):
         names, corpus_of_piece = corpus_index(corpus)
         corpus_of_event = torch.from_numpy(corpus_of_piece[piece])
         mask = torch.from_numpy(train_mask)
-        return ChordData(events[mask], events[~mask], labels[mask], labels[~mask], list(QUALITIES),
+        return ChordData(events[mask], events[~mask], labels[mask], labels[~mask], list(LABELS),
                          meta={"sources": specs, "options": opts.to_dict(), "seed": seed,
                                "pieces": len(corpus.pieces), "skipped": len(corpus.skipped),
                                "corpora": corpus_counts(corpus), "fingerprint": fingerprint(specs)},
@@ -131,7 +132,7 @@ class Chords(DatasetAdapter):
             pcs = tuple(np.flatnonzero(sets[k]).tolist())
             ax.add_patch(Rectangle((col, n - 1 - row), 1, 1, color=colouring.of(pcs),
                                        alpha=0.35 + 0.5 * float(np.abs(probs[k] - 0.5).mean() * 2)))
-            ax.text(col + 0.5, n - 0.5 - row, chord_symbol(pcs) if pcs else "—",
+            ax.text(col + 0.5, n - 0.5 - row, name_chord(pcs).symbol,
                     ha="center", va="center", fontsize=max(5, 11 - n // 3))
         ax.set_xlim(0, n)
         ax.set_ylim(0, n)
@@ -165,7 +166,7 @@ class Chords(DatasetAdapter):
         ax.scatter(points[:, 0], points[:, 1], s=sizes, c=[colouring.of(p) for p in pcs], alpha=0.7,
                    edgecolors="k", linewidths=0.3)
         for i in torch.argsort(counts, descending=True)[:labelled].tolist():
-            ax.annotate(chord_symbol(pcs[i]), points[i], fontsize=8, xytext=(4, 4), textcoords="offset points")
+            ax.annotate(name_chord(pcs[i]).symbol, points[i], fontsize=8, xytext=(4, 4), textcoords="offset points")
         ax.set_xlabel(plane.axis_labels[0])
         ax.set_ylabel(plane.axis_labels[1])
         legend = colouring.legend(ax)
@@ -224,7 +225,7 @@ class Chords(DatasetAdapter):
         if spec.pitch_classes is None:
             raise ChordVAEError(f"{text!r} is a latent point, not a chord")
         dims = 24 if meta["options"]["features"] == "pitch-class+bass" else 12
-        bass = spec.bass if spec.bass is not None or dims == 12 else chord_root(spec.pitch_classes)
+        bass = spec.bass if spec.bass is not None or dims == 12 else name_chord(spec.pitch_classes).root
         return torch.from_numpy(chord_vector(spec.pitch_classes, dims, bass)).float()
 
     def render(self, probs: torch.Tensor, path: Path, options: RenderOptions) -> list[str]:
@@ -252,7 +253,8 @@ class Chords(DatasetAdapter):
                 continue
             chords.append(pcs)
             kept_basses.append(basses[i] if basses[i] in pcs else None)
-            lines.append(f"{i + 1:3d}  {chord_name(pcs):34s} {chord_symbol(pcs):8s} {list(pcs)}")
+            named = name_chord(pcs, kept_basses[-1])
+            lines.append(f"{i + 1:3d}  {named.name:40s} {named.symbol:10s} {list(pcs)}")
         if not chords:
             raise ChordVAEError("every decoded chord is empty; lower --min-prob or use --notes K")
         written = write_chords(chords, path, options, basses=kept_basses)
@@ -299,19 +301,11 @@ def corpus_changes(before: Mapping[str, str], now: Mapping[str, str]) -> str:
 
 
 def quality_labels(pitch_classes: np.ndarray) -> np.ndarray:
-    """Quality index into QUALITIES for each row of a binary ``(N, 12)`` array, shape ``(N,)``.
-
-    music21 names each distinct pitch-class set once (at most 4,096), not each event.
-    """
-    codes = rows_to_masks(pitch_classes)
-    distinct, inverse = np.unique(codes, return_inverse=True)
-    per_code = np.array([QUALITIES.index(_quality_of_code(int(c))) for c in distinct], dtype=np.int64)
+    """Quality index into LABELS for each row of a binary ``(N, 12)`` array, shape ``(N,)``
+    (each distinct pitch-class set named once)."""
+    distinct, inverse = np.unique(rows_to_masks(pitch_classes), return_inverse=True)
+    per_code = np.array([LABELS.index(label) for label in mask_labels(distinct.tolist())], dtype=np.int64)
     return per_code[inverse.reshape(-1)]
-
-
-@lru_cache(maxsize=4096)
-def _quality_of_code(code: int) -> str:
-    return chord_quality(from_mask(code))
 
 
 @torch.no_grad()
@@ -332,7 +326,7 @@ def _split_by_piece(piece: np.ndarray, n_pieces: int, seed: int) -> tuple[np.nda
 
 
 class Colouring:
-    """The colour of a pitch-class set by ``quality``, ``root`` (music21's) or ``corpus`` (the one
+    """The colour of a pitch-class set by ``quality``, ``root`` (its name's) or ``corpus`` (the one
     whose chords include the set most often, as a share of that corpus; grey when none does)."""
 
     def __init__(self, by: str, data: Data | None):
@@ -353,9 +347,9 @@ class Colouring:
 
     def of(self, pitch_classes: tuple[int, ...]) -> Any:
         if self.by == "quality":
-            return QUALITY_COLOURS[chord_quality(pitch_classes) if len(pitch_classes) >= 3 else "other"]
+            return QUALITY_COLOURS[name_chord(pitch_classes).label]
         if self.by == "root":
-            return ROOT_COLOURS[chord_root(pitch_classes)] if pitch_classes else "lightgrey"
+            return ROOT_COLOURS[name_chord(pitch_classes).root] if pitch_classes else "lightgrey"
         c = self.corpus_of.get(to_mask(pitch_classes)) if pitch_classes else None
         return "lightgrey" if c is None else CORPUS_COLOURS[c % len(CORPUS_COLOURS)]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from ..chords.names import parse_symbol
 from ..errors import ChordVAEError
 
 FORMS = ('note names ("C E G", "Bb D F"), pitch classes ("0,4,7"), a chord symbol ("Cmaj7", "Am", "G7") '
@@ -52,8 +53,13 @@ def _pitch_class(note: str) -> int:
 
 
 def _symbol(text: str, figure: str) -> ChordSpec:
+    """A chord symbol: as chordvae writes them (:func:`~chordvae.chords.names.parse_symbol`), else
+    as music21 reads it."""
     from music21 import harmony
 
+    ours = parse_symbol(figure)
+    if ours is not None:
+        return ChordSpec(text, *ours)
     figure = re.sub(r"^([A-G])b", r"\1-", figure)  # music21 writes flats as "-": Bb7 -> B-7
     try:
         symbol = harmony.ChordSymbol(figure)

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Sequence
 
 from .._pretty_midi import pretty_midi
+from ..chords.names import name_chord
 from ..errors import ChordVAEError
 from ..fileio import atomic_path
 from .voicing import voice
@@ -48,20 +49,23 @@ def to_midi(chords: Sequence[Sequence[int]], options: RenderOptions = RenderOpti
 
 def to_score(chords: Sequence[Sequence[int]], options: RenderOptions = RenderOptions(),
              basses: Sequence[int | None] | None = None):
-    """A music21 score: each voiced chord with its chord symbol above it."""
-    from music21 import chord, harmony, meter, stream, tempo
+    """A music21 score: each voiced chord with its name above it (:func:`~chordvae.chords.names.name_chord`),
+    as a chord symbol where one fits, else as text (the notes' names)."""
+    from music21 import chord, expressions, harmony, meter, stream, tempo
 
     part = stream.Part()
     part.append([meter.TimeSignature("4/4"), tempo.MetronomeMark(number=options.bpm)])
     for i, pcs in enumerate(chords):
-        c = chord.Chord(voice(pcs, basses[i] if basses is not None else None), quarterLength=options.beats)
-        try:
-            symbol = harmony.chordSymbolFromChord(c)
+        bass = basses[i] if basses is not None else None
+        notes = voice(pcs, bass)
+        named = name_chord(pcs, notes[0] % 12)
+        if named.music21 is not None:
+            symbol = harmony.ChordSymbol(named.music21)
             symbol.writeAsChord = False
             part.append(symbol)
-        except Exception:  # music21 cannot name every pitch-class set; the notes still stand
-            pass
-        part.append(c)
+        else:
+            part.append(expressions.TextExpression(named.symbol))
+        part.append(chord.Chord(notes, quarterLength=options.beats))
     score = stream.Score()
     score.insert(0, part)
     return score

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from ..chords.events import chord_root
+from ..chords.names import name_chord
 
 BASS_LOW = 36       # C2: the bass note lies in C2..B2
 MIDDLE_C = 60
@@ -15,6 +15,6 @@ def voice(pitch_classes: Sequence[int], bass: int | None = None) -> list[int]:
     pcs = sorted(set(pitch_classes))
     if not pcs:
         raise ValueError("cannot voice an empty chord")
-    bass = chord_root(tuple(pcs)) if bass is None else bass
+    bass = name_chord(pcs).root if bass is None else bass
     upper = [MIDDLE_C + pc for pc in pcs]
     return [BASS_LOW + bass % 12, *upper]

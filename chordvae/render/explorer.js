@@ -40,7 +40,8 @@ function latentAt(u, v) {
 const SET_INDEX = new Map(DATA.sets.masks.map((m, i) => [m, i]));
 const maskOf = pcs => pcs.reduce((m, pc) => m | (1 << pc), 0);
 
-/** music21's name, symbol, root and quality of a pitch-class set, from the table made at export. */
+/** Name, symbol, root and quality of a pitch-class set, from the table Python made at export
+ *  (chordvae.chords.names); a set missing there is shown by its pitch names. */
 function describe(pcs) {
   const i = SET_INDEX.get(maskOf(pcs));
   if (i !== undefined) {
@@ -368,7 +369,7 @@ const bars = document.getElementById("bars");
 for (let pc = 0; pc < 12; pc++) {
   const d = document.createElement("div");
   d.className = "bar";
-  d.innerHTML = `<span></span><i>${DATA.pitchNames[pc].replace("-", "♭")}</i>`;
+  d.innerHTML = `<span></span><i>${DATA.pitchNames[pc]}</i>`;
   bars.append(d);
 }
 
@@ -376,8 +377,8 @@ function showChord(c) {
   const put = (id, text) => { document.getElementById(id).textContent = text; };
   put("symbol", c.symbol);
   put("name", c.pcs.length ? `${c.name}${c.quality && c.quality !== "other" ? ` · ${c.quality}` : ""}` : `no chord: no pitch class reaches p ≥ ${DATA.threshold}`);
-  put("pcs", c.pcs.length ? `pitch classes ${c.pcs.map(pc => DATA.pitchNames[pc].replace("-", "♭")).join(" ")} [${c.pcs.join(", ")}]` +
-      (c.bass !== null ? ` · bass ${DATA.pitchNames[c.bass].replace("-", "♭")}` : "") : "");
+  put("pcs", c.pcs.length ? `pitch classes ${c.pcs.map(pc => DATA.pitchNames[pc]).join(" ")} [${c.pcs.join(", ")}]` +
+      (c.bass !== null ? ` · bass ${DATA.pitchNames[c.bass]}` : "") : "");
   put("where", `${DATA.run.axes[0]} ${c.u.toFixed(3)}, ${DATA.run.axes[1]} ${c.v.toFixed(3)}` +
       (DATA.run.latentDim > 2 ? `  ·  z = (${c.z.map(x => x.toFixed(2)).join(", ")})` : ""));
   const i = state.hoverPoint;

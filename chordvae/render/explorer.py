@@ -1,7 +1,7 @@
 """``chordvae explore``: one self-contained HTML page that shows and plays a chord run's latent plane.
 
 Python exports what the page needs (decoder weights, the plane, a decoded background grid, the
-corpus's distinct chords, music21's names of every pitch-class set that can appear) as JSON into
+corpus's distinct chords, the names of every pitch-class set that can appear) as JSON into
 the template ``explorer.html`` with its script and style inlined; the page runs the decoder
 itself, so every point of the plane decodes, and writes its own MIDI.
 """
@@ -23,10 +23,12 @@ from matplotlib import colormaps
 from matplotlib.colors import to_hex
 from torch import nn
 
-from ..chords.events import PITCH_NAMES, QUALITIES, chord_name, chord_quality, chord_root, chord_symbol
+from ..chords.names import name_chord
 from ..chords.pcset import from_mask, rows_to_masks
 from ..chords.vectors import chord_vectors
 from ..chords.options import chord_options, read
+from ..chords.spelling import PITCH_NAMES
+from ..chords.vocabulary import LABELS
 from ..datasets.chords import QUALITY_COLOURS, Chords, corpus_index
 from ..errors import ChordVAEError
 from ..fileio import write_text
@@ -94,12 +96,12 @@ def explorer_data(run: Run, options: ExplorerOptions = ExplorerOptions()) -> dic
     point_masks = rows_to_masks(distinct[:, :12].numpy())
     masks = sorted((set(grid_masks.tolist()) | set(fine_masks.tolist()) | set(point_masks.tolist())) - {0})
     index = {m: i for i, m in enumerate(masks)}
-    sets = [from_mask(m) for m in masks]
-    qualities = [QUALITIES.index(chord_quality(s)) for s in sets]
+    named = [name_chord(from_mask(m)) for m in masks]
+    qualities = [LABELS.index(n.label) for n in named]
     cells = np.array([index.get(int(m), NO_SET) for m in grid_masks], dtype="<u2")
     confidence = np.abs(probs - 0.5).mean(1) * 2
     point_sets = [index[int(m)] for m in point_masks]
-    roots = [chord_root(s) for s in sets]
+    roots = [n.root for n in named]
     return {
         "title": f"chordvae explorer: {run.dir.name}",
         "run": {"dir": run.dir.name, "epoch": run.epoch, "latentDim": model.latent_dim,
@@ -109,8 +111,8 @@ def explorer_data(run: Run, options: ExplorerOptions = ExplorerOptions()) -> dic
         "threshold": THRESHOLD,
         "plane": {"centre": plane.centre.tolist(), "basis": plane.basis.tolist(), "extent": extent},
         "background": {"n": n, "cells": _b64(cells), "confidence": _b64((confidence * 255).round().astype(np.uint8))},
-        "sets": {"masks": masks, "names": [chord_name(s) for s in sets],
-                 "symbols": [chord_symbol(s) for s in sets], "roots": roots, "qualities": qualities},
+        "sets": {"masks": masks, "names": [n.name for n in named],
+                 "symbols": [n.symbol for n in named], "roots": roots, "qualities": qualities},
         "pitchNames": list(PITCH_NAMES),
         "voicing": {"bassLow": BASS_LOW, "middleC": MIDDLE_C},
         "render": {"bpm": RenderOptions.bpm, "beats": RenderOptions.beats, "velocity": RenderOptions.velocity,
@@ -142,9 +144,9 @@ def _colourings(qualities: list[int], roots: list[int], point_sets: list[int],
     """The point colourings the page can switch between: labels, colours and each point's label."""
     root_hues = {pc: k / 12 for k, pc in enumerate(FIFTHS)}
     colourings = [
-        {"name": "quality", "labels": list(QUALITIES), "colours": [to_hex(QUALITY_COLOURS[q]) for q in QUALITIES],
+        {"name": "quality", "labels": list(LABELS), "colours": [to_hex(QUALITY_COLOURS[q]) for q in LABELS],
          "of": [qualities[s] for s in point_sets]},
-        {"name": "root", "labels": [n.replace("-", "♭") for n in PITCH_NAMES],
+        {"name": "root", "labels": list(PITCH_NAMES),
          "colours": [to_hex(colorsys.hsv_to_rgb(root_hues[pc], 0.65, 0.85)) for pc in range(12)],
          "of": [roots[s] for s in point_sets]},
     ]
