@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from chordvae.baselines import EmpiricalSets, IndependentBernoulli
 from chordvae.cli import main
 from chordvae.evaluate import iwae_nll, latent_diagnostics
-from chordvae.vae import VAE, ModelConfig, bernoulli_nll
+from chordvae.vae import VAE, BernoulliDecoder, ModelConfig, bernoulli_nll
 
 X = torch.tensor([[0.0, 0.0, 0.0], [1.0, 0.0, 1.0], [1.0, 1.0, 0.0], [1.0, 1.0, 1.0]])
 
@@ -24,7 +24,7 @@ def tiny_model() -> VAE:
         decoder.weight.mul_(2.0)
         encoder.weight[1].zero_()
         encoder.bias[1] = 0.0   # q(z|x) = N(mu(x), 1): wider than the true posterior, so IWAE converges
-    return VAE(ModelConfig("mlp", (3,), latent_dim=1), encoder, decoder).eval()
+    return VAE(ModelConfig("mlp", (3,), latent_dim=1), encoder, BernoulliDecoder(decoder, (3,))).eval()
 
 
 @torch.no_grad()

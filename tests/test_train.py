@@ -42,7 +42,7 @@ class Toy(DatasetAdapter):
         z, _ = plane.grid(n or 5, scale)
         fig = Figure()
         ax = fig.subplots()
-        ax.imshow(torch.sigmoid(model.decode(z.reshape(-1, model.latent_dim))).detach().numpy())
+        ax.imshow(model.decode_mean(z.reshape(-1, model.latent_dim)).detach().numpy())
         save_figure(fig, path)
 
     def plot_label_clusters(self, model, data, meta, path):

@@ -121,7 +121,7 @@ class Chords(DatasetAdapter):
         n = n or self.default_grid
         plane, z, ticks = latent_grid(model, data.validation, n, scale)
         with torch.no_grad():
-            probs = torch.sigmoid(model.decode(z))[:, :12].numpy()
+            probs = model.decode_mean(z)[:, :12].numpy()
         sets = probs >= 0.5
         colouring = Colouring(colour_by, data)
         fig = Figure(figsize=(max(8, 0.9 * n), max(8, 0.9 * n)))
@@ -317,7 +317,7 @@ def _quality_of_code(code: int) -> str:
 @torch.no_grad()
 def decode_means(model: VAE, x: torch.Tensor) -> torch.Tensor:
     """Decoded probabilities at the posterior means of ``x``, shape ``(N, features)``."""
-    return torch.sigmoid(model.decode(posterior_means(model, x)))
+    return model.decode_mean(posterior_means(model, x))
 
 
 def _split_by_piece(piece: np.ndarray, n_pieces: int, seed: int) -> tuple[np.ndarray, str]:

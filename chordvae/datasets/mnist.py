@@ -54,7 +54,7 @@ class MNIST(DatasetAdapter):
         n = n or self.default_grid
         plane, z, ticks = latent_grid(model, data.validation, n, scale)
         with torch.no_grad():
-            images = torch.sigmoid(model.decode(z))[:, 0]
+            images = model.decode_mean(z)[:, 0]
         h, w = images.shape[1:]
         figure = images.reshape(n, n, h, w).permute(0, 2, 1, 3).reshape(n * h, n * w)
         fig = Figure(figsize=(10, 10))

@@ -176,7 +176,7 @@ def _decoder_layers(decoder: nn.Module) -> list[dict[str, Any]]:
 def _decode_grid(model: VAE, plane: LatentPlane, n: int, extent: float) -> np.ndarray:
     """Pitch-class probabilities ``(n * n, 12)`` on the plane's n x n grid, row by row from the top left."""
     z, _ = plane.grid(n, extent)
-    return torch.sigmoid(model.decode(z.reshape(n * n, -1)))[:, :12].numpy()
+    return model.decode_mean(z.reshape(n * n, -1))[:, :12].numpy()
 
 
 def _fit_extent(points: torch.Tensor) -> float:
