@@ -6,13 +6,14 @@ from typing import Any
 import torch
 
 from .baselines import EmpiricalSets, IndependentBernoulli
+from .batch import Events
 from .latent import posterior_means
 from .train import evaluate_losses
 from .vae import VAE, iwae_nll, kl_divergence
 
 
 @torch.no_grad()
-def latent_diagnostics(model: VAE, x: torch.Tensor, threshold: float = 0.01) -> dict[str, Any]:
+def latent_diagnostics(model: VAE, x: Events, threshold: float = 0.01) -> dict[str, Any]:
     """Active units (dimensions whose posterior mean varies across ``x`` by more than
     ``threshold``, Burda et al.'s A_u = Cov_x(E_q[z])) and the mean KL per dimension."""
     mu = posterior_means(model, x)

@@ -26,8 +26,10 @@ from chordvae import runs
 from chordvae.cli import main
 from chordvae.datasets.mnist import MNIST
 from chordvae.chords.pcset import from_mask
+from chordvae.config import TrainConfig
 from chordvae.errors import ChordVAEError
 from chordvae.listen.voicing import voice
+from chordvae.meta import DatasetMeta
 from chordvae.render.explorer import corpus_of, explorer_data
 from chordvae.vae import ModelConfig, build_model
 
@@ -93,7 +95,7 @@ def test_points_are_coloured_by_the_corpus_most_of_their_events_come_from(chord_
         first, second = counts[masks[s]]
         assert (first, second)[of] >= (second, first)[of], (masks[s], first, second, of)
     assert set(corpus["of"]) == {0, 1}
-    assert corpus_of({"sources": [str(chord_run.parent / "first")], "options": {}}, np.zeros((1, 12))) is None
+    assert corpus_of(DatasetMeta("chords", [str(chord_run.parent / "first")]), np.zeros((1, 12))) is None
 
 
 def test_extent_and_grid_options_and_a_folder_as_out(chord_run, tmp_path, monkeypatch):
@@ -108,7 +110,7 @@ def test_extent_and_grid_options_and_a_folder_as_out(chord_run, tmp_path, monkey
 
 def test_only_chord_runs_have_an_explorer(tmp_path):
     model = build_model(ModelConfig("mlp", (1, 28, 28), 2, (16,)))
-    run = runs.Run(tmp_path, model, MNIST(), "mnist", {}, {}, 1)
+    run = runs.Run(tmp_path, model, MNIST(), DatasetMeta("mnist"), TrainConfig(), 1)
     with pytest.raises(ChordVAEError, match="the explorer page is for chord runs"):
         explorer_data(run)
 

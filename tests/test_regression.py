@@ -72,8 +72,7 @@ def test_training_reproduces_the_recorded_losses(name, tmp_path):
     try:
         torch.manual_seed(config.seed)
         model = build_model(model_config)
-        history = fit(model, x_train, x_val, config, tmp_path, {"dataset": "x", "dataset_meta": {}},
-                      progress=False, log=lambda s: None)
+        history = fit(model, x_train, x_val, config, progress=False, log=lambda s: None).history
     finally:
         torch.set_num_threads(threads)
     model.eval()

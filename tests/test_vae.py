@@ -9,6 +9,8 @@ from torch import nn
 from torch.distributions import Normal, kl_divergence as torch_kl
 
 from chordvae.checkpoint import load_checkpoint, save_checkpoint
+from chordvae.config import TrainConfig
+from chordvae.meta import DatasetMeta
 from chordvae.vae import VAE, BernoulliDecoder, ModelConfig, bernoulli_nll, build_model, kl_divergence, reparameterize
 
 
@@ -120,13 +122,14 @@ def test_impossible_configs_are_refused(config):
 def test_checkpoint_round_trip(tmp_path):
     torch.manual_seed(0)
     model = build_model(ModelConfig("mlp", (12,), latent_dim=2, hidden=(8,)))
-    save_checkpoint(tmp_path / "model.pt", model, None, {"epochs": 1}, "chords", {"seed": 3}, epoch=1)
+    save_checkpoint(tmp_path / "model.pt", model, None, TrainConfig(epochs=1), DatasetMeta("chords", seed=3), epoch=1)
     ckpt = load_checkpoint(tmp_path)
     x = torch.rand(4, 12)
     with torch.no_grad():
         torch.testing.assert_close(ckpt.model.encode(x), model.encode(x))
         torch.testing.assert_close(ckpt.model.decode_mean(torch.ones(2, 2)), model.decode_mean(torch.ones(2, 2)))
-    assert (ckpt.dataset, ckpt.dataset_meta, ckpt.epoch) == ("chords", {"seed": 3}, 1)
+    assert (ckpt.dataset, ckpt.dataset_meta, ckpt.epoch) == ("chords", DatasetMeta("chords", seed=3), 1)
+    assert ckpt.training == TrainConfig(epochs=1)
     assert [p.name for p in tmp_path.iterdir()] == ["model.pt"]  # no temporary file left behind
 
 

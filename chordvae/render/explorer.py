@@ -32,6 +32,7 @@ from ..errors import ChordVAEError
 from ..fileio import write_text
 from ..listen.midi import RenderOptions
 from ..listen.voicing import BASS_LOW, MIDDLE_C
+from ..meta import DatasetMeta
 from ..latent import LatentPlane, posterior_means
 from ..runs import Run
 from ..vae import VAE
@@ -121,12 +122,12 @@ def explorer_data(run: Run, options: ExplorerOptions = ExplorerOptions()) -> dic
     }
 
 
-def corpus_of(meta: dict[str, Any], distinct: np.ndarray) -> tuple[list[str], list[int]] | None:
+def corpus_of(meta: DatasetMeta, distinct: np.ndarray) -> tuple[list[str], list[int]] | None:
     """For a run whose pieces come from several named corpora (see :mod:`chordvae.chords.sources`):
     their names, and for each distinct event ``(K, features)`` the corpus most of its events come
     from. None for a single corpus."""
-    options = chord_options(meta["options"])
-    corpus = read(meta.get("sources") or [], options, progress=False)
+    options = chord_options(meta.options)
+    corpus = read(meta.sources, options, progress=False)
     names, owner = corpus_index(corpus)
     if len(names) < 2:
         return None
