@@ -16,6 +16,7 @@ from chordvae.checkpoint import StoppingState, load_checkpoint
 from chordvae.config import TrainConfig
 from chordvae.curve import CurveConfig, learning_curve
 from chordvae.datasets.base import Pieces
+from chordvae.evaluate import evaluate, format_report
 from chordvae.latent import LatentPlane
 from chordvae.meta import DatasetMeta
 from chordvae.train import TrainState, evaluate_losses, fit, resolve_device, torch_settings
@@ -95,6 +96,10 @@ def test_the_training_loop_iwae_and_evaluation_serve_a_masked_sequence_model():
     z = torch.randn(4, 1, 2)
     torch.testing.assert_close(model.decoder.log_prob(one, z), model.decoder.log_prob(changed, z))
     assert LatentPlane.of(model, data).basis.shape == (2, 2)
+    frames = {"dims": 5, "baselines": {"no latent": 9.9}}   # the sequence family brings its own baselines
+    report = evaluate(model, data[:100], data[100:], k=10, baselines=lambda train, held, groups: frames)
+    assert report["examples"] == 20 and report["latent"]["latent_dim"] == 2 and report["baselines"] == {"no latent": 9.9}
+    assert "VAE (IWAE, K=10)" in format_report(report)
 
 
 def test_records_round_trip_to_json():
