@@ -50,8 +50,8 @@ def main() -> None:
             config=TrainConfig(epochs=args.epochs, threads=args.threads), out=out, progress=False,
             log=lambda line: None)
         data = run.data()
-        trained[name] = (run.model.eval(), data.train, data.validation, data.meta["pieces"])
-        print(f"{name}: {data.meta['pieces']} pieces, {len(data.train)} training chords, "
+        trained[name] = (run.model.eval(), data.train, data.validation, data.meta.extra["pieces"])
+        print(f"{name}: {data.meta.extra['pieces']} pieces, {len(data.train)} training chords, "
               f"{len(data.validation)} held-out chords")
     matrix = {}
     for a in names:

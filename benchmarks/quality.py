@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import tempfile
 from pathlib import Path
 
 import torch
@@ -50,10 +49,8 @@ def compare_init(mnist_dir: str, epochs: int, seeds: int) -> dict[str, list[dict
                     if hasattr(module, "reset_parameters"):
                         module.reset_parameters()
             torch.manual_seed(1000 + seed)
-            with tempfile.TemporaryDirectory() as run_dir:
-                history = fit(model, data.train, data.validation, TrainConfig(epochs=epochs, seed=seed),
-                              Path(run_dir), {"dataset": "mnist", "dataset_meta": data.meta},
-                              progress=False, log=lambda s: None)
+            history = fit(model, data.train, data.validation, TrainConfig(epochs=epochs, seed=seed),
+                          progress=False, log=lambda s: None).history
             found[init].append(history[-1]["validation"])
             print(f"MNIST conv, seed {seed}, {init} initialisation, {epochs} epochs: validation loss "
                   f"{found[init][-1]['loss']:.1f}, KL {found[init][-1]['kl_loss']:.2f} nats", flush=True)

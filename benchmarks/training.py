@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import tempfile
 import time
 from pathlib import Path
 
@@ -67,9 +66,7 @@ def ours(config: ModelConfig, train: torch.Tensor, val: torch.Tensor, epochs: in
          seed: int) -> tuple[list[float], float]:
     torch.manual_seed(seed)
     model = build_model(config)
-    with tempfile.TemporaryDirectory() as run_dir:
-        history = fit(model, train, val, TrainConfig(epochs=epochs, seed=seed), Path(run_dir),
-                      {"dataset": "mnist", "dataset_meta": {}}, progress=False, log=lambda s: None)
+    history = fit(model, train, val, TrainConfig(epochs=epochs, seed=seed), progress=False, log=lambda s: None).history
     return [m["seconds"] for m in history], history[-1]["validation"]["loss"]
 
 

@@ -1,6 +1,7 @@
 """Checkpoints: weights plus everything needed to rebuild the model and its data."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -8,13 +9,37 @@ from typing import Any
 import torch
 
 from . import __version__
+from .config import TrainConfig
 from .errors import ChordVAEError
 from .fileio import atomic_path
 from .latent import LatentPlane
+from .meta import DatasetMeta
 from .vae import VAE, ModelConfig, build_model
 
 FORMAT = 1
 REQUIRED = frozenset({"format", "model_config", "state_dict", "training", "dataset", "dataset_meta", "epoch"})
+
+
+@dataclass
+class StoppingState:
+    """Where early stopping and the learning-rate schedule stand after an epoch: the best
+    validation loss (nats) and its epoch, the epochs since without improvement, torch's
+    ReduceLROnPlateau state (None: a constant rate) and the latent plane of the best epoch."""
+
+    best_loss: float = math.inf
+    best_epoch: int = 0
+    bad_epochs: int = 0
+    scheduler: dict[str, Any] | None = None
+    plane: LatentPlane | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"best_loss": self.best_loss, "best_epoch": self.best_epoch, "bad_epochs": self.bad_epochs,
+                "scheduler": self.scheduler, "plane": self.plane.to_dict() if self.plane is not None else None}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> StoppingState:
+        return cls(float(d["best_loss"]), int(d["best_epoch"]), int(d["bad_epochs"]), d.get("scheduler"),
+                   LatentPlane.from_dict(d["plane"]) if d.get("plane") else None)
 
 
 @dataclass
@@ -30,9 +55,8 @@ class Checkpoint:
     learning-rate schedule)."""
 
     model: VAE
-    training: dict[str, Any]
-    dataset: str
-    dataset_meta: dict[str, Any]
+    training: TrainConfig
+    dataset_meta: DatasetMeta
     epoch: int
     optimizer_state: dict[str, Any] | None
     rng_state: torch.Tensor | None
@@ -40,14 +64,17 @@ class Checkpoint:
     latent_plane: LatentPlane | None = None
     weights_epoch: int = 0
     last_state_dict: dict[str, torch.Tensor] | None = None
-    stopping: dict[str, Any] | None = None
+    stopping: StoppingState | None = None
+
+    @property
+    def dataset(self) -> str:
+        return self.dataset_meta.dataset
 
 
 def save_checkpoint(path: str | Path, model: VAE, optimizer: torch.optim.Optimizer | None,
-                    training: dict[str, Any], dataset: str, dataset_meta: dict[str, Any],
-                    epoch: int, batch_order: torch.Generator | None = None,
+                    training: TrainConfig, dataset_meta: DatasetMeta, epoch: int, batch_order: torch.Generator | None = None,
                     latent_plane: LatentPlane | None = None, weights: dict[str, torch.Tensor] | None = None,
-                    weights_epoch: int | None = None, stopping: dict[str, Any] | None = None) -> None:
+                    weights_epoch: int | None = None, stopping: StoppingState | None = None) -> None:
     """Write ``path`` atomically (temporary file + rename), with torch's global random state,
     the ``batch_order`` generator's state and the ``latent_plane``.
 
@@ -62,12 +89,12 @@ def save_checkpoint(path: str | Path, model: VAE, optimizer: torch.optim.Optimiz
         "model_config": model.config.to_dict(),
         "state_dict": weights if weights is not None else current,
         "last_state_dict": current if weights is not None else None,
-        "training": training,
-        "dataset": dataset,
-        "dataset_meta": dataset_meta,
+        "training": training.to_dict(),
+        "dataset": dataset_meta.dataset,
+        "dataset_meta": dataset_meta.to_dict(),
         "epoch": epoch,
         "weights_epoch": weights_epoch if weights_epoch is not None else epoch,
-        "stopping": stopping,
+        "stopping": stopping.to_dict() if stopping is not None else None,
         "optimizer": optimizer.state_dict() if optimizer is not None else None,
         "rng_state": torch.get_rng_state(),
         "batch_order_state": batch_order.get_state() if batch_order is not None else None,
@@ -104,13 +131,16 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         model.load_state_dict(state["state_dict"])
         epoch = int(state["epoch"])
         plane = LatentPlane.from_dict(state["latent_plane"]) if state.get("latent_plane") else None
+        training = TrainConfig.from_dict(state["training"])
+        meta = DatasetMeta.from_dict(state["dataset"], state["dataset_meta"])
+        stopping = StoppingState.from_dict(state["stopping"]) if state.get("stopping") else None
     except (RuntimeError, KeyError, ValueError, TypeError, AttributeError) as e:
         raise ChordVAEError(f"{path} is a damaged chordvae checkpoint: its weights do not fit its "
                             f"model configuration ({_first_line(e)})") from None
     model.eval()
-    return Checkpoint(model, state["training"], state["dataset"], state["dataset_meta"],
-                      epoch, state.get("optimizer"), state.get("rng_state"), state.get("batch_order_state"), plane,
-                      int(state.get("weights_epoch", epoch)), state.get("last_state_dict"), state.get("stopping"))
+    return Checkpoint(model, training, meta, epoch, state.get("optimizer"), state.get("rng_state"),
+                      state.get("batch_order_state"), plane, int(state.get("weights_epoch", epoch)),
+                      state.get("last_state_dict"), stopping)
 
 
 def _first_line(error: Exception) -> str:

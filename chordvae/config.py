@@ -75,3 +75,8 @@ class TrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
+        """The settings of ``to_dict``; fields a newer chordvae added keep their defaults."""
+        return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})

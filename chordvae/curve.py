@@ -11,7 +11,6 @@ starved of updates, large ones see their data as often as a normal run would), a
 from __future__ import annotations
 
 import math
-import tempfile
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -27,7 +26,7 @@ from .errors import ChordVAEError
 from .evaluate import iwae_nll
 from .fileio import write_json
 from .plots import save_figure
-from .train import TrainConfig, fit
+from .train import TrainConfig, fit, torch_settings
 from .vae import ModelConfig, build_model
 
 BASELINES = ("independent Bernoulli", "empirical sets")
@@ -95,11 +94,9 @@ def _train_and_score(x_train: torch.Tensor, x_held: torch.Tensor, model_config: 
                      metrics: Callable | None) -> dict[str, Any]:
     batches = math.ceil(len(x_train) / train.batch_size)
     settings = replace(train, epochs=max(config.epochs, math.ceil(config.steps / batches)), seed=seed)
-    torch.manual_seed(seed)
-    model = build_model(model_config)
-    with tempfile.TemporaryDirectory(prefix="chordvae-curve-") as tmp:
-        fit(model, x_train, x_held, settings, Path(tmp), {"dataset": "curve", "dataset_meta": {}},
-            progress=False, log=lambda line: None)
+    with torch_settings(seed=seed):
+        model = build_model(model_config)
+        fit(model, x_train, x_held, settings, progress=False, log=lambda line: None)
     model.eval()
     generator = torch.Generator().manual_seed(seed)
     nll = iwae_nll(model, x_held, config.iw_samples, generator=generator).mean().item()
@@ -176,16 +173,13 @@ def run_curve(dataset: str, sources: Sequence[str], options: Any, config: CurveC
     train = replace(train or adapter.default_training, patience=0, lr_patience=0)
     config.validate()
     train.validate()
-    if train.threads:
-        torch.set_num_threads(train.threads)
     adapter.progress = progress
-    pieces = adapter.load_pieces(list(sources), options)
-    for notice in pieces.notices:
-        log(notice)
-    model_config = ModelConfig(arch=arch or adapter.default_arch, event_shape=tuple(pieces.events.shape[1:]),
-                               latent_dim=latent_dim or adapter.default_latent_dim,
-                               hidden=tuple(hidden) if hidden else adapter.default_hidden)
-    result = learning_curve(pieces, config, model_config, train, adapter.metrics, log)
+    with torch_settings(train.threads):
+        pieces = adapter.load_pieces(list(sources), options)
+        for notice in pieces.notices:
+            log(notice)
+        model_config = adapter.model_config(tuple(pieces.events.shape[1:]), arch, latent_dim, hidden)
+        result = learning_curve(pieces, config, model_config, train, adapter.metrics, log)
     result.update({"dataset": dataset, "sources": list(sources), "pieces_within_0.1_nats": pieces_needed(result)})
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

@@ -1,18 +1,19 @@
 """How good is a model? Likelihood bounds, latent diagnostics and baselines, in nats per example."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
 from .baselines import EmpiricalSets, IndependentBernoulli
+from .batch import Events
 from .latent import posterior_means
 from .train import evaluate_losses
 from .vae import VAE, iwae_nll, kl_divergence
 
 
 @torch.no_grad()
-def latent_diagnostics(model: VAE, x: torch.Tensor, threshold: float = 0.01) -> dict[str, Any]:
+def latent_diagnostics(model: VAE, x: Events, threshold: float = 0.01) -> dict[str, Any]:
     """Active units (dimensions whose posterior mean varies across ``x`` by more than
     ``threshold``, Burda et al.'s A_u = Cov_x(E_q[z])) and the mean KL per dimension."""
     mu = posterior_means(model, x)
@@ -23,29 +24,42 @@ def latent_diagnostics(model: VAE, x: torch.Tensor, threshold: float = 0.01) -> 
             "mean_variance": variance.tolist(), "kl_per_dim": kl_divergence(mu, logvar).mean(0).tolist()}
 
 
-@torch.no_grad()
-def evaluate(model: VAE, x_train: torch.Tensor, x_eval: torch.Tensor, k: int, seed: int = 0,
-             extra: dict[str, float] | None = None,
-             train_groups: torch.Tensor | None = None) -> dict[str, Any]:
-    """The full report: negative ELBO and its parts, the K-sample IWAE bound, latent
-    diagnostics, ``extra`` figures (e.g. chord reconstruction) and the baselines' NLL
-    (independent Bernoulli always; the empirical set distribution for binary data of at
-    most 24 dimensions, its smoothing chosen by cross-validation over ``train_groups``),
-    all fitted on ``x_train`` and scored on ``x_eval``."""
-    model.eval()
-    generator = torch.Generator().manual_seed(seed)
-    report: dict[str, Any] = {"examples": len(x_eval), "dims": int(x_eval[0].numel())}
-    report["elbo"] = evaluate_losses(model, x_eval)
-    report["iwae"] = {"k": k, "nll": iwae_nll(model, x_eval, k, generator=generator).mean().item()}
-    report["latent"] = latent_diagnostics(model, x_eval)
-    report["figures"] = extra or {}
+def bernoulli_baselines(x_train: torch.Tensor, x_eval: torch.Tensor,
+                        train_groups: torch.Tensor | None = None) -> dict[str, Any]:
+    """Baselines for events of independent values in [0, 1], fitted on ``x_train`` and scored on
+    ``x_eval`` (nats per example): independent Bernoulli always; the empirical set distribution
+    for binary data of at most 24 dimensions, its smoothing chosen by cross-validation over
+    ``train_groups``. Returns the report's ``dims``, ``baselines`` and ``empirical_alpha``."""
+    dims = int(x_eval[0].numel())
+    out: dict[str, Any] = {"dims": dims}
     baselines = {"independent Bernoulli": IndependentBernoulli().fit(x_train).nll(x_eval).mean().item()}
     binary = bool(((x_train == 0) | (x_train == 1)).all())
-    if binary and report["dims"] <= 24:
+    if binary and dims <= 24:
         empirical = EmpiricalSets().fit(x_train, train_groups)
         baselines["empirical sets"] = empirical.nll(x_eval).mean().item()
-        report["empirical_alpha"] = empirical.alpha
-    report["baselines"] = baselines
+        out["empirical_alpha"] = empirical.alpha
+    out["baselines"] = baselines
+    return out
+
+
+@torch.no_grad()
+def evaluate(model: VAE, x_train: Events, x_eval: Events, k: int, seed: int = 0,
+             extra: dict[str, float] | None = None, train_groups: torch.Tensor | None = None,
+             baselines: Callable[[Events, Events, torch.Tensor | None], dict[str, Any]] = bernoulli_baselines,
+             ) -> dict[str, Any]:
+    """The full report on ``x_eval``: negative ELBO and its parts, the K-sample IWAE bound, latent
+    diagnostics, ``extra`` figures (e.g. chord reconstruction), then what ``baselines(x_train,
+    x_eval, train_groups)`` adds (``dims`` and the ``baselines``' NLL; see
+    :func:`bernoulli_baselines`). ``seed`` fixes the ELBO's and the IWAE bound's draws (each its
+    own generator), so a report does not depend on torch's global state."""
+    model.eval()
+    report: dict[str, Any] = {"examples": len(x_eval)}
+    report["elbo"] = evaluate_losses(model, x_eval, generator=torch.Generator().manual_seed(seed))
+    report["iwae"] = {"k": k, "nll": iwae_nll(model, x_eval, k, generator=torch.Generator().manual_seed(seed))
+                      .mean().item()}
+    report["latent"] = latent_diagnostics(model, x_eval)
+    report["figures"] = extra or {}
+    report.update(baselines(x_train, x_eval, train_groups))
     return report
 
 

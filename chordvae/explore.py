@@ -57,7 +57,7 @@ def grid(run: Run, n: int, scale: float = 1.0) -> torch.Tensor:
 @torch.no_grad()
 def decode(model: VAE, z: torch.Tensor) -> torch.Tensor:
     """Bernoulli probabilities of the decoded events, ``(N, *event_shape)``."""
-    return torch.sigmoid(model.decode(z))
+    return model.decode_mean(z)
 
 
 @torch.no_grad()

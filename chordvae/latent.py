@@ -6,11 +6,12 @@ from typing import Any
 
 import torch
 
+from .batch import Events
 from .vae import VAE
 
 
 @torch.no_grad()
-def posterior_means(model: VAE, x: torch.Tensor, batch_size: int = 4096) -> torch.Tensor:
+def posterior_means(model: VAE, x: Events, batch_size: int = 4096) -> torch.Tensor:
     """Posterior means of q(z|x), shape ``(N, latent_dim)``."""
     return torch.cat([model.encode(x[i:i + batch_size])[0] for i in range(0, len(x), batch_size)])
 
@@ -44,7 +45,7 @@ class LatentPlane:
                 self.basis = (vh[:2] * signs).contiguous()  # largest component positive
 
     @classmethod
-    def of(cls, model: VAE, reference: torch.Tensor) -> LatentPlane:
+    def of(cls, model: VAE, reference: Events) -> LatentPlane:
         """The plane of ``model``'s posterior means of the ``reference`` events."""
         return cls(model.latent_dim, posterior_means(model, reference) if model.latent_dim != 2 else None)
 

@@ -12,19 +12,20 @@ import shutil
 from datetime import datetime
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import torch
 
 from . import __version__
-from .checkpoint import load_checkpoint
+from .checkpoint import Checkpoint, load_checkpoint
 from .datasets import Data, DatasetAdapter, get_adapter
 from .errors import ChordVAEError
 from .fileio import write_json, write_text
 from .latent import LatentPlane
+from .meta import DatasetMeta, Options
 from .plots import plot_losses
-from .train import TrainConfig, fit
-from .vae import VAE, ModelConfig, build_model
+from .train import TrainConfig, fit, run_directory, torch_settings
+from .vae import VAE, build_model
 
 
 PARTS = ("validation", "train")  # the parts of a run's data that evaluate scores
@@ -38,11 +39,14 @@ class Run:
     dir: Path
     model: VAE
     adapter: DatasetAdapter
-    dataset: str
-    dataset_meta: dict[str, Any]
-    training: dict[str, Any]
+    dataset_meta: DatasetMeta
+    training: TrainConfig
     epoch: int  # the epoch whose weights the model holds (the best one after early stopping)
     plane: LatentPlane | None = None
+
+    @property
+    def dataset(self) -> str:
+        return self.dataset_meta.dataset
 
     @property
     def metrics(self) -> list[dict]:
@@ -68,8 +72,7 @@ def load_run(run_dir: str | Path, progress: bool = True) -> Run:
     ckpt = load_checkpoint(run_dir / "model.pt")
     adapter = get_adapter(ckpt.dataset)
     adapter.progress = progress
-    return Run(run_dir, ckpt.model, adapter, ckpt.dataset, ckpt.dataset_meta, ckpt.training, ckpt.weights_epoch,
-               ckpt.latent_plane)
+    return Run(run_dir, ckpt.model, adapter, ckpt.dataset_meta, ckpt.training, ckpt.weights_epoch, ckpt.latent_plane)
 
 
 def new_run_dir(dataset: str, parent: str | Path = "runs") -> Path:
@@ -94,13 +97,14 @@ def training_config(dataset: str, **overrides: Any) -> TrainConfig:
     return replace(get_adapter(dataset).default_training, **overrides)
 
 
-def train(dataset: str, sources: Sequence[str] = (), *, options: dict[str, Any] | None = None,
+def train(dataset: str, sources: Sequence[str] = (), *, options: Options | Mapping[str, Any] | None = None,
           arch: str | None = None, latent_dim: int | None = None, hidden: Sequence[int] | None = None,
           config: TrainConfig | None = None, out: str | Path | None = None,
           progress: bool = True, log: Callable[[str], None] = print, colour_by: str | None = None) -> Run:
     """Train a VAE on ``dataset`` (a registered adapter name) and write a run directory.
 
-    ``sources`` are paths for the adapter (may be empty); ``options`` its dataset options.
+    ``sources`` are paths for the adapter (may be empty); ``options`` its dataset options (its
+    typed options, e.g. a ChordOptions, or their dict).
     ``arch``, ``latent_dim`` and ``hidden`` default to the adapter's choice, ``config`` to
     :func:`training_config`; ``colour_by`` colours the pictures (one of the adapter's
     ``colourings``). Returns the finished run.
@@ -120,40 +124,28 @@ def train(dataset: str, sources: Sequence[str] = (), *, options: dict[str, Any] 
             raise ChordVAEError(f"{run_dir} already holds a run; use --resume {run_dir} or another --out")
         created = not run_dir.exists()
         run_dir.mkdir(parents=True, exist_ok=True)
-    if config.threads:
-        torch.set_num_threads(config.threads)
-    torch.manual_seed(config.seed)
-    try:
-        data = adapter.load(list(sources), options if options is not None else {}, config.seed,
-                            run_dir=run_dir)
-        model_config = ModelConfig(arch=arch or adapter.default_arch, event_shape=data.event_shape,
-                                   latent_dim=latent_dim or adapter.default_latent_dim,
-                                   hidden=tuple(hidden) if hidden else adapter.default_hidden)
-        model = build_model(model_config)
-    except BaseException as e:
-        if created:  # nothing was trained: leave no empty run directory behind
-            shutil.rmtree(run_dir, ignore_errors=True)
-        if isinstance(e, ValueError):
-            raise ChordVAEError(str(e)) from None
-        raise
-    for notice in data.notices:
-        log(notice)
-    write_json(run_dir / "config.json", {
-        "chordvae_version": __version__, "dataset": dataset, "dataset_meta": data.meta,
-        "model": model_config.to_dict(), "training": config.to_dict(),
-        "train_size": len(data.train), "validation_size": len(data.validation)})
-    (run_dir / "metrics.jsonl").unlink(missing_ok=True)
-    log(f"training a {model_config.arch} VAE (latent {model_config.latent_dim}) on {len(data.train)} {dataset} "
-        f"training events, validating on {len(data.validation)}")
-    fit(model, data.train, data.validation, config, run_dir,
-        {"dataset": dataset, "dataset_meta": data.meta},
-        extra_metrics=adapter.metrics, progress=progress, log=log)
-    model.eval()
-    run = Run(run_dir, model, adapter, dataset, data.meta, config.to_dict(),
-              load_checkpoint(run_dir / "model.pt").weights_epoch,
-              LatentPlane.of(model, data.validation))
-    draw_pictures(run, data, colour_by=colour_by)
-    return run
+    with torch_settings(config.threads, config.seed):
+        try:
+            data = adapter.load(list(sources), options if options is not None else {}, config.seed,
+                                run_dir=run_dir)
+            model_config = adapter.model_config(data.event_shape, arch, latent_dim, hidden)
+            model = build_model(model_config)
+        except BaseException as e:
+            if created:  # nothing was trained: leave no empty run directory behind
+                shutil.rmtree(run_dir, ignore_errors=True)
+            if isinstance(e, ValueError):
+                raise ChordVAEError(str(e)) from None
+            raise
+        for notice in data.notices:
+            log(notice)
+        write_json(run_dir / "config.json", {
+            "chordvae_version": __version__, "dataset": dataset, "dataset_meta": data.meta.to_dict(),
+            "model": model_config.to_dict(), "training": config.to_dict(),
+            "train_size": len(data.train), "validation_size": len(data.validation)})
+        (run_dir / "metrics.jsonl").unlink(missing_ok=True)
+        log(f"training a {model_config.arch} VAE (latent {model_config.latent_dim}) on {len(data.train)} {dataset} "
+            f"training events, validating on {len(data.validation)}")
+        return _train_and_draw(run_dir, model, adapter, data, config, None, progress, log, colour_by)
 
 
 def resume(run_dir: str | Path, epochs: int | None = None, threads: int | None = None,
@@ -166,39 +158,35 @@ def resume(run_dir: str | Path, epochs: int | None = None, threads: int | None =
     """
     run_dir = Path(run_dir)
     ckpt = load_checkpoint(run_dir / "model.pt")
-    config = TrainConfig(**ckpt.training)
-    if epochs is not None:
-        config.epochs = epochs
+    config = replace(ckpt.training, epochs=epochs) if epochs is not None else ckpt.training
     if ckpt.epoch >= config.epochs:
         raise ChordVAEError(f"{run_dir} has already trained {ckpt.epoch} epochs; "
                             f"pass --epochs above {ckpt.epoch} to continue")
-    stopping = dict(ckpt.stopping or {})
-    if config.patience and stopping.get("bad_epochs", 0) >= config.patience:
+    if config.patience and ckpt.stopping is not None and ckpt.stopping.bad_epochs >= config.patience:
         raise ChordVAEError(f"{run_dir} stopped early after epoch {ckpt.epoch}: its validation loss had "
                             f"not improved for {config.patience} epochs; there is nothing to resume")
-    if threads or config.threads:
-        torch.set_num_threads(threads or config.threads)
-    adapter = get_adapter(ckpt.dataset)
-    adapter.progress = progress
-    data = adapter.reload(ckpt.dataset_meta)
-    kept = [m for m in read_metrics(run_dir) if m["epoch"] <= ckpt.epoch]
-    write_text(run_dir / "metrics.jsonl", "".join(json.dumps(m) + "\n" for m in kept))
-    if ckpt.rng_state is not None:
-        torch.set_rng_state(ckpt.rng_state)
-    log(f"resuming {run_dir} at epoch {ckpt.epoch + 1} of {config.epochs}")
-    model = ckpt.model
-    if ckpt.last_state_dict is not None:  # the checkpoint's weights are the best epoch's
-        stopping["best_weights"] = {k: v.clone() for k, v in model.state_dict().items()}
-        model.load_state_dict(ckpt.last_state_dict)
-    fit(model, data.train, data.validation, config, run_dir,
-        {"dataset": ckpt.dataset, "dataset_meta": ckpt.dataset_meta},
-        optimizer_state=ckpt.optimizer_state, start_epoch=ckpt.epoch,
-        batch_order_state=ckpt.batch_order_state, stopping_state=stopping if ckpt.stopping else None,
-        extra_metrics=adapter.metrics, progress=progress, log=log)
+    with torch_settings(threads or config.threads):
+        adapter = get_adapter(ckpt.dataset)
+        adapter.progress = progress
+        data = adapter.reload(ckpt.dataset_meta)
+        kept = [m for m in read_metrics(run_dir) if m["epoch"] <= ckpt.epoch]
+        write_text(run_dir / "metrics.jsonl", "".join(json.dumps(m) + "\n" for m in kept))
+        if ckpt.rng_state is not None:
+            torch.set_rng_state(ckpt.rng_state)
+        log(f"resuming {run_dir} at epoch {ckpt.epoch + 1} of {config.epochs}")
+        return _train_and_draw(run_dir, ckpt.model, adapter, data, config, ckpt, progress, log)
+
+
+def _train_and_draw(run_dir: Path, model: VAE, adapter: DatasetAdapter, data: Data, config: TrainConfig,
+                    resume_from: Checkpoint | None, progress: bool, log: Callable[[str], None],
+                    colour_by: str | None = None) -> Run:
+    """Train into ``run_dir`` (from ``resume_from`` when given), then draw the run's pictures."""
+    state = fit(model, data.train, data.validation, config,
+                run_directory(run_dir, config, data.meta, data.validation, log), resume=resume_from,
+                extra_metrics=adapter.metrics, progress=progress, log=log)
     model.eval()
-    run = Run(run_dir, model, adapter, ckpt.dataset, ckpt.dataset_meta, config.to_dict(),
-              load_checkpoint(run_dir / "model.pt").weights_epoch, LatentPlane.of(model, data.validation))
-    draw_pictures(run, data)
+    run = Run(run_dir, model, adapter, data.meta, config, state.weights_epoch, LatentPlane.of(model, data.validation))
+    draw_pictures(run, data, colour_by=colour_by)
     return run
 
 
@@ -243,7 +231,7 @@ def evaluate_run(run_dir: str | Path, part: str = "validation", k: int | None = 
     run = load_run(run_dir, progress=progress)
     data = run.data()
     if on:
-        pieces = run.adapter.load_pieces(list(on), run.dataset_meta.get("options", {}))
+        pieces = run.adapter.load_pieces(list(on), run.dataset_meta.options)
         x = pieces.events
         if x.shape[1:] != data.train.shape[1:]:
             raise ChordVAEError(f"the events of {' '.join(on)} have shape {tuple(x.shape[1:])}, "

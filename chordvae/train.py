@@ -1,19 +1,29 @@
-"""The training loop: data as one tensor, batches as slices, one metrics line per epoch."""
+"""The training loop: data as one tensor (or :class:`~chordvae.batch.Batch`), batches as slices.
+
+:func:`fit` runs :func:`train_epoch` and :func:`validate` once per epoch on a :class:`TrainState`
+and hands each epoch's record to its callbacks: :class:`EarlyStop`, :class:`LRSchedule`,
+:class:`Checkpointer` (``model.pt``), :class:`MetricsLog` (``metrics.jsonl``) and
+:class:`Summary` (``summary.json``). Without callbacks nothing is written to disk.
+"""
 from __future__ import annotations
 
 import json
 import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator, Sequence
 
 import torch
 from tqdm.auto import tqdm
 
-from .checkpoint import save_checkpoint
+from .batch import Events
+from .checkpoint import Checkpoint, StoppingState, save_checkpoint
 from .config import TrainConfig
 from .errors import ChordVAEError, TrainingDiverged
 from .fileio import write_json
 from .latent import LatentPlane
+from .meta import DatasetMeta
 from .stopping import EarlyStopping
 from .vae import VAE, iwae_nll
 
@@ -35,7 +45,7 @@ def resolve_device(name: str) -> torch.device:
 
 
 @torch.no_grad()
-def evaluate_losses(model: VAE, x: torch.Tensor, beta: float = 1.0, batch_size: int = 2048,
+def evaluate_losses(model: VAE, x: Events, beta: float = 1.0, batch_size: int = 2048,
                     samples: int = 1, generator: torch.Generator | None = None) -> dict[str, float]:
     """Mean loss, reconstruction and KL (nats per example) over ``x``, the reconstruction
     averaged over ``samples`` z draws per example (from ``generator`` when given: the same
@@ -61,137 +71,295 @@ def fused_adam(device: torch.device, version: str = torch.__version__) -> bool:
     return needed is not None and (major, minor) >= needed
 
 
-def fit(model: VAE, train: torch.Tensor, validation: torch.Tensor, config: TrainConfig,
-        run_dir: Path, checkpoint_info: dict[str, Any],
-        optimizer_state: dict | None = None, start_epoch: int = 0,
-        batch_order_state: torch.Tensor | None = None, stopping_state: dict[str, Any] | None = None,
-        extra_metrics: Callable[[VAE, torch.Tensor], dict[str, float]] | None = None,
-        progress: bool = True, log: Callable[[str], None] = print) -> list[dict]:
-    """Train ``model`` from epoch ``start_epoch + 1`` until ``config.epochs`` or early stopping.
+@contextmanager
+def torch_settings(threads: int | None = None, seed: int | None = None) -> Iterator[None]:
+    """Run a block with ``threads`` CPU threads and torch's global generator seeded with ``seed``
+    (None: leave each as it is); afterwards the caller's thread count and random state are back."""
+    saved_threads, saved_rng = torch.get_num_threads(), torch.random.get_rng_state()
+    try:
+        if threads:
+            torch.set_num_threads(threads)
+        if seed is not None:
+            torch.manual_seed(seed)
+        yield
+    finally:
+        torch.set_num_threads(saved_threads)
+        torch.random.set_rng_state(saved_rng)
 
-    After each epoch one JSON object is appended to ``run_dir/metrics.jsonl`` and the
-    checkpoint ``run_dir/model.pt`` is replaced atomically. ``checkpoint_info`` holds the
-    ``dataset`` name and ``dataset_meta`` stored with it; the checkpoint also stores the
-    random states (``batch_order_state`` restores the shuffling generator on resume, torch's
-    global state is the caller's to restore) and the latent plane of the validation events.
-    With early stopping it holds the best epoch's weights (and plane), plus what resuming
-    needs: the last weights and ``stopping``, the early-stopping counters and learning-rate
-    schedule, to pass back as ``stopping_state`` with the best weights as its ``best_weights``.
-    The end is logged and written to ``run_dir/summary.json``; with early stopping ``model``
-    ends with the best weights. A NaN or infinite loss raises :class:`TrainingDiverged` and
-    leaves the last good checkpoint in place. Returns the metrics of the epochs run.
+
+@dataclass
+class TrainState:
+    """Everything training changes, passed explicitly from step to step: the model, the optimiser,
+    the generator that shuffles each epoch, early stopping (best loss, epoch and weights), the
+    learning-rate schedule (None: constant), the epochs trained, the latent plane of the best
+    epoch, whether to stop, and the metrics record of every epoch run in this session."""
+
+    model: VAE
+    optimizer: torch.optim.Optimizer
+    batch_order: torch.Generator
+    stopper: EarlyStopping
+    scheduler: torch.optim.lr_scheduler.ReduceLROnPlateau | None = None
+    epoch: int = 0
+    best_plane: LatentPlane | None = None
+    stop: bool = False
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+    @classmethod
+    def start(cls, model: VAE, config: TrainConfig, device: torch.device,
+              resume: Checkpoint | None = None) -> TrainState:
+        """A fresh state for ``model`` (already on ``device``), or the one ``resume`` stored:
+        its optimiser, shuffling generator, stopping counters and schedule, epoch count and its
+        last weights (the model's), the best ones going back to early stopping."""
+        # one fused kernel for all parameters: the optimiser step takes a third of the time
+        optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate,
+                                      weight_decay=config.weight_decay, fused=fused_adam(device))
+        scheduler = (torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, factor=config.lr_factor, patience=config.lr_patience,
+            threshold=config.min_delta, threshold_mode="abs") if config.lr_patience else None)
+        state = cls(model, optimizer, torch.Generator().manual_seed(config.seed),
+                    EarlyStopping(config.patience, config.min_delta, keep_weights=config.patience > 0),
+                    scheduler)
+        if resume is None:
+            return state
+        if resume.optimizer_state is not None:
+            optimizer.load_state_dict(resume.optimizer_state)
+        if resume.batch_order_state is not None:
+            state.batch_order.set_state(resume.batch_order_state)
+        state.epoch = resume.epoch
+        best_weights = None
+        if resume.last_state_dict is not None:  # the checkpoint's weights are the best epoch's
+            best_weights = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+            model.load_state_dict(resume.last_state_dict)
+        if resume.stopping is not None:
+            stopping = resume.stopping
+            state.stopper.load_state_dict({"best_loss": stopping.best_loss, "best_epoch": stopping.best_epoch,
+                                           "bad_epochs": stopping.bad_epochs}, best_weights)
+            if scheduler is not None and stopping.scheduler is not None:
+                scheduler.load_state_dict(stopping.scheduler)
+            state.best_plane = stopping.plane
+        return state
+
+    @property
+    def weights_epoch(self) -> int:
+        """The epoch whose weights the model ends with: the best one when early stopping keeps weights."""
+        return self.stopper.best_epoch if self.stopper.best_weights is not None else self.epoch
+
+    def stopping_state(self) -> StoppingState:
+        """Early stopping and the schedule, as a checkpoint stores them."""
+        return StoppingState(self.stopper.best_loss, self.stopper.best_epoch, self.stopper.bad_epochs,
+                             self.scheduler.state_dict() if self.scheduler is not None else None, self.best_plane)
+
+    def end_reason(self, config: TrainConfig) -> str:
+        if self.stop:
+            return f"stopped early after epoch {self.epoch}: {self.stopper.reason()}"
+        return f"reached the epoch cap ({config.epochs})"
+
+
+def channels_last(events: Events) -> bool:
+    """Whether ``events`` are images ``(N, C, H, W)``: channels-last convolutions train ~30%
+    faster on CPU (benchmarks/README.md)."""
+    return isinstance(events, torch.Tensor) and events.dim() == 4
+
+
+def train_epoch(state: TrainState, train: Events, config: TrainConfig, progress: bool = True) -> dict[str, Any]:
+    """One pass over ``train`` in a new shuffled order (``state.batch_order``), one optimiser step
+    per batch: the epoch's ``beta``, ``learning_rate``, ``seconds`` and ``train`` losses per example
+    (the loss with the full ``beta``). A NaN or infinite loss raises :class:`TrainingDiverged`."""
+    epoch = state.epoch + 1
+    beta = config.beta_at(epoch)
+    model = state.model
+    model.train()
+    device = next(model.parameters()).device
+    start = time.perf_counter()
+    order = torch.randperm(len(train), generator=state.batch_order).to(device)
+    shuffled = train[order]
+    if channels_last(shuffled):
+        shuffled = shuffled.contiguous(memory_format=torch.channels_last)
+    sums = []
+    bar = tqdm(range(0, len(train), config.batch_size), desc=f"epoch {epoch}/{config.epochs}",
+               unit="batch", leave=False, disable=None if progress else True)
+    for i in bar:
+        batch = shuffled[i:i + config.batch_size]
+        if config.objective == "iwae":
+            out = model.iwae_loss(batch, config.mc_samples, beta=beta)
+        else:
+            out = model.loss(batch, beta=beta, samples=config.mc_samples, free_bits=config.free_bits)
+        objective = out.loss.mean()
+        if not torch.isfinite(objective):
+            raise TrainingDiverged(f"loss became {objective.item()} in epoch {epoch}; try a lower learning rate")
+        state.optimizer.zero_grad(set_to_none=True)
+        objective.backward()
+        state.optimizer.step()
+        sums.append(torch.stack([(out.reconstruction + config.beta * out.kl).sum(),
+                                 out.reconstruction.sum(), out.kl.sum()]).detach())
+    return {"epoch": epoch, "seconds": round(time.perf_counter() - start, 4), "beta": beta,
+            "learning_rate": state.optimizer.param_groups[0]["lr"], "train": per_example(sums, len(train))}
+
+
+def validate(model: VAE, validation: Events, config: TrainConfig,
+             extra_metrics: Callable[[VAE, Events], dict[str, float]] | None = None) -> dict[str, float]:
+    """Validation losses per example with the full ``beta`` and ``validation_samples`` draws, the
+    same draws every epoch (seeded with ``config.seed``); with the ``iwae`` objective also
+    ``iwae_loss``, the bound with ``mc_samples`` draws; then ``extra_metrics``."""
+    model.eval()
+    device = next(model.parameters()).device
+    same_draws = torch.Generator(device).manual_seed(config.seed)
+    figures = evaluate_losses(model, validation, beta=config.beta, samples=config.validation_samples,
+                              generator=same_draws)
+    if config.objective == "iwae":
+        figures["iwae_loss"] = iwae_nll(model, validation, config.mc_samples, generator=same_draws).mean().item()
+    if extra_metrics is not None:
+        figures.update(extra_metrics(model, validation))
+    return figures
+
+
+def monitored_loss(record: dict[str, Any], config: TrainConfig) -> float:
+    """The validation figure early stopping and the schedule watch."""
+    return record["validation"]["iwae_loss" if config.objective == "iwae" else "loss"]
+
+
+class Callback:
+    """Called by :func:`fit` after each epoch (in order) and once at the end."""
+
+    def on_epoch_end(self, state: TrainState, record: dict[str, Any]) -> None:
+        """``record``: the epoch's metrics (a callback may add to it)."""
+
+    def on_train_end(self, state: TrainState) -> None:
+        """After the last epoch, the model still holding its last weights."""
+
+    def on_diverged(self) -> str:
+        """A sentence added to the error when the loss became NaN or infinite ('' for none)."""
+        return ""
+
+
+@dataclass
+class EarlyStop(Callback):
+    """Records the monitored validation loss in ``state.stopper`` once the KL warm-up is over
+    (while beta ramps up, the losses are not comparable); sets ``state.stop`` and the record's
+    ``stopped`` when it has not improved for ``patience`` epochs."""
+
+    config: TrainConfig
+
+    def on_epoch_end(self, state: TrainState, record: dict[str, Any]) -> None:
+        if state.epoch >= self.config.warmup_epochs:
+            state.stopper.step(state.epoch, monitored_loss(record, self.config), state.model)
+        if state.stopper.should_stop:
+            state.stop = True
+            record["stopped"] = state.stopper.reason()
+
+
+@dataclass
+class LRSchedule(Callback):
+    """Steps ``state.scheduler`` (ReduceLROnPlateau) on the monitored loss after the warm-up."""
+
+    config: TrainConfig
+
+    def on_epoch_end(self, state: TrainState, record: dict[str, Any]) -> None:
+        if state.scheduler is not None and state.epoch >= self.config.warmup_epochs:
+            state.scheduler.step(monitored_loss(record, self.config))
+
+
+@dataclass
+class Checkpointer(Callback):
+    """Replaces ``path`` atomically after every epoch: the weights every later command loads (the
+    best epoch's under early stopping), the latent plane of ``reference`` events for those
+    weights, and all a resume needs. ``meta`` says what the data was."""
+
+    path: Path
+    config: TrainConfig
+    meta: DatasetMeta
+    reference: Events
+
+    def on_epoch_end(self, state: TrainState, record: dict[str, Any]) -> None:
+        model = state.model
+        plane = LatentPlane.of(model, self.reference.to(next(model.parameters()).device))
+        if state.stopper.best_epoch == state.epoch:
+            state.best_plane = plane
+        best = state.stopper.best_weights
+        save_checkpoint(self.path, model, state.optimizer, self.config, self.meta, state.epoch,
+                        batch_order=state.batch_order, latent_plane=state.best_plane if best is not None else plane,
+                        weights=best, weights_epoch=state.weights_epoch, stopping=state.stopping_state())
+
+    def on_diverged(self) -> str:
+        return f"The last good checkpoint is kept in {self.path}"
+
+
+@dataclass
+class MetricsLog(Callback):
+    """Appends each epoch's record to ``path`` as one JSON line."""
+
+    path: Path
+
+    def on_epoch_end(self, state: TrainState, record: dict[str, Any]) -> None:
+        with open(self.path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(record) + "\n")
+
+
+@dataclass
+class Summary(Callback):
+    """At the end, says why training ended and writes ``run_dir/summary.json``."""
+
+    run_dir: Path
+    config: TrainConfig
+    log: Callable[[str], None] = print
+
+    def on_train_end(self, state: TrainState) -> None:
+        why = state.end_reason(self.config)
+        self.log(f"{why}; model.pt holds the weights of epoch {state.weights_epoch}")
+        write_json(self.run_dir / "summary.json", {
+            "epochs_trained": state.epoch, "stopped_early": state.stop, "reason": why,
+            "weights_epoch": state.weights_epoch, "best_epoch": state.stopper.best_epoch,
+            "best_validation_loss": state.stopper.best_loss if state.stopper.best_epoch else None,
+            "final_learning_rate": state.optimizer.param_groups[0]["lr"]})
+
+
+def run_directory(run_dir: Path, config: TrainConfig, meta: DatasetMeta, validation: Events,
+                  log: Callable[[str], None] = print) -> list[Callback]:
+    """Early stopping, the schedule, and what a run directory records: ``model.pt``,
+    ``metrics.jsonl`` and ``summary.json``."""
+    return [EarlyStop(config), LRSchedule(config), Checkpointer(run_dir / "model.pt", config, meta, validation),
+            MetricsLog(run_dir / "metrics.jsonl"), Summary(run_dir, config, log)]
+
+
+def fit(model: VAE, train: Events, validation: Events, config: TrainConfig,
+        callbacks: Sequence[Callback] | None = None, resume: Checkpoint | None = None,
+        extra_metrics: Callable[[VAE, Events], dict[str, float]] | None = None,
+        progress: bool = True, log: Callable[[str], None] = print) -> TrainState:
+    """Train ``model`` from epoch 1 (or the epoch after ``resume``'s) until ``config.epochs`` or
+    until a callback sets ``state.stop``; one line per epoch goes to ``log``.
+
+    ``callbacks`` default to early stopping and the learning-rate schedule, nothing on disk
+    (:func:`run_directory` adds the run directory's files). With early stopping keeping weights
+    the model ends with the best epoch's. A NaN or infinite loss raises :class:`TrainingDiverged`
+    (whatever was written stays as it was). Returns the final state, the epochs' records in
+    ``history``; the model ends on the CPU.
     """
     config.validate()
+    callbacks = [EarlyStop(config), LRSchedule(config)] if callbacks is None else list(callbacks)
     device = resolve_device(config.device)
     model.to(device)
     train, validation = train.to(device), validation.to(device)
-    images = train.dim() == 4
-    if images:  # channels-last convolutions train ~30% faster on CPU (benchmarks/README.md)
+    if channels_last(train):
         model.to(memory_format=torch.channels_last)
-    # one fused kernel for all parameters: the optimiser step takes a third of the time
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay,
-                                  fused=fused_adam(device))
-    if optimizer_state is not None:
-        optimizer.load_state_dict(optimizer_state)
-    generator = torch.Generator().manual_seed(config.seed)
-    if batch_order_state is not None:
-        generator.set_state(batch_order_state)
-    scheduler = (torch.optim.lr_scheduler.ReduceLROnPlateau(
-        optimizer, factor=config.lr_factor, patience=config.lr_patience,
-        threshold=config.min_delta, threshold_mode="abs") if config.lr_patience else None)
-    stopper = EarlyStopping(config.patience, config.min_delta, keep_weights=config.patience > 0)
-    if stopping_state is not None:
-        stopper.load_state_dict(stopping_state, stopping_state.get("best_weights"))
-        if scheduler is not None and stopping_state.get("scheduler") is not None:
-            scheduler.load_state_dict(stopping_state["scheduler"])
-    saved_plane = (stopping_state or {}).get("plane")
-    best_plane = LatentPlane.from_dict(saved_plane) if saved_plane else None
-    history = []
-    epoch = start_epoch
-    for epoch in range(start_epoch + 1, config.epochs + 1):
-        beta = config.beta_at(epoch)
-        model.train()
-        start = time.perf_counter()
-        order = torch.randperm(len(train), generator=generator).to(device)
-        shuffled = train[order]
-        if images:
-            shuffled = shuffled.contiguous(memory_format=torch.channels_last)
-        sums = []
-        bar = tqdm(range(0, len(train), config.batch_size), desc=f"epoch {epoch}/{config.epochs}",
-                   unit="batch", leave=False, disable=None if progress else True)
-        for i in bar:
-            batch = shuffled[i:i + config.batch_size]
-            if config.objective == "iwae":
-                out = model.iwae_loss(batch, config.mc_samples, beta=beta)
-            else:
-                out = model.loss(batch, beta=beta, samples=config.mc_samples, free_bits=config.free_bits)
-            objective = out.loss.mean()
-            if not torch.isfinite(objective):
-                raise TrainingDiverged(
-                    f"loss became {objective.item()} in epoch {epoch}; try a lower learning rate. "
-                    f"The last good checkpoint is kept in {run_dir / 'model.pt'}")
-            optimizer.zero_grad(set_to_none=True)
-            objective.backward()
-            optimizer.step()
-            sums.append(torch.stack([(out.reconstruction + config.beta * out.kl).sum(),
-                                     out.reconstruction.sum(), out.kl.sum()]).detach())
-        seconds = time.perf_counter() - start
-        model.eval()
-        same_draws = torch.Generator(device).manual_seed(config.seed)
-        record = {"epoch": epoch, "seconds": round(seconds, 4), "beta": beta,
-                  "learning_rate": optimizer.param_groups[0]["lr"],
-                  "train": per_example(sums, len(train)),
-                  "validation": evaluate_losses(model, validation, beta=config.beta,
-                                                samples=config.validation_samples, generator=same_draws)}
-        if config.objective == "iwae":
-            record["validation"]["iwae_loss"] = iwae_nll(model, validation, config.mc_samples,
-                                                         generator=same_draws).mean().item()
-        if extra_metrics is not None:
-            record["validation"].update(extra_metrics(model, validation))
-        monitored = record["validation"]["iwae_loss" if config.objective == "iwae" else "loss"]
-        plane = LatentPlane.of(model, validation)
-        if epoch >= config.warmup_epochs:  # while beta ramps up, the losses are not comparable
-            if stopper.step(epoch, monitored, model):
-                best_plane = plane
-            if scheduler is not None:
-                scheduler.step(monitored)
-        if stopper.should_stop:
-            record["stopped"] = stopper.reason()
-        best = stopper.best_weights
-        save_checkpoint(run_dir / "model.pt", model, optimizer, config.to_dict(),
-                        checkpoint_info["dataset"], checkpoint_info["dataset_meta"], epoch,
-                        batch_order=generator, latent_plane=best_plane if best is not None else plane,
-                        weights=best, weights_epoch=stopper.best_epoch if best is not None else epoch,
-                        stopping={**stopper.state_dict(),
-                                  "scheduler": scheduler.state_dict() if scheduler is not None else None,
-                                  "plane": best_plane.to_dict() if best_plane is not None else None})
-        with open(run_dir / "metrics.jsonl", "a", encoding="utf-8") as f:
-            f.write(json.dumps(record) + "\n")
-        history.append(record)
+    state = TrainState.start(model, config, device, resume)
+    while state.epoch < config.epochs and not state.stop:
+        try:
+            record = train_epoch(state, train, config, progress)
+        except TrainingDiverged as e:
+            notes = [note for note in (c.on_diverged() for c in callbacks) if note]
+            raise TrainingDiverged(". ".join([str(e), *notes])) from None
+        state.epoch = record["epoch"]
+        record["validation"] = validate(model, validation, config, extra_metrics)
+        for callback in callbacks:
+            callback.on_epoch_end(state, record)
+        state.history.append(record)
         log(format_epoch(record, config.epochs))
-        if stopper.should_stop:
-            break
-    if stopper.best_weights is not None:
-        model.load_state_dict(stopper.best_weights)
+    for callback in callbacks:
+        callback.on_train_end(state)
+    if state.stopper.best_weights is not None:
+        model.load_state_dict(state.stopper.best_weights)
     model.cpu()
-    _finish(run_dir, config, epoch, stopper, optimizer, log)
-    return history
-
-
-def _finish(run_dir: Path, config: TrainConfig, epoch: int, stopper: EarlyStopping,
-            optimizer: torch.optim.Optimizer, log: Callable[[str], None]) -> None:
-    """Say why training ended and write ``summary.json``."""
-    if stopper.should_stop:
-        why = f"stopped early after epoch {epoch}: {stopper.reason()}"
-    else:
-        why = f"reached the epoch cap ({config.epochs})"
-    kept = stopper.best_epoch if stopper.best_weights is not None else epoch
-    log(f"{why}; model.pt holds the weights of epoch {kept}")
-    write_json(run_dir / "summary.json", {
-        "epochs_trained": epoch, "stopped_early": stopper.should_stop, "reason": why,
-        "weights_epoch": kept, "best_epoch": stopper.best_epoch,
-        "best_validation_loss": stopper.best_loss if stopper.best_epoch else None,
-        "final_learning_rate": optimizer.param_groups[0]["lr"]})
+    return state
 
 
 def format_epoch(record: dict, epochs: int) -> str:

@@ -1,18 +1,22 @@
-"""The VAE core: encoder -> (mu, logvar) -> z = mu + sigma * eps -> decoder -> Bernoulli logits.
+"""The VAE core: encoder -> (mu, logvar) -> z = mu + sigma * eps -> decoder -> log p(x | z).
 
-Knows nothing of digits or music. An *event* is one example of any shape
-(an image ``(1, 28, 28)``, a chord vector ``(12,)``); values are in [0, 1] and are
-modelled as independent Bernoulli variables. Losses are in nats per example.
+Knows nothing of digits or music. An *event* is one example of any shape (an image
+``(1, 28, 28)``, a chord vector ``(12,)``, a masked sequence of frames); sets of events are
+tensors or :class:`chordvae.batch.Batch` objects. The decoder is a :class:`Likelihood`: the
+training, IWAE and evaluation code use nothing else of it. The mlp and conv decoders model
+values in [0, 1] as independent Bernoulli variables. Losses are in nats per example.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from typing import NamedTuple
+from typing import Callable, NamedTuple, Protocol
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from .batch import Events
 
 
 @dataclass
@@ -64,8 +68,64 @@ def bernoulli_nll(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return nll.flatten(1).sum(1)
 
 
+class Likelihood(Protocol):
+    """What a VAE's decoder is: p(x | z) for latent points ``z`` of shape ``(B, latent_dim)`` or
+    ``(S, B, latent_dim)`` (S draws for each of B events)."""
+
+    def log_prob(self, x: Events, z: torch.Tensor) -> torch.Tensor:
+        """log p(x_b | z_b) in nats: shape ``(B,)``, or ``(S, B)`` for ``z`` ``(S, B, latent_dim)``
+        (each of the S draws scores the same ``x``)."""
+        ...
+
+    def sample(self, z: torch.Tensor, generator: torch.Generator | None = None) -> Events:
+        """Events x ~ p(x | z), one per latent point ``z`` ``(N, latent_dim)``."""
+        ...
+
+    def mean(self, z: torch.Tensor) -> torch.Tensor:
+        """E[x | z] for ``z`` ``(N, latent_dim)`` (Bernoulli: the probabilities), where the
+        likelihood has a closed-form one."""
+        ...
+
+
+class BernoulliLikelihood(nn.Module):
+    """Independent Bernoulli variables: a subclass's ``forward`` maps ``z`` ``(N, latent_dim)`` to
+    logits with ``prod(event_shape)`` entries per row, and sets ``event_shape``."""
+
+    event_shape: tuple[int, ...]
+
+    def logits(self, z: torch.Tensor) -> torch.Tensor:
+        """Logits ``(*z.shape[:-1], *event_shape)``."""
+        flat = z.reshape(-1, z.shape[-1])
+        return self(flat).view(*z.shape[:-1], *self.event_shape)
+
+    def log_prob(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        lead = z.shape[:-1]
+        logits = self.logits(z.reshape(-1, z.shape[-1]))
+        target = x.expand(*lead, *self.event_shape).reshape(logits.shape)
+        return -bernoulli_nll(logits, target).view(lead)
+
+    def mean(self, z: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.logits(z))
+
+    def sample(self, z: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        return torch.bernoulli(self.mean(z), generator=generator)
+
+
+class BernoulliDecoder(BernoulliLikelihood):
+    """Any network ``z (N, latent_dim) -> logits (N, ...)`` as an independent Bernoulli decoder."""
+
+    def __init__(self, net: nn.Module, event_shape: tuple[int, ...]):
+        super().__init__()
+        self.net = net
+        self.event_shape = tuple(event_shape)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(z)
+
+
 class VAE(nn.Module):
-    """A VAE from an encoder ``x -> (B, 2*latent)`` and a decoder ``z -> logits of event shape``."""
+    """A VAE from an encoder ``events -> (B, 2 * latent_dim)`` and a decoder that is a
+    :class:`Likelihood` (and a module)."""
 
     def __init__(self, config: ModelConfig, encoder: nn.Module, decoder: nn.Module):
         super().__init__()
@@ -77,35 +137,30 @@ class VAE(nn.Module):
     def latent_dim(self) -> int:
         return self.config.latent_dim
 
-    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def encode(self, x: Events) -> tuple[torch.Tensor, torch.Tensor]:
         """Posterior mean and log-variance of q(z|x), each ``(B, latent_dim)``."""
         h = self.encoder(x)
         mu, logvar = h.chunk(2, dim=1)
         return mu, logvar
 
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """Bernoulli logits of p(x|z), shape ``(B, *event_shape)``."""
-        return self.decoder(z).view(z.shape[0], *self.config.event_shape)
+    def decode_mean(self, z: torch.Tensor) -> torch.Tensor:
+        """The decoded events E[x | z] for ``z`` ``(N, latent_dim)``: Bernoulli probabilities
+        ``(N, *event_shape)`` for the mlp and conv decoders."""
+        return self.decoder.mean(z)
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """One reparameterised pass: ``(logits, mu, logvar)``."""
-        mu, logvar = self.encode(x)
-        return self.decode(reparameterize(mu, logvar)), mu, logvar
-
-    def log_weights(self, x: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, samples: int,
+    def log_weights(self, x: Events, mu: torch.Tensor, logvar: torch.Tensor, samples: int,
                     generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """``samples`` draws z ~ q(z|x) for each example of ``x`` (posterior ``mu``, ``logvar``):
         ``(log p(x|z), log p(z) - log q(z|x))``, each of shape ``(samples, B)``."""
         eps = torch.randn((samples, *mu.shape), generator=generator, device=mu.device, dtype=mu.dtype)
         std = torch.exp(0.5 * logvar)
         z = mu + std * eps                                              # (samples, B, D)
-        log_px = -bernoulli_nll(self.decode(z.reshape(-1, mu.shape[1])),
-                                x.repeat(samples, *([1] * (x.dim() - 1)))).view(samples, -1)
+        log_px = self.decoder.log_prob(x, z)
         # log N(z; 0, I) - log N(z; mu, std^2): the 2 pi terms cancel
         log_ratio = (-0.5 * z.pow(2) + 0.5 * eps.pow(2) + 0.5 * logvar).sum(-1)
         return log_px, log_ratio
 
-    def iwae_loss(self, x: torch.Tensor, samples: int, beta: float = 1.0,
+    def iwae_loss(self, x: Events, samples: int, beta: float = 1.0,
                   generator: torch.Generator | None = None) -> Losses:
         """The importance-weighted bound with ``samples`` draws (Burda et al. 2016) as a loss:
         -log (1/K) sum_k p(x|z_k) p(z_k)^beta / q(z_k|x)^beta per example; ``reconstruction``
@@ -115,7 +170,7 @@ class VAE(nn.Module):
         bound = torch.logsumexp(log_px + beta * log_ratio, 0) - math.log(samples)
         return Losses(-bound, -log_px.mean(0).detach(), kl_divergence(mu, logvar).sum(1).detach())
 
-    def loss(self, x: torch.Tensor, beta: float = 1.0, samples: int = 1,
+    def loss(self, x: Events, beta: float = 1.0, samples: int = 1,
              free_bits: float = 0.0, generator: torch.Generator | None = None) -> Losses:
         """Negative ELBO per example, with ``samples`` Monte-Carlo draws of z per example.
 
@@ -126,11 +181,10 @@ class VAE(nn.Module):
         """
         mu, logvar = self.encode(x)
         if samples == 1:
-            rec = bernoulli_nll(self.decode(reparameterize(mu, logvar, generator)), x)
+            rec = -self.decoder.log_prob(x, reparameterize(mu, logvar, generator))
         else:
             z = reparameterize(mu.repeat(samples, 1), logvar.repeat(samples, 1), generator)
-            rec = bernoulli_nll(self.decode(z), x.repeat(samples, *([1] * (x.dim() - 1))))
-            rec = rec.view(samples, -1).mean(0)
+            rec = -self.decoder.log_prob(x, z.view(samples, *mu.shape)).mean(0)
         kl_dims = kl_divergence(mu, logvar)
         kl = kl_dims.sum(1)
         if free_bits > 0:
@@ -141,7 +195,7 @@ class VAE(nn.Module):
 
 
 @torch.no_grad()
-def iwae_nll(model: VAE, x: torch.Tensor, k: int, batch_size: int = 256, chunk: int = 128,
+def iwae_nll(model: VAE, x: Events, k: int, batch_size: int = 256, chunk: int = 128,
              generator: torch.Generator | None = None) -> torch.Tensor:
     """Importance-weighted bound on -log p(x) with ``k`` samples (Burda et al. 2016), shape ``(N,)``.
 
@@ -171,15 +225,16 @@ class MLPEncoder(nn.Sequential):
         super().__init__(*layers)
 
 
-class MLPDecoder(nn.Sequential):
-    def __init__(self, out_features: int, hidden: tuple[int, ...], latent_dim: int):
+class MLPDecoder(BernoulliLikelihood, nn.Sequential):
+    def __init__(self, event_shape: tuple[int, ...], hidden: tuple[int, ...], latent_dim: int):
         layers: list[nn.Module] = []
         width = latent_dim
         for h in reversed(hidden):
             layers += [nn.Linear(width, h), nn.ReLU()]
             width = h
-        layers.append(nn.Linear(width, out_features))
+        layers.append(nn.Linear(width, math.prod(event_shape)))
         super().__init__(*layers)
+        self.event_shape = tuple(event_shape)
 
 
 class ConvEncoder(nn.Sequential):
@@ -196,7 +251,7 @@ class ConvEncoder(nn.Sequential):
         )
 
 
-class ConvDecoder(nn.Sequential):
+class ConvDecoder(BernoulliLikelihood, nn.Sequential):
     """The Keras example mirrored: Dense 7*7*64 -> ConvT 64, 32 (stride 2) -> ConvT to C channels."""
 
     def __init__(self, event_shape: tuple[int, ...], latent_dim: int):
@@ -208,9 +263,7 @@ class ConvDecoder(nn.Sequential):
             nn.ConvTranspose2d(64, 32, 3, stride=2, padding=1, output_padding=1), nn.ReLU(),
             nn.ConvTranspose2d(32, c, 3, padding=1),
         )
-
-
-ARCHITECTURES = ("conv", "mlp")
+        self.event_shape = tuple(event_shape)
 
 
 def keras_init(model: nn.Module) -> None:
@@ -226,25 +279,37 @@ def keras_init(model: nn.Module) -> None:
 
 
 def build_model(config: ModelConfig) -> VAE:
-    """Build an untrained VAE from its config (Keras initialisation); raises ValueError on an
-    impossible config."""
-    model = _build(config)
+    """Build an untrained VAE from its config with its architecture's builder (see
+    :data:`ARCHITECTURES`); raises ValueError on an impossible config."""
+    if config.latent_dim < 1:
+        raise ValueError(f"latent size must be at least 1, got {config.latent_dim}")
+    builder = ARCHITECTURES.get(config.arch)
+    if builder is None:
+        raise ValueError(f"unknown architecture {config.arch!r}; choose from {', '.join(ARCHITECTURES)}")
+    if isinstance(builder, str):  # "module:function", imported when first used
+        module_name, _, attr = builder.partition(":")
+        builder = getattr(__import__(module_name, fromlist=[attr]), attr)
+    return builder(config)
+
+
+def _mlp(config: ModelConfig) -> VAE:
+    n = math.prod(config.event_shape)
+    model = VAE(config, MLPEncoder(n, config.hidden, config.latent_dim),
+                MLPDecoder(config.event_shape, config.hidden, config.latent_dim))
     keras_init(model)
     return model
 
 
-def _build(config: ModelConfig) -> VAE:
-    if config.latent_dim < 1:
-        raise ValueError(f"latent size must be at least 1, got {config.latent_dim}")
-    if config.arch == "mlp":
-        n = math.prod(config.event_shape)
-        return VAE(config, MLPEncoder(n, config.hidden, config.latent_dim),
-                   MLPDecoder(n, config.hidden, config.latent_dim))
-    if config.arch == "conv":
-        shape = config.event_shape
-        if len(shape) != 3 or shape[1] % 4 or shape[2] % 4:
-            raise ValueError(f"the conv network needs (channels, height, width) events with "
-                             f"height and width divisible by 4, got {shape}")
-        return VAE(config, ConvEncoder(shape, config.latent_dim),
-                   ConvDecoder(shape, config.latent_dim))
-    raise ValueError(f"unknown architecture {config.arch!r}; choose from {', '.join(ARCHITECTURES)}")
+def _conv(config: ModelConfig) -> VAE:
+    shape = config.event_shape
+    if len(shape) != 3 or shape[1] % 4 or shape[2] % 4:
+        raise ValueError(f"the conv network needs (channels, height, width) events with "
+                         f"height and width divisible by 4, got {shape}")
+    model = VAE(config, ConvEncoder(shape, config.latent_dim), ConvDecoder(shape, config.latent_dim))
+    keras_init(model)
+    return model
+
+
+#: architecture name -> a builder ``ModelConfig -> VAE`` (Keras initialisation for these two), or
+#: ``"module:function"`` naming one, imported only when a model of that architecture is built
+ARCHITECTURES: dict[str, Callable[[ModelConfig], VAE] | str] = {"conv": _conv, "mlp": _mlp}

@@ -29,7 +29,7 @@ def test_the_picture_is_drawn_at_the_posterior_means_of_a_trained_model(tmp_path
         x[i, list(pcs)] = 1
     model = build_model(ModelConfig("mlp", (12,), latent_dim=latent, hidden=(32,)))
     fit(model, x.repeat(4, 1), x, TrainConfig(epochs=20, batch_size=16, learning_rate=1e-2, threads=1),
-        tmp_path, {"dataset": "chords", "dataset_meta": {}}, progress=False, log=lambda s: None)
+        progress=False, log=lambda s: None)
     model.eval()
     circle = circle_of_fifths(model)
     with torch.no_grad():

@@ -43,7 +43,7 @@ def test_training_on_the_bundled_corpus_writes_a_full_run(bach_run):
     run = runs.load_run(bach_run)
     x = run.data().validation
     with torch.no_grad():
-        predicted = torch.sigmoid(run.model.decode(run.model.encode(x)[0]))[:, :12] >= 0.5
+        predicted = run.model.decode_mean(run.model.encode(x)[0])[:, :12] >= 0.5
     truth = x[:, :12] > 0.5
     assert last["validation"]["exact_set_rate"] == pytest.approx((predicted == truth).all(1).float().mean().item())
     assert last["validation"]["pitch_class_accuracy"] == pytest.approx((predicted == truth).float().mean().item())

@@ -99,8 +99,8 @@ def test_chord_options_are_one_list_the_cli_offers_in_full():
 
 def test_the_run_stores_the_chord_options_it_was_given(chord_run):
     meta = load_checkpoint(chord_run[0]).dataset_meta
-    assert ChordOptions.from_dict(meta["options"]) == ChordOptions(Segmentation(min_duration=0.0), jobs=1)
-    assert meta["options"]["segment"] == "chords" and meta["options"]["pitch_set"] == "chord"
+    assert ChordOptions.from_dict(meta.options) == ChordOptions(Segmentation(min_duration=0.0), jobs=1)
+    assert meta.options["segment"] == "chords" and meta.options["pitch_set"] == "chord"
 
 
 # --- listening from the checkpoint alone ----------------------------------------------------
@@ -173,7 +173,7 @@ def test_evaluate_refuses_a_corpus_changed_since_training(chord_run):
 def test_mnist_stores_its_data_folder_resolved(shared_mnist, monkeypatch):
     monkeypatch.chdir(shared_mnist.parent)
     data = MNIST().load([], {"data_dir": shared_mnist.name}, seed=0)
-    assert data.meta["options"]["data_dir"] == str(shared_mnist.resolve())
+    assert data.meta.options["data_dir"] == str(shared_mnist.resolve())
 
 
 # --- errors ----------------------------------------------------------------------------------

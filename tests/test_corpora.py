@@ -64,8 +64,8 @@ def test_every_event_knows_its_corpus(two_genres, tmp_path):
 def test_training_data_carries_corpus_labels_and_named_sources(two_genres):
     data = Chords().load([f"M={two_genres / 'major'}", f"m={two_genres / 'minor'}"], {"jobs": 1}, seed=0)
     assert data.corpus_names == ["M", "m"]
-    assert data.meta["corpora"] == [{"name": "M", "pieces": 6, "chords": 72}, {"name": "m", "pieces": 4, "chords": 36}]
-    assert data.meta["sources"] == [f"M={(two_genres / 'major').resolve()}", f"m={(two_genres / 'minor').resolve()}"]
+    assert data.meta.extra["corpora"] == [{"name": "M", "pieces": 6, "chords": 72}, {"name": "m", "pieces": 4, "chords": 36}]
+    assert data.meta.sources == [f"M={(two_genres / 'major').resolve()}", f"m={(two_genres / 'minor').resolve()}"]
     import torch
     x = torch.cat([data.train, data.validation])
     corpus = torch.cat([data.train_corpus, data.validation_corpus]).tolist()

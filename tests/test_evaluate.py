@@ -10,8 +10,8 @@ from click.testing import CliRunner
 
 from chordvae.baselines import EmpiricalSets, IndependentBernoulli
 from chordvae.cli import main
-from chordvae.evaluate import iwae_nll, latent_diagnostics
-from chordvae.vae import VAE, ModelConfig, bernoulli_nll
+from chordvae.evaluate import evaluate, iwae_nll, latent_diagnostics
+from chordvae.vae import VAE, BernoulliDecoder, ModelConfig, bernoulli_nll
 
 X = torch.tensor([[0.0, 0.0, 0.0], [1.0, 0.0, 1.0], [1.0, 1.0, 0.0], [1.0, 1.0, 1.0]])
 
@@ -24,7 +24,7 @@ def tiny_model() -> VAE:
         decoder.weight.mul_(2.0)
         encoder.weight[1].zero_()
         encoder.bias[1] = 0.0   # q(z|x) = N(mu(x), 1): wider than the true posterior, so IWAE converges
-    return VAE(ModelConfig("mlp", (3,), latent_dim=1), encoder, decoder).eval()
+    return VAE(ModelConfig("mlp", (3,), latent_dim=1), encoder, BernoulliDecoder(decoder, (3,))).eval()
 
 
 @torch.no_grad()
@@ -67,6 +67,16 @@ def test_iwae_does_not_depend_on_batching():
     a = torch.stack([iwae_nll(model, X, 50, batch_size=4, chunk=50, generator=g) for _ in range(300)]).mean(0)
     b = torch.stack([iwae_nll(model, X, 50, batch_size=1, chunk=7, generator=g) for _ in range(300)]).mean(0)
     assert (a - b).abs().max() < 0.03, (a, b)
+
+
+def test_the_report_does_not_depend_on_the_global_random_state():
+    model = tiny_model()
+    reports = []
+    for global_seed in (1, 2):
+        torch.manual_seed(global_seed)
+        reports.append(evaluate(model, X, X, k=20, seed=5))
+    assert reports[0]["elbo"] == reports[1]["elbo"] and reports[0]["iwae"] == reports[1]["iwae"]
+    assert evaluate(model, X, X, k=20, seed=6)["elbo"] != reports[0]["elbo"]   # the seed does choose the draws
 
 
 def test_independent_bernoulli_by_hand():

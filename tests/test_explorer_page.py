@@ -26,8 +26,10 @@ from chordvae import runs
 from chordvae.cli import main
 from chordvae.datasets.mnist import MNIST
 from chordvae.chords.pcset import from_mask
+from chordvae.config import TrainConfig
 from chordvae.errors import ChordVAEError
 from chordvae.listen.voicing import voice
+from chordvae.meta import DatasetMeta
 from chordvae.render.explorer import corpus_of, explorer_data
 from chordvae.vae import ModelConfig, build_model
 
@@ -93,7 +95,7 @@ def test_points_are_coloured_by_the_corpus_most_of_their_events_come_from(chord_
         first, second = counts[masks[s]]
         assert (first, second)[of] >= (second, first)[of], (masks[s], first, second, of)
     assert set(corpus["of"]) == {0, 1}
-    assert corpus_of({"sources": [str(chord_run.parent / "first")], "options": {}}, np.zeros((1, 12))) is None
+    assert corpus_of(DatasetMeta("chords", [str(chord_run.parent / "first")]), np.zeros((1, 12))) is None
 
 
 def test_extent_and_grid_options_and_a_folder_as_out(chord_run, tmp_path, monkeypatch):
@@ -108,7 +110,7 @@ def test_extent_and_grid_options_and_a_folder_as_out(chord_run, tmp_path, monkey
 
 def test_only_chord_runs_have_an_explorer(tmp_path):
     model = build_model(ModelConfig("mlp", (1, 28, 28), 2, (16,)))
-    run = runs.Run(tmp_path, model, MNIST(), "mnist", {}, {}, 1)
+    run = runs.Run(tmp_path, model, MNIST(), DatasetMeta("mnist"), TrainConfig(), 1)
     with pytest.raises(ChordVAEError, match="the explorer page is for chord runs"):
         explorer_data(run)
 
@@ -179,7 +181,7 @@ def frequent_points(run: Path, k: int) -> list[tuple[float, float]]:
     for i in np.argsort(data["points"]["count"])[::-1]:
         u, v = data["points"]["u"][i], data["points"]["v"][i]
         with torch.no_grad():
-            probs = torch.sigmoid(model.decode(latent(data, u, v)[None]))[0]
+            probs = model.decode_mean(latent(data, u, v)[None])[0]
         if (probs - 0.5).abs().min() > 1e-3 and (probs[:12] >= 0.5).any():
             chosen.append((u, v))
         if len(chosen) == k:
@@ -203,7 +205,7 @@ def test_the_javascript_decoder_matches_torch(page, chord_run):
     z = torch.randn(40, 2, generator=torch.Generator().manual_seed(3)) * 2
     in_page = js(page, "arguments[0].map(z => window.chordvaeTest.forward(z))", z.tolist())
     with torch.no_grad():
-        expected = torch.sigmoid(model.decode(z)).double()
+        expected = model.decode_mean(z).double()
     torch.testing.assert_close(torch.tensor(in_page, dtype=torch.float64), expected, atol=1e-5, rtol=0)
 
 
@@ -239,7 +241,7 @@ def test_a_click_plays_the_chord_under_it(page, chord_run):
     assert len(scheduled) == before + 1
     model = runs.load_run(chord_run).model
     with torch.no_grad():  # the click snaps to the corpus chord's point
-        probs = torch.sigmoid(model.decode(torch.tensor([[u, v]])))[0]
+        probs = model.decode_mean(torch.tensor([[u, v]]))[0]
     assert scheduled[-1]["pitches"] == voice(tuple(torch.nonzero(probs >= 0.5).flatten().tolist()))
     assert js(page, "window.chordvaeTest.audioState()") == "running"  # the click was the user gesture
     assert page.find_element(By.ID, "symbol").text == js(
@@ -345,7 +347,7 @@ def test_a_3d_run_with_a_bass_walks_its_principal_plane_like_interpolate(browser
     in_page = js(browser, "arguments[0].map(([u, v]) => window.chordvaeTest.decodeAt(u, v))", points)
     model = runs.load_run(bass_run).model
     with torch.no_grad():
-        probs = torch.sigmoid(model.decode(torch.stack([latent(data, u, v) for u, v in points])))
+        probs = model.decode_mean(torch.stack([latent(data, u, v) for u, v in points]))
     for chord, p in zip(in_page, probs):
         pcs = torch.nonzero(p[:12] >= 0.5).flatten().tolist()
         bass = p[12:].argmax().item()

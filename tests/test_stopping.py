@@ -9,6 +9,7 @@ import torch
 from chordvae import runs
 from chordvae.checkpoint import load_checkpoint
 from chordvae.datasets import Data, DatasetAdapter, register
+from chordvae.meta import DatasetMeta
 from chordvae.train import TrainConfig, evaluate_losses
 
 
@@ -25,7 +26,7 @@ class Memorise(DatasetAdapter):
         g = torch.Generator().manual_seed(seed)
         x = torch.bernoulli(torch.full((240, 12), 0.5), generator=g)
         return Data(x[:40], x[40:], torch.zeros(40, dtype=torch.long), torch.zeros(200, dtype=torch.long),
-                    ["all"], {"sources": [], "options": {}, "seed": seed})
+                    ["all"], DatasetMeta(self.name, seed=seed))
 
     def plot_latent_space(self, model, data, meta, path, n=None, scale=1.0):
         path.write_bytes(b"")
@@ -90,7 +91,7 @@ def test_the_learning_rate_halves_after_lr_patience_epochs_without_improvement(t
 
 def test_without_a_config_the_adapter_defaults_apply(tmp_path):
     run = runs.train("memorise", out=tmp_path / "defaults", progress=False, log=lambda s: None)
-    assert run.training["epochs"] == 7 and run.training["patience"] == 3
+    assert run.training.epochs == 7 and run.training.patience == 3
     assert runs.training_config("memorise", patience=0).patience == 0
     assert runs.training_config("mnist").epochs == 30 and runs.training_config("mnist").patience == 0
 

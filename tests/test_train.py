@@ -15,7 +15,8 @@ from chordvae.datasets import Data, DatasetAdapter, register
 from chordvae.errors import ChordVAEError, TrainingDiverged
 from chordvae.latent import LatentPlane, posterior_means
 from chordvae.plots import save_figure
-from chordvae.train import TrainConfig, fit, fused_adam
+from chordvae.meta import DatasetMeta
+from chordvae.train import TrainConfig, fit, fused_adam, run_directory
 from chordvae.vae import ModelConfig, build_model
 from torch.utils._python_dispatch import TorchDispatchMode
 
@@ -35,14 +36,14 @@ class Toy(DatasetAdapter):
         flips = torch.rand(600, 12, generator=g) < 0.02
         x = (protos[labels] + flips.float()) % 2
         return Data(x[:500], x[500:], labels[:500], labels[500:], ["C", "D-", "E-", "dim"],
-                    {"sources": [], "options": {}, "seed": seed})
+                    DatasetMeta(self.name, seed=seed))
 
     def plot_latent_space(self, model, data, meta, path, n=None, scale=1.0):
         plane = LatentPlane(model.latent_dim, posterior_means(model, data.validation))
         z, _ = plane.grid(n or 5, scale)
         fig = Figure()
         ax = fig.subplots()
-        ax.imshow(torch.sigmoid(model.decode(z.reshape(-1, model.latent_dim))).detach().numpy())
+        ax.imshow(model.decode_mean(z.reshape(-1, model.latent_dim)).detach().numpy())
         save_figure(fig, path)
 
     def plot_label_clusters(self, model, data, meta, path):
@@ -95,10 +96,10 @@ def test_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(tmp_path):
     run = _train(tmp_path, epochs=1)
     before = (run.dir / "model.pt").read_bytes()
     bad = torch.full((64, 12), float("nan"))
+    config = TrainConfig(epochs=2)
     with pytest.raises(TrainingDiverged, match="last good checkpoint"):
-        fit(run.model, bad, bad, TrainConfig(epochs=2), run.dir,
-            {"dataset": "toy", "dataset_meta": run.dataset_meta}, start_epoch=1, progress=False,
-            log=lambda s: None)
+        fit(run.model, bad, bad, config, run_directory(run.dir, config, run.dataset_meta, bad),
+            resume=load_checkpoint(run.dir), progress=False, log=lambda s: None)
     assert (run.dir / "model.pt").read_bytes() == before
     assert load_checkpoint(run.dir).epoch == 1
 
@@ -118,9 +119,10 @@ def _fit(run_dir, epochs, watch=None, **kw) -> tuple[torch.nn.Module, list[dict]
     if watch is not None:
         watch(model)
     run_dir.mkdir(parents=True, exist_ok=True)
-    history = fit(model, data.train, data.validation, config, run_dir,
-                  {"dataset": "toy", "dataset_meta": data.meta}, progress=False, log=lambda s: None)
-    return model, history
+    state = fit(model, data.train, data.validation, config,
+                run_directory(run_dir, config, data.meta, data.validation, log=lambda s: None),
+                progress=False, log=lambda s: None)
+    return model, state.history
 
 
 def _weights(model) -> torch.Tensor:
@@ -232,10 +234,10 @@ class _Float64Watch(TorchDispatchMode):
 def test_training_makes_float64_only_on_the_cpu(tmp_path):
     run = _train(tmp_path, epochs=1)
     x = torch.rand(100, 12).round()
+    config = TrainConfig(epochs=2, batch_size=32)
     with _Float64Watch() as watch:
-        fit(run.model, x, x[:40], TrainConfig(epochs=2, batch_size=32), run.dir,
-            {"dataset": "toy", "dataset_meta": run.dataset_meta}, start_epoch=1, progress=False,
-            log=lambda s: None)
+        fit(run.model, x, x[:40], config, run_directory(run.dir, config, run.dataset_meta, x[:40], log=lambda s: None),
+            resume=load_checkpoint(run.dir), progress=False, log=lambda s: None)
     assert watch.offenders == []
 
 

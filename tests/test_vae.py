@@ -9,7 +9,9 @@ from torch import nn
 from torch.distributions import Normal, kl_divergence as torch_kl
 
 from chordvae.checkpoint import load_checkpoint, save_checkpoint
-from chordvae.vae import VAE, ModelConfig, bernoulli_nll, build_model, kl_divergence, reparameterize
+from chordvae.config import TrainConfig
+from chordvae.meta import DatasetMeta
+from chordvae.vae import VAE, BernoulliDecoder, ModelConfig, bernoulli_nll, build_model, kl_divergence, reparameterize
 
 
 def test_kl_matches_torch_distributions():
@@ -54,7 +56,7 @@ def test_loss_equals_hand_computed_value():
     # Encoder: mu = 0.3, logvar = log(1e-12) (so z = mu for any eps); decoder: constant logits.
     config = ModelConfig("mlp", (2,), latent_dim=1)
     logits = torch.tensor([[0.0, 2.0]])
-    model = VAE(config, _Fixed(torch.tensor([[0.3, math.log(1e-12)]])), _Fixed(logits))
+    model = VAE(config, _Fixed(torch.tensor([[0.3, math.log(1e-12)]])), BernoulliDecoder(_Fixed(logits), (2,)))
     x = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
     out = model.loss(x, beta=0.5)
     p = torch.sigmoid(logits)[0]
@@ -99,14 +101,14 @@ def test_conv_architecture_is_the_keras_example():
     assert [d.out_features for d in dense] == [16, 4]
     mu, logvar = model.encode(torch.rand(3, 1, 28, 28))
     assert mu.shape == logvar.shape == (3, 2)
-    assert model.decode(torch.zeros(3, 2)).shape == (3, 1, 28, 28)
+    assert model.decode_mean(torch.zeros(3, 2)).shape == (3, 1, 28, 28)
     tconvs = [m.out_channels for m in model.decoder if isinstance(m, nn.ConvTranspose2d)]
     assert tconvs == [64, 32, 1]
 
 
 def test_mlp_serves_any_event_shape():
     model = build_model(ModelConfig("mlp", (12,), latent_dim=3, hidden=(32, 16)))
-    assert model.decode(torch.zeros(5, 3)).shape == (5, 12)
+    assert model.decode_mean(torch.zeros(5, 3)).shape == (5, 12)
     assert model.loss(torch.rand(5, 12)).loss.shape == (5,)
 
 
@@ -120,11 +122,32 @@ def test_impossible_configs_are_refused(config):
 def test_checkpoint_round_trip(tmp_path):
     torch.manual_seed(0)
     model = build_model(ModelConfig("mlp", (12,), latent_dim=2, hidden=(8,)))
-    save_checkpoint(tmp_path / "model.pt", model, None, {"epochs": 1}, "chords", {"seed": 3}, epoch=1)
+    save_checkpoint(tmp_path / "model.pt", model, None, TrainConfig(epochs=1), DatasetMeta("chords", seed=3), epoch=1)
     ckpt = load_checkpoint(tmp_path)
     x = torch.rand(4, 12)
     with torch.no_grad():
         torch.testing.assert_close(ckpt.model.encode(x), model.encode(x))
-        torch.testing.assert_close(ckpt.model.decode(torch.ones(2, 2)), model.decode(torch.ones(2, 2)))
-    assert (ckpt.dataset, ckpt.dataset_meta, ckpt.epoch) == ("chords", {"seed": 3}, 1)
+        torch.testing.assert_close(ckpt.model.decode_mean(torch.ones(2, 2)), model.decode_mean(torch.ones(2, 2)))
+    assert (ckpt.dataset, ckpt.dataset_meta, ckpt.epoch) == ("chords", DatasetMeta("chords", seed=3), 1)
+    assert ckpt.training == TrainConfig(epochs=1)
     assert [p.name for p in tmp_path.iterdir()] == ["model.pt"]  # no temporary file left behind
+
+
+@pytest.mark.parametrize("config", [ModelConfig("mlp", (2, 3), latent_dim=2, hidden=(8,)),
+                                    ModelConfig("conv", (1, 4, 8), latent_dim=2)])
+def test_the_bernoulli_decoders_keep_the_likelihood_contract(config):
+    torch.manual_seed(0)
+    decoder = build_model(config).decoder
+    x = torch.bernoulli(torch.full((5, *config.event_shape), 0.5))
+    z = torch.randn(3, 5, 2)
+    with torch.no_grad():
+        log_px = decoder.log_prob(x, z)
+        assert log_px.shape == (3, 5) and (log_px < 0).all()
+        for s in range(3):   # each draw scores the same events, as one (B, latent) batch does
+            torch.testing.assert_close(log_px[s], decoder.log_prob(x, z[s]))
+        probs = decoder.mean(z[0])
+        by_hand = (x * probs.log() + (1 - x) * (1 - probs).log()).flatten(1).sum(1)
+        torch.testing.assert_close(decoder.log_prob(x, z[0]), by_hand)
+        draws = torch.stack([decoder.sample(z[0], torch.Generator().manual_seed(k)) for k in range(2000)])
+    assert draws.shape == (2000, 5, *config.event_shape) and set(draws.unique().tolist()) <= {0.0, 1.0}
+    torch.testing.assert_close(draws.mean(0), probs, atol=0.05, rtol=0)

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Mapping, Sequence
 
 import torch
 
 from ..errors import ChordVAEError
 from ..config import TrainConfig
-from ..vae import VAE
+from ..meta import DatasetMeta, Options
+from ..vae import VAE, ModelConfig
 
 if TYPE_CHECKING:  # pretty_midi is not needed to load data
     from ..listen.midi import RenderOptions
@@ -25,8 +26,8 @@ class Data:
 
     Events are float32 tensors with values in [0, 1], shape ``(N, *event_shape)``;
     labels are int64 ``(N,)`` indices into ``label_names`` (-1: no label).
-    ``meta`` is JSON-serialisable, stored in the checkpoint, and enough for
-    :meth:`DatasetAdapter.reload` to rebuild the same data and for renderers to draw it.
+    ``meta`` is stored in the checkpoint, and enough for :meth:`DatasetAdapter.reload` to
+    rebuild the same data and for renderers to draw it.
     ``notices`` are one-line remarks for the user (e.g. how the split was made).
     ``train_groups`` ``(N_train,)``, when given, says which training events belong together
     (e.g. the piece of each chord), so that cross-validation keeps groups whole.
@@ -37,7 +38,7 @@ class Data:
     train_labels: torch.Tensor
     validation_labels: torch.Tensor
     label_names: list[str]
-    meta: dict[str, Any]
+    meta: DatasetMeta
     notices: list[str] = field(default_factory=list)
     train_groups: torch.Tensor | None = None
 
@@ -79,7 +80,7 @@ class DatasetAdapter:
     #: What the pictures can be coloured by (``colour_by`` of the two plot methods; empty: fixed).
     colourings: ClassVar[tuple[str, ...]] = ()
 
-    def load(self, sources: list[str], options: dict[str, Any], seed: int,
+    def load(self, sources: list[str], options: Options | Mapping[str, Any], seed: int,
              run_dir: Path | None = None) -> Data:
         """Read the data named by ``sources`` (paths; may be empty) and split it with ``seed``.
 
@@ -87,11 +88,19 @@ class DatasetAdapter:
         """
         raise NotImplementedError
 
-    def reload(self, meta: dict[str, Any]) -> Data:
+    def reload(self, meta: DatasetMeta) -> Data:
         """Rebuild the data a checkpoint was trained on from its stored ``meta``."""
-        return self.load(meta.get("sources", []), meta.get("options", {}), meta["seed"])
+        return self.load(meta.sources, meta.options, meta.seed)
 
-    def load_pieces(self, sources: list[str], options: dict[str, Any]) -> Pieces:
+    def model_config(self, event_shape: tuple[int, ...], arch: str | None = None, latent_dim: int | None = None,
+                     hidden: Sequence[int] | None = None) -> ModelConfig:
+        """The model for events of ``event_shape``: ``arch``, ``latent_dim`` and ``hidden`` default
+        to this dataset's choices."""
+        return ModelConfig(arch=arch or self.default_arch, event_shape=tuple(event_shape),
+                           latent_dim=latent_dim or self.default_latent_dim,
+                           hidden=tuple(hidden) if hidden else self.default_hidden)
+
+    def load_pieces(self, sources: list[str], options: Options | Mapping[str, Any]) -> Pieces:
         """All events of ``sources`` read with ``options``, grouped by piece (not split)."""
         raise ChordVAEError(f"{self.name} data is not made of pieces; use a dataset such as chords")
 
@@ -99,13 +108,13 @@ class DatasetAdapter:
         """Extra validation figures for ``metrics.jsonl`` (none by default)."""
         return {}
 
-    def plot_latent_space(self, model: VAE, data: Data | None, meta: dict[str, Any],
+    def plot_latent_space(self, model: VAE, data: Data | None, meta: DatasetMeta,
                           path: Path, n: int | None = None, scale: float = 1.0) -> None:
         """Draw the decoded n x n latent grid over [-scale, scale]^2 to ``path`` (PNG);
         ``n=None`` lets the adapter choose a grid that stays readable."""
         raise NotImplementedError
 
-    def plot_label_clusters(self, model: VAE, data: Data, meta: dict[str, Any],
+    def plot_label_clusters(self, model: VAE, data: Data, meta: DatasetMeta,
                             path: Path) -> None:
         """Draw the posterior means of the validation events, coloured by label, to ``path``."""
         raise NotImplementedError
@@ -114,11 +123,11 @@ class DatasetAdapter:
         """Figures about the latent space over events ``x`` for ``evaluate`` (none by default)."""
         return {}
 
-    def plot_extra(self, model: VAE, data: Data, meta: dict[str, Any], run_dir: Path) -> list[Path]:
+    def plot_extra(self, model: VAE, data: Data, meta: DatasetMeta, run_dir: Path) -> list[Path]:
         """Draw any further pictures or reports into ``run_dir``; return their paths (none by default)."""
         return []
 
-    def parse_event(self, text: str, meta: dict[str, Any]) -> torch.Tensor:
+    def parse_event(self, text: str, meta: DatasetMeta) -> torch.Tensor:
         """An event the user typed (e.g. a chord ``"C E G"``) as a tensor of the event shape."""
         raise ChordVAEError(f"{self.name} events cannot be typed; give a latent point such as z:0.5,-1.2")
 

@@ -30,6 +30,7 @@ from ..listen.chordspec import parse_chord
 from ..listen.midi import RenderOptions, write_chords
 from ..train import TrainConfig
 from ..latent import LatentPlane, posterior_means
+from ..meta import DatasetMeta
 from ..plots import latent_grid, save_figure
 from ..vae import VAE
 from .base import Data, DatasetAdapter, Pieces
@@ -84,9 +85,9 @@ class Chords(DatasetAdapter):
         corpus_of_event = torch.from_numpy(corpus_of_piece[piece])
         mask = torch.from_numpy(train_mask)
         return ChordData(events[mask], events[~mask], labels[mask], labels[~mask], list(LABELS),
-                         meta={"sources": specs, "options": opts.to_dict(), "seed": seed,
-                               "pieces": len(corpus.pieces), "skipped": len(corpus.skipped),
-                               "corpora": corpus_counts(corpus), "fingerprint": fingerprint(specs)},
+                         meta=DatasetMeta(self.name, specs, opts.to_dict(), seed, {
+                             "pieces": len(corpus.pieces), "skipped": len(corpus.skipped),
+                             "corpora": corpus_counts(corpus), "fingerprint": fingerprint(specs)}),
                          notices=[corpus.summary(), split_note], corpus_names=names, train_groups=torch.from_numpy(piece[train_mask]),
                          train_corpus=corpus_of_event[mask], validation_corpus=corpus_of_event[~mask])
 
@@ -97,15 +98,15 @@ class Chords(DatasetAdapter):
         return Pieces(torch.from_numpy(x).float(), torch.from_numpy(piece), len(corpus.pieces),
                       [corpus.summary()])
 
-    def reload(self, meta: dict[str, Any]) -> Data:
+    def reload(self, meta: DatasetMeta) -> Data:
         """The data of ``meta``, refused when files were added, removed or changed since (the
         held-out pieces would no longer be those the run was validated on)."""
-        if "fingerprint" in meta:
-            changes = corpus_changes(meta["fingerprint"], fingerprint(meta["sources"]))
+        if "fingerprint" in meta.extra:
+            changes = corpus_changes(meta.extra["fingerprint"], fingerprint(meta.sources))
             if changes:
                 raise DataError(f"the corpus has changed since this run was trained ({changes}): the "
                                 "held-out pieces would differ; restore the files or train a new run")
-        return self.load(meta["sources"], meta["options"], meta["seed"])
+        return self.load(meta.sources, meta.options, meta.seed)
 
     def metrics(self, model: VAE, x: torch.Tensor) -> dict[str, float]:
         """Exact pitch-class-set reconstruction rate and per-pitch-class accuracy (from the posterior mean)."""
@@ -114,7 +115,7 @@ class Chords(DatasetAdapter):
         return {"exact_set_rate": correct.all(1).float().mean().item(),
                 "pitch_class_accuracy": correct.float().mean().item()}
 
-    def plot_latent_space(self, model: VAE, data: Data | None, meta: dict[str, Any],
+    def plot_latent_space(self, model: VAE, data: Data | None, meta: DatasetMeta,
                           path: Path, n: int | None = None, scale: float = 1.0,
                           colour_by: str = "quality") -> None:
         """Decoded chords on an n x n latent grid (n = 12), each cell coloured by the decoded
@@ -122,7 +123,7 @@ class Chords(DatasetAdapter):
         n = n or self.default_grid
         plane, z, ticks = latent_grid(model, data.validation, n, scale)
         with torch.no_grad():
-            probs = torch.sigmoid(model.decode(z))[:, :12].numpy()
+            probs = model.decode_mean(z)[:, :12].numpy()
         sets = probs >= 0.5
         colouring = Colouring(colour_by, data)
         fig = Figure(figsize=(max(8, 0.9 * n), max(8, 0.9 * n)))
@@ -148,7 +149,7 @@ class Chords(DatasetAdapter):
                      + (f"\n{plane.note}" if plane.note else ""))
         save_figure(fig, path)
 
-    def plot_label_clusters(self, model: VAE, data: Data, meta: dict[str, Any], path: Path,
+    def plot_label_clusters(self, model: VAE, data: Data, meta: DatasetMeta, path: Path,
                             colour_by: str = "quality", labelled: int = 20) -> None:
         """One point per distinct chord of the corpus at its posterior mean, sized by frequency,
         coloured by quality, root or corpus; the most frequent ones named. With several corpora,
@@ -187,7 +188,7 @@ class Chords(DatasetAdapter):
                      + (f"\n{plane.note}" if plane.note else ""))
         save_figure(fig, path)
 
-    def plot_extra(self, model: VAE, data: Data, meta: dict[str, Any], run_dir: Path) -> list[Path]:
+    def plot_extra(self, model: VAE, data: Data, meta: DatasetMeta, run_dir: Path) -> list[Path]:
         """``circle_of_fifths.png``; with several corpora, ``corpora.json`` and ``corpora.png``
         compare their chords."""
         paths = [self._circle_of_fifths(model, data, meta, Path(run_dir) / "circle_of_fifths.png")]
@@ -197,16 +198,16 @@ class Chords(DatasetAdapter):
         x = torch.cat([data.train, data.validation])[:, :12].numpy() >= 0.5
         corpus = torch.cat([data.train_corpus, data.validation_corpus]).numpy()
         comparison = [Path(run_dir) / "corpora.json", Path(run_dir) / "corpora.png"]
-        pieces = {c["name"]: c["pieces"] for c in meta.get("corpora", [])}
+        pieces = {c["name"]: c["pieces"] for c in meta.extra.get("corpora", [])}
         write_comparison(compare_corpora(x, corpus, names, pieces), *comparison)
         return paths + comparison
 
     @staticmethod
-    def _circle_of_fifths(model: VAE, data: Data, meta: dict[str, Any], path: Path) -> Path:
+    def _circle_of_fifths(model: VAE, data: Data, meta: DatasetMeta, path: Path) -> Path:
         """``circle_of_fifths.png``: the major, minor and dominant-seventh chords at their posterior
         means in circle-of-fifths order (most telling for a model trained with ``--transpose all``)."""
         circle = circle_of_fifths(model, data.event_shape[0])
-        transpose = meta["options"].get("transpose", "none")
+        transpose = meta.options.get("transpose", "none")
         plot_circle_of_fifths(circle, path, title=f"chords at their posterior means, circle-of-fifths order "
                                                   f"(trained with transpose {transpose})")
         return path
@@ -219,12 +220,12 @@ class Chords(DatasetAdapter):
             return {}
         return neighbourhood_overlap(posterior_means(model, distinct), distinct[:, :12])
 
-    def parse_event(self, text: str, meta: dict[str, Any]) -> torch.Tensor:
+    def parse_event(self, text: str, meta: DatasetMeta) -> torch.Tensor:
         """A typed chord ("C E G", "0,4,7", "Cmaj7") as a vector of the run's features."""
         spec = parse_chord(text)
         if spec.pitch_classes is None:
             raise ChordVAEError(f"{text!r} is a latent point, not a chord")
-        dims = 24 if meta["options"]["features"] == "pitch-class+bass" else 12
+        dims = 24 if meta.options["features"] == "pitch-class+bass" else 12
         bass = spec.bass if spec.bass is not None or dims == 12 else name_chord(spec.pitch_classes).root
         return torch.from_numpy(chord_vector(spec.pitch_classes, dims, bass)).float()
 
@@ -311,7 +312,7 @@ def quality_labels(pitch_classes: np.ndarray) -> np.ndarray:
 @torch.no_grad()
 def decode_means(model: VAE, x: torch.Tensor) -> torch.Tensor:
     """Decoded probabilities at the posterior means of ``x``, shape ``(N, features)``."""
-    return torch.sigmoid(model.decode(posterior_means(model, x)))
+    return model.decode_mean(posterior_means(model, x))
 
 
 def _split_by_piece(piece: np.ndarray, n_pieces: int, seed: int) -> tuple[np.ndarray, str]:

@@ -11,6 +11,7 @@ from matplotlib.figure import Figure
 
 from ..errors import ChordVAEError
 from ..latent import LatentPlane, posterior_means
+from ..meta import DatasetMeta
 from ..plots import latent_grid, save_figure
 from ..vae import VAE
 from .base import Data, DatasetAdapter
@@ -45,16 +46,16 @@ class MNIST(DatasetAdapter):
         return Data(train=_to_events(x_train), validation=_to_events(x_val),
                     train_labels=torch.from_numpy(y_train), validation_labels=torch.from_numpy(y_val),
                     label_names=list(self.label_names),
-                    meta={"sources": [], "options": {"data_dir": data_dir, "split": split}, "seed": seed},
+                    meta=DatasetMeta(self.name, [], {"data_dir": data_dir, "split": split}, seed),
                     notices=notices)
 
-    def plot_latent_space(self, model: VAE, data: Data | None, meta: dict[str, Any],
+    def plot_latent_space(self, model: VAE, data: Data | None, meta: DatasetMeta,
                           path: Path, n: int | None = None, scale: float = 1.0) -> None:
         """The Keras example's ``plot_latent_space``: an n x n grid of decoded images (n = 30)."""
         n = n or self.default_grid
         plane, z, ticks = latent_grid(model, data.validation, n, scale)
         with torch.no_grad():
-            images = torch.sigmoid(model.decode(z))[:, 0]
+            images = model.decode_mean(z)[:, 0]
         h, w = images.shape[1:]
         figure = images.reshape(n, n, h, w).permute(0, 2, 1, 3).reshape(n * h, n * w)
         fig = Figure(figsize=(10, 10))
@@ -70,7 +71,7 @@ class MNIST(DatasetAdapter):
         ax.set_title(f"{self.name}: decoded latent grid" + (f"\n{plane.note}" if plane.note else ""))
         save_figure(fig, path)
 
-    def plot_label_clusters(self, model: VAE, data: Data, meta: dict[str, Any], path: Path) -> None:
+    def plot_label_clusters(self, model: VAE, data: Data, meta: DatasetMeta, path: Path) -> None:
         """The Keras example's ``plot_label_clusters``: validation posterior means by label."""
         means = posterior_means(model, data.validation)
         plane = LatentPlane(model.latent_dim, means)

@@ -34,6 +34,7 @@ from ..errors import ChordVAEError
 from ..fileio import write_text
 from ..listen.midi import RenderOptions
 from ..listen.voicing import BASS_LOW, MIDDLE_C
+from ..meta import DatasetMeta
 from ..latent import LatentPlane, posterior_means
 from ..runs import Run
 from ..vae import VAE
@@ -123,12 +124,12 @@ def explorer_data(run: Run, options: ExplorerOptions = ExplorerOptions()) -> dic
     }
 
 
-def corpus_of(meta: dict[str, Any], distinct: np.ndarray) -> tuple[list[str], list[int]] | None:
+def corpus_of(meta: DatasetMeta, distinct: np.ndarray) -> tuple[list[str], list[int]] | None:
     """For a run whose pieces come from several named corpora (see :mod:`chordvae.chords.sources`):
     their names, and for each distinct event ``(K, features)`` the corpus most of its events come
     from. None for a single corpus."""
-    options = chord_options(meta["options"])
-    corpus = read(meta.get("sources") or [], options, progress=False)
+    options = chord_options(meta.options)
+    corpus = read(meta.sources, options, progress=False)
     names, owner = corpus_index(corpus)
     if len(names) < 2:
         return None
@@ -178,7 +179,7 @@ def _decoder_layers(decoder: nn.Module) -> list[dict[str, Any]]:
 def _decode_grid(model: VAE, plane: LatentPlane, n: int, extent: float) -> np.ndarray:
     """Pitch-class probabilities ``(n * n, 12)`` on the plane's n x n grid, row by row from the top left."""
     z, _ = plane.grid(n, extent)
-    return torch.sigmoid(model.decode(z.reshape(n * n, -1)))[:, :12].numpy()
+    return model.decode_mean(z.reshape(n * n, -1))[:, :12].numpy()
 
 
 def _fit_extent(points: torch.Tensor) -> float:
