@@ -20,7 +20,7 @@ from . import __version__
 from .checkpoint import load_checkpoint
 from .datasets import Data, DatasetAdapter, get_adapter
 from .errors import ChordVAEError
-from .fileio import write_json, write_text
+from .fileio import locked, write_json, write_text
 from .plots import LatentPlane, plot_losses
 from .train import TrainConfig, fit
 from .vae import VAE, ModelConfig, build_model
@@ -53,10 +53,11 @@ class Run:
 
 
 def read_metrics(run_dir: Path) -> list[dict]:
+    """The run's metrics records; a last line without its newline (cut off by a crash) is not one."""
     path = Path(run_dir) / "metrics.jsonl"
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return [json.loads(line) for line in path.read_text().split("\n")[:-1] if line.strip()]
 
 
 def load_run(run_dir: str | Path, progress: bool = True) -> Run:
@@ -115,44 +116,65 @@ def train(dataset: str, sources: Sequence[str] = (), *, options: dict[str, Any] 
         run_dir = Path(out)
         if run_dir.exists() and not run_dir.is_dir():
             raise ChordVAEError(f"{run_dir} is a file; --out names the folder a run is written to")
-        if (run_dir / "model.pt").exists():
-            raise ChordVAEError(f"{run_dir} already holds a run; use --resume {run_dir} or another --out")
         created = not run_dir.exists()
         run_dir.mkdir(parents=True, exist_ok=True)
-    if config.threads:
-        torch.set_num_threads(config.threads)
-    torch.manual_seed(config.seed)
-    try:
-        data = adapter.load(list(sources), options if options is not None else {}, config.seed,
-                            run_dir=run_dir)
-        model_config = ModelConfig(arch=arch or adapter.default_arch, event_shape=data.event_shape,
-                                   latent_dim=latent_dim or adapter.default_latent_dim,
-                                   hidden=tuple(hidden) if hidden else adapter.default_hidden)
-        model = build_model(model_config)
-    except BaseException as e:
-        if created:  # nothing was trained: leave no empty run directory behind
-            shutil.rmtree(run_dir, ignore_errors=True)
-        if isinstance(e, ValueError):
-            raise ChordVAEError(str(e)) from None
-        raise
-    for notice in data.notices:
-        log(notice)
-    write_json(run_dir / "config.json", {
-        "chordvae_version": __version__, "dataset": dataset, "dataset_meta": data.meta,
-        "model": model_config.to_dict(), "training": config.to_dict(),
-        "train_size": len(data.train), "validation_size": len(data.validation)})
-    (run_dir / "metrics.jsonl").unlink(missing_ok=True)
-    log(f"training a {model_config.arch} VAE (latent {model_config.latent_dim}) on {len(data.train)} {dataset} "
-        f"training events, validating on {len(data.validation)}")
-    fit(model, data.train, data.validation, config, run_dir,
-        {"dataset": dataset, "dataset_meta": data.meta},
-        extra_metrics=adapter.metrics, progress=progress, log=log)
-    model.eval()
-    run = Run(run_dir, model, adapter, dataset, data.meta, config.to_dict(),
-              load_checkpoint(run_dir / "model.pt").weights_epoch,
-              LatentPlane.of(model, data.validation))
-    draw_pictures(run, data, colour_by=colour_by)
-    return run
+    with locked(run_dir, _in_use(run_dir)):
+        if (run_dir / "model.pt").exists():
+            raise ChordVAEError(f"{run_dir} already holds a run; use --resume {run_dir} or another --out")
+        if config.threads:
+            torch.set_num_threads(config.threads)
+        torch.manual_seed(config.seed)
+        try:
+            data = adapter.load(list(sources), options if options is not None else {}, config.seed,
+                                run_dir=run_dir)
+            model_config = ModelConfig(arch=arch or adapter.default_arch, event_shape=data.event_shape,
+                                       latent_dim=latent_dim or adapter.default_latent_dim,
+                                       hidden=tuple(hidden) if hidden else adapter.default_hidden)
+            model = build_model(model_config)
+        except BaseException as e:
+            if created:  # nothing was trained: leave no empty run directory behind
+                shutil.rmtree(run_dir, ignore_errors=True)
+            if isinstance(e, ValueError):
+                raise ChordVAEError(str(e)) from None
+            raise
+        for notice in data.notices:
+            log(notice)
+        try:
+            write_json(run_dir / "config.json", {
+                "chordvae_version": __version__, "dataset": dataset, "dataset_meta": data.meta,
+                "model": model_config.to_dict(), "training": config.to_dict(),
+                "train_size": len(data.train), "validation_size": len(data.validation)})
+            (run_dir / "metrics.jsonl").unlink(missing_ok=True)
+            log(f"training a {model_config.arch} VAE (latent {model_config.latent_dim}) on {len(data.train)} "
+                f"{dataset} training events, validating on {len(data.validation)}")
+            fit(model, data.train, data.validation, config, run_dir,
+                {"dataset": dataset, "dataset_meta": data.meta},
+                extra_metrics=adapter.metrics, progress=progress, log=log)
+        except BaseException:
+            if not (run_dir / "model.pt").exists():  # not one epoch saved: leave no run without a model
+                _discard(run_dir, created)
+            raise
+        model.eval()
+        run = Run(run_dir, model, adapter, dataset, data.meta, config.to_dict(),
+                  load_checkpoint(run_dir / "model.pt").weights_epoch,
+                  LatentPlane.of(model, data.validation))
+        draw_pictures(run, data, colour_by=colour_by)
+        return run
+
+
+def _in_use(run_dir: Path) -> str:
+    return (f"{run_dir} is in use: another chordvae is training into it; wait for it to end "
+            f"(then --resume {run_dir}) or choose another --out")
+
+
+def _discard(run_dir: Path, created: bool) -> None:
+    """Remove a run directory that holds no model: the folder if this run made it, else the
+    files training wrote into it."""
+    if created:
+        shutil.rmtree(run_dir, ignore_errors=True)
+    else:
+        for name in ("config.json", "metrics.jsonl"):
+            (run_dir / name).unlink(missing_ok=True)
 
 
 def resume(run_dir: str | Path, epochs: int | None = None, threads: int | None = None,
@@ -164,41 +186,44 @@ def resume(run_dir: str | Path, epochs: int | None = None, threads: int | None =
     CPU threads for this session.
     """
     run_dir = Path(run_dir)
-    ckpt = load_checkpoint(run_dir / "model.pt")
-    config = TrainConfig(**ckpt.training)
-    if epochs is not None:
-        config.epochs = epochs
-    if ckpt.epoch >= config.epochs:
-        raise ChordVAEError(f"{run_dir} has already trained {ckpt.epoch} epochs; "
-                            f"pass --epochs above {ckpt.epoch} to continue")
-    stopping = dict(ckpt.stopping or {})
-    if config.patience and stopping.get("bad_epochs", 0) >= config.patience:
-        raise ChordVAEError(f"{run_dir} stopped early after epoch {ckpt.epoch}: its validation loss had "
-                            f"not improved for {config.patience} epochs; there is nothing to resume")
-    if threads or config.threads:
-        torch.set_num_threads(threads or config.threads)
-    adapter = get_adapter(ckpt.dataset)
-    adapter.progress = progress
-    data = adapter.reload(ckpt.dataset_meta)
-    kept = [m for m in read_metrics(run_dir) if m["epoch"] <= ckpt.epoch]
-    write_text(run_dir / "metrics.jsonl", "".join(json.dumps(m) + "\n" for m in kept))
-    if ckpt.rng_state is not None:
-        torch.set_rng_state(ckpt.rng_state)
-    log(f"resuming {run_dir} at epoch {ckpt.epoch + 1} of {config.epochs}")
-    model = ckpt.model
-    if ckpt.last_state_dict is not None:  # the checkpoint's weights are the best epoch's
-        stopping["best_weights"] = {k: v.clone() for k, v in model.state_dict().items()}
-        model.load_state_dict(ckpt.last_state_dict)
-    fit(model, data.train, data.validation, config, run_dir,
-        {"dataset": ckpt.dataset, "dataset_meta": ckpt.dataset_meta},
-        optimizer_state=ckpt.optimizer_state, start_epoch=ckpt.epoch,
-        batch_order_state=ckpt.batch_order_state, stopping_state=stopping if ckpt.stopping else None,
-        extra_metrics=adapter.metrics, progress=progress, log=log)
-    model.eval()
-    run = Run(run_dir, model, adapter, ckpt.dataset, ckpt.dataset_meta, config.to_dict(),
-              load_checkpoint(run_dir / "model.pt").weights_epoch, LatentPlane.of(model, data.validation))
-    draw_pictures(run, data)
-    return run
+    if not run_dir.is_dir():
+        raise ChordVAEError(f"no checkpoint at {run_dir / 'model.pt'}")
+    with locked(run_dir, _in_use(run_dir)):
+        ckpt = load_checkpoint(run_dir / "model.pt")
+        config = TrainConfig(**ckpt.training)
+        if epochs is not None:
+            config.epochs = epochs
+        if ckpt.epoch >= config.epochs:
+            raise ChordVAEError(f"{run_dir} has already trained {ckpt.epoch} epochs; "
+                                f"pass --epochs above {ckpt.epoch} to continue")
+        stopping = dict(ckpt.stopping or {})
+        if config.patience and stopping.get("bad_epochs", 0) >= config.patience:
+            raise ChordVAEError(f"{run_dir} stopped early after epoch {ckpt.epoch}: its validation loss had "
+                                f"not improved for {config.patience} epochs; there is nothing to resume")
+        if threads or config.threads:
+            torch.set_num_threads(threads or config.threads)
+        adapter = get_adapter(ckpt.dataset)
+        adapter.progress = progress
+        data = adapter.reload(ckpt.dataset_meta)
+        kept = [m for m in read_metrics(run_dir) if m["epoch"] <= ckpt.epoch]
+        write_text(run_dir / "metrics.jsonl", "".join(json.dumps(m) + "\n" for m in kept))
+        if ckpt.rng_state is not None:
+            torch.set_rng_state(ckpt.rng_state)
+        log(f"resuming {run_dir} at epoch {ckpt.epoch + 1} of {config.epochs}")
+        model = ckpt.model
+        if ckpt.last_state_dict is not None:  # the checkpoint's weights are the best epoch's
+            stopping["best_weights"] = {k: v.clone() for k, v in model.state_dict().items()}
+            model.load_state_dict(ckpt.last_state_dict)
+        fit(model, data.train, data.validation, config, run_dir,
+            {"dataset": ckpt.dataset, "dataset_meta": ckpt.dataset_meta},
+            optimizer_state=ckpt.optimizer_state, start_epoch=ckpt.epoch,
+            batch_order_state=ckpt.batch_order_state, stopping_state=stopping if ckpt.stopping else None,
+            extra_metrics=adapter.metrics, progress=progress, log=log)
+        model.eval()
+        run = Run(run_dir, model, adapter, ckpt.dataset, ckpt.dataset_meta, config.to_dict(),
+                  load_checkpoint(run_dir / "model.pt").weights_epoch, LatentPlane.of(model, data.validation))
+        draw_pictures(run, data)
+        return run
 
 
 def draw_pictures(run: Run, data: Data | None = None, n: int | None = None, scale: float = 1.0,
@@ -228,12 +253,14 @@ def _check_colouring(adapter: DatasetAdapter, colour_by: str | None) -> None:
 
 
 def evaluate_run(run_dir: str | Path, part: str = "validation", k: int | None = None,
-                 seed: int = 0, progress: bool = True, on: Sequence[str] = ()) -> dict[str, Any]:
+                 seed: int = 0, progress: bool = True, on: Sequence[str] = (),
+                 show: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
     """Evaluate a run on the ``validation`` or ``train`` part of its data; writes
     ``evaluation-<part>.json``. ``on``: score these sources instead (every event, read with the
     run's dataset options; e.g. another corpus) and write ``evaluation-on-<names>.json``; the
     baselines are still fitted on the run's training part. ``k`` importance samples default to
-    1000 for small events (chords) and 100 for images.
+    1000 for small events (chords) and 100 for images. ``show`` receives the report before it is
+    written, so that a run directory that cannot be written loses nothing.
     """
     from .evaluate import evaluate
 
@@ -260,5 +287,7 @@ def evaluate_run(run_dir: str | Path, part: str = "validation", k: int | None = 
                                               "notices": pieces.notices}})
         short = [s.partition("=")[0] if "=" in s else Path(s).name for s in on]   # a source's name or stem
         name = "evaluation-on-" + re.sub(r"[^A-Za-z0-9_.-]+", "_", "+".join(short)) + ".json"
+    if show is not None:
+        show(report)
     write_json(run.dir / name, report)
     return report

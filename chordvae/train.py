@@ -12,7 +12,7 @@ from tqdm.auto import tqdm
 
 from .checkpoint import save_checkpoint
 from .errors import ChordVAEError, TrainingDiverged
-from .fileio import write_json
+from .fileio import appending, write_json
 from .plots import LatentPlane
 from .stopping import EarlyStopping
 from .vae import VAE, iwae_nll
@@ -228,15 +228,15 @@ def fit(model: VAE, train: torch.Tensor, validation: torch.Tensor, config: Train
         if stopper.should_stop:
             record["stopped"] = stopper.reason()
         best = stopper.best_weights
-        save_checkpoint(run_dir / "model.pt", model, optimizer, config.to_dict(),
-                        checkpoint_info["dataset"], checkpoint_info["dataset_meta"], epoch,
-                        batch_order=generator, latent_plane=best_plane if best is not None else plane,
-                        weights=best, weights_epoch=stopper.best_epoch if best is not None else epoch,
-                        stopping={**stopper.state_dict(),
-                                  "scheduler": scheduler.state_dict() if scheduler is not None else None,
-                                  "plane": best_plane.to_dict() if best_plane is not None else None})
-        with open(run_dir / "metrics.jsonl", "a", encoding="utf-8") as f:
-            f.write(json.dumps(record) + "\n")
+        # the epoch's metrics line and checkpoint are written both or neither (a full disk, Ctrl-C)
+        with appending(run_dir / "metrics.jsonl", json.dumps(record) + "\n"):
+            save_checkpoint(run_dir / "model.pt", model, optimizer, config.to_dict(),
+                            checkpoint_info["dataset"], checkpoint_info["dataset_meta"], epoch,
+                            batch_order=generator, latent_plane=best_plane if best is not None else plane,
+                            weights=best, weights_epoch=stopper.best_epoch if best is not None else epoch,
+                            stopping={**stopper.state_dict(),
+                                      "scheduler": scheduler.state_dict() if scheduler is not None else None,
+                                      "plane": best_plane.to_dict() if best_plane is not None else None})
         history.append(record)
         log(format_epoch(record, config.epochs))
         if stopper.should_stop:

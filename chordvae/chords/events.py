@@ -8,11 +8,9 @@ import json
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib.metadata import version
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..cache import cache_dir
-from ..fileio import write_json
+from ..cache import cache_dir, store
 from .pcset import to_mask
 from .vocabulary import harte_label
 
@@ -110,7 +108,7 @@ def describe(pitch_classes: tuple[int, ...]) -> tuple[str, str, int, str]:
     code = str(to_mask(pitch_classes))
     if code not in table:
         table[code] = _describe(tuple(sorted(set(pitch_classes))))
-        write_json(_table_path(), table)
+        store("names", _table_name(), json.dumps(table, indent=2) + "\n")
     name, symbol, root, quality = table[code]
     return name, symbol, int(root), quality
 
@@ -138,13 +136,13 @@ def _quality(c: chord.Chord) -> str:
     return {"major seventh chord": "major seventh", "minor seventh chord": "minor seventh"}.get(c.commonName, "other")
 
 
-def _table_path() -> Path:
-    return cache_dir("names") / f"music21-{version('music21')}.json"
+def _table_name() -> str:
+    return f"music21-{version('music21')}.json"
 
 
 @lru_cache(maxsize=1)
 def _table() -> dict[str, list]:
     try:
-        return json.loads(_table_path().read_text())
+        return json.loads((cache_dir("names") / _table_name()).read_text())
     except (OSError, ValueError):
         return {}
