@@ -119,7 +119,11 @@ def locked(folder: str | os.PathLike, busy: str) -> Iterator[None]:
 def check_writable(folder: str | os.PathLike) -> None:
     """Make ``folder`` if needed and check that a file can be created in it (an OSError names
     it otherwise): for commands that would work long before their first write."""
-    _temp_beside(Path(folder) / ".write-test").unlink()
+    folder = Path(folder)
+    try:
+        _temp_beside(folder / ".write-test").unlink()
+    except OSError as e:
+        raise _naming(e, folder) from None
 
 
 def sha256_file(path: str | os.PathLike) -> str:

@@ -20,7 +20,7 @@ from . import __version__
 from .checkpoint import load_checkpoint
 from .datasets import Data, DatasetAdapter, get_adapter
 from .errors import ChordVAEError
-from .fileio import locked, write_json, write_text
+from .fileio import check_writable, locked, write_json, write_text
 from .plots import LatentPlane, plot_losses
 from .train import TrainConfig, fit
 from .vae import VAE, ModelConfig, build_model
@@ -121,6 +121,7 @@ def train(dataset: str, sources: Sequence[str] = (), *, options: dict[str, Any] 
     with locked(run_dir, _in_use(run_dir)):
         if (run_dir / "model.pt").exists():
             raise ChordVAEError(f"{run_dir} already holds a run; use --resume {run_dir} or another --out")
+        check_writable(run_dir)  # before the corpus is read
         if config.threads:
             torch.set_num_threads(config.threads)
         torch.manual_seed(config.seed)
@@ -190,6 +191,7 @@ def resume(run_dir: str | Path, epochs: int | None = None, threads: int | None =
         raise ChordVAEError(f"no checkpoint at {run_dir / 'model.pt'}")
     with locked(run_dir, _in_use(run_dir)):
         ckpt = load_checkpoint(run_dir / "model.pt")
+        check_writable(run_dir)
         config = TrainConfig(**ckpt.training)
         if epochs is not None:
             config.epochs = epochs

@@ -174,9 +174,22 @@ def test_curve_into_a_read_only_folder_fails_before_any_training(disk, corpus):
     read_only = disk("ro", "64k", read_only=True)
     started = time.perf_counter()
     result = CliRunner().invoke(main, WRITERS["curve"](None, corpus, read_only))
-    one_error_line(result, str(read_only / "curve"), "Read-only file system")
+    one_error_line(result, f"cannot use {read_only / 'curve'}: Read-only file system")
     assert result.stdout == ""  # no corpus read, no model trained
     assert time.perf_counter() - started < 5
+
+
+def test_training_into_a_read_only_folder_fails_before_reading_the_corpus(disk, corpus, chord_run):
+    read_only = disk("ro", "64k", read_only=True)
+    missing = corpus.parent / "not-read-yet"  # the folder is refused before the sources are looked at
+    result = CliRunner().invoke(main, ["train", "-d", "chords", str(missing), "-o", str(read_only), *SMALL])
+    one_error_line(result, f"cannot use {read_only}: Read-only file system")
+    folder = disk("ro-run", "1m")
+    shutil.copytree(chord_run, folder / "run")
+    remount_read_only(folder)
+    result = CliRunner().invoke(main, ["train", "--resume", str(folder / "run"), "--epochs", "3", "-q"])
+    one_error_line(result, f"cannot use {folder / 'run'}: Read-only file system")  # not a file after the work
+    assert result.stdout == ""
 
 
 def test_evaluate_on_a_read_only_run_prints_its_report_then_says_what_it_could_not_write(disk, chord_run):
