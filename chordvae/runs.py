@@ -103,7 +103,8 @@ def train(dataset: str, sources: Sequence[str] = (), *, options: dict[str, Any] 
     ``sources`` are paths for the adapter (may be empty); ``options`` its dataset options.
     ``arch``, ``latent_dim`` and ``hidden`` default to the adapter's choice, ``config`` to
     :func:`training_config`; ``colour_by`` colours the pictures (one of the adapter's
-    ``colourings``). Returns the finished run.
+    ``colourings``). Returns the finished run. One training at a time writes into a run
+    directory: another one there raises ChordVAEError.
     """
     config = config or training_config(dataset)
     config.validate()
@@ -184,7 +185,7 @@ def resume(run_dir: str | Path, epochs: int | None = None, threads: int | None =
 
     Everything else comes from the checkpoint, random states included: a run of 2 epochs
     resumed to 4 ends with the same weights as a run of 4. ``threads`` only sets torch's
-    CPU threads for this session.
+    CPU threads for this session. Refused (ChordVAEError) while another training writes there.
     """
     run_dir = Path(run_dir)
     if not run_dir.is_dir():

@@ -94,9 +94,23 @@ def corpus(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def chord_run(tmp_path_factory, corpus) -> Path:
+def shared_cache(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("shared-cache")
+
+
+@pytest.fixture(autouse=True)
+def _shared_cache(shared_cache, monkeypatch):
+    """This module's tests share one cache: the corpus is parsed, and its chords named, once."""
+    monkeypatch.setenv("CHORDVAE_CACHE", str(shared_cache))
+
+
+@pytest.fixture(scope="module")
+def chord_run(tmp_path_factory, corpus, shared_cache) -> Path:
     out = tmp_path_factory.mktemp("run") / "run"
-    result = CliRunner().invoke(main, ["train", "-d", "chords", str(corpus), "--epochs", "2", "-o", str(out), *SMALL])
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CHORDVAE_CACHE", str(shared_cache))
+        result = CliRunner().invoke(main, ["train", "-d", "chords", str(corpus), "--epochs", "2", "-o", str(out),
+                                           *SMALL])
     assert result.exit_code == 0, result.output
     return out
 
