@@ -1,6 +1,7 @@
 """Checkpoints: weights plus everything needed to rebuild the model and its data."""
 from __future__ import annotations
 
+import io
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,7 +12,7 @@ import torch
 from . import __version__
 from .config import TrainConfig
 from .errors import ChordVAEError
-from .fileio import atomic_path
+from .fileio import write_bytes
 from .latent import LatentPlane
 from .meta import DatasetMeta
 from .vae import VAE, ModelConfig, build_model
@@ -100,8 +101,9 @@ def save_checkpoint(path: str | Path, model: VAE, optimizer: torch.optim.Optimiz
         "batch_order_state": batch_order.get_state() if batch_order is not None else None,
         "latent_plane": latent_plane.to_dict() if latent_plane is not None else None,
     }
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
+    buffer = io.BytesIO()  # torch.save to a file hides a full disk's OSError behind a RuntimeError
+    torch.save(state, buffer)
+    write_bytes(path, buffer.getbuffer())
 
 
 def load_checkpoint(path: str | Path) -> Checkpoint:

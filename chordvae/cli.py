@@ -1,6 +1,7 @@
 """The ``chordvae`` command: a thin layer over :mod:`chordvae.runs` and friends."""
 from __future__ import annotations
 
+import errno
 import sys
 from pathlib import Path
 from typing import Any, Collection
@@ -37,6 +38,8 @@ def _os_message(e: OSError) -> str:
     """``cannot use PATH: REASON`` for an OSError (both paths when it has two)."""
     paths = " -> ".join(str(p) for p in (e.filename, e.filename2) if p is not None)
     reason = e.strerror or str(e) or type(e).__name__
+    if e.errno == errno.ENOSPC:
+        reason = f"the disk is full ({reason})"
     return f"cannot use {paths}: {reason}" if paths else reason
 
 
@@ -432,8 +435,9 @@ def evaluate(run_dir: str, part: str, k: int | None, seed: int, as_json: bool, o
     from . import runs
     from .evaluate import format_report
 
-    report = runs.evaluate_run(run_dir, part, k, seed, progress=not quiet, on=on)
-    click.echo(json.dumps(report, indent=2) if as_json else format_report(report))
+    runs.evaluate_run(run_dir, part, k, seed, progress=not quiet, on=on,
+                      show=lambda report: click.echo(json.dumps(report, indent=2) if as_json
+                                                     else format_report(report)))
 
 
 def _counts(text: str) -> tuple[int, ...]:

@@ -24,7 +24,7 @@ from .datasets import get_adapter
 from .datasets.base import Pieces
 from .errors import ChordVAEError
 from .evaluate import iwae_nll
-from .fileio import write_json
+from .fileio import check_writable, write_json
 from .plots import save_figure
 from .train import TrainConfig, fit, torch_settings
 from .vae import ModelConfig, build_model
@@ -173,6 +173,8 @@ def run_curve(dataset: str, sources: Sequence[str], options: Any, config: CurveC
     train = replace(train or adapter.default_training, patience=0, lr_patience=0)
     config.validate()
     train.validate()
+    out = Path(out)
+    check_writable(out)  # before the work, not after it
     adapter.progress = progress
     with torch_settings(train.threads):
         pieces = adapter.load_pieces(list(sources), options)
@@ -181,8 +183,6 @@ def run_curve(dataset: str, sources: Sequence[str], options: Any, config: CurveC
         model_config = adapter.model_config(tuple(pieces.events.shape[1:]), arch, latent_dim, hidden)
         result = learning_curve(pieces, config, model_config, train, adapter.metrics, log)
     result.update({"dataset": dataset, "sources": list(sources), "pieces_within_0.1_nats": pieces_needed(result)})
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     write_json(out / "curve.json", result)
     plot_curve(result, out / "curve.png", title=f"{' '.join(sources) or dataset}: ")
     return result

@@ -20,7 +20,7 @@ from . import __version__
 from .checkpoint import Checkpoint, load_checkpoint
 from .datasets import Data, DatasetAdapter, get_adapter
 from .errors import ChordVAEError
-from .fileio import write_json, write_text
+from .fileio import check_writable, locked, write_json, write_text
 from .latent import LatentPlane
 from .meta import DatasetMeta, Options
 from .plots import plot_losses
@@ -58,10 +58,11 @@ class Run:
 
 
 def read_metrics(run_dir: Path) -> list[dict]:
+    """The run's metrics records; a last line without its newline (cut off by a crash) is not one."""
     path = Path(run_dir) / "metrics.jsonl"
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return [json.loads(line) for line in path.read_text().split("\n")[:-1] if line.strip()]
 
 
 def load_run(run_dir: str | Path, progress: bool = True) -> Run:
@@ -107,7 +108,8 @@ def train(dataset: str, sources: Sequence[str] = (), *, options: Options | Mappi
     typed options, e.g. a ChordOptions, or their dict).
     ``arch``, ``latent_dim`` and ``hidden`` default to the adapter's choice, ``config`` to
     :func:`training_config`; ``colour_by`` colours the pictures (one of the adapter's
-    ``colourings``). Returns the finished run.
+    ``colourings``). Returns the finished run. One training at a time writes into a run
+    directory: another one there raises ChordVAEError.
     """
     config = config or training_config(dataset)
     config.validate()
@@ -120,11 +122,12 @@ def train(dataset: str, sources: Sequence[str] = (), *, options: Options | Mappi
         run_dir = Path(out)
         if run_dir.exists() and not run_dir.is_dir():
             raise ChordVAEError(f"{run_dir} is a file; --out names the folder a run is written to")
-        if (run_dir / "model.pt").exists():
-            raise ChordVAEError(f"{run_dir} already holds a run; use --resume {run_dir} or another --out")
         created = not run_dir.exists()
         run_dir.mkdir(parents=True, exist_ok=True)
-    with torch_settings(config.threads, config.seed):
+    with locked(run_dir, _in_use(run_dir)), torch_settings(config.threads, config.seed):
+        if (run_dir / "model.pt").exists():
+            raise ChordVAEError(f"{run_dir} already holds a run; use --resume {run_dir} or another --out")
+        check_writable(run_dir)  # before the corpus is read
         try:
             data = adapter.load(list(sources), options if options is not None else {}, config.seed,
                                 run_dir=run_dir)
@@ -138,14 +141,34 @@ def train(dataset: str, sources: Sequence[str] = (), *, options: Options | Mappi
             raise
         for notice in data.notices:
             log(notice)
-        write_json(run_dir / "config.json", {
-            "chordvae_version": __version__, "dataset": dataset, "dataset_meta": data.meta.to_dict(),
-            "model": model_config.to_dict(), "training": config.to_dict(),
-            "train_size": len(data.train), "validation_size": len(data.validation)})
-        (run_dir / "metrics.jsonl").unlink(missing_ok=True)
-        log(f"training a {model_config.arch} VAE (latent {model_config.latent_dim}) on {len(data.train)} {dataset} "
-            f"training events, validating on {len(data.validation)}")
-        return _train_and_draw(run_dir, model, adapter, data, config, None, progress, log, colour_by)
+        try:
+            write_json(run_dir / "config.json", {
+                "chordvae_version": __version__, "dataset": dataset, "dataset_meta": data.meta.to_dict(),
+                "model": model_config.to_dict(), "training": config.to_dict(),
+                "train_size": len(data.train), "validation_size": len(data.validation)})
+            (run_dir / "metrics.jsonl").unlink(missing_ok=True)
+            log(f"training a {model_config.arch} VAE (latent {model_config.latent_dim}) on {len(data.train)} "
+                f"{dataset} training events, validating on {len(data.validation)}")
+            return _train_and_draw(run_dir, model, adapter, data, config, None, progress, log, colour_by)
+        except BaseException:
+            if not (run_dir / "model.pt").exists():  # not one epoch saved: leave no run without a model
+                _discard(run_dir, created)
+            raise
+
+
+def _in_use(run_dir: Path) -> str:
+    return (f"{run_dir} is in use: another chordvae is training into it; wait for it to end "
+            f"(then --resume {run_dir}) or choose another --out")
+
+
+def _discard(run_dir: Path, created: bool) -> None:
+    """Remove a run directory that holds no model: the folder if this run made it, else the
+    files training wrote into it."""
+    if created:
+        shutil.rmtree(run_dir, ignore_errors=True)
+    else:
+        for name in ("config.json", "metrics.jsonl"):
+            (run_dir / name).unlink(missing_ok=True)
 
 
 def resume(run_dir: str | Path, epochs: int | None = None, threads: int | None = None,
@@ -154,27 +177,31 @@ def resume(run_dir: str | Path, epochs: int | None = None, threads: int | None =
 
     Everything else comes from the checkpoint, random states included: a run of 2 epochs
     resumed to 4 ends with the same weights as a run of 4. ``threads`` only sets torch's
-    CPU threads for this session.
+    CPU threads for this session. Refused (ChordVAEError) while another training writes there.
     """
     run_dir = Path(run_dir)
-    ckpt = load_checkpoint(run_dir / "model.pt")
-    config = replace(ckpt.training, epochs=epochs) if epochs is not None else ckpt.training
-    if ckpt.epoch >= config.epochs:
-        raise ChordVAEError(f"{run_dir} has already trained {ckpt.epoch} epochs; "
-                            f"pass --epochs above {ckpt.epoch} to continue")
-    if config.patience and ckpt.stopping is not None and ckpt.stopping.bad_epochs >= config.patience:
-        raise ChordVAEError(f"{run_dir} stopped early after epoch {ckpt.epoch}: its validation loss had "
-                            f"not improved for {config.patience} epochs; there is nothing to resume")
-    with torch_settings(threads or config.threads):
-        adapter = get_adapter(ckpt.dataset)
-        adapter.progress = progress
-        data = adapter.reload(ckpt.dataset_meta)
-        kept = [m for m in read_metrics(run_dir) if m["epoch"] <= ckpt.epoch]
-        write_text(run_dir / "metrics.jsonl", "".join(json.dumps(m) + "\n" for m in kept))
-        if ckpt.rng_state is not None:
-            torch.set_rng_state(ckpt.rng_state)
-        log(f"resuming {run_dir} at epoch {ckpt.epoch + 1} of {config.epochs}")
-        return _train_and_draw(run_dir, ckpt.model, adapter, data, config, ckpt, progress, log)
+    if not run_dir.is_dir():
+        raise ChordVAEError(f"no checkpoint at {run_dir / 'model.pt'}")
+    with locked(run_dir, _in_use(run_dir)):
+        ckpt = load_checkpoint(run_dir / "model.pt")
+        check_writable(run_dir)
+        config = replace(ckpt.training, epochs=epochs) if epochs is not None else ckpt.training
+        if ckpt.epoch >= config.epochs:
+            raise ChordVAEError(f"{run_dir} has already trained {ckpt.epoch} epochs; "
+                                f"pass --epochs above {ckpt.epoch} to continue")
+        if config.patience and ckpt.stopping is not None and ckpt.stopping.bad_epochs >= config.patience:
+            raise ChordVAEError(f"{run_dir} stopped early after epoch {ckpt.epoch}: its validation loss had "
+                                f"not improved for {config.patience} epochs; there is nothing to resume")
+        with torch_settings(threads or config.threads):
+            adapter = get_adapter(ckpt.dataset)
+            adapter.progress = progress
+            data = adapter.reload(ckpt.dataset_meta)
+            kept = [m for m in read_metrics(run_dir) if m["epoch"] <= ckpt.epoch]
+            write_text(run_dir / "metrics.jsonl", "".join(json.dumps(m) + "\n" for m in kept))
+            if ckpt.rng_state is not None:
+                torch.set_rng_state(ckpt.rng_state)
+            log(f"resuming {run_dir} at epoch {ckpt.epoch + 1} of {config.epochs}")
+            return _train_and_draw(run_dir, ckpt.model, adapter, data, config, ckpt, progress, log)
 
 
 def _train_and_draw(run_dir: Path, model: VAE, adapter: DatasetAdapter, data: Data, config: TrainConfig,
@@ -217,12 +244,14 @@ def _check_colouring(adapter: DatasetAdapter, colour_by: str | None) -> None:
 
 
 def evaluate_run(run_dir: str | Path, part: str = "validation", k: int | None = None,
-                 seed: int = 0, progress: bool = True, on: Sequence[str] = ()) -> dict[str, Any]:
+                 seed: int = 0, progress: bool = True, on: Sequence[str] = (),
+                 show: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
     """Evaluate a run on the ``validation`` or ``train`` part of its data; writes
     ``evaluation-<part>.json``. ``on``: score these sources instead (every event, read with the
     run's dataset options; e.g. another corpus) and write ``evaluation-on-<names>.json``; the
     baselines are still fitted on the run's training part. ``k`` importance samples default to
-    1000 for small events (chords) and 100 for images.
+    1000 for small events (chords) and 100 for images. ``show`` receives the report before it is
+    written, so that a run directory that cannot be written loses nothing.
     """
     from .evaluate import evaluate
 
@@ -249,5 +278,7 @@ def evaluate_run(run_dir: str | Path, part: str = "validation", k: int | None = 
                                               "notices": pieces.notices}})
         short = [s.partition("=")[0] if "=" in s else Path(s).name for s in on]   # a source's name or stem
         name = "evaluation-on-" + re.sub(r"[^A-Za-z0-9_.-]+", "_", "+".join(short)) + ".json"
+    if show is not None:
+        show(report)
     write_json(run.dir / name, report)
     return report

@@ -2,7 +2,7 @@
 
 :func:`fit` runs :func:`train_epoch` and :func:`validate` once per epoch on a :class:`TrainState`
 and hands each epoch's record to its callbacks: :class:`EarlyStop`, :class:`LRSchedule`,
-:class:`Checkpointer` (``model.pt``), :class:`MetricsLog` (``metrics.jsonl``) and
+:class:`Checkpointer` (``model.pt`` and ``metrics.jsonl``, written together) and
 :class:`Summary` (``summary.json``). Without callbacks nothing is written to disk.
 """
 from __future__ import annotations
@@ -21,7 +21,7 @@ from .batch import Events
 from .checkpoint import Checkpoint, StoppingState, save_checkpoint
 from .config import TrainConfig
 from .errors import ChordVAEError, TrainingDiverged
-from .fileio import write_json
+from .fileio import appending, write_json
 from .latent import LatentPlane
 from .meta import DatasetMeta
 from .stopping import EarlyStopping
@@ -263,9 +263,12 @@ class LRSchedule(Callback):
 class Checkpointer(Callback):
     """Replaces ``path`` atomically after every epoch: the weights every later command loads (the
     best epoch's under early stopping), the latent plane of ``reference`` events for those
-    weights, and all a resume needs. ``meta`` says what the data was."""
+    weights, and all a resume needs. ``meta`` says what the data was. The epoch's record is
+    appended to ``metrics`` as one JSON line together with the checkpoint: both or neither
+    (a full disk, Ctrl-C), so ``metrics.jsonl`` and ``model.pt`` never disagree."""
 
     path: Path
+    metrics: Path
     config: TrainConfig
     meta: DatasetMeta
     reference: Events
@@ -276,23 +279,14 @@ class Checkpointer(Callback):
         if state.stopper.best_epoch == state.epoch:
             state.best_plane = plane
         best = state.stopper.best_weights
-        save_checkpoint(self.path, model, state.optimizer, self.config, self.meta, state.epoch,
-                        batch_order=state.batch_order, latent_plane=state.best_plane if best is not None else plane,
-                        weights=best, weights_epoch=state.weights_epoch, stopping=state.stopping_state())
+        with appending(self.metrics, json.dumps(record) + "\n"):
+            save_checkpoint(self.path, model, state.optimizer, self.config, self.meta, state.epoch,
+                            batch_order=state.batch_order,
+                            latent_plane=state.best_plane if best is not None else plane,
+                            weights=best, weights_epoch=state.weights_epoch, stopping=state.stopping_state())
 
     def on_diverged(self) -> str:
         return f"The last good checkpoint is kept in {self.path}"
-
-
-@dataclass
-class MetricsLog(Callback):
-    """Appends each epoch's record to ``path`` as one JSON line."""
-
-    path: Path
-
-    def on_epoch_end(self, state: TrainState, record: dict[str, Any]) -> None:
-        with open(self.path, "a", encoding="utf-8") as f:
-            f.write(json.dumps(record) + "\n")
 
 
 @dataclass
@@ -317,8 +311,9 @@ def run_directory(run_dir: Path, config: TrainConfig, meta: DatasetMeta, validat
                   log: Callable[[str], None] = print) -> list[Callback]:
     """Early stopping, the schedule, and what a run directory records: ``model.pt``,
     ``metrics.jsonl`` and ``summary.json``."""
-    return [EarlyStop(config), LRSchedule(config), Checkpointer(run_dir / "model.pt", config, meta, validation),
-            MetricsLog(run_dir / "metrics.jsonl"), Summary(run_dir, config, log)]
+    return [EarlyStop(config), LRSchedule(config),
+            Checkpointer(run_dir / "model.pt", run_dir / "metrics.jsonl", config, meta, validation),
+            Summary(run_dir, config, log)]
 
 
 def fit(model: VAE, train: Events, validation: Events, config: TrainConfig,

@@ -21,7 +21,7 @@ from typing import Callable, Sequence
 from tqdm.auto import tqdm
 
 from .. import __version__
-from ..cache import cache_dir
+from ..cache import cache_dir, store
 from ..errors import DataError
 from ..fileio import write_text
 from .events import ChordEvent
@@ -226,9 +226,8 @@ def _code_digest() -> str:
 
 def _cache_get(key: str, path: Path) -> PieceChords | Skip | None:
     """The cached result for ``key`` (with ``path`` as its source), or None; corrupt entries count as missing."""
-    entry = cache_dir("chords") / f"{key}.json"
     try:
-        d = json.loads(entry.read_text())
+        d = json.loads((cache_dir("chords") / f"{key}.json").read_text())
         if "reason" in d:
             return Skip(str(d["reason"]))
         events = []
@@ -248,4 +247,4 @@ def _cache_put(key: str, result: PieceChords | Skip) -> None:
              "events": [[e.start_beats, e.end_beats, e.start_s, e.end_s, to_mask(e.pitch_classes), e.bass,
                          e.root, e.quality, to_mask(e.sounding if e.sounding is not None else e.pitch_classes),
                          e.confidence] for e in result.events]}
-    write_text(cache_dir("chords") / f"{key}.json", json.dumps(d, separators=(",", ":")))
+    store("chords", f"{key}.json", json.dumps(d, separators=(",", ":")))
