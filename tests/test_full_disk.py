@@ -260,7 +260,7 @@ def test_a_second_training_into_a_busy_run_directory_is_refused(corpus, tmp_path
                      ["train", "--resume", str(out), "-q"]):
             one_error_line(runner.invoke(main, args), f"{out} is in use")
         assert first.poll() is None  # the first goes on undisturbed
-        assert load_checkpoint(out).training["seed"] == 0
+        assert load_checkpoint(out).training.seed == 0
     finally:
         first.kill()
         first.wait()
