@@ -10,7 +10,7 @@ import torch
 from . import __version__
 from .errors import ChordVAEError
 from .fileio import atomic_path
-from .plots import LatentPlane
+from .plane import LatentPlane
 from .vae import VAE, ModelConfig, build_model
 
 FORMAT = 1
@@ -73,6 +73,14 @@ def save_checkpoint(path: str | Path, model: VAE, optimizer: torch.optim.Optimiz
         "batch_order_state": batch_order.get_state() if batch_order is not None else None,
         "latent_plane": latent_plane.to_dict() if latent_plane is not None else None,
     }
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+
+
+def store_latent_plane(path: str | Path, plane: LatentPlane) -> None:
+    """Put ``plane`` into the checkpoint at ``path`` (atomically), leaving everything else as it is."""
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    state["latent_plane"] = plane.to_dict()
     with atomic_path(path) as tmp:
         torch.save(state, tmp)
 

@@ -6,7 +6,7 @@ from typing import Any
 import torch
 
 from .baselines import EmpiricalSets, IndependentBernoulli
-from .plots import posterior_means
+from .plane import posterior_means
 from .train import evaluate_losses
 from .vae import VAE, iwae_nll, kl_divergence
 

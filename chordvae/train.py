@@ -13,7 +13,6 @@ from tqdm.auto import tqdm
 from .checkpoint import save_checkpoint
 from .errors import ChordVAEError, TrainingDiverged
 from .fileio import write_json
-from .plots import LatentPlane
 from .stopping import EarlyStopping
 from .vae import VAE, iwae_nll
 
@@ -143,8 +142,8 @@ def fit(model: VAE, train: torch.Tensor, validation: torch.Tensor, config: Train
     checkpoint ``run_dir/model.pt`` is replaced atomically. ``checkpoint_info`` holds the
     ``dataset`` name and ``dataset_meta`` stored with it; the checkpoint also stores the
     random states (``batch_order_state`` restores the shuffling generator on resume, torch's
-    global state is the caller's to restore) and the latent plane of the validation events.
-    With early stopping it holds the best epoch's weights (and plane), plus what resuming
+    global state is the caller's to restore); the latent plane of the pictures is the run's to add.
+    With early stopping it holds the best epoch's weights, plus what resuming
     needs: the last weights and ``stopping``, the early-stopping counters and learning-rate
     schedule, to pass back as ``stopping_state`` with the best weights as its ``best_weights``.
     The end is logged and written to ``run_dir/summary.json``; with early stopping ``model``
@@ -174,8 +173,6 @@ def fit(model: VAE, train: torch.Tensor, validation: torch.Tensor, config: Train
         stopper.load_state_dict(stopping_state, stopping_state.get("best_weights"))
         if scheduler is not None and stopping_state.get("scheduler") is not None:
             scheduler.load_state_dict(stopping_state["scheduler"])
-    saved_plane = (stopping_state or {}).get("plane")
-    best_plane = LatentPlane.from_dict(saved_plane) if saved_plane else None
     history = []
     epoch = start_epoch
     for epoch in range(start_epoch + 1, config.epochs + 1):
@@ -219,10 +216,8 @@ def fit(model: VAE, train: torch.Tensor, validation: torch.Tensor, config: Train
         if extra_metrics is not None:
             record["validation"].update(extra_metrics(model, validation))
         monitored = record["validation"]["iwae_loss" if config.objective == "iwae" else "loss"]
-        plane = LatentPlane.of(model, validation)
         if epoch >= config.warmup_epochs:  # while beta ramps up, the losses are not comparable
-            if stopper.step(epoch, monitored, model):
-                best_plane = plane
+            stopper.step(epoch, monitored, model)
             if scheduler is not None:
                 scheduler.step(monitored)
         if stopper.should_stop:
@@ -230,11 +225,9 @@ def fit(model: VAE, train: torch.Tensor, validation: torch.Tensor, config: Train
         best = stopper.best_weights
         save_checkpoint(run_dir / "model.pt", model, optimizer, config.to_dict(),
                         checkpoint_info["dataset"], checkpoint_info["dataset_meta"], epoch,
-                        batch_order=generator, latent_plane=best_plane if best is not None else plane,
-                        weights=best, weights_epoch=stopper.best_epoch if best is not None else epoch,
+                        batch_order=generator, weights=best, weights_epoch=stopper.best_epoch if best is not None else epoch,
                         stopping={**stopper.state_dict(),
-                                  "scheduler": scheduler.state_dict() if scheduler is not None else None,
-                                  "plane": best_plane.to_dict() if best_plane is not None else None})
+                                  "scheduler": scheduler.state_dict() if scheduler is not None else None})
         with open(run_dir / "metrics.jsonl", "a", encoding="utf-8") as f:
             f.write(json.dumps(record) + "\n")
         history.append(record)

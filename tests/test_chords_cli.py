@@ -73,7 +73,7 @@ def test_sample_decode_encode_write_playable_midi(bach_run, tmp_path):
     result = runner.invoke(main, ["decode", str(bach_run), "--grid", "3", "--out", str(tmp_path / "g.musicxml")])
     assert result.exit_code == 0 and (tmp_path / "g.musicxml").stat().st_size > 0, result.output
     result = runner.invoke(main, ["encode", str(bach_run), "C E G", "G7"])
-    assert result.exit_code == 0 and result.output.count("mean [") == 2, result.output
+    assert result.exit_code == 0 and result.output.count("mean z:") == 2 and result.output.count(" xy:") == 2, result.output
     result = runner.invoke(main, ["encode", str(bach_run), "H# blah"])
     assert result.exit_code == 1 and "cannot read the chord" in result.output
     assert len(result.output.strip().splitlines()) == 1

@@ -13,7 +13,8 @@ from chordvae.checkpoint import load_checkpoint
 from chordvae.cli import main
 from chordvae.datasets import Data, DatasetAdapter, register
 from chordvae.errors import ChordVAEError, TrainingDiverged
-from chordvae.plots import LatentPlane, posterior_means, save_figure
+from chordvae.plane import posterior_means
+from chordvae.plots import save_figure
 from chordvae.train import TrainConfig, fit, fused_adam
 from chordvae.vae import ModelConfig, build_model
 from torch.utils._python_dispatch import TorchDispatchMode
@@ -36,15 +37,14 @@ class Toy(DatasetAdapter):
         return Data(x[:500], x[500:], labels[:500], labels[500:], ["C", "D-", "E-", "dim"],
                     {"sources": [], "options": {}, "seed": seed})
 
-    def plot_latent_space(self, model, data, meta, path, n=None, scale=1.0):
-        plane = LatentPlane(model.latent_dim, posterior_means(model, data.validation))
+    def plot_latent_space(self, model, data, meta, path, n=None, scale=None, plane=None):
         z, _ = plane.grid(n or 5, scale)
         fig = Figure()
         ax = fig.subplots()
         ax.imshow(torch.sigmoid(model.decode(z.reshape(-1, model.latent_dim))).detach().numpy())
         save_figure(fig, path)
 
-    def plot_label_clusters(self, model, data, meta, path):
+    def plot_label_clusters(self, model, data, meta, path, plane=None):
         fig = Figure()
         ax = fig.subplots()
         ax.plot(*posterior_means(model, data.validation)[:, :2].T.numpy(), ".")
