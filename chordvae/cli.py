@@ -297,7 +297,7 @@ def _point(run, text: str):
 
     if explore.is_point(text):
         return explore.parse_point(text, run.model.latent_dim,
-                                   run.latent_plane() if text.strip().lower().startswith("xy:") else None)
+                                   run.latent_plane() if explore.is_plane_point(text) else None)
     event = run.adapter.parse_event(text, run.dataset_meta)
     return explore.encode(run.model, event.unsqueeze(0))[0][0]
 
@@ -325,11 +325,16 @@ def sample(run_dir: str, count: int, seed: int, out: str, **options: Any) -> Non
 @render_options
 def interpolate(run_dir: str, start: str, end: str, steps: int, slerp: bool, out: str, **options: Any) -> None:
     """Walk from START to END: chords ("C E G", "0,4,7", "Cmaj7"), points of the pictures' plane
-    ("xy:0.5,-1.2") or raw latent points ("z:0.5,-1.2,0.1,0")."""
+    ("xy:0.5,-1.2") or raw latent points ("z:0.5,-1.2,0.1,0"). Between two plane points the walk
+    follows the plane, as the explorer page's walks do; otherwise it goes straight (or with
+    --slerp, spherically) through the latent space."""
     from . import explore, runs
 
     run = runs.load_run(run_dir)
-    z = explore.interpolate(_point(run, start), _point(run, end), steps, spherical=slerp)
+    if not slerp and explore.is_plane_point(start) and explore.is_plane_point(end):
+        z = run.latent_plane().to_latent(explore.interpolate(explore.plane_point(start), explore.plane_point(end), steps))
+    else:
+        z = explore.interpolate(_point(run, start), _point(run, end), steps, spherical=slerp)
     _render(run, z, out, columns=steps, **options)
 
 

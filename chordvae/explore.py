@@ -21,24 +21,38 @@ def is_point(text: str) -> bool:
     return text.strip().lower().startswith(POINT_PREFIXES)
 
 
+def is_plane_point(text: str) -> bool:
+    """Whether ``text`` is a point of the pictures' plane (``xy:...``)."""
+    return text.strip().lower().startswith("xy:")
+
+
+def plane_point(text: str) -> torch.Tensor:
+    """``"xy:0.5,-1.2"`` -> plane coordinates ``(2,)``."""
+    values = _coordinates(text)
+    if len(values) != 2:
+        raise ChordVAEError(f"the plane point {text!r} has {len(values)} coordinates; a plane point has 2")
+    return torch.tensor(values)
+
+
+def _coordinates(text: str) -> list[float]:
+    body = text.strip()
+    prefix = next((p for p in POINT_PREFIXES if body.lower().startswith(p)), "")
+    try:
+        return [float(v) for v in body[len(prefix):].split(",")]
+    except ValueError:
+        raise ChordVAEError(f"cannot read the point {text!r}: expected numbers like "
+                            f"{prefix or 'z:'}0.5,-1.2") from None
+
+
 def parse_point(text: str, latent_dim: int, plane: LatentPlane | None = None) -> torch.Tensor:
     """A latent point of shape ``(latent_dim,)`` from ``"z:0.5,-1.2,..."`` (raw latent coordinates;
     the ``z:`` may be left out) or ``"xy:0.5,-1.2"`` (coordinates in the pictures' ``plane``, as their
     axes show them: the point the pictures and the explorer page decode there)."""
-    body = text.strip()
-    in_plane = body.lower().startswith("xy:")
-    body = body[3:] if in_plane else body[2:] if body.lower().startswith("z:") else body
-    try:
-        values = [float(v) for v in body.split(",")]
-    except ValueError:
-        raise ChordVAEError(f"cannot read the point {text!r}: expected numbers like "
-                            f"{'xy' if in_plane else 'z'}:0.5,-1.2") from None
-    if in_plane:
-        if len(values) != 2:
-            raise ChordVAEError(f"the plane point {text!r} has {len(values)} coordinates; a plane point has 2")
+    if is_plane_point(text):
         if plane is None:
             raise ChordVAEError(f"{text!r} is a point of the pictures' plane, and no plane was given")
-        return plane.to_latent(torch.tensor([values]))[0]
+        return plane.to_latent(plane_point(text)[None])[0]
+    values = _coordinates(text)
     if len(values) != latent_dim:
         hint = " (a point of the pictures' plane is written xy:0.5,-1.2)" if len(values) == 2 else ""
         raise ChordVAEError(f"the latent point {text!r} has {len(values)} coordinates; "

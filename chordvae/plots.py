@@ -39,7 +39,7 @@ def loss_figure(metrics: Sequence[dict], kept_epoch: int | None = None) -> Figur
 
 
 def save_figure(fig: Figure, path: str | Path) -> None:
-    """Save ``fig`` as PNG atomically."""
+    """Save ``fig`` as PNG atomically, cropped to what is drawn (legends beside the axes included)."""
     fig.tight_layout()
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
+        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight", pad_inches=0.1)

@@ -107,6 +107,7 @@ def test_latent_space_covers_the_dots_with_even_ticks_and_text_inside_its_cells(
     assert ax.get_xlim()[1] >= dots and ax.get_ylim()[1] >= dots
     ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
     assert len(set(np.round(np.diff(ticks), 6))) == 1
+    fig.canvas.draw()                                   # as saved: the equal aspect applied
     renderer = fig.canvas.get_renderer()
     cell = ax.transData.transform((2 * plane.extent / 11, 0))[0] - ax.transData.transform((0, 0))[0]
     widths = [t.get_window_extent(renderer).width for t in ax.texts]
@@ -152,7 +153,7 @@ def test_every_picture_and_command_uses_the_stored_plane(quick_run, tmp_path):
     result = CliRunner().invoke(main, ["decode", str(quick_run), "--z", "z:0.5,-1.2", "-o", str(tmp_path / "x.mid")])
     assert result.exit_code == 1 and "has 2 coordinates" in result.output and "xy:0.5,-1.2" in result.output
     report = runs.evaluate_run(quick_run, k=10, progress=False)
-    assert report["plane_agreement"] == pytest.approx(
+    assert report["figures"]["plane_agreement"] == pytest.approx(
         run.plane.agreement_of(run.model, *distinct_events(run.data().validation)))
 
 
@@ -168,3 +169,17 @@ def test_the_readme_listening_examples_run_as_written(quick_run, tmp_path, monke
         args = [str(quick_run) if w == "RUN" else w for w in words[1:]]
         result = CliRunner().invoke(main, args)
         assert result.exit_code == 0, (command, result.output)
+
+
+def test_circle_of_fifths_is_drawn_for_runs_on_all_transpositions_only(model_4d, tmp_path):
+    from chordvae.datasets.chords import Chords
+
+    model, events = model_4d
+    data = _chord_data(events)
+    (tmp_path / "circle_of_fifths.png").write_bytes(b"an earlier plane's picture")
+    assert tmp_path / "circle_of_fifths.png" not in Chords().plot_extra(model, data, {"options": {"transpose": "none"}},
+                                                                      tmp_path)
+    assert not (tmp_path / "circle_of_fifths.png").exists()
+    paths = Chords().plot_extra(model, data, {"options": {"transpose": "all"}}, tmp_path)
+    assert (tmp_path / "circle_of_fifths.png") in paths
+    assert (tmp_path / "circle_of_fifths.png").read_bytes()[:4] == b"\x89PNG"

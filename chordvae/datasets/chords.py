@@ -112,7 +112,7 @@ class Chords(DatasetAdapter):
                           plane: LatentPlane | None = None, colour_by: str = "quality") -> None:
         """Decoded chords on an n x n grid (n = 12) of the run's plane over [-scale, scale]^2
         (default: where the corpus's chords lie), coloured by quality, root or corpus (grey: in none)."""
-        plane = plane or LatentPlane.of(model, torch.cat([data.train, data.validation]))
+        plane = plane or _corpus_plane(model, data)
         save_figure(pictures.latent_space_figure(model, plane, pictures.Colouring(colour_by, data),
                                                  n or self.default_grid, scale or self.default_scale(plane)), path)
 
@@ -120,7 +120,7 @@ class Chords(DatasetAdapter):
                             plane: LatentPlane | None = None, colour_by: str = "quality") -> None:
         """The corpus's distinct chords at their posterior means in the run's plane (see
         :func:`chordvae.pictures.chords.label_clusters_figure`)."""
-        plane = plane or LatentPlane.of(model, torch.cat([data.train, data.validation]))
+        plane = plane or _corpus_plane(model, data)
         save_figure(pictures.label_clusters_figure(model, data, plane, pictures.Colouring(colour_by, data)), path)
 
     def plot_extra(self, model: VAE, data: Data, meta: dict[str, Any], run_dir: Path,
@@ -131,7 +131,7 @@ class Chords(DatasetAdapter):
         paths = []
         circle_path = Path(run_dir) / "circle_of_fifths.png"
         if meta["options"].get("transpose", "none") == "all":
-            plane = plane or LatentPlane.of(model, torch.cat([data.train, data.validation]))
+            plane = plane or _corpus_plane(model, data)
             circle = circle_of_fifths(model, data.event_shape[0], plane)
             save_figure(pictures.circle_of_fifths_figure(
                 circle, "chords at their posterior means, circle-of-fifths order (trained with transpose all)"),
@@ -220,6 +220,11 @@ def quality_labels(pitch_classes: np.ndarray) -> np.ndarray:
 @lru_cache(maxsize=4096)
 def _quality_of_code(code: int) -> str:
     return chord_quality(from_mask(code))
+
+
+def _corpus_plane(model: VAE, data: Data) -> LatentPlane:
+    """The plane of all the corpus's events, for pictures drawn without the run's stored plane."""
+    return LatentPlane.of(model, torch.cat([data.train, data.validation]))
 
 
 @torch.no_grad()

@@ -114,6 +114,7 @@ def latent_space_figure(model: VAE, plane: LatentPlane, colouring: Colouring, n:
     ax.set_title("decoded chords on the latent grid (pitch classes with p ≥ 0.5; shade = confidence)"
                  + (f"\n{plane.note}" if plane.note else ""), fontsize=10)
     fig.tight_layout()
+    ax.apply_aspect()   # the equal aspect shrinks the axes at draw time: measure the cells as drawn
     renderer = fig.canvas.get_renderer()
     cell = abs(ax.transData.transform((step, 0))[0] - ax.transData.transform((0, 0))[0])  # pixels
     base = min(10.0, max(5.0, 11 - n / 3))

@@ -55,11 +55,14 @@ def place_labels(ax: Axes, texts: Sequence[str], points: np.ndarray, colours: Se
 
 
 def label_overlap(texts: Sequence[Text]) -> float:
-    """The largest area (square pixels) that two of ``texts`` share on their figure's canvas."""
+    """The largest area (square pixels) that two of ``texts`` share on their figure's canvas (the
+    text itself: an annotation's line to its point is not counted)."""
     if not texts:
         return 0.0
-    renderer = texts[0].figure.canvas.get_renderer()
-    boxes = [t.get_window_extent(renderer) for t in texts]
+    canvas = texts[0].figure.canvas
+    canvas.draw()                   # annotations find their final place when drawn
+    renderer = canvas.get_renderer()
+    boxes = [Text.get_window_extent(t, renderer) for t in texts]
     worst = 0.0
     for a, b in itertools.combinations(boxes, 2):
         inter = Bbox.intersection(a, b)
