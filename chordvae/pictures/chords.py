@@ -175,6 +175,7 @@ def label_clusters_figure(model: VAE, data: Data, plane: LatentPlane, colouring:
             if density_region(ax, points, per_corpus[:, c], colour):
                 handles.append(Line2D([], [], color=colour, lw=2, label=name))
         ax.add_artist(legend)
+        legend.set_clip_on(False)   # add_artist clips to the axes; this legend lies beside them
         ax.legend(handles=handles, loc="lower left", bbox_to_anchor=(1.01, 0), fontsize=8,
                   title=f"corpus ({REGION_MASS:.0%} region)")
     _fit_limits(ax, points)
