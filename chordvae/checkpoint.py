@@ -13,8 +13,8 @@ from . import __version__
 from .config import TrainConfig
 from .errors import ChordVAEError
 from .fileio import write_bytes
-from .latent import LatentPlane
 from .meta import DatasetMeta
+from .plane import LatentPlane
 from .vae import VAE, ModelConfig, build_model
 
 FORMAT = 1
@@ -25,22 +25,20 @@ REQUIRED = frozenset({"format", "model_config", "state_dict", "training", "datas
 class StoppingState:
     """Where early stopping and the learning-rate schedule stand after an epoch: the best
     validation loss (nats) and its epoch, the epochs since without improvement, torch's
-    ReduceLROnPlateau state (None: a constant rate) and the latent plane of the best epoch."""
+    ReduceLROnPlateau state (None: a constant rate)."""
 
     best_loss: float = math.inf
     best_epoch: int = 0
     bad_epochs: int = 0
     scheduler: dict[str, Any] | None = None
-    plane: LatentPlane | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"best_loss": self.best_loss, "best_epoch": self.best_epoch, "bad_epochs": self.bad_epochs,
-                "scheduler": self.scheduler, "plane": self.plane.to_dict() if self.plane is not None else None}
+                "scheduler": self.scheduler}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> StoppingState:
-        return cls(float(d["best_loss"]), int(d["best_epoch"]), int(d["bad_epochs"]), d.get("scheduler"),
-                   LatentPlane.from_dict(d["plane"]) if d.get("plane") else None)
+        return cls(float(d["best_loss"]), int(d["best_epoch"]), int(d["bad_epochs"]), d.get("scheduler"))
 
 
 @dataclass
@@ -101,7 +99,20 @@ def save_checkpoint(path: str | Path, model: VAE, optimizer: torch.optim.Optimiz
         "batch_order_state": batch_order.get_state() if batch_order is not None else None,
         "latent_plane": latent_plane.to_dict() if latent_plane is not None else None,
     }
-    buffer = io.BytesIO()  # torch.save to a file hides a full disk's OSError behind a RuntimeError
+    _write(path, state)
+
+
+def store_latent_plane(path: str | Path, plane: LatentPlane) -> None:
+    """Put ``plane`` into the checkpoint at ``path`` (atomically), leaving everything else as it is."""
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    state["latent_plane"] = plane.to_dict()
+    _write(path, state)
+
+
+def _write(path: str | Path, state: dict[str, Any]) -> None:
+    """``torch.save`` into memory, then an atomic write: saving to a file directly hides a full
+    disk's OSError behind a RuntimeError."""
+    buffer = io.BytesIO()
     torch.save(state, buffer)
     write_bytes(path, buffer.getbuffer())
 

@@ -248,11 +248,12 @@ def extract(paths: tuple[str, ...], out: str, quiet: bool, **kw: Any) -> None:
 @click.argument("run_dir", type=click.Path())
 @click.option("--grid", "n", type=click.IntRange(2), default=None,
               help="grid size n x n (default: 30 for images, 12 for chords)")
-@click.option("--scale", type=click.FloatRange(0, min_open=True), default=1.0, show_default=True,
-              help="grid covers [-scale, scale] in each latent direction")
+@click.option("--scale", type=click.FloatRange(0, min_open=True), default=None,
+              help="latent_space.png covers [-scale, scale] in each direction of the plane "
+                   "(default: where the data lie; images: 1, as the Keras example)")
 @quiet_option
 @colour_option
-def plot(run_dir: str, n: int, scale: float, quiet: bool, colour_by: str | None) -> None:
+def plot(run_dir: str, n: int, scale: float | None, quiet: bool, colour_by: str | None) -> None:
     """Redraw a run's pictures from its checkpoint (its data is read again)."""
     from . import runs
 
@@ -293,11 +294,13 @@ def _render(run, z, out: str, **options: Any) -> None:
 
 
 def _point(run, text: str):
-    """A latent point from ``z:...`` or from an event the adapter parses (its posterior mean)."""
+    """A latent point from ``z:...`` (raw), ``xy:...`` (the pictures' plane) or from an event the
+    adapter parses (its posterior mean)."""
     from . import explore
 
-    if text.strip().startswith("z:"):
-        return explore.parse_point(text, run.model.latent_dim)
+    if explore.is_point(text):
+        return explore.parse_point(text, run.model.latent_dim,
+                                   run.latent_plane() if explore.is_plane_point(text) else None)
     event = run.adapter.parse_event(text, run.dataset_meta)
     return explore.encode(run.model, event.unsqueeze(0))[0][0]
 
@@ -324,11 +327,17 @@ def sample(run_dir: str, count: int, seed: int, out: str, **options: Any) -> Non
 @click.option("--slerp", is_flag=True, help="spherical instead of straight-line interpolation")
 @render_options
 def interpolate(run_dir: str, start: str, end: str, steps: int, slerp: bool, out: str, **options: Any) -> None:
-    """Walk from START to END: chords ("C E G", "0,4,7", "Cmaj7") or latent points ("z:0.5,-1.2")."""
+    """Walk from START to END: chords ("C E G", "0,4,7", "Cmaj7"), points of the pictures' plane
+    ("xy:0.5,-1.2") or raw latent points ("z:0.5,-1.2,0.1,0"). Between two plane points the walk
+    follows the plane, as the explorer page's walks do; otherwise it goes straight (or with
+    --slerp, spherically) through the latent space."""
     from . import explore, runs
 
     run = runs.load_run(run_dir)
-    z = explore.interpolate(_point(run, start), _point(run, end), steps, spherical=slerp)
+    if not slerp and explore.is_plane_point(start) and explore.is_plane_point(end):
+        z = run.latent_plane().to_latent(explore.interpolate(explore.plane_point(start), explore.plane_point(end), steps))
+    else:
+        z = explore.interpolate(_point(run, start), _point(run, end), steps, spherical=slerp)
     _render(run, z, out, columns=steps, **options)
 
 
@@ -337,19 +346,21 @@ def interpolate(run_dir: str, start: str, end: str, steps: int, slerp: bool, out
 @click.option("--grid", "n", type=click.IntRange(1), default=None,
               help="walk the n x n latent grid of latent_space.png row by row (default: the picture's, "
                    "12 for chords, 30 for images)")
-@click.option("--scale", type=click.FloatRange(0, min_open=True), default=1.0, show_default=True,
-              help="the grid covers [-scale, scale] in each direction of the picture's plane")
+@click.option("--scale", type=click.FloatRange(0, min_open=True), default=None,
+              help="the grid covers [-scale, scale] in each direction of the picture's plane "
+                   "(default: the picture's)")
 @click.option("--z", "point", default=None,
-              help="decode this one latent point instead, e.g. z:0.5,-1.2 (or 0.5,-1.2)")
+              help="decode this one point instead: xy:0.5,-1.2 (the pictures' plane) or z:... "
+                   "(raw latent coordinates, one per latent dimension)")
 @render_options
-def decode(run_dir: str, n: int | None, scale: float, point: str | None, out: str, **options: Any) -> None:
+def decode(run_dir: str, n: int | None, scale: float | None, point: str | None, out: str, **options: Any) -> None:
     """Decode the latent grid (the audible latent_space.png) or one point, from the checkpoint alone."""
     from . import explore, runs
 
     run = runs.load_run(run_dir)
     if point is not None:
-        z = explore.parse_point(point, run.model.latent_dim).unsqueeze(0)
-        _render(run, z, out, columns=1, **options)
+        _render(run, _point(run, point if explore.is_point(point) else f"z:{point}").unsqueeze(0), out,
+                columns=1, **options)
     else:
         n = n or run.adapter.default_grid
         _render(run, explore.grid(run, n, scale), out, columns=n, **options)
@@ -363,13 +374,17 @@ def encode(run_dir: str, events: tuple[str, ...]) -> None:
     from . import explore, runs
 
     run = runs.load_run(run_dir)
+    plane = run.latent_plane()
     for text in events:
         mu, sigma = explore.encode(run.model, run.adapter.parse_event(text, run.dataset_meta).unsqueeze(0))
-        click.echo(f"{text}: mean {_numbers(mu[0])}  std {_numbers(sigma[0])}")
+        xy = plane.project(mu)[0]
+        click.echo(f"{text}: mean z:{_numbers(mu[0])}  std {_numbers(sigma[0])}  "
+                   f"in the pictures' plane xy:{_numbers(xy)}")
 
 
 def _numbers(values) -> str:
-    return "[" + ", ".join(f"{v:+.3f}" for v in values.tolist()) + "]"
+    """``0.512,-1.200``: a point as ``z:`` and ``xy:`` read it back."""
+    return ",".join(f"{v:.3f}" for v in values.tolist())
 
 
 @main.command("explore")

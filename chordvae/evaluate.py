@@ -7,7 +7,7 @@ import torch
 
 from .baselines import EmpiricalSets, IndependentBernoulli
 from .batch import Events
-from .latent import posterior_means
+from .plane import posterior_means
 from .train import evaluate_losses
 from .vae import VAE, iwae_nll, kl_divergence
 

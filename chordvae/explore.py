@@ -8,21 +8,55 @@ from __future__ import annotations
 import torch
 
 from .errors import ChordVAEError
-from .latent import LatentPlane
+from .plane import LatentPlane
 from .runs import Run
 from .vae import VAE
 
 
-def parse_point(text: str, latent_dim: int) -> torch.Tensor:
-    """``"0.5,-1.2"`` (or ``"z:0.5,-1.2"``) -> a latent point of shape ``(latent_dim,)``."""
-    body = text.strip().removeprefix("z:")
+POINT_PREFIXES = ("z:", "xy:")
+
+
+def is_point(text: str) -> bool:
+    """Whether ``text`` names a point (``z:...`` or ``xy:...``) rather than an event."""
+    return text.strip().lower().startswith(POINT_PREFIXES)
+
+
+def is_plane_point(text: str) -> bool:
+    """Whether ``text`` is a point of the pictures' plane (``xy:...``)."""
+    return text.strip().lower().startswith("xy:")
+
+
+def plane_point(text: str) -> torch.Tensor:
+    """``"xy:0.5,-1.2"`` -> plane coordinates ``(2,)``."""
+    values = _coordinates(text)
+    if len(values) != 2:
+        raise ChordVAEError(f"the plane point {text!r} has {len(values)} coordinates; a plane point has 2")
+    return torch.tensor(values)
+
+
+def _coordinates(text: str) -> list[float]:
+    body = text.strip()
+    prefix = next((p for p in POINT_PREFIXES if body.lower().startswith(p)), "")
     try:
-        values = [float(v) for v in body.split(",")]
+        return [float(v) for v in body[len(prefix):].split(",")]
     except ValueError:
-        raise ChordVAEError(f"cannot read the latent point {text!r}: expected numbers like 0.5,-1.2") from None
+        raise ChordVAEError(f"cannot read the point {text!r}: expected numbers like "
+                            f"{prefix or 'z:'}0.5,-1.2") from None
+
+
+def parse_point(text: str, latent_dim: int, plane: LatentPlane | None = None) -> torch.Tensor:
+    """A latent point of shape ``(latent_dim,)`` from ``"z:0.5,-1.2,..."`` (raw latent coordinates;
+    the ``z:`` may be left out) or ``"xy:0.5,-1.2"`` (coordinates in the pictures' ``plane``, as their
+    axes show them: the point the pictures and the explorer page decode there)."""
+    if is_plane_point(text):
+        if plane is None:
+            raise ChordVAEError(f"{text!r} is a point of the pictures' plane, and no plane was given")
+        return plane.to_latent(plane_point(text)[None])[0]
+    values = _coordinates(text)
     if len(values) != latent_dim:
+        hint = " (a point of the pictures' plane is written xy:0.5,-1.2)" if len(values) == 2 else ""
         raise ChordVAEError(f"the latent point {text!r} has {len(values)} coordinates; "
-                            f"this model's latent space has {latent_dim}")
+                            f"this model's latent space has {latent_dim}{hint}")
     return torch.tensor(values)
 
 
@@ -47,11 +81,11 @@ def interpolate(a: torch.Tensor, b: torch.Tensor, steps: int, spherical: bool = 
     return (torch.sin((1 - t) * omega) * a + torch.sin(t * omega) * b) / torch.sin(omega)
 
 
-def grid(run: Run, n: int, scale: float = 1.0) -> torch.Tensor:
-    """The ``latent_space.png`` grid, row by row from the top left, shape ``(n * n, D)``, in the
-    plane stored in the checkpoint (older checkpoints: computed from the run's data)."""
-    plane = run.plane or LatentPlane.of(run.model, run.data().validation)
-    return plane.grid(n, scale)[0].reshape(n * n, -1)
+def grid(run: Run, n: int, scale: float | None = None) -> torch.Tensor:
+    """The ``latent_space.png`` grid over [-scale, scale]^2 (default: the picture's), row by row
+    from the top left, shape ``(n * n, D)``, in the plane stored in the checkpoint."""
+    plane = run.latent_plane()
+    return plane.grid(n, scale or run.adapter.default_scale(plane))[0].reshape(n * n, -1)
 
 
 @torch.no_grad()

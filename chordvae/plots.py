@@ -1,50 +1,45 @@
-"""Generic pictures of a latent space: projections, decoded grids, loss curves.
+"""Generic pictures: loss curves, and saving a figure.
 
-Dataset adapters draw the decoded events themselves; this module supplies the latent
-geometry they share. All functions take a model in eval mode on CPU. Figures are
-``matplotlib.figure.Figure`` objects saved straight to PNG: no pyplot backend is chosen,
-so importing chordvae never changes a notebook's backend.
+Dataset adapters draw their own pictures (in the latent plane of :mod:`chordvae.plane`).
+Figures are ``matplotlib.figure.Figure`` objects saved straight to PNG: no pyplot backend is
+chosen, so importing chordvae never changes a notebook's backend.
 """
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Sequence
 
-import torch
 from matplotlib.figure import Figure
 
 from .fileio import atomic_path
-from .latent import LatentPlane
-from .vae import VAE
 
 
-@torch.no_grad()
-def latent_grid(model: VAE, reference: torch.Tensor, n: int,
-                scale: float) -> tuple[LatentPlane, torch.Tensor, torch.Tensor]:
-    """The n x n grid of ``latent_space.png``: ``(plane, z (n * n, D) row by row from the
-    top left, ticks (n,))``; ``reference`` events fix the plane when the space is not 2-D."""
-    plane = LatentPlane.of(model, reference)
-    z, ticks = plane.grid(n, scale)
-    return plane, z.reshape(n * n, -1), ticks
+def plot_losses(metrics: Sequence[dict], path: str | Path, kept_epoch: int | None = None) -> None:
+    """``loss.png``: :func:`loss_figure` saved to ``path``."""
+    save_figure(loss_figure(metrics, kept_epoch), path)
 
 
-def plot_losses(metrics: Sequence[dict], path: str | Path) -> None:
-    """Train and validation curves of loss, reconstruction and KL per epoch."""
+def loss_figure(metrics: Sequence[dict], kept_epoch: int | None = None) -> Figure:
+    """Train and validation curves of loss, reconstruction and KL per epoch; a dotted line marks
+    ``kept_epoch``, the epoch whose weights the run keeps."""
     epochs = [m["epoch"] for m in metrics]
     fig = Figure(figsize=(13, 3.6))
     axes = fig.subplots(1, 3)
     for ax, key in zip(axes, ("loss", "reconstruction_loss", "kl_loss")):
         for split, style in (("train", "-"), ("validation", "--")):
-            ax.plot(epochs, [m[split][key] for m in metrics], style, marker="o", ms=3, label=split)
+            ax.plot(epochs, [m[split][key] for m in metrics], style, marker="o" if len(epochs) <= 60 else None,
+                    ms=3, label=split)
+        if kept_epoch is not None:
+            ax.axvline(kept_epoch, color="0.3", ls=":", lw=1.2, label=f"kept (epoch {kept_epoch})")
         ax.set_title(key.replace("_", " "))
         ax.set_xlabel("epoch")
         ax.set_ylabel("nats per example")
         ax.legend()
-    save_figure(fig, path)
+    return fig
 
 
 def save_figure(fig: Figure, path: str | Path) -> None:
-    """Save ``fig`` as PNG atomically."""
+    """Save ``fig`` as PNG atomically, cropped to what is drawn (legends beside the axes included)."""
     fig.tight_layout()
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
+        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight", pad_inches=0.1)

@@ -17,12 +17,12 @@ from typing import Any, Callable, Mapping, Sequence
 import torch
 
 from . import __version__
-from .checkpoint import Checkpoint, load_checkpoint
+from .checkpoint import Checkpoint, load_checkpoint, store_latent_plane
 from .datasets import Data, DatasetAdapter, get_adapter
 from .errors import ChordVAEError
 from .fileio import check_writable, locked, write_json, write_text
-from .latent import LatentPlane
 from .meta import DatasetMeta, Options
+from .plane import LatentPlane
 from .plots import plot_losses
 from .train import TrainConfig, fit, run_directory, torch_settings
 from .vae import VAE, build_model
@@ -34,7 +34,8 @@ PARTS = ("validation", "train")  # the parts of a run's data that evaluate score
 @dataclass
 class Run:
     """A trained run: its directory, model, adapter, stored configuration and metrics;
-    ``plane`` is the latent plane of its pictures (None for checkpoints older than it)."""
+    ``plane`` is the latent plane of its pictures, stored in the checkpoint (None for checkpoints
+    older than it: see :meth:`latent_plane`)."""
 
     dir: Path
     model: VAE
@@ -55,6 +56,14 @@ class Run:
     def data(self) -> Data:
         """Reload the data this run was trained on, split as it was."""
         return self.adapter.reload(self.dataset_meta)
+
+    def latent_plane(self, data: Data | None = None) -> LatentPlane:
+        """The plane every picture, page and ``decode`` uses: the stored one; a checkpoint written
+        before planes were stored gets the plane of its data (``data``, else reloaded)."""
+        if self.plane is None:
+            data = data if data is not None else self.data()
+            self.plane = LatentPlane.of(self.model, torch.cat([data.train, data.validation]))
+        return self.plane
 
 
 def read_metrics(run_dir: Path) -> list[dict]:
@@ -209,32 +218,43 @@ def _train_and_draw(run_dir: Path, model: VAE, adapter: DatasetAdapter, data: Da
                     colour_by: str | None = None) -> Run:
     """Train into ``run_dir`` (from ``resume_from`` when given), then draw the run's pictures."""
     state = fit(model, data.train, data.validation, config,
-                run_directory(run_dir, config, data.meta, data.validation, log), resume=resume_from,
+                run_directory(run_dir, config, data.meta, log), resume=resume_from,
                 extra_metrics=adapter.metrics, progress=progress, log=log)
     model.eval()
-    run = Run(run_dir, model, adapter, data.meta, config, state.weights_epoch, LatentPlane.of(model, data.validation))
+    run = Run(run_dir, model, adapter, data.meta, config, state.weights_epoch, _store_plane(run_dir, model, data))
     draw_pictures(run, data, colour_by=colour_by)
     return run
 
 
-def draw_pictures(run: Run, data: Data | None = None, n: int | None = None, scale: float = 1.0,
+def _store_plane(run_dir: Path, model: VAE, data: Data) -> LatentPlane:
+    """The latent plane of the trained ``model``'s posterior means of all ``data`` (training and
+    validation events), stored into ``run_dir/model.pt``."""
+    plane = LatentPlane.of(model, torch.cat([data.train, data.validation]))
+    store_latent_plane(run_dir / "model.pt", plane)
+    return plane
+
+
+def draw_pictures(run: Run, data: Data | None = None, n: int | None = None, scale: float | None = None,
                   colour_by: str | None = None) -> list[Path]:
     """(Re)draw ``loss.png``, ``latent_space.png``, ``label_clusters.png`` and the adapter's further
-    pictures into the run directory; ``colour_by`` is one of the adapter's ``colourings``."""
+    pictures into the run directory, all in the run's stored latent plane; ``scale`` (default:
+    the adapter's choice) is the half-width of the ``latent_space.png`` grid, ``colour_by`` one of
+    the adapter's ``colourings``."""
     _check_colouring(run.adapter, colour_by)
     colouring = {"colour_by": colour_by} if colour_by is not None else {}
     data = data if data is not None else run.data()
+    plane = run.latent_plane(data)
     paths = []
     metrics = run.metrics
     if metrics:
-        plot_losses(metrics, run.dir / "loss.png")
+        plot_losses(metrics, run.dir / "loss.png", kept_epoch=run.epoch)
         paths.append(run.dir / "loss.png")
     run.adapter.plot_latent_space(run.model, data, run.dataset_meta, run.dir / "latent_space.png",
-                                  n=n, scale=scale, **colouring)
+                                  n=n, scale=scale, plane=plane, **colouring)
     run.adapter.plot_label_clusters(run.model, data, run.dataset_meta, run.dir / "label_clusters.png",
-                                    **colouring)
+                                    plane=plane, **colouring)
     paths += [run.dir / "latent_space.png", run.dir / "label_clusters.png"]
-    return paths + run.adapter.plot_extra(run.model, data, run.dataset_meta, run.dir)
+    return paths + run.adapter.plot_extra(run.model, data, run.dataset_meta, run.dir, plane=plane)
 
 
 def _check_colouring(adapter: DatasetAdapter, colour_by: str | None) -> None:
@@ -268,9 +288,9 @@ def evaluate_run(run_dir: str | Path, part: str = "validation", k: int | None = 
     else:
         x = data.validation if part == "validation" else data.train
     k = k or (1000 if x[0].numel() <= 64 else 100)
-    report = evaluate(run.model, data.train, x, k, seed=seed, extra={**run.adapter.metrics(run.model, x),
-                                                                   **run.adapter.latent_figures(run.model, x)},
-                      train_groups=data.train_groups)
+    figures = {**run.adapter.metrics(run.model, x),
+               **run.adapter.latent_figures(run.model, x, plane=run.latent_plane(data))}
+    report = evaluate(run.model, data.train, x, k, seed=seed, extra=figures, train_groups=data.train_groups)
     report.update({"run": str(run.dir), "part": part, "epoch": run.epoch})
     name = f"evaluation-{part}.json"
     if on:

@@ -22,7 +22,6 @@ from .checkpoint import Checkpoint, StoppingState, save_checkpoint
 from .config import TrainConfig
 from .errors import ChordVAEError, TrainingDiverged
 from .fileio import appending, write_json
-from .latent import LatentPlane
 from .meta import DatasetMeta
 from .stopping import EarlyStopping
 from .vae import VAE, iwae_nll
@@ -91,8 +90,8 @@ def torch_settings(threads: int | None = None, seed: int | None = None) -> Itera
 class TrainState:
     """Everything training changes, passed explicitly from step to step: the model, the optimiser,
     the generator that shuffles each epoch, early stopping (best loss, epoch and weights), the
-    learning-rate schedule (None: constant), the epochs trained, the latent plane of the best
-    epoch, whether to stop, and the metrics record of every epoch run in this session."""
+    learning-rate schedule (None: constant), the epochs trained, whether to stop, and the metrics
+    record of every epoch run in this session (the latent plane is drawn once, after training)."""
 
     model: VAE
     optimizer: torch.optim.Optimizer
@@ -100,7 +99,6 @@ class TrainState:
     stopper: EarlyStopping
     scheduler: torch.optim.lr_scheduler.ReduceLROnPlateau | None = None
     epoch: int = 0
-    best_plane: LatentPlane | None = None
     stop: bool = False
     history: list[dict[str, Any]] = field(default_factory=list)
 
@@ -136,7 +134,6 @@ class TrainState:
                                            "bad_epochs": stopping.bad_epochs}, best_weights)
             if scheduler is not None and stopping.scheduler is not None:
                 scheduler.load_state_dict(stopping.scheduler)
-            state.best_plane = stopping.plane
         return state
 
     @property
@@ -147,7 +144,7 @@ class TrainState:
     def stopping_state(self) -> StoppingState:
         """Early stopping and the schedule, as a checkpoint stores them."""
         return StoppingState(self.stopper.best_loss, self.stopper.best_epoch, self.stopper.bad_epochs,
-                             self.scheduler.state_dict() if self.scheduler is not None else None, self.best_plane)
+                             self.scheduler.state_dict() if self.scheduler is not None else None)
 
     def end_reason(self, config: TrainConfig) -> str:
         if self.stop:
@@ -262,28 +259,20 @@ class LRSchedule(Callback):
 @dataclass
 class Checkpointer(Callback):
     """Replaces ``path`` atomically after every epoch: the weights every later command loads (the
-    best epoch's under early stopping), the latent plane of ``reference`` events for those
-    weights, and all a resume needs. ``meta`` says what the data was. The epoch's record is
-    appended to ``metrics`` as one JSON line together with the checkpoint: both or neither
-    (a full disk, Ctrl-C), so ``metrics.jsonl`` and ``model.pt`` never disagree."""
+    best epoch's under early stopping) and all a resume needs. ``meta`` says what the data was.
+    The epoch's record is appended to ``metrics`` as one JSON line together with the checkpoint:
+    both or neither (a full disk, Ctrl-C), so ``metrics.jsonl`` and ``model.pt`` never disagree."""
 
     path: Path
     metrics: Path
     config: TrainConfig
     meta: DatasetMeta
-    reference: Events
 
     def on_epoch_end(self, state: TrainState, record: dict[str, Any]) -> None:
-        model = state.model
-        plane = LatentPlane.of(model, self.reference.to(next(model.parameters()).device))
-        if state.stopper.best_epoch == state.epoch:
-            state.best_plane = plane
-        best = state.stopper.best_weights
         with appending(self.metrics, json.dumps(record) + "\n"):
-            save_checkpoint(self.path, model, state.optimizer, self.config, self.meta, state.epoch,
-                            batch_order=state.batch_order,
-                            latent_plane=state.best_plane if best is not None else plane,
-                            weights=best, weights_epoch=state.weights_epoch, stopping=state.stopping_state())
+            save_checkpoint(self.path, state.model, state.optimizer, self.config, self.meta, state.epoch,
+                            batch_order=state.batch_order, weights=state.stopper.best_weights,
+                            weights_epoch=state.weights_epoch, stopping=state.stopping_state())
 
     def on_diverged(self) -> str:
         return f"The last good checkpoint is kept in {self.path}"
@@ -307,12 +296,12 @@ class Summary(Callback):
             "final_learning_rate": state.optimizer.param_groups[0]["lr"]})
 
 
-def run_directory(run_dir: Path, config: TrainConfig, meta: DatasetMeta, validation: Events,
+def run_directory(run_dir: Path, config: TrainConfig, meta: DatasetMeta,
                   log: Callable[[str], None] = print) -> list[Callback]:
     """Early stopping, the schedule, and what a run directory records: ``model.pt``,
     ``metrics.jsonl`` and ``summary.json``."""
     return [EarlyStop(config), LRSchedule(config),
-            Checkpointer(run_dir / "model.pt", run_dir / "metrics.jsonl", config, meta, validation),
+            Checkpointer(run_dir / "model.pt", run_dir / "metrics.jsonl", config, meta),
             Summary(run_dir, config, log)]
 
 

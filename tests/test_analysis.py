@@ -7,7 +7,9 @@ import pytest
 import torch
 
 from chordvae.baselines import ALPHAS, EmpiricalSets, cross_validated_alpha
-from chordvae.chords.analysis import circle_chords, circle_of_fifths, neighbourhood_overlap, plot_circle_of_fifths
+from chordvae.chords.analysis import circle_chords, circle_of_fifths, neighbourhood_overlap
+from chordvae.pictures.chords import circle_of_fifths_figure
+from chordvae.plots import save_figure
 from chordvae.train import TrainConfig, fit
 from chordvae.vae import ModelConfig, build_model
 
@@ -45,7 +47,7 @@ def test_the_picture_is_drawn_at_the_posterior_means_of_a_trained_model(tmp_path
         torch.testing.assert_close(projected, centred @ basis.T, rtol=0, atol=1e-5)
         top2 = torch.linalg.svdvals(centred)[:2]
         torch.testing.assert_close(torch.linalg.svdvals(projected), top2, rtol=1e-4, atol=1e-5)
-    plot_circle_of_fifths(circle, tmp_path / "circle_of_fifths.png")
+    save_figure(circle_of_fifths_figure(circle), tmp_path / "circle_of_fifths.png")
     assert (tmp_path / "circle_of_fifths.png").read_bytes()[:4] == b"\x89PNG"
 
 

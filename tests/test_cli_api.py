@@ -125,12 +125,13 @@ def test_decode_grid_z_and_evaluate_train_need_no_corpus_reread(chord_run, tmp_p
 def test_decode_grid_uses_the_plane_stored_at_the_end_of_training(chord_run, tmp_path):
     run, corpus = chord_run
     from chordvae import explore
-    from chordvae.latent import LatentPlane
+    from chordvae.plane import LatentPlane
     loaded = runs.load_run(run)
     assert loaded.plane is not None and loaded.plane.basis.shape == (2, 3)
     stored = explore.grid(loaded, 4)
     data = loaded.data()
-    fresh = LatentPlane.of(loaded.model, data.validation).grid(4, 1.0)[0].reshape(16, 3)
+    fresh = LatentPlane.of(loaded.model, torch.cat([data.train, data.validation]))
+    fresh = fresh.grid(4, fresh.extent)[0].reshape(16, 3)
     torch.testing.assert_close(stored, fresh)      # the picture's plane, not another one
     moved = tmp_path / "moved"                     # and the corpus is not read for it
     corpus.rename(moved)

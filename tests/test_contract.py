@@ -17,7 +17,7 @@ from chordvae.config import TrainConfig
 from chordvae.curve import CurveConfig, learning_curve
 from chordvae.datasets.base import Pieces
 from chordvae.evaluate import evaluate, format_report
-from chordvae.latent import LatentPlane
+from chordvae.plane import LatentPlane
 from chordvae.meta import DatasetMeta
 from chordvae.train import TrainState, evaluate_losses, fit, resolve_device, torch_settings
 from chordvae.vae import VAE, ModelConfig, build_model, iwae_nll

@@ -28,10 +28,10 @@ class Memorise(DatasetAdapter):
         return Data(x[:40], x[40:], torch.zeros(40, dtype=torch.long), torch.zeros(200, dtype=torch.long),
                     ["all"], DatasetMeta(self.name, seed=seed))
 
-    def plot_latent_space(self, model, data, meta, path, n=None, scale=1.0):
+    def plot_latent_space(self, model, data, meta, path, n=None, scale=None, plane=None):
         path.write_bytes(b"")
 
-    def plot_label_clusters(self, model, data, meta, path):
+    def plot_label_clusters(self, model, data, meta, path, plane=None):
         path.write_bytes(b"")
 
 

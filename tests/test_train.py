@@ -13,9 +13,9 @@ from chordvae.checkpoint import load_checkpoint
 from chordvae.cli import main
 from chordvae.datasets import Data, DatasetAdapter, register
 from chordvae.errors import ChordVAEError, TrainingDiverged
-from chordvae.latent import LatentPlane, posterior_means
-from chordvae.plots import save_figure
 from chordvae.meta import DatasetMeta
+from chordvae.plane import posterior_means
+from chordvae.plots import save_figure
 from chordvae.train import TrainConfig, fit, fused_adam, run_directory
 from chordvae.vae import ModelConfig, build_model
 from torch.utils._python_dispatch import TorchDispatchMode
@@ -38,15 +38,14 @@ class Toy(DatasetAdapter):
         return Data(x[:500], x[500:], labels[:500], labels[500:], ["C", "D-", "E-", "dim"],
                     DatasetMeta(self.name, seed=seed))
 
-    def plot_latent_space(self, model, data, meta, path, n=None, scale=1.0):
-        plane = LatentPlane(model.latent_dim, posterior_means(model, data.validation))
+    def plot_latent_space(self, model, data, meta, path, n=None, scale=None, plane=None):
         z, _ = plane.grid(n or 5, scale)
         fig = Figure()
         ax = fig.subplots()
         ax.imshow(model.decode_mean(z.reshape(-1, model.latent_dim)).detach().numpy())
         save_figure(fig, path)
 
-    def plot_label_clusters(self, model, data, meta, path):
+    def plot_label_clusters(self, model, data, meta, path, plane=None):
         fig = Figure()
         ax = fig.subplots()
         ax.plot(*posterior_means(model, data.validation)[:, :2].T.numpy(), ".")
@@ -98,7 +97,7 @@ def test_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(tmp_path):
     bad = torch.full((64, 12), float("nan"))
     config = TrainConfig(epochs=2)
     with pytest.raises(TrainingDiverged, match="last good checkpoint"):
-        fit(run.model, bad, bad, config, run_directory(run.dir, config, run.dataset_meta, bad),
+        fit(run.model, bad, bad, config, run_directory(run.dir, config, run.dataset_meta),
             resume=load_checkpoint(run.dir), progress=False, log=lambda s: None)
     assert (run.dir / "model.pt").read_bytes() == before
     assert load_checkpoint(run.dir).epoch == 1
@@ -120,7 +119,7 @@ def _fit(run_dir, epochs, watch=None, **kw) -> tuple[torch.nn.Module, list[dict]
         watch(model)
     run_dir.mkdir(parents=True, exist_ok=True)
     state = fit(model, data.train, data.validation, config,
-                run_directory(run_dir, config, data.meta, data.validation, log=lambda s: None),
+                run_directory(run_dir, config, data.meta, log=lambda s: None),
                 progress=False, log=lambda s: None)
     return model, state.history
 
@@ -236,7 +235,7 @@ def test_training_makes_float64_only_on_the_cpu(tmp_path):
     x = torch.rand(100, 12).round()
     config = TrainConfig(epochs=2, batch_size=32)
     with _Float64Watch() as watch:
-        fit(run.model, x, x[:40], config, run_directory(run.dir, config, run.dataset_meta, x[:40], log=lambda s: None),
+        fit(run.model, x, x[:40], config, run_directory(run.dir, config, run.dataset_meta, log=lambda s: None),
             resume=load_checkpoint(run.dir), progress=False, log=lambda s: None)
     assert watch.offenders == []
 

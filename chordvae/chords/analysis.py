@@ -3,19 +3,15 @@ neighbours are musical neighbours."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
-import matplotlib
 import numpy as np
 import torch
-from matplotlib.figure import Figure
 
-from ..latent import LatentPlane, posterior_means
-from ..plots import save_figure
+from ..plane import LatentPlane, posterior_means
 from ..vae import VAE
 from .names import name_chord
 from .vectors import chord_vector
-from .vocabulary import LABELS, QUALITIES
+from .vocabulary import QUALITIES
 
 #: roots in circle-of-fifths order: C G D A E B F# Db Ab Eb Bb F
 FIFTHS = tuple(7 * k % 12 for k in range(12))
@@ -49,39 +45,16 @@ def circle_chords() -> list[tuple[str, str, int, tuple[int, ...]]]:
 
 
 @torch.no_grad()
-def circle_of_fifths(model: VAE, dims: int = 12) -> CircleOfFifths:
+def circle_of_fifths(model: VAE, dims: int = 12, plane: LatentPlane | None = None) -> CircleOfFifths:
     """Encode the 36 chords (``dims`` 24: with the root as bass) and project their posterior
-    means onto the plane of their two principal directions (the latent space itself when 2-D)."""
+    means onto ``plane`` (the run's; None: the plane of their own two principal directions, the
+    latent space itself when 2-D)."""
     chords = circle_chords()
     x = torch.from_numpy(np.stack([chord_vector(pcs, dims, root) for _, _, root, pcs in chords])).float()
     means = posterior_means(model, x)
-    plane = LatentPlane(model.latent_dim, means)
+    plane = plane or LatentPlane(model.latent_dim, means)
     return CircleOfFifths([c[0] for c in chords], [c[1] for c in chords], [c[3] for c in chords],
                           means, plane.project(means).numpy(), plane)
-
-
-def plot_circle_of_fifths(circle: CircleOfFifths, path: str | Path, title: str = "") -> None:
-    """Each ring of :class:`CircleOfFifths` drawn as a closed line through its chords in fifths
-    order, each chord named at its posterior mean; thin grey lines join relative major and minor."""
-    colours = matplotlib.colormaps["tab10"].colors  # the quality colours of the other pictures
-    fig = Figure(figsize=(9, 8))
-    ax = fig.subplots()
-    p = circle.points
-    for k in range(12):  # C -- Am, G -- Em, ...
-        ax.plot(p[[k, 12 + k], 0], p[[k, 12 + k], 1], color="0.8", lw=0.8, zorder=1)
-    for ring, quality in enumerate(RINGS):
-        idx = list(range(12 * ring, 12 * ring + 12)) + [12 * ring]
-        colour = colours[LABELS.index(quality.name)]
-        ax.plot(p[idx, 0], p[idx, 1], "-o", color=colour, ms=5, lw=1.2, label=quality.name, zorder=2)
-        for i in idx[:-1]:
-            ax.annotate(circle.labels[i], p[i], fontsize=9, xytext=(4, 3), textcoords="offset points", color=colour)
-    ax.set_xlabel(circle.plane.axis_labels[0])
-    ax.set_ylabel(circle.plane.axis_labels[1])
-    ax.legend(loc="best", fontsize=9)
-    note = f"\n{circle.plane.note}" if circle.plane.note else ""
-    ax.set_title((title or "major, minor and dominant-seventh chords at their posterior means, "
-                  "in circle-of-fifths order") + note, fontsize=10)
-    save_figure(fig, path)
 
 
 def neighbourhood_overlap(means: torch.Tensor, sets: torch.Tensor, k: int = 5) -> dict[str, float]:

@@ -47,7 +47,7 @@ def compare_corpora(pitch_classes: np.ndarray, corpus: np.ndarray, names: Sequen
              **set_stats(pitch_classes[corpus == i], top)} for i, name in enumerate(names) if (corpus == i).any()]
 
 
-def write_comparison(stats: list[dict[str, Any]], json_path: Path, png_path: Path, top: int = 8) -> None:
+def write_comparison(stats: list[dict[str, Any]], json_path: Path, png_path: Path, top: int = 10) -> None:
     """``corpora.json`` (the stats as they are) and ``corpora.png``: quality shares side by side,
     and a table of distinct sets, entropy and the most frequent chords per corpus."""
     write_json(json_path, {"corpora": stats})

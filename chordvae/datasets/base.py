@@ -14,6 +14,7 @@ import torch
 from ..errors import ChordVAEError
 from ..config import TrainConfig
 from ..meta import DatasetMeta, Options
+from ..plane import LatentPlane
 from ..vae import VAE, ModelConfig
 
 if TYPE_CHECKING:  # pretty_midi is not needed to load data
@@ -108,23 +109,34 @@ class DatasetAdapter:
         """Extra validation figures for ``metrics.jsonl`` (none by default)."""
         return {}
 
+    def default_scale(self, plane: LatentPlane) -> float:
+        """Half-width of the ``latent_space.png`` grid (and ``decode``'s) when none is given: the
+        plane's extent, which holds every event's dot."""
+        return plane.extent or 1.0
+
     def plot_latent_space(self, model: VAE, data: Data | None, meta: DatasetMeta,
-                          path: Path, n: int | None = None, scale: float = 1.0) -> None:
-        """Draw the decoded n x n latent grid over [-scale, scale]^2 to ``path`` (PNG);
-        ``n=None`` lets the adapter choose a grid that stays readable."""
+                          path: Path, n: int | None = None, scale: float | None = None,
+                          plane: LatentPlane | None = None) -> None:
+        """Draw the decoded n x n grid over [-scale, scale]^2 of the run's latent ``plane`` to
+        ``path`` (PNG); ``n=None`` and ``scale=None`` let the adapter choose a grid that stays
+        readable and covers the data."""
         raise NotImplementedError
 
     def plot_label_clusters(self, model: VAE, data: Data, meta: DatasetMeta,
-                            path: Path) -> None:
-        """Draw the posterior means of the validation events, coloured by label, to ``path``."""
+                            path: Path, plane: LatentPlane | None = None) -> None:
+        """Draw the posterior means of the events in the run's latent ``plane``, coloured by
+        label, to ``path``."""
         raise NotImplementedError
 
-    def latent_figures(self, model: VAE, x: torch.Tensor) -> dict[str, float]:
-        """Figures about the latent space over events ``x`` for ``evaluate`` (none by default)."""
+    def latent_figures(self, model: VAE, x: torch.Tensor, plane: LatentPlane | None = None) -> dict[str, float]:
+        """Figures about the latent space over events ``x`` for ``evaluate``, given the run's
+        latent ``plane`` (none by default)."""
         return {}
 
-    def plot_extra(self, model: VAE, data: Data, meta: DatasetMeta, run_dir: Path) -> list[Path]:
-        """Draw any further pictures or reports into ``run_dir``; return their paths (none by default)."""
+    def plot_extra(self, model: VAE, data: Data, meta: DatasetMeta, run_dir: Path,
+                   plane: LatentPlane | None = None) -> list[Path]:
+        """Draw any further pictures or reports into ``run_dir`` (in the run's latent ``plane``);
+        return their paths (none by default)."""
         return []
 
     def parse_event(self, text: str, meta: DatasetMeta) -> torch.Tensor:

@@ -5,41 +5,34 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Mapping
 
-import matplotlib
 import numpy as np
 import torch
-from matplotlib.axes import Axes
-from matplotlib.figure import Figure
-from matplotlib.lines import Line2D
-from matplotlib.patches import Patch, Rectangle
 
-from ..chords.analysis import circle_of_fifths, neighbourhood_overlap, plot_circle_of_fifths
+from ..chords.analysis import circle_of_fifths, neighbourhood_overlap
 from ..chords.corpus import Corpus
 from ..chords.names import mask_labels, name_chord
-from ..chords.pcset import rows_to_masks, to_mask
+from ..chords.pcset import rows_to_masks
 from ..chords.options import ChordOptions, chord_options, read
 from ..chords.sources import canonical, resolve
-from ..chords.spelling import PITCH_NAMES
-from ..chords.stats import CORPUS_COLOURS, compare_corpora, write_comparison
+from ..chords.stats import compare_corpora, write_comparison
 from ..chords.vectors import chord_vector, chord_vectors
 from ..chords.vocabulary import LABELS
 from ..errors import ChordVAEError, DataError
 from ..fileio import sha256_file
-from ..listen.audio import render_wav
+from ..listen.chords import render_chords
 from ..listen.chordspec import parse_chord
-from ..listen.midi import RenderOptions, write_chords
+from ..listen.midi import RenderOptions
 from ..train import TrainConfig
-from ..latent import LatentPlane, posterior_means
 from ..meta import DatasetMeta
-from ..plots import latent_grid, save_figure
+from ..pictures import chords as pictures
+from ..plane import LatentPlane, plane_agreement, posterior_means
+from ..plots import save_figure
 from ..vae import VAE
 from .base import Data, DatasetAdapter, Pieces
 
 VALIDATION_FRACTION = 0.1  # of the pieces: whole pieces are held out, never single chords
-QUALITY_COLOURS = dict(zip(LABELS, matplotlib.colormaps["tab10"].colors))
-ROOT_COLOURS = [matplotlib.colormaps["hsv"](k / 12) for k in range(12)]   # a colour circle of roots
-COLOURINGS = ("quality", "root", "corpus")
-REGION_MASS = 0.7   # share of a corpus's chords inside the line drawn around its region
+
+
 @dataclass
 class ChordData(Data):
     """Chord data that also knows each event's corpus: ``train_corpus`` / ``validation_corpus``
@@ -68,7 +61,7 @@ class Chords(DatasetAdapter):
     # a lower importance-weighted NLL than beta 1 on the bundled chorales
     default_training: ClassVar[TrainConfig] = TrainConfig(
         epochs=1000, beta=0.5, patience=100, lr_patience=30, validation_samples=16)
-    colourings: ClassVar[tuple[str, ...]] = COLOURINGS
+    colourings: ClassVar[tuple[str, ...]] = pictures.COLOURINGS
 
     def load(self, sources: list[str], options: ChordOptions | Mapping[str, Any], seed: int,
              run_dir: Path | None = None) -> ChordData:
@@ -116,82 +109,37 @@ class Chords(DatasetAdapter):
                 "pitch_class_accuracy": correct.float().mean().item()}
 
     def plot_latent_space(self, model: VAE, data: Data | None, meta: DatasetMeta,
-                          path: Path, n: int | None = None, scale: float = 1.0,
-                          colour_by: str = "quality") -> None:
-        """Decoded chords on an n x n latent grid (n = 12), each cell coloured by the decoded
-        chord's quality, root, or the corpus in which it is most frequent (grey: in none)."""
-        n = n or self.default_grid
-        plane, z, ticks = latent_grid(model, data.validation, n, scale)
-        with torch.no_grad():
-            probs = model.decode_mean(z)[:, :12].numpy()
-        sets = probs >= 0.5
-        colouring = Colouring(colour_by, data)
-        fig = Figure(figsize=(max(8, 0.9 * n), max(8, 0.9 * n)))
-        ax = fig.subplots()
-        for k in range(n * n):
-            row, col = divmod(k, n)
-            pcs = tuple(np.flatnonzero(sets[k]).tolist())
-            ax.add_patch(Rectangle((col, n - 1 - row), 1, 1, color=colouring.of(pcs),
-                                       alpha=0.35 + 0.5 * float(np.abs(probs[k] - 0.5).mean() * 2)))
-            ax.text(col + 0.5, n - 0.5 - row, name_chord(pcs).symbol,
-                    ha="center", va="center", fontsize=max(5, 11 - n // 3))
-        ax.set_xlim(0, n)
-        ax.set_ylim(0, n)
-        step = max(1, n // 8)
-        labels = [f"{t:.1f}" for t in ticks.tolist()]
-        ax.set_xticks(np.arange(n)[::step] + 0.5, labels[::step])
-        ax.set_yticks(np.arange(n)[::step] + 0.5, labels[::step])
-        ax.set_xlabel(plane.axis_labels[0])
-        ax.set_ylabel(plane.axis_labels[1])
-        ax.set_aspect("equal")
-        colouring.legend(ax)
-        ax.set_title("decoded chords on the latent grid (pitch classes with p ≥ 0.5; shade = confidence)"
-                     + (f"\n{plane.note}" if plane.note else ""))
-        save_figure(fig, path)
+                          path: Path, n: int | None = None, scale: float | None = None,
+                          plane: LatentPlane | None = None, colour_by: str = "quality") -> None:
+        """Decoded chords on an n x n grid (n = 12) of the run's plane over [-scale, scale]^2
+        (default: where the corpus's chords lie), coloured by quality, root or corpus (grey: in none)."""
+        plane = plane or _corpus_plane(model, data)
+        save_figure(pictures.latent_space_figure(model, plane, pictures.Colouring(colour_by, data),
+                                                 n or self.default_grid, scale or self.default_scale(plane)), path)
 
     def plot_label_clusters(self, model: VAE, data: Data, meta: DatasetMeta, path: Path,
-                            colour_by: str = "quality", labelled: int = 20) -> None:
-        """One point per distinct chord of the corpus at its posterior mean, sized by frequency,
-        coloured by quality, root or corpus; the most frequent ones named. With several corpora,
-        a line around each corpus's region: its densest part holding REGION_MASS of its chords."""
-        events = torch.cat([data.train, data.validation])
-        distinct, inverse, counts = torch.unique(events, dim=0, return_inverse=True, return_counts=True)
-        means = posterior_means(model, distinct)
-        plane = LatentPlane(model.latent_dim, posterior_means(model, events))
-        points = plane.project(means).numpy()
-        pcs = [tuple(np.flatnonzero(v[:12].numpy() >= 0.5).tolist()) for v in distinct]
-        colouring = Colouring(colour_by, data)
-        fig = Figure(figsize=(11, 9))
-        ax = fig.subplots()
-        sizes = 8 + 400 * (counts.numpy() / counts.max().item()) ** 0.5
-        ax.scatter(points[:, 0], points[:, 1], s=sizes, c=[colouring.of(p) for p in pcs], alpha=0.7,
-                   edgecolors="k", linewidths=0.3)
-        for i in torch.argsort(counts, descending=True)[:labelled].tolist():
-            ax.annotate(name_chord(pcs[i]).symbol, points[i], fontsize=8, xytext=(4, 4), textcoords="offset points")
-        ax.set_xlabel(plane.axis_labels[0])
-        ax.set_ylabel(plane.axis_labels[1])
-        legend = colouring.legend(ax)
-        names = getattr(data, "corpus_names", [])
-        if len(names) > 1:
-            corpus = torch.cat([data.train_corpus, data.validation_corpus]).numpy()
-            per_corpus = np.zeros((len(distinct), len(names)))
-            np.add.at(per_corpus, (inverse.numpy(), corpus), 1)
-            handles = []
-            for c, name in enumerate(names):
-                colour = CORPUS_COLOURS[c % len(CORPUS_COLOURS)]
-                if density_region(ax, points, per_corpus[:, c], colour):
-                    handles.append(Line2D([], [], color=colour, lw=2, label=name))
-            ax.add_artist(legend)
-            ax.legend(handles=handles, loc="lower left", bbox_to_anchor=(1.01, 0), fontsize=8,
-                      title=f"corpus ({REGION_MASS:.0%} region)")
-        ax.set_title(f"{len(distinct)} distinct chords ({len(events)} events) at their posterior means"
-                     + (f"\n{plane.note}" if plane.note else ""))
-        save_figure(fig, path)
+                            plane: LatentPlane | None = None, colour_by: str = "quality") -> None:
+        """The corpus's distinct chords at their posterior means in the run's plane (see
+        :func:`chordvae.pictures.chords.label_clusters_figure`)."""
+        plane = plane or _corpus_plane(model, data)
+        save_figure(pictures.label_clusters_figure(model, data, plane, pictures.Colouring(colour_by, data)), path)
 
-    def plot_extra(self, model: VAE, data: Data, meta: DatasetMeta, run_dir: Path) -> list[Path]:
-        """``circle_of_fifths.png``; with several corpora, ``corpora.json`` and ``corpora.png``
-        compare their chords."""
-        paths = [self._circle_of_fifths(model, data, meta, Path(run_dir) / "circle_of_fifths.png")]
+    def plot_extra(self, model: VAE, data: Data, meta: DatasetMeta, run_dir: Path,
+                   plane: LatentPlane | None = None) -> list[Path]:
+        """``circle_of_fifths.png`` for a run trained on all 12 transpositions (elsewhere the major,
+        minor and seventh chords of rare keys lie off the corpus's plane and the rings tangle); with
+        several corpora, ``corpora.json`` and ``corpora.png`` compare their chords."""
+        paths = []
+        circle_path = Path(run_dir) / "circle_of_fifths.png"
+        if meta.options.get("transpose", "none") == "all":
+            plane = plane or _corpus_plane(model, data)
+            circle = circle_of_fifths(model, data.event_shape[0], plane)
+            save_figure(pictures.circle_of_fifths_figure(
+                circle, "chords at their posterior means, circle-of-fifths order (trained with transpose all)"),
+                circle_path)
+            paths.append(circle_path)
+        else:
+            circle_path.unlink(missing_ok=True)   # a picture of an earlier plane would mislead
         names = getattr(data, "corpus_names", [])
         if len(names) < 2:
             return paths
@@ -202,23 +150,15 @@ class Chords(DatasetAdapter):
         write_comparison(compare_corpora(x, corpus, names, pieces), *comparison)
         return paths + comparison
 
-    @staticmethod
-    def _circle_of_fifths(model: VAE, data: Data, meta: DatasetMeta, path: Path) -> Path:
-        """``circle_of_fifths.png``: the major, minor and dominant-seventh chords at their posterior
-        means in circle-of-fifths order (most telling for a model trained with ``--transpose all``)."""
-        circle = circle_of_fifths(model, data.event_shape[0])
-        transpose = meta.options.get("transpose", "none")
-        plot_circle_of_fifths(circle, path, title=f"chords at their posterior means, circle-of-fifths order "
-                                                  f"(trained with transpose {transpose})")
-        return path
-
-    def latent_figures(self, model: VAE, x: torch.Tensor) -> dict[str, float]:
+    def latent_figures(self, model: VAE, x: torch.Tensor, plane: LatentPlane | None = None) -> dict[str, float]:
         """Latent vs musical neighbourhood over the distinct chords of ``x`` (see
-        :func:`~chordvae.chords.analysis.neighbourhood_overlap`)."""
+        :func:`~chordvae.chords.analysis.neighbourhood_overlap`) and, given the run's ``plane``, the
+        share of the events whose dot lies where the plane decodes to that chord (``plane_agreement``)."""
         distinct = torch.unique(x, dim=0)
+        figures = {"plane_agreement": plane_agreement(model, plane, x)} if plane is not None else {}
         if len(distinct) < 2:
-            return {}
-        return neighbourhood_overlap(posterior_means(model, distinct), distinct[:, :12])
+            return figures
+        return {**neighbourhood_overlap(posterior_means(model, distinct), distinct[:, :12]), **figures}
 
     def parse_event(self, text: str, meta: DatasetMeta) -> torch.Tensor:
         """A typed chord ("C E G", "0,4,7", "Cmaj7") as a vector of the run's features."""
@@ -230,42 +170,8 @@ class Chords(DatasetAdapter):
         return torch.from_numpy(chord_vector(spec.pitch_classes, dims, bass)).float()
 
     def render(self, probs: torch.Tensor, path: Path, options: RenderOptions) -> list[str]:
-        """Decoded chords, voiced and played one after another: MIDI (``.mid``) or MusicXML
-        (``.musicxml``), plus a WAV through FluidSynth when ``options.wav`` is set.
-
-        A chord is the pitch classes with probability >= ``options.min_prob``, or the
-        ``options.notes`` most probable ones; the bass is the bass dimension's most probable
-        pitch class when the model has one, else the chord's root. Empty decodes are reported
-        and left out.
-        """
-        p = probs[:, :12].numpy()
-        if options.notes:
-            top = np.argsort(-p, axis=1)[:, :options.notes]
-            chosen = np.zeros_like(p, dtype=bool)
-            np.put_along_axis(chosen, top, True, axis=1)
-        else:
-            chosen = p >= options.min_prob
-        basses = probs[:, 12:].argmax(1).tolist() if probs.shape[1] == 24 else [None] * len(p)
-        chords, kept_basses, lines = [], [], []
-        for i, row in enumerate(chosen):
-            pcs = tuple(np.flatnonzero(row).tolist())
-            if not pcs:
-                lines.append(f"{i + 1:3d}  (empty: no pitch class reaches p >= {options.min_prob}; left out)")
-                continue
-            chords.append(pcs)
-            kept_basses.append(basses[i] if basses[i] in pcs else None)
-            named = name_chord(pcs, kept_basses[-1])
-            lines.append(f"{i + 1:3d}  {named.name:40s} {named.symbol:10s} {list(pcs)}")
-        if not chords:
-            raise ChordVAEError("every decoded chord is empty; lower --min-prob or use --notes K")
-        written = write_chords(chords, path, options, basses=kept_basses)
-        if options.wav:
-            try:
-                render_wav(written, options.wav, soundfont=options.soundfont)
-                lines.append(f"audio: {options.wav}")
-            except ChordVAEError as e:
-                lines.append(f"no audio: {e} (the chords are still in {path})")
-        return lines
+        """Decoded chords as MIDI, MusicXML and WAV: :func:`chordvae.listen.chords.render_chords`."""
+        return render_chords(probs, path, options)
 
 
 def corpus_index(corpus: Corpus) -> tuple[list[str], np.ndarray]:
@@ -309,6 +215,11 @@ def quality_labels(pitch_classes: np.ndarray) -> np.ndarray:
     return per_code[inverse.reshape(-1)]
 
 
+def _corpus_plane(model: VAE, data: Data) -> LatentPlane:
+    """The plane of all the corpus's events, for pictures drawn without the run's stored plane."""
+    return LatentPlane.of(model, torch.cat([data.train, data.validation]))
+
+
 @torch.no_grad()
 def decode_means(model: VAE, x: torch.Tensor) -> torch.Tensor:
     """Decoded probabilities at the posterior means of ``x``, shape ``(N, features)``."""
@@ -324,74 +235,3 @@ def _split_by_piece(piece: np.ndarray, n_pieces: int, seed: int) -> tuple[np.nda
     n_val = max(1, round(VALIDATION_FRACTION * n_pieces))
     held_out = rng.permutation(n_pieces)[:n_val]
     return ~np.isin(piece, held_out), f"validation: {n_val} of {n_pieces} pieces held out (seed {seed})"
-
-
-class Colouring:
-    """The colour of a pitch-class set by ``quality``, ``root`` (its name's) or ``corpus`` (the one
-    whose chords include the set most often, as a share of that corpus; grey when none does)."""
-
-    def __init__(self, by: str, data: Data | None):
-        if by not in COLOURINGS:
-            raise ChordVAEError(f"chords can be coloured by {', '.join(COLOURINGS)}, not {by!r}")
-        self.by = by
-        self.names = list(getattr(data, "corpus_names", [])) if data is not None else []
-        if by == "corpus":
-            if not self.names:
-                raise ChordVAEError("colouring by corpus needs the run's data with its corpus names")
-            codes = rows_to_masks(torch.cat([data.train, data.validation])[:, :12].numpy() >= 0.5)
-            corpus = torch.cat([data.train_corpus, data.validation_corpus]).numpy()
-            shares: dict[int, np.ndarray] = {}
-            totals = np.bincount(corpus, minlength=len(self.names))
-            for code, c in zip(codes.tolist(), corpus.tolist()):
-                shares.setdefault(code, np.zeros(len(self.names)))[c] += 1 / totals[c]
-            self.corpus_of = {code: int(np.argmax(v)) for code, v in shares.items()}
-
-    def of(self, pitch_classes: tuple[int, ...]) -> Any:
-        if self.by == "quality":
-            return QUALITY_COLOURS[name_chord(pitch_classes).label]
-        if self.by == "root":
-            return ROOT_COLOURS[name_chord(pitch_classes).root] if pitch_classes else "lightgrey"
-        c = self.corpus_of.get(to_mask(pitch_classes)) if pitch_classes else None
-        return "lightgrey" if c is None else CORPUS_COLOURS[c % len(CORPUS_COLOURS)]
-
-    def legend(self, ax: Axes) -> Any:
-        """Draw the legend to the right of ``ax`` and return it."""
-        if self.by == "quality":
-            items = QUALITY_COLOURS.items()
-        elif self.by == "root":
-            items = zip(PITCH_NAMES, ROOT_COLOURS)
-        else:
-            items = [(n, CORPUS_COLOURS[i % len(CORPUS_COLOURS)]) for i, n in enumerate(self.names)]
-        return ax.legend(handles=[Patch(color=c, label=label) for label, c in items],
-                         loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8, title=self.by)
-
-
-def density_region(ax: Axes, points: np.ndarray, weights: np.ndarray, colour: Any,
-                   mass: float = REGION_MASS, n: int = 120) -> bool:
-    """Outline the densest region holding ``mass`` of the weight of ``points`` ``(M, 2)``.
-
-    The density is a Gaussian kernel estimate (Scott's bandwidth per axis, from the effective
-    number of points); the line is its level above which ``mass`` of the weighted points lie.
-    Returns False (nothing drawn) when fewer than 3 points carry weight.
-    """
-    keep = weights > 0
-    if keep.sum() < 3:
-        return False
-    p, w = points[keep], weights[keep] / weights[keep].sum()
-    centre = w @ p
-    spread = np.sqrt(w @ (p - centre) ** 2)
-    bandwidth = np.maximum(spread, 1e-3 + 0.02 * np.ptp(points, 0)) * (1 / (w ** 2).sum()) ** (-1 / 6)
-
-    def density(x: np.ndarray, y: np.ndarray) -> np.ndarray:   # at (x_i, y_j) pairs: (len(y), len(x))
-        kx = np.exp(-0.5 * ((x[:, None] - p[None, :, 0]) / bandwidth[0]) ** 2)
-        ky = np.exp(-0.5 * ((y[:, None] - p[None, :, 1]) / bandwidth[1]) ** 2)
-        return (ky * w) @ kx.T
-
-    gaps = (p[:, None, :] - p[None, :, :]) / bandwidth            # (M, M, 2)
-    at_points = np.exp(-0.5 * (gaps ** 2).sum(-1)) @ w
-    order = np.argsort(-at_points)
-    level = at_points[order][np.searchsorted(np.cumsum(w[order]), mass)]
-    lo, hi = points.min(0) - 3 * bandwidth, points.max(0) + 3 * bandwidth
-    gx, gy = np.linspace(lo[0], hi[0], n), np.linspace(lo[1], hi[1], n)
-    ax.contour(gx, gy, density(gx, gy), levels=[level], colors=[colour], linewidths=2)
-    return True

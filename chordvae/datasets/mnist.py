@@ -10,9 +10,9 @@ import torch
 from matplotlib.figure import Figure
 
 from ..errors import ChordVAEError
-from ..latent import LatentPlane, posterior_means
 from ..meta import DatasetMeta
-from ..plots import latent_grid, save_figure
+from ..plane import LatentPlane, posterior_means
+from ..plots import save_figure
 from ..vae import VAE
 from .base import Data, DatasetAdapter
 from .idx import FASHION_MNIST_SOURCE, MNIST_SOURCE, IdxSource, load_split, locate
@@ -49,11 +49,17 @@ class MNIST(DatasetAdapter):
                     meta=DatasetMeta(self.name, [], {"data_dir": data_dir, "split": split}, seed),
                     notices=notices)
 
+    def default_scale(self, plane: LatentPlane) -> float:
+        """The Keras example's grid: [-1, 1]^2."""
+        return 1.0
+
     def plot_latent_space(self, model: VAE, data: Data | None, meta: DatasetMeta,
-                          path: Path, n: int | None = None, scale: float = 1.0) -> None:
+                          path: Path, n: int | None = None, scale: float | None = None,
+                          plane: LatentPlane | None = None) -> None:
         """The Keras example's ``plot_latent_space``: an n x n grid of decoded images (n = 30)."""
         n = n or self.default_grid
-        plane, z, ticks = latent_grid(model, data.validation, n, scale)
+        plane = plane or LatentPlane.of(model, data.validation)
+        z, ticks = plane.grid(n, scale or self.default_scale(plane))
         with torch.no_grad():
             images = model.decode_mean(z)[:, 0]
         h, w = images.shape[1:]
@@ -71,10 +77,11 @@ class MNIST(DatasetAdapter):
         ax.set_title(f"{self.name}: decoded latent grid" + (f"\n{plane.note}" if plane.note else ""))
         save_figure(fig, path)
 
-    def plot_label_clusters(self, model: VAE, data: Data, meta: DatasetMeta, path: Path) -> None:
+    def plot_label_clusters(self, model: VAE, data: Data, meta: DatasetMeta, path: Path,
+                            plane: LatentPlane | None = None) -> None:
         """The Keras example's ``plot_label_clusters``: validation posterior means by label."""
         means = posterior_means(model, data.validation)
-        plane = LatentPlane(model.latent_dim, means)
+        plane = plane or LatentPlane.of(model, data.validation)
         points = plane.project(means).numpy()
         fig = Figure(figsize=(10, 8))
         ax = fig.subplots()

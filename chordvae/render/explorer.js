@@ -31,10 +31,22 @@ function forward(z) {
   return Array.from(x, v => 1 / (1 + Math.exp(-v)));
 }
 
-/** Plane coordinates (u, v) -> latent point: centre + u * basis[0] + v * basis[1]. */
+/** Plane coordinates (u, v) -> latent point, as chordvae.plane.LatentPlane.to_latent: centre +
+ *  u * basis[0] + v * basis[1], plus the hidden coordinates: the anchors' lifts averaged with
+ *  weights softmax(log_weights - squared distance to the anchor / (2 bandwidth^2)). */
 function latentAt(u, v) {
-  const { centre, basis } = DATA.plane;
-  return centre.map((c, i) => c + u * basis[0][i] + v * basis[1][i]);
+  const { centre, basis, anchors, lifts, log_weights: logW, bandwidth } = DATA.plane;
+  const z = centre.map((c, i) => c + u * basis[0][i] + v * basis[1][i]);
+  if (!anchors || !anchors.length) return z;
+  const logits = anchors.map(([a, b], k) => logW[k] - ((u - a) ** 2 + (v - b) ** 2) / (2 * bandwidth * bandwidth));
+  const top = Math.max(...logits);
+  const w = logits.map(l => Math.exp(l - top));
+  const total = w.reduce((s, x) => s + x, 0);
+  for (let k = 0; k < w.length; k++) {
+    const share = w[k] / total;
+    for (let i = 0; i < z.length; i++) z[i] += share * lifts[k][i];
+  }
+  return z;
 }
 
 const SET_INDEX = new Map(DATA.sets.masks.map((m, i) => [m, i]));

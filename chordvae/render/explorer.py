@@ -8,7 +8,6 @@ itself, so every point of the plane decodes, and writes its own MIDI.
 from __future__ import annotations
 
 import base64
-import colorsys
 import html
 import json
 import re
@@ -19,38 +18,33 @@ from typing import Any
 
 import numpy as np
 import torch
-from matplotlib import colormaps
 from matplotlib.colors import to_hex
 from torch import nn
 
 from ..chords.names import name_chord
 from ..chords.pcset import from_mask, rows_to_masks
-from ..chords.vectors import chord_vectors
-from ..chords.options import chord_options, read
 from ..chords.spelling import PITCH_NAMES
-from ..chords.vocabulary import LABELS
-from ..datasets.chords import QUALITY_COLOURS, Chords, corpus_index
+from ..chords.stats import CORPUS_COLOURS
+from ..datasets.chords import ChordData, Chords
 from ..errors import ChordVAEError
 from ..fileio import write_text
 from ..listen.midi import RenderOptions
 from ..listen.voicing import BASS_LOW, MIDDLE_C
-from ..meta import DatasetMeta
-from ..latent import LatentPlane, posterior_means
+from ..chords.vocabulary import LABELS
+from ..pictures.chords import QUALITY_COLOURS, ROOT_COLOURS, Colouring
+from ..plane import LatentPlane, posterior_means
 from ..runs import Run
 from ..vae import VAE
 
 THRESHOLD = RenderOptions.min_prob   # a pitch class sounds from this probability on, as in `decode`
 NO_SET = 0xFFFF                       # background cell whose decode is empty
 NAMES_FINER = 2                      # chords are named on a grid this much finer than the background's
-#: Roots coloured round the circle of fifths, so that related roots get related hues.
-FIFTHS = [(7 * k) % 12 for k in range(12)]
-CORPUS_COLOURS = colormaps["Dark2"]
 
 
 @dataclass
 class ExplorerOptions:
     """``grid``: background cells per side (the chords decoded on a grid twice as fine are named);
-    ``extent``: the page shows [-extent, extent]^2 of the plane (None: fit the corpus's chords)."""
+    ``extent``: the page shows [-extent, extent]^2 of the plane (None: the plane's, which holds the corpus's chords)."""
 
     grid: int = 256
     extent: float | None = None
@@ -86,10 +80,9 @@ def explorer_data(run: Run, options: ExplorerOptions = ExplorerOptions()) -> dic
     data = run.data()
     events = torch.cat([data.train, data.validation])
     distinct, counts = torch.unique(events, dim=0, return_counts=True)
-    plane = LatentPlane(model.latent_dim,
-                        posterior_means(model, data.validation) if model.latent_dim != 2 else None)
+    plane = run.latent_plane(data)
     points = plane.project(posterior_means(model, distinct))
-    extent = options.extent or _fit_extent(points)
+    extent = options.extent or plane.extent or _fit_extent(points)
     n = options.grid
     probs = _decode_grid(model, plane, n, extent)
     grid_masks = rows_to_masks(probs >= THRESHOLD)
@@ -110,7 +103,7 @@ def explorer_data(run: Run, options: ExplorerOptions = ExplorerOptions()) -> dic
         "decoder": _decoder_layers(model.decoder),
         "outputs": int(np.prod(model.config.event_shape)),
         "threshold": THRESHOLD,
-        "plane": {"centre": plane.centre.tolist(), "basis": plane.basis.tolist(), "extent": extent},
+        "plane": {**plane.to_dict(), "extent": extent},
         "background": {"n": n, "cells": _b64(cells), "confidence": _b64((confidence * 255).round().astype(np.uint8))},
         "sets": {"masks": masks, "names": [n.name for n in named],
                  "symbols": [n.symbol for n in named], "roots": roots, "qualities": qualities},
@@ -120,41 +113,24 @@ def explorer_data(run: Run, options: ExplorerOptions = ExplorerOptions()) -> dic
                    "program": RenderOptions.program},
         "points": {"u": _rounded(points[:, 0]), "v": _rounded(points[:, 1]),
                    "count": counts.tolist(), "set": point_sets, "events": len(events)},
-        "colourings": _colourings(qualities, roots, point_sets, corpus_of(run.dataset_meta, distinct.numpy())),
+        "colourings": _colourings(qualities, roots, point_sets, _corpus_of(data, distinct)),
     }
-
-
-def corpus_of(meta: DatasetMeta, distinct: np.ndarray) -> tuple[list[str], list[int]] | None:
-    """For a run whose pieces come from several named corpora (see :mod:`chordvae.chords.sources`):
-    their names, and for each distinct event ``(K, features)`` the corpus most of its events come
-    from. None for a single corpus."""
-    options = chord_options(meta.options)
-    corpus = read(meta.sources, options, progress=False)
-    names, owner = corpus_index(corpus)
-    if len(names) < 2:
-        return None
-    x, piece_index = chord_vectors(corpus.pieces, options.features, options.transpose, options.pitch_set)
-    row = {r.tobytes(): k for k, r in enumerate(distinct.astype(np.uint8))}
-    votes = np.zeros((len(distinct), len(names)), dtype=np.int64)
-    np.add.at(votes, ([row[r.tobytes()] for r in x], owner[piece_index]), 1)
-    return names, votes.argmax(1).tolist()
 
 
 def _colourings(qualities: list[int], roots: list[int], point_sets: list[int],
                 corpus: tuple[list[str], list[int]] | None) -> list[dict[str, Any]]:
-    """The point colourings the page can switch between: labels, colours and each point's label."""
-    root_hues = {pc: k / 12 for k, pc in enumerate(FIFTHS)}
+    """The point colourings the page can switch between: labels, colours and each point's label,
+    in the colours of the run's pictures (:mod:`chordvae.pictures.chords`)."""
     colourings = [
         {"name": "quality", "labels": list(LABELS), "colours": [to_hex(QUALITY_COLOURS[q]) for q in LABELS],
          "of": [qualities[s] for s in point_sets]},
         {"name": "root", "labels": list(PITCH_NAMES),
-         "colours": [to_hex(colorsys.hsv_to_rgb(root_hues[pc], 0.65, 0.85)) for pc in range(12)],
-         "of": [roots[s] for s in point_sets]},
+         "colours": [to_hex(c) for c in ROOT_COLOURS], "of": [roots[s] for s in point_sets]},
     ]
     if corpus is not None:
         names, of = corpus
         colourings.append({"name": "corpus", "labels": names, "of": of,
-                           "colours": [to_hex(CORPUS_COLOURS(k % CORPUS_COLOURS.N)) for k in range(len(names))]})
+                           "colours": [to_hex(CORPUS_COLOURS[k % len(CORPUS_COLOURS)]) for k in range(len(names))]})
     return colourings
 
 
@@ -173,6 +149,15 @@ def _decoder_layers(decoder: nn.Module) -> list[dict[str, Any]]:
         else:
             raise ChordVAEError(f"the explorer page runs mlp decoders only; this one has a {type(module).__name__}")
     return layers
+
+
+def _corpus_of(data: ChordData, distinct: torch.Tensor) -> tuple[list[str], list[int]] | None:
+    """For a run whose pieces come from several named corpora: their names, and for each distinct
+    event ``(K, features)`` the corpus the pictures colour it by (:class:`Colouring`). None for one corpus."""
+    if len(data.corpus_names) < 2:
+        return None
+    colouring = Colouring("corpus", data)
+    return data.corpus_names, [colouring.owner[int(m)] for m in rows_to_masks(distinct[:, :12].numpy() >= 0.5)]
 
 
 @torch.no_grad()
