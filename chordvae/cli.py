@@ -422,17 +422,22 @@ def corpora(sources: tuple[str, ...]) -> None:
 @click.option("--seed", type=int, default=0, show_default=True, help="fixes the importance samples")
 @click.option("--json", "as_json", is_flag=True, help="print the report as JSON")
 @click.option("--on", "on", multiple=True, metavar="SOURCE",
-              help="score this source instead (repeatable; e.g. another corpus: m21:palestrina, pop=data/midi/pop)")
+              help="score this source instead (repeatable; e.g. another corpus: m21:palestrina, pop=data/midi/pop): "
+                   "only its pieces the run has not trained or validated on")
+@click.option("--include-seen", is_flag=True,
+              help="with --on: also score the pieces the run trained or validated on")
 @quiet_option
 def evaluate(run_dir: str, part: str, k: int | None, seed: int, as_json: bool, on: tuple[str, ...],
-             quiet: bool) -> None:
+             include_seen: bool, quiet: bool) -> None:
     """Likelihood bounds, latent diagnostics and baselines for a run (also written to the run directory)."""
     import json
 
     from . import runs
     from .evaluate import format_report
 
-    report = runs.evaluate_run(run_dir, part, k, seed, progress=not quiet, on=on)
+    if include_seen and not on:
+        raise click.UsageError("--include-seen applies to --on SOURCE only")
+    report = runs.evaluate_run(run_dir, part, k, seed, progress=not quiet, on=on, include_seen=include_seen)
     click.echo(json.dumps(report, indent=2) if as_json else format_report(report))
 
 

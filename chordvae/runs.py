@@ -228,13 +228,17 @@ def _check_colouring(adapter: DatasetAdapter, colour_by: str | None) -> None:
 
 
 def evaluate_run(run_dir: str | Path, part: str = "validation", k: int | None = None,
-                 seed: int = 0, progress: bool = True, on: Sequence[str] = ()) -> dict[str, Any]:
+                 seed: int = 0, progress: bool = True, on: Sequence[str] = (),
+                 include_seen: bool = False) -> dict[str, Any]:
     """Evaluate a run on the ``validation`` or ``train`` part of its data; writes
-    ``evaluation-<part>.json``. ``on``: score these sources instead (every event, read with the
-    run's dataset options; e.g. another corpus) and write ``evaluation-on-<names>.json``; the
-    baselines are still fitted on the run's training part. ``k`` importance samples default to
-    1000 for small events (chords) and 100 for images.
+    ``evaluation-<part>.json``. ``on``: score these sources instead (read with the run's dataset
+    options; e.g. another corpus) and write ``evaluation-on-<names>.json``: only their pieces the
+    run has not seen (neither in its training split nor held out for its validation), or every
+    piece with ``include_seen``; the report says how many were which. The baselines are still
+    fitted on the run's training part. ``k`` importance samples default to 1000 for small events
+    (chords) and 100 for images.
     """
+    from .datasets.seen import classify, describe, keep
     from .evaluate import evaluate
 
     if part not in PARTS:
@@ -242,21 +246,29 @@ def evaluate_run(run_dir: str | Path, part: str = "validation", k: int | None = 
     run = load_run(run_dir, progress=progress)
     data = run.data()
     if on:
-        pieces = run.adapter.load_pieces(list(on), run.dataset_meta.get("options", {}))
-        x = pieces.events
+        read = run.adapter.load_pieces(list(on), run.dataset_meta.get("options", {}))
+        parts = classify(read, data.piece_parts)
+        pieces = read if include_seen else keep(read, parts, {"new", "unknown"})
+        if not len(pieces.events):
+            raise ChordVAEError(f"{' '.join(on)}: {describe(parts)}; nothing new to score "
+                                "(--include-seen scores the pieces the run has seen)")
+        x, groups = pieces.events, pieces.piece
         if x.shape[1:] != data.train.shape[1:]:
             raise ChordVAEError(f"the events of {' '.join(on)} have shape {tuple(x.shape[1:])}, "
                                 f"the model's {tuple(data.train.shape[1:])}")
     else:
-        x = data.validation if part == "validation" else data.train
+        x, groups = (data.validation, data.validation_groups) if part == "validation" else (data.train,
+                                                                                           data.train_groups)
     k = k or (1000 if x[0].numel() <= 64 else 100)
     report = evaluate(run.model, data.train, x, k, seed=seed, extra={**run.adapter.metrics(run.model, x),
                                                                    **run.adapter.latent_figures(run.model, x)},
-                      train_groups=data.train_groups)
+                      train_groups=data.train_groups, eval_groups=groups, progress=progress)
     report.update({"run": str(run.dir), "part": part, "epoch": run.epoch})
     name = f"evaluation-{part}.json"
     if on:
-        report.update({"part": "on", "on": {"sources": list(on), "pieces": pieces.n_pieces,
+        report.update({"part": "on", "on": {"sources": list(on), "read": read.n_pieces, "pieces": pieces.n_pieces,
+                                              "parts": describe(parts), "include_seen": include_seen,
+                                              "counts": {p: parts.count(p) for p in dict.fromkeys(parts)},
                                               "notices": pieces.notices}})
         short = [s.partition("=")[0] if "=" in s else Path(s).name for s in on]   # a source's name or stem
         name = "evaluation-on-" + re.sub(r"[^A-Za-z0-9_.-]+", "_", "+".join(short)) + ".json"
