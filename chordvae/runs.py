@@ -9,19 +9,21 @@ from __future__ import annotations
 import json
 import re
 import shutil
+from contextlib import contextmanager
 from datetime import datetime
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import torch
 
 from . import __version__
 from .checkpoint import load_checkpoint
 from .datasets import Data, DatasetAdapter, get_adapter
-from .errors import ChordVAEError
+from .errors import ChordVAEError, TrainingInterrupted
 from .fileio import write_json, write_text
 from .plots import LatentPlane, plot_losses
+from .threads import training_threads, using_threads
 from .train import TrainConfig, fit
 from .vae import VAE, ModelConfig, build_model
 
@@ -102,7 +104,10 @@ def train(dataset: str, sources: Sequence[str] = (), *, options: dict[str, Any] 
     ``sources`` are paths for the adapter (may be empty); ``options`` its dataset options.
     ``arch``, ``latent_dim`` and ``hidden`` default to the adapter's choice, ``config`` to
     :func:`training_config`; ``colour_by`` colours the pictures (one of the adapter's
-    ``colourings``). Returns the finished run.
+    ``colourings``). ``progress=False`` logs only how the run ended (no bars, notices or
+    epoch lines). Without ``config.threads`` the CPU thread count is chosen from the model's size
+    and the idle cores (:func:`chordvae.threads.training_threads`) and stored in the run's
+    config; either way it is set for the training only. Returns the finished run.
     """
     config = config or training_config(dataset)
     config.validate()
@@ -119,8 +124,6 @@ def train(dataset: str, sources: Sequence[str] = (), *, options: dict[str, Any] 
             raise ChordVAEError(f"{run_dir} already holds a run; use --resume {run_dir} or another --out")
         created = not run_dir.exists()
         run_dir.mkdir(parents=True, exist_ok=True)
-    if config.threads:
-        torch.set_num_threads(config.threads)
     torch.manual_seed(config.seed)
     try:
         data = adapter.load(list(sources), options if options is not None else {}, config.seed,
@@ -129,24 +132,27 @@ def train(dataset: str, sources: Sequence[str] = (), *, options: dict[str, Any] 
                                    latent_dim=latent_dim or adapter.default_latent_dim,
                                    hidden=tuple(hidden) if hidden else adapter.default_hidden)
         model = build_model(model_config)
+        config = replace(config, threads=training_threads(model, data.event_shape, config.batch_size, config.threads))
     except BaseException as e:
         if created:  # nothing was trained: leave no empty run directory behind
             shutil.rmtree(run_dir, ignore_errors=True)
         if isinstance(e, ValueError):
             raise ChordVAEError(str(e)) from None
         raise
+    say = log if progress else _silent   # quiet: only the end of the run and errors
     for notice in data.notices:
-        log(notice)
+        say(notice)
     write_json(run_dir / "config.json", {
         "chordvae_version": __version__, "dataset": dataset, "dataset_meta": data.meta,
         "model": model_config.to_dict(), "training": config.to_dict(),
         "train_size": len(data.train), "validation_size": len(data.validation)})
     (run_dir / "metrics.jsonl").unlink(missing_ok=True)
-    log(f"training a {model_config.arch} VAE (latent {model_config.latent_dim}) on {len(data.train)} {dataset} "
-        f"training events, validating on {len(data.validation)}")
-    fit(model, data.train, data.validation, config, run_dir,
-        {"dataset": dataset, "dataset_meta": data.meta},
-        extra_metrics=adapter.metrics, progress=progress, log=log)
+    say(f"training a VAE ({model_config.arch}, latent {model_config.latent_dim}) on {len(data.train)} events "
+        f"of the {dataset} dataset, validating on {len(data.validation)} ({_threads(config.threads)})")
+    with _interruptible(run_dir), using_threads(config.threads):
+        fit(model, data.train, data.validation, config, run_dir,
+            {"dataset": dataset, "dataset_meta": data.meta},
+            extra_metrics=adapter.metrics, progress=progress, log=log)
     model.eval()
     run = Run(run_dir, model, adapter, dataset, data.meta, config.to_dict(),
               load_checkpoint(run_dir / "model.pt").weights_epoch,
@@ -160,8 +166,8 @@ def resume(run_dir: str | Path, epochs: int | None = None, threads: int | None =
     """Continue a run from its checkpoint up to ``epochs`` in all (default: its configured epochs).
 
     Everything else comes from the checkpoint, random states included: a run of 2 epochs
-    resumed to 4 ends with the same weights as a run of 4. ``threads`` only sets torch's
-    CPU threads for this session.
+    resumed to 4 ends with the same weights as a run of 4. ``threads`` sets torch's CPU threads
+    for this training only (default: the run's own).
     """
     run_dir = Path(run_dir)
     ckpt = load_checkpoint(run_dir / "model.pt")
@@ -175,8 +181,6 @@ def resume(run_dir: str | Path, epochs: int | None = None, threads: int | None =
     if config.patience and stopping.get("bad_epochs", 0) >= config.patience:
         raise ChordVAEError(f"{run_dir} stopped early after epoch {ckpt.epoch}: its validation loss had "
                             f"not improved for {config.patience} epochs; there is nothing to resume")
-    if threads or config.threads:
-        torch.set_num_threads(threads or config.threads)
     adapter = get_adapter(ckpt.dataset)
     adapter.progress = progress
     data = adapter.reload(ckpt.dataset_meta)
@@ -184,16 +188,19 @@ def resume(run_dir: str | Path, epochs: int | None = None, threads: int | None =
     write_text(run_dir / "metrics.jsonl", "".join(json.dumps(m) + "\n" for m in kept))
     if ckpt.rng_state is not None:
         torch.set_rng_state(ckpt.rng_state)
-    log(f"resuming {run_dir} at epoch {ckpt.epoch + 1} of {config.epochs}")
     model = ckpt.model
+    threads = training_threads(model, data.event_shape, config.batch_size, threads or config.threads)
+    (log if progress else _silent)(f"resuming {run_dir} at epoch {ckpt.epoch + 1} of {config.epochs} "
+                                   f"({_threads(threads)})")
     if ckpt.last_state_dict is not None:  # the checkpoint's weights are the best epoch's
         stopping["best_weights"] = {k: v.clone() for k, v in model.state_dict().items()}
         model.load_state_dict(ckpt.last_state_dict)
-    fit(model, data.train, data.validation, config, run_dir,
-        {"dataset": ckpt.dataset, "dataset_meta": ckpt.dataset_meta},
-        optimizer_state=ckpt.optimizer_state, start_epoch=ckpt.epoch,
-        batch_order_state=ckpt.batch_order_state, stopping_state=stopping if ckpt.stopping else None,
-        extra_metrics=adapter.metrics, progress=progress, log=log)
+    with _interruptible(run_dir), using_threads(threads):
+        fit(model, data.train, data.validation, config, run_dir,
+            {"dataset": ckpt.dataset, "dataset_meta": ckpt.dataset_meta},
+            optimizer_state=ckpt.optimizer_state, start_epoch=ckpt.epoch,
+            batch_order_state=ckpt.batch_order_state, stopping_state=stopping if ckpt.stopping else None,
+            extra_metrics=adapter.metrics, progress=progress, log=log)
     model.eval()
     run = Run(run_dir, model, adapter, ckpt.dataset, ckpt.dataset_meta, config.to_dict(),
               load_checkpoint(run_dir / "model.pt").weights_epoch, LatentPlane.of(model, data.validation))
@@ -202,23 +209,44 @@ def resume(run_dir: str | Path, epochs: int | None = None, threads: int | None =
 
 
 def draw_pictures(run: Run, data: Data | None = None, n: int | None = None, scale: float = 1.0,
-                  colour_by: str | None = None) -> list[Path]:
+                  colour_by: str | None = None, out: str | Path | None = None) -> list[Path]:
     """(Re)draw ``loss.png``, ``latent_space.png``, ``label_clusters.png`` and the adapter's further
-    pictures into the run directory; ``colour_by`` is one of the adapter's ``colourings``."""
+    pictures into ``out`` (created; default: the run directory); ``colour_by`` is one of the
+    adapter's ``colourings``."""
     _check_colouring(run.adapter, colour_by)
     colouring = {"colour_by": colour_by} if colour_by is not None else {}
+    out = Path(out) if out is not None else run.dir
+    out.mkdir(parents=True, exist_ok=True)   # before the data is read: an unwritable place fails first
     data = data if data is not None else run.data()
     paths = []
     metrics = run.metrics
     if metrics:
-        plot_losses(metrics, run.dir / "loss.png")
-        paths.append(run.dir / "loss.png")
-    run.adapter.plot_latent_space(run.model, data, run.dataset_meta, run.dir / "latent_space.png",
+        plot_losses(metrics, out / "loss.png")
+        paths.append(out / "loss.png")
+    run.adapter.plot_latent_space(run.model, data, run.dataset_meta, out / "latent_space.png",
                                   n=n, scale=scale, **colouring)
-    run.adapter.plot_label_clusters(run.model, data, run.dataset_meta, run.dir / "label_clusters.png",
+    run.adapter.plot_label_clusters(run.model, data, run.dataset_meta, out / "label_clusters.png",
                                     **colouring)
-    paths += [run.dir / "latent_space.png", run.dir / "label_clusters.png"]
-    return paths + run.adapter.plot_extra(run.model, data, run.dataset_meta, run.dir)
+    paths += [out / "latent_space.png", out / "label_clusters.png"]
+    return paths + run.adapter.plot_extra(run.model, data, run.dataset_meta, out)
+
+
+def _silent(line: str) -> None:
+    """A log that says nothing (quiet runs)."""
+
+
+def _threads(n: int) -> str:
+    return f"{n} CPU thread{'s' * (n != 1)}"
+
+
+@contextmanager
+def _interruptible(run_dir: Path) -> Iterator[None]:
+    """Turn Ctrl-C during training into :class:`TrainingInterrupted`, which says whether the run
+    directory holds a checkpoint to resume from."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        raise TrainingInterrupted(str(run_dir), (run_dir / "model.pt").exists()) from None
 
 
 def _check_colouring(adapter: DatasetAdapter, colour_by: str | None) -> None:

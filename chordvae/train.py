@@ -238,7 +238,8 @@ def fit(model: VAE, train: torch.Tensor, validation: torch.Tensor, config: Train
         with open(run_dir / "metrics.jsonl", "a", encoding="utf-8") as f:
             f.write(json.dumps(record) + "\n")
         history.append(record)
-        log(format_epoch(record, config.epochs))
+        if progress:   # quiet: only the end of the run
+            log(format_epoch(record, config.epochs))
         if stopper.should_stop:
             break
     if stopper.best_weights is not None:

@@ -178,8 +178,14 @@ def test_pictures_coloured_by_corpus_and_compared(two_genres, tmp_path):
     assert stats["major"]["distinct_sets"] == 3 and stats["major"]["pieces"] == 6
     assert stats["major"]["entropy_nats"] == pytest.approx(math.log(3))
     assert (out / "corpora.png").stat().st_size > 0
+    before = {p.name: p.read_bytes() for p in out.glob("*.png")}
     result = runner.invoke(main, ["plot", str(out), "--colour-by", "root"])
-    assert result.exit_code == 0 and "corpora.png" in result.output, result.output
+    assert result.exit_code == 2 and "-o DIR" in result.output and "--overwrite" in result.output, result.output
+    result = runner.invoke(main, ["plot", str(out), "--colour-by", "root", "-o", str(tmp_path / "by-root")])
+    assert result.exit_code == 0 and str(tmp_path / "by-root" / "corpora.png") in result.output, result.output
+    assert {p.name: p.read_bytes() for p in out.glob("*.png")} == before   # the run's own pictures are kept
+    assert {p.name for p in (tmp_path / "by-root").glob("*.png")} == set(before)
+    assert (tmp_path / "by-root" / "latent_space.png").read_bytes() != before["latent_space.png"]
 
 
 def test_corpora_lists_the_bundled_samples_and_music21_composers():

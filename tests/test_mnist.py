@@ -39,7 +39,7 @@ def test_cli_mnist_run_and_pictures_from_the_checkpoint(shared_mnist, tmp_path):
     assert config["model"] == {"arch": "mlp", "event_shape": [1, 28, 28], "latent_dim": 3, "hidden": [64]}
     for name in ("latent_space.png", "label_clusters.png"):
         (out / name).unlink()
-    result = CliRunner().invoke(main, ["plot", str(out), "--grid", "6"])
+    result = CliRunner().invoke(main, ["plot", str(out), "--grid", "6", "--overwrite"])
     assert result.exit_code == 0, result.output
     assert (out / "latent_space.png").exists() and (out / "label_clusters.png").exists()
     result = CliRunner().invoke(main, ["sample", str(out), "-n", "4", "--out", str(tmp_path / "s.png")])
