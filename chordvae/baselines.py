@@ -67,21 +67,6 @@ def cross_validated_alpha(codes: np.ndarray, dims: int, groups: torch.Tensor | n
     Folds are made of whole ``groups`` (shuffled with a fixed seed); without groups, or with
     fewer than two, each example is its own group.
     """
-    return float(alphas[int(np.argmin(_held_out_totals(codes, dims, groups, folds, alphas)))])
-
-
-def cross_validated_nll(x: torch.Tensor, groups: torch.Tensor | np.ndarray | None = None, folds: int = 5,
-                        alphas: tuple[float, ...] = ALPHAS) -> float:
-    """The smoothed empirical distribution's held-out NLL on binary ``x`` ``(N, D)`` itself, nats per
-    example: each fold of whole ``groups`` scored by the counts of the other folds, at the best
-    alpha of ``alphas``. A floor for ``x``: what knowing its own chord frequencies is worth."""
-    codes = _codes(x)
-    return float(_held_out_totals(codes, x.flatten(1).shape[1], groups, folds, alphas).min() / len(codes))
-
-
-def _held_out_totals(codes: np.ndarray, dims: int, groups: torch.Tensor | np.ndarray | None, folds: int,
-                     alphas: tuple[float, ...]) -> np.ndarray:
-    """Total held-out NLL over the folds for each of ``alphas``, shape ``(len(alphas),)``."""
     groups = np.arange(len(codes)) if groups is None else np.asarray(groups)
     distinct = np.unique(groups)
     if len(distinct) < 2:
@@ -99,7 +84,7 @@ def _held_out_totals(codes: np.ndarray, dims: int, groups: torch.Tensor | np.nda
         position = np.clip(np.searchsorted(values, held_out), 0, max(len(values) - 1, 0))
         seen = np.where(values[position] == held_out, counts[position], 0) if len(values) else 0 * held_out
         total += (np.log(len(train) + a * 2.0 ** dims) - np.log(seen[None, :] + a)).sum(1)
-    return total
+    return float(alphas[int(np.argmin(total))])
 
 
 def _codes(x: torch.Tensor) -> np.ndarray:

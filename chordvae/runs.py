@@ -280,17 +280,16 @@ def evaluate_run(run_dir: str | Path, part: str = "validation", k: int | None = 
         if not len(pieces.events):
             raise ChordVAEError(f"{' '.join(on)}: {describe(parts)}; nothing new to score "
                                 "(--include-seen scores the pieces the run has seen)")
-        x, groups = pieces.events, pieces.piece
+        x = pieces.events
         if x.shape[1:] != data.train.shape[1:]:
             raise ChordVAEError(f"the events of {' '.join(on)} have shape {tuple(x.shape[1:])}, "
                                 f"the model's {tuple(data.train.shape[1:])}")
     else:
-        x, groups = (data.validation, data.validation_groups) if part == "validation" else (data.train,
-                                                                                           data.train_groups)
+        x = data.validation if part == "validation" else data.train
     k = k or (1000 if x[0].numel() <= 64 else 100)
     report = evaluate(run.model, data.train, x, k, seed=seed, extra={**run.adapter.metrics(run.model, x),
                                                                    **run.adapter.latent_figures(run.model, x)},
-                      train_groups=data.train_groups, eval_groups=groups, progress=progress)
+                      train_groups=data.train_groups, progress=progress)
     report.update({"run": str(run.dir), "part": part, "epoch": run.epoch})
     name = f"evaluation-{part}.json"
     if on:

@@ -14,9 +14,10 @@ from typing import Iterator
 import torch
 from torch import nn
 
-#: multiply-accumulates of one batch's forward pass below which one thread is faster
-#: (measured in benchmarks/threads.py: the chord MLP's 9.4 M stay below, MNIST's conv VAE's ~0.9 G above)
-PARALLEL_WORK = 100_000_000
+#: multiply-accumulates of one batch's forward pass below which one thread is used: the chord
+#: MLP's 9.4 M per batch of 128 stay below, MNIST's mlp (83 M) and conv VAE (0.85 G) go above
+#: and get the idle cores (benchmarks/threads.py measures both sides)
+PARALLEL_WORK = 30_000_000
 
 
 @torch.no_grad()

@@ -28,10 +28,10 @@ class Data:
     ``meta`` is JSON-serialisable, stored in the checkpoint, and enough for
     :meth:`DatasetAdapter.reload` to rebuild the same data and for renderers to draw it.
     ``notices`` are one-line remarks for the user (e.g. how the split was made).
-    ``train_groups`` ``(N_train,)`` and ``validation_groups`` ``(N_validation,)``, when given, say
-    which events belong together (e.g. the piece of each chord), so that cross-validation keeps
-    groups whole. ``piece_parts``, when the data is made of identifiable pieces, maps each piece's
-    identity (chords: its file's sha256) to ``"train"`` or ``"validation"``.
+    ``train_groups`` ``(N_train,)``, when given, says which training events belong together
+    (e.g. the piece of each chord), so that cross-validation keeps groups whole.
+    ``piece_parts``, when the data is made of identifiable pieces, maps each piece's identity
+    (chords: its file's sha256) to ``"train"`` or ``"validation"``.
     """
 
     train: torch.Tensor
@@ -42,7 +42,6 @@ class Data:
     meta: dict[str, Any]
     notices: list[str] = field(default_factory=list)
     train_groups: torch.Tensor | None = None
-    validation_groups: torch.Tensor | None = None
     piece_parts: dict[str, str] = field(default_factory=dict)
 
     @property

@@ -88,7 +88,6 @@ class Chords(DatasetAdapter):
                                "pieces": len(corpus.pieces), "skipped": len(corpus.skipped),
                                "corpora": corpus_counts(corpus), "fingerprint": files},
                          notices=[corpus.summary(), split_note], corpus_names=names, train_groups=torch.from_numpy(piece[train_mask]),
-                         validation_groups=torch.from_numpy(piece[~train_mask]),
                          piece_parts=split_parts([files[p.source] for p in corpus.pieces], piece, train_mask),
                          train_corpus=corpus_of_event[mask], validation_corpus=corpus_of_event[~mask])
 
