@@ -2,7 +2,6 @@
 verdict, and torch's thread setting around a training."""
 from __future__ import annotations
 
-import pytest
 import torch
 from click.testing import CliRunner
 
