@@ -32,7 +32,7 @@ def test_cli_mnist_run_and_pictures_from_the_checkpoint(shared_mnist, tmp_path):
     out = tmp_path / "cli"
     result = CliRunner().invoke(main, ["train", "--dataset", "mnist", "--data-dir", str(shared_mnist),
                                        "--arch", "mlp", "--hidden", "64", "--latent-dim", "3",
-                                       "--epochs", "1", "--batch-size", "256", "--out", str(out), "-q"])
+                                       "--epochs", "1", "--batch-size", "256", "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert "only the official test split is present" in result.output
     config = json.loads((out / "config.json").read_text())
