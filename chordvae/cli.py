@@ -9,7 +9,7 @@ from typing import Any, Collection
 import click
 
 from .chords.segment import SEGMENT_MODES
-from .errors import ChordVAEError
+from .errors import ChordVAEError, TrainingInterrupted
 
 
 class _Group(click.Group):
@@ -28,10 +28,19 @@ class _Group(click.Group):
         except OSError as e:  # a file-system refusal: name the path, never a traceback
             click.echo(f"error: {_os_message(e)}", err=True)
             sys.exit(1)
-        except (click.Abort, KeyboardInterrupt):
-            click.echo("interrupted", err=True)
+        except (click.Abort, KeyboardInterrupt) as e:   # click turns Ctrl-C into Abort, keeping it as the cause
+            click.echo(_interrupted(e.__cause__ if isinstance(e, click.Abort) else e), err=True)
             sys.exit(130)
         sys.exit(code or 0)
+
+
+def _interrupted(e: BaseException | None) -> str:
+    """What Ctrl-C leaves behind: during training, how to continue the run."""
+    if not isinstance(e, TrainingInterrupted):
+        return "interrupted"
+    if e.resumable:
+        return f"interrupted; `chordvae train --resume {e.run_dir}` continues the run"
+    return f"interrupted before the first epoch ended: {e.run_dir} holds no checkpoint to resume"
 
 
 def _os_message(e: OSError) -> str:
@@ -251,14 +260,23 @@ def extract(paths: tuple[str, ...], out: str, quiet: bool, **kw: Any) -> None:
 @click.option("--scale", type=click.FloatRange(0, min_open=True), default=None,
               help="latent_space.png covers [-scale, scale] in each direction of the plane "
                    "(default: where the data lie; images: 1, as the Keras example)")
+@click.option("--out", "-o", type=click.Path(file_okay=False), default=None,
+              help="folder for the pictures (default: the run directory, where existing pictures "
+                   "are replaced only with --overwrite)")
+@click.option("--overwrite", is_flag=True, help="replace the pictures already in the run directory")
 @quiet_option
 @colour_option
-def plot(run_dir: str, n: int, scale: float | None, quiet: bool, colour_by: str | None) -> None:
-    """Redraw a run's pictures from its checkpoint (its data is read again)."""
+def plot(run_dir: str, n: int, scale: float | None, out: str | None, overwrite: bool, quiet: bool,
+         colour_by: str | None) -> None:
+    """Draw a run's pictures from its checkpoint (its data is read again), into -o DIR or the run."""
     from . import runs
 
+    into_run = out is None or Path(out).resolve() == Path(run_dir).resolve()
+    if into_run and not overwrite and Path(run_dir).is_dir() and any(Path(run_dir).glob("*.png")):
+        raise click.UsageError(f"{run_dir} already has its pictures; give -o DIR to draw them elsewhere, "
+                               "or --overwrite to replace them")
     for path in runs.draw_pictures(runs.load_run(run_dir, progress=not quiet), n=n, scale=scale,
-                                   colour_by=colour_by):
+                                   colour_by=colour_by, out=out):
         click.echo(path)
 
 
@@ -440,17 +458,22 @@ def corpora(sources: tuple[str, ...]) -> None:
 @click.option("--seed", type=int, default=0, show_default=True, help="fixes the importance samples")
 @click.option("--json", "as_json", is_flag=True, help="print the report as JSON")
 @click.option("--on", "on", multiple=True, metavar="SOURCE",
-              help="score this source instead (repeatable; e.g. another corpus: m21:palestrina, pop=data/midi/pop)")
+              help="score this source instead (repeatable; e.g. another corpus: m21:palestrina, pop=data/midi/pop): "
+                   "only its pieces the run has not trained or validated on")
+@click.option("--include-seen", is_flag=True,
+              help="with --on: also score the pieces the run trained or validated on")
 @quiet_option
 def evaluate(run_dir: str, part: str, k: int | None, seed: int, as_json: bool, on: tuple[str, ...],
-             quiet: bool) -> None:
+             include_seen: bool, quiet: bool) -> None:
     """Likelihood bounds, latent diagnostics and baselines for a run (also written to the run directory)."""
     import json
 
     from . import runs
     from .evaluate import format_report
 
-    runs.evaluate_run(run_dir, part, k, seed, progress=not quiet, on=on,
+    if include_seen and not on:
+        raise click.UsageError("--include-seen applies to --on SOURCE only")
+    runs.evaluate_run(run_dir, part, k, seed, progress=not quiet, on=on, include_seen=include_seen,
                       show=lambda report: click.echo(json.dumps(report, indent=2) if as_json
                                                      else format_report(report)))
 
@@ -496,7 +519,7 @@ def curve(dataset: str, paths: tuple[str, ...], pieces: str, repeats: int, held_
           batch_size: int, learning_rate: float, seed: int, threads: int | None, out: str | None, quiet: bool,
           **kw: Any) -> None:
     """Learning curve: train on growing numbers of pieces of PATHS, score the same held-out pieces."""
-    from .curve import CurveConfig, run_curve
+    from .curve import CurveConfig, run_curve, within_message
     from .runs import new_run_dir, training_config
 
     config = CurveConfig(_counts(pieces), repeats, held_out, steps, epochs, iw_samples, seed)
@@ -511,6 +534,5 @@ def curve(dataset: str, paths: tuple[str, ...], pieces: str, repeats: int, held_
     for s in result["summary"]:
         click.echo(f"{s['pieces']:8d} {s['chords']['mean']:8.0f} {s['nll']['mean']:9.3f} "
                    f"{s['independent Bernoulli']['mean']:22.3f} {s['empirical sets']['mean']:22.3f}")
-    click.echo(f"the VAE comes within 0.1 nats of its NLL on {result['pieces'][-1] if result['pieces'] else 0} "
-               f"pieces from {result['pieces_within_0.1_nats']} pieces on")
+    click.echo(within_message(result))
     click.echo(f"wrote {Path(out) / 'curve.json'} and {Path(out) / 'curve.png'}")

@@ -26,6 +26,7 @@ from .errors import ChordVAEError
 from .evaluate import iwae_nll
 from .fileio import check_writable, write_json
 from .plots import save_figure
+from .threads import training_threads
 from .train import TrainConfig, fit, torch_settings
 from .vae import ModelConfig, build_model
 
@@ -94,8 +95,9 @@ def _train_and_score(x_train: torch.Tensor, x_held: torch.Tensor, model_config: 
                      metrics: Callable | None) -> dict[str, Any]:
     batches = math.ceil(len(x_train) / train.batch_size)
     settings = replace(train, epochs=max(config.epochs, math.ceil(config.steps / batches)), seed=seed)
-    with torch_settings(seed=seed):
+    with torch_settings(seed=seed):   # the caller's threads and random state come back afterwards
         model = build_model(model_config)
+        torch.set_num_threads(training_threads(model, model_config.event_shape, train.batch_size, train.threads))
         fit(model, x_train, x_held, settings, progress=False, log=lambda line: None)
     model.eval()
     generator = torch.Generator().manual_seed(seed)
@@ -127,6 +129,20 @@ def pieces_needed(result: dict[str, Any], tolerance: float = 0.1) -> int | None:
         return None
     full = summary[-1]["nll"]["mean"]
     return next(s["pieces"] for s in summary if s["nll"]["mean"] <= full + tolerance)
+
+
+def within_message(result: dict[str, Any], tolerance: float = 0.1) -> str:
+    """What :func:`pieces_needed` found, in words that stay true when only the largest count qualifies."""
+    counts = sorted(s["pieces"] for s in result["summary"])
+    needed = pieces_needed(result, tolerance)
+    if needed is None:
+        return "no point was run"
+    if len(counts) == 1:
+        return f"only one count was run ({counts[0]} pieces): nothing to compare its NLL with"
+    if needed == counts[-1]:
+        return (f"none of the smaller counts ({', '.join(map(str, counts[:-1]))} pieces) comes within {tolerance:g} "
+                f"nats of the VAE's NLL on {counts[-1]} pieces: more data still helps")
+    return f"the VAE comes within {tolerance:g} nats of its NLL on {counts[-1]} pieces from {needed} pieces on"
 
 
 def plot_curve(result: dict[str, Any], path: Path, title: str = "") -> None:

@@ -9,21 +9,23 @@ from __future__ import annotations
 import json
 import re
 import shutil
+from contextlib import contextmanager
 from datetime import datetime
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import torch
 
 from . import __version__
 from .checkpoint import Checkpoint, load_checkpoint, store_latent_plane
 from .datasets import Data, DatasetAdapter, get_adapter
-from .errors import ChordVAEError
+from .errors import ChordVAEError, TrainingInterrupted
 from .fileio import check_writable, locked, write_json, write_text
 from .meta import DatasetMeta, Options
 from .plane import LatentPlane
 from .plots import plot_losses
+from .threads import training_threads
 from .train import TrainConfig, fit, run_directory, torch_settings
 from .vae import VAE, build_model
 
@@ -117,8 +119,11 @@ def train(dataset: str, sources: Sequence[str] = (), *, options: Options | Mappi
     typed options, e.g. a ChordOptions, or their dict).
     ``arch``, ``latent_dim`` and ``hidden`` default to the adapter's choice, ``config`` to
     :func:`training_config`; ``colour_by`` colours the pictures (one of the adapter's
-    ``colourings``). Returns the finished run. One training at a time writes into a run
-    directory: another one there raises ChordVAEError.
+    ``colourings``). ``progress=False`` logs only how the run ended (no bars, notices or
+    epoch lines). Without ``config.threads`` the CPU thread count is chosen from the model's size
+    and the idle cores (:func:`chordvae.threads.training_threads`) and stored in the run's
+    config; either way it is set for the training only. Returns the finished run. One training
+    at a time writes into a run directory: another one there raises ChordVAEError.
     """
     config = config or training_config(dataset)
     config.validate()
@@ -133,7 +138,7 @@ def train(dataset: str, sources: Sequence[str] = (), *, options: Options | Mappi
             raise ChordVAEError(f"{run_dir} is a file; --out names the folder a run is written to")
         created = not run_dir.exists()
         run_dir.mkdir(parents=True, exist_ok=True)
-    with locked(run_dir, _in_use(run_dir)), torch_settings(config.threads, config.seed):
+    with locked(run_dir, _in_use(run_dir)), torch_settings(seed=config.seed):
         if (run_dir / "model.pt").exists():
             raise ChordVAEError(f"{run_dir} already holds a run; use --resume {run_dir} or another --out")
         check_writable(run_dir)  # before the corpus is read
@@ -142,23 +147,28 @@ def train(dataset: str, sources: Sequence[str] = (), *, options: Options | Mappi
                                 run_dir=run_dir)
             model_config = adapter.model_config(data.event_shape, arch, latent_dim, hidden)
             model = build_model(model_config)
+            config = replace(config, threads=training_threads(model, data.event_shape, config.batch_size,
+                                                              config.threads))
         except BaseException as e:
             if created:  # nothing was trained: leave no empty run directory behind
                 shutil.rmtree(run_dir, ignore_errors=True)
             if isinstance(e, ValueError):
                 raise ChordVAEError(str(e)) from None
             raise
+        say = log if progress else _silent   # quiet: only the end of the run and errors
         for notice in data.notices:
-            log(notice)
+            say(notice)
         try:
             write_json(run_dir / "config.json", {
                 "chordvae_version": __version__, "dataset": dataset, "dataset_meta": data.meta.to_dict(),
                 "model": model_config.to_dict(), "training": config.to_dict(),
                 "train_size": len(data.train), "validation_size": len(data.validation)})
             (run_dir / "metrics.jsonl").unlink(missing_ok=True)
-            log(f"training a {model_config.arch} VAE (latent {model_config.latent_dim}) on {len(data.train)} "
-                f"{dataset} training events, validating on {len(data.validation)}")
-            return _train_and_draw(run_dir, model, adapter, data, config, None, progress, log, colour_by)
+            say(f"training a VAE ({model_config.arch}, latent {model_config.latent_dim}) on {len(data.train)} "
+                f"events of the {dataset} dataset, validating on {len(data.validation)} "
+                f"({_threads(config.threads)})")
+            return _train_and_draw(run_dir, model, adapter, data, config, None, config.threads, progress, log,
+                                   colour_by)
         except BaseException:
             if not (run_dir / "model.pt").exists():  # not one epoch saved: leave no run without a model
                 _discard(run_dir, created)
@@ -185,8 +195,9 @@ def resume(run_dir: str | Path, epochs: int | None = None, threads: int | None =
     """Continue a run from its checkpoint up to ``epochs`` in all (default: its configured epochs).
 
     Everything else comes from the checkpoint, random states included: a run of 2 epochs
-    resumed to 4 ends with the same weights as a run of 4. ``threads`` only sets torch's
-    CPU threads for this session. Refused (ChordVAEError) while another training writes there.
+    resumed to 4 ends with the same weights as a run of 4. ``threads`` sets torch's CPU threads
+    for this training only (default: the run's own). Refused (ChordVAEError) while another
+    training writes there.
     """
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
@@ -201,25 +212,28 @@ def resume(run_dir: str | Path, epochs: int | None = None, threads: int | None =
         if config.patience and ckpt.stopping is not None and ckpt.stopping.bad_epochs >= config.patience:
             raise ChordVAEError(f"{run_dir} stopped early after epoch {ckpt.epoch}: its validation loss had "
                                 f"not improved for {config.patience} epochs; there is nothing to resume")
-        with torch_settings(threads or config.threads):
-            adapter = get_adapter(ckpt.dataset)
-            adapter.progress = progress
-            data = adapter.reload(ckpt.dataset_meta)
-            kept = [m for m in read_metrics(run_dir) if m["epoch"] <= ckpt.epoch]
-            write_text(run_dir / "metrics.jsonl", "".join(json.dumps(m) + "\n" for m in kept))
-            if ckpt.rng_state is not None:
-                torch.set_rng_state(ckpt.rng_state)
-            log(f"resuming {run_dir} at epoch {ckpt.epoch + 1} of {config.epochs}")
-            return _train_and_draw(run_dir, ckpt.model, adapter, data, config, ckpt, progress, log)
+        adapter = get_adapter(ckpt.dataset)
+        adapter.progress = progress
+        data = adapter.reload(ckpt.dataset_meta)
+        kept = [m for m in read_metrics(run_dir) if m["epoch"] <= ckpt.epoch]
+        write_text(run_dir / "metrics.jsonl", "".join(json.dumps(m) + "\n" for m in kept))
+        threads = training_threads(ckpt.model, data.event_shape, config.batch_size, threads or config.threads)
+        (log if progress else _silent)(f"resuming {run_dir} at epoch {ckpt.epoch + 1} of {config.epochs} "
+                                       f"({_threads(threads)})")
+        return _train_and_draw(run_dir, ckpt.model, adapter, data, config, ckpt, threads, progress, log)
 
 
 def _train_and_draw(run_dir: Path, model: VAE, adapter: DatasetAdapter, data: Data, config: TrainConfig,
-                    resume_from: Checkpoint | None, progress: bool, log: Callable[[str], None],
+                    resume_from: Checkpoint | None, threads: int, progress: bool, log: Callable[[str], None],
                     colour_by: str | None = None) -> Run:
-    """Train into ``run_dir`` (from ``resume_from`` when given), then draw the run's pictures."""
-    state = fit(model, data.train, data.validation, config,
-                run_directory(run_dir, config, data.meta, log), resume=resume_from,
-                extra_metrics=adapter.metrics, progress=progress, log=log)
+    """Train into ``run_dir`` on ``threads`` CPU threads (from ``resume_from`` when given: its
+    random state too), then store the latent plane and draw the run's pictures."""
+    with _interruptible(run_dir), torch_settings(threads):
+        if resume_from is not None and resume_from.rng_state is not None:
+            torch.set_rng_state(resume_from.rng_state)
+        state = fit(model, data.train, data.validation, config,
+                    run_directory(run_dir, config, data.meta, log), resume=resume_from,
+                    extra_metrics=adapter.metrics, progress=progress, log=log)
     model.eval()
     run = Run(run_dir, model, adapter, data.meta, config, state.weights_epoch, _store_plane(run_dir, model, data))
     draw_pictures(run, data, colour_by=colour_by)
@@ -235,26 +249,46 @@ def _store_plane(run_dir: Path, model: VAE, data: Data) -> LatentPlane:
 
 
 def draw_pictures(run: Run, data: Data | None = None, n: int | None = None, scale: float | None = None,
-                  colour_by: str | None = None) -> list[Path]:
+                  colour_by: str | None = None, out: str | Path | None = None) -> list[Path]:
     """(Re)draw ``loss.png``, ``latent_space.png``, ``label_clusters.png`` and the adapter's further
-    pictures into the run directory, all in the run's stored latent plane; ``scale`` (default:
-    the adapter's choice) is the half-width of the ``latent_space.png`` grid, ``colour_by`` one of
-    the adapter's ``colourings``."""
+    pictures into ``out`` (created; default: the run directory), all in the run's stored latent
+    plane; ``scale`` (default: the adapter's choice) is the half-width of the ``latent_space.png``
+    grid, ``colour_by`` one of the adapter's ``colourings``."""
     _check_colouring(run.adapter, colour_by)
     colouring = {"colour_by": colour_by} if colour_by is not None else {}
+    out = Path(out) if out is not None else run.dir
+    out.mkdir(parents=True, exist_ok=True)   # before the data is read: an unwritable place fails first
     data = data if data is not None else run.data()
     plane = run.latent_plane(data)
     paths = []
     metrics = run.metrics
     if metrics:
-        plot_losses(metrics, run.dir / "loss.png", kept_epoch=run.epoch)
-        paths.append(run.dir / "loss.png")
-    run.adapter.plot_latent_space(run.model, data, run.dataset_meta, run.dir / "latent_space.png",
+        plot_losses(metrics, out / "loss.png", kept_epoch=run.epoch)
+        paths.append(out / "loss.png")
+    run.adapter.plot_latent_space(run.model, data, run.dataset_meta, out / "latent_space.png",
                                   n=n, scale=scale, plane=plane, **colouring)
-    run.adapter.plot_label_clusters(run.model, data, run.dataset_meta, run.dir / "label_clusters.png",
+    run.adapter.plot_label_clusters(run.model, data, run.dataset_meta, out / "label_clusters.png",
                                     plane=plane, **colouring)
-    paths += [run.dir / "latent_space.png", run.dir / "label_clusters.png"]
-    return paths + run.adapter.plot_extra(run.model, data, run.dataset_meta, run.dir, plane=plane)
+    paths += [out / "latent_space.png", out / "label_clusters.png"]
+    return paths + run.adapter.plot_extra(run.model, data, run.dataset_meta, out, plane=plane)
+
+
+def _silent(line: str) -> None:
+    """A log that says nothing (quiet runs)."""
+
+
+def _threads(n: int) -> str:
+    return f"{n} CPU thread{'s' * (n != 1)}"
+
+
+@contextmanager
+def _interruptible(run_dir: Path) -> Iterator[None]:
+    """Turn Ctrl-C during training into :class:`TrainingInterrupted`, which says whether the run
+    directory holds a checkpoint to resume from."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        raise TrainingInterrupted(str(run_dir), (run_dir / "model.pt").exists()) from None
 
 
 def _check_colouring(adapter: DatasetAdapter, colour_by: str | None) -> None:
@@ -265,14 +299,17 @@ def _check_colouring(adapter: DatasetAdapter, colour_by: str | None) -> None:
 
 def evaluate_run(run_dir: str | Path, part: str = "validation", k: int | None = None,
                  seed: int = 0, progress: bool = True, on: Sequence[str] = (),
-                 show: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+                 show: Callable[[dict[str, Any]], None] | None = None, include_seen: bool = False) -> dict[str, Any]:
     """Evaluate a run on the ``validation`` or ``train`` part of its data; writes
-    ``evaluation-<part>.json``. ``on``: score these sources instead (every event, read with the
-    run's dataset options; e.g. another corpus) and write ``evaluation-on-<names>.json``; the
-    baselines are still fitted on the run's training part. ``k`` importance samples default to
-    1000 for small events (chords) and 100 for images. ``show`` receives the report before it is
-    written, so that a run directory that cannot be written loses nothing.
+    ``evaluation-<part>.json``. ``on``: score these sources instead (read with the run's dataset
+    options; e.g. another corpus) and write ``evaluation-on-<names>.json``: only their pieces the
+    run has not seen (neither in its training split nor held out for its validation), or every
+    piece with ``include_seen``; the report says how many were which. The baselines are still
+    fitted on the run's training part. ``k`` importance samples default to 1000 for small events
+    (chords) and 100 for images. ``show`` receives the report before it is written, so that a run
+    directory that cannot be written loses nothing.
     """
+    from .datasets.seen import classify, describe, keep
     from .evaluate import evaluate
 
     if part not in PARTS:
@@ -280,7 +317,12 @@ def evaluate_run(run_dir: str | Path, part: str = "validation", k: int | None = 
     run = load_run(run_dir, progress=progress)
     data = run.data()
     if on:
-        pieces = run.adapter.load_pieces(list(on), run.dataset_meta.options)
+        read = run.adapter.load_pieces(list(on), run.dataset_meta.options)
+        parts = classify(read, data.piece_parts)
+        pieces = read if include_seen else keep(read, parts, {"new", "unknown"})
+        if not len(pieces.events):
+            raise ChordVAEError(f"{' '.join(on)}: {describe(parts)}; nothing new to score "
+                                "(--include-seen scores the pieces the run has seen)")
         x = pieces.events
         if x.shape[1:] != data.train.shape[1:]:
             raise ChordVAEError(f"the events of {' '.join(on)} have shape {tuple(x.shape[1:])}, "
@@ -290,11 +332,14 @@ def evaluate_run(run_dir: str | Path, part: str = "validation", k: int | None = 
     k = k or (1000 if x[0].numel() <= 64 else 100)
     figures = {**run.adapter.metrics(run.model, x),
                **run.adapter.latent_figures(run.model, x, plane=run.latent_plane(data))}
-    report = evaluate(run.model, data.train, x, k, seed=seed, extra=figures, train_groups=data.train_groups)
+    report = evaluate(run.model, data.train, x, k, seed=seed, extra=figures, train_groups=data.train_groups,
+                      progress=progress)
     report.update({"run": str(run.dir), "part": part, "epoch": run.epoch})
     name = f"evaluation-{part}.json"
     if on:
-        report.update({"part": "on", "on": {"sources": list(on), "pieces": pieces.n_pieces,
+        report.update({"part": "on", "on": {"sources": list(on), "read": read.n_pieces, "pieces": pieces.n_pieces,
+                                              "parts": describe(parts), "include_seen": include_seen,
+                                              "counts": {p: parts.count(p) for p in dict.fromkeys(parts)},
                                               "notices": pieces.notices}})
         short = [s.partition("=")[0] if "=" in s else Path(s).name for s in on]   # a source's name or stem
         name = "evaluation-on-" + re.sub(r"[^A-Za-z0-9_.-]+", "_", "+".join(short)) + ".json"

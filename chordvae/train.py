@@ -337,7 +337,8 @@ def fit(model: VAE, train: Events, validation: Events, config: TrainConfig,
         for callback in callbacks:
             callback.on_epoch_end(state, record)
         state.history.append(record)
-        log(format_epoch(record, config.epochs))
+        if progress:   # quiet: only the end of the run
+            log(format_epoch(record, config.epochs))
     for callback in callbacks:
         callback.on_train_end(state)
     if state.stopper.best_weights is not None:

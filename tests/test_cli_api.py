@@ -76,7 +76,7 @@ def test_one_vocabulary_across_commands():
     for name in ("sample", "interpolate", "decode"):
         assert "--min-prob" in options(name) and "--threshold" not in options(name), name
     assert "--part" in options("evaluate") and "--split" not in options("evaluate")
-    for name in ("train", "extract", "sample", "interpolate", "decode"):
+    for name in ("train", "extract", "plot", "sample", "interpolate", "decode"):
         assert {"-o", "--out"} <= options(name), name
     for name in ("train", "extract", "plot", "evaluate"):   # the commands that read data show progress
         assert {"-q", "--quiet"} <= options(name), name

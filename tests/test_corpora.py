@@ -103,7 +103,8 @@ def test_evaluate_on_scores_a_corpus_the_model_never_saw(major_run, two_genres):
     result = runner.invoke(main, ["evaluate", str(major_run), "--on", str(two_genres / "minor"),
                                   "--iw-samples", "20"])
     assert result.exit_code == 0, result.output
-    assert "scored on" in result.output and "4 pieces, 36 events" in result.output
+    assert "0 in the run's training split, 0 held out for its validation, 4 new" in result.output
+    assert "scored the new pieces only: 4 pieces, 36 events" in result.output
     report = json.loads((major_run / "evaluation-on-minor.json").read_text())
     assert report["examples"] == 36 and report["on"]["pieces"] == 4
     assert math.isfinite(report["iwae"]["nll"])
@@ -112,11 +113,57 @@ def test_evaluate_on_scores_a_corpus_the_model_never_saw(major_run, two_genres):
     assert report["baselines"]["empirical sets"] > own["baselines"]["empirical sets"]
     result = runner.invoke(main, ["evaluate", str(major_run), "--on", f"sad={two_genres / 'minor' / 'n1.mid'}",
                                   "--iw-samples", "5"])
-    assert result.exit_code == 0 and "1 pieces, 9 events" in result.output, result.output
+    assert result.exit_code == 0 and "1 pieces, 9 events;" in result.output, result.output
     assert json.loads((major_run / "evaluation-on-sad.json").read_text())["on"]["sources"][0].startswith("sad=")
     result = runner.invoke(main, ["evaluate", str(major_run), "--on", str(two_genres / "nowhere")])
     assert result.exit_code == 1 and "does not exist" in result.output
     assert len(result.output.strip().splitlines()) == 1
+
+
+def test_evaluate_on_scores_only_the_pieces_the_run_has_not_seen(major_run, two_genres, tmp_path):
+    """The run held out 1 of major's 6 pieces, but m_k and m_k+3 have the same content, so every
+    major piece was trained on (a piece is its content: a renamed copy is the same piece).
+    Only the minor pieces are new, and only they are scored, unless --include-seen."""
+    copy = tmp_path / "again" / "renamed.mid"
+    copy.parent.mkdir()
+    copy.write_bytes((two_genres / "major" / "m0.mid").read_bytes())
+    runner = CliRunner()
+    result = runner.invoke(main, ["evaluate", str(major_run), "--on", str(two_genres), "--on", str(copy.parent),
+                                  "--iw-samples", "5", "--json", "-q"])
+    assert result.exit_code == 0, result.output
+    on = json.loads(result.output)["on"]
+    assert on["read"] == 11 and on["counts"] == {"train": 7, "new": 4}, on
+    assert on["parts"] == "7 in the run's training split, 0 held out for its validation, 4 new"
+    assert on["pieces"] == 4 and json.loads(result.output)["examples"] == 36
+    result = runner.invoke(main, ["evaluate", str(major_run), "--on", str(two_genres), "--include-seen",
+                                  "--iw-samples", "5", "--json", "-q"])
+    report = json.loads(result.output)
+    assert report["on"]["pieces"] == 10 and report["examples"] == 6 * 12 + 4 * 9 and report["on"]["include_seen"]
+    result = runner.invoke(main, ["evaluate", str(major_run), "--on", str(two_genres / "major"), "-q"])
+    assert result.exit_code == 1, result.output
+    assert result.output.startswith("error: ") and "6 in the run's training split, 0 held out" in result.output
+    assert "--include-seen" in result.output and len(result.output.strip().splitlines()) == 1
+    result = runner.invoke(main, ["evaluate", str(major_run), "--include-seen"])
+    assert result.exit_code != 0 and "--on" in result.output
+
+
+def test_pieces_are_told_apart_by_content_as_trained_held_out_or_new():
+    import torch
+    from chordvae.datasets.base import Pieces
+    from chordvae.datasets.seen import classify, keep, split_parts
+
+    piece = np.array([0, 0, 1, 1, 2, 3, 3])
+    trained = np.array([True, True, False, False, True, False, True])   # piece 3: partly (one-piece splits)
+    seen = split_parts(["a", "b", "c", "d"], piece, trained)
+    assert seen == {"a": "train", "b": "validation", "c": "train", "d": "train"}
+    assert split_parts(["a", "b", "a"], np.array([0, 1, 2]), np.array([False, True, True]))["a"] == "train"
+    other = Pieces(torch.arange(5.0)[:, None], torch.tensor([0, 1, 1, 2, 3]), 4, ids=["x", "b", "a", "y"])
+    parts = classify(other, seen)
+    assert parts == ["new", "validation", "train", "new"]
+    new = keep(other, parts, {"new"})
+    assert new.n_pieces == 2 and new.ids == ["x", "y"] and new.events[:, 0].tolist() == [0.0, 4.0]
+    assert new.piece.tolist() == [0, 1]
+    assert classify(Pieces(torch.zeros(1, 1), torch.zeros(1, dtype=torch.long), 1), seen) == ["unknown"]
 
 
 def test_pictures_coloured_by_corpus_and_compared(two_genres, tmp_path):
@@ -131,8 +178,14 @@ def test_pictures_coloured_by_corpus_and_compared(two_genres, tmp_path):
     assert stats["major"]["distinct_sets"] == 3 and stats["major"]["pieces"] == 6
     assert stats["major"]["entropy_nats"] == pytest.approx(math.log(3))
     assert (out / "corpora.png").stat().st_size > 0
+    before = {p.name: p.read_bytes() for p in out.glob("*.png")}
     result = runner.invoke(main, ["plot", str(out), "--colour-by", "root"])
-    assert result.exit_code == 0 and "corpora.png" in result.output, result.output
+    assert result.exit_code == 2 and "-o DIR" in result.output and "--overwrite" in result.output, result.output
+    result = runner.invoke(main, ["plot", str(out), "--colour-by", "root", "-o", str(tmp_path / "by-root")])
+    assert result.exit_code == 0 and str(tmp_path / "by-root" / "corpora.png") in result.output, result.output
+    assert {p.name: p.read_bytes() for p in out.glob("*.png")} == before   # the run's own pictures are kept
+    assert {p.name for p in (tmp_path / "by-root").glob("*.png")} == set(before)
+    assert (tmp_path / "by-root" / "latent_space.png").read_bytes() != before["latent_space.png"]
 
 
 def test_corpora_lists_the_bundled_samples_and_music21_composers():

@@ -32,14 +32,14 @@ def test_cli_mnist_run_and_pictures_from_the_checkpoint(shared_mnist, tmp_path):
     out = tmp_path / "cli"
     result = CliRunner().invoke(main, ["train", "--dataset", "mnist", "--data-dir", str(shared_mnist),
                                        "--arch", "mlp", "--hidden", "64", "--latent-dim", "3",
-                                       "--epochs", "1", "--batch-size", "256", "--out", str(out), "-q"])
+                                       "--epochs", "1", "--batch-size", "256", "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert "only the official test split is present" in result.output
     config = json.loads((out / "config.json").read_text())
     assert config["model"] == {"arch": "mlp", "event_shape": [1, 28, 28], "latent_dim": 3, "hidden": [64]}
     for name in ("latent_space.png", "label_clusters.png"):
         (out / name).unlink()
-    result = CliRunner().invoke(main, ["plot", str(out), "--grid", "6"])
+    result = CliRunner().invoke(main, ["plot", str(out), "--grid", "6", "--overwrite"])
     assert result.exit_code == 0, result.output
     assert (out / "latent_space.png").exists() and (out / "label_clusters.png").exists()
     result = CliRunner().invoke(main, ["sample", str(out), "-n", "4", "--out", str(tmp_path / "s.png")])

@@ -182,7 +182,7 @@ def test_cli_trains_plots_and_resumes(tmp_path):
     assert result.exit_code == 0, result.output
     assert f"run directory: {out}" in result.output
     (out / "latent_space.png").unlink()
-    result = runner.invoke(main, ["plot", str(out)])
+    result = runner.invoke(main, ["plot", str(out), "--overwrite"])
     assert result.exit_code == 0 and (out / "latent_space.png").stat().st_size > 0
     result = runner.invoke(main, ["train", "--resume", str(out), "--epochs", "3", "-q"])
     assert result.exit_code == 0, result.output

@@ -32,6 +32,8 @@ class Data:
     ``notices`` are one-line remarks for the user (e.g. how the split was made).
     ``train_groups`` ``(N_train,)``, when given, says which training events belong together
     (e.g. the piece of each chord), so that cross-validation keeps groups whole.
+    ``piece_parts``, when the data is made of identifiable pieces, maps each piece's identity
+    (chords: its file's sha256) to ``"train"`` or ``"validation"``.
     """
 
     train: torch.Tensor
@@ -42,6 +44,7 @@ class Data:
     meta: DatasetMeta
     notices: list[str] = field(default_factory=list)
     train_groups: torch.Tensor | None = None
+    piece_parts: dict[str, str] = field(default_factory=dict)
 
     @property
     def event_shape(self) -> tuple[int, ...]:
@@ -52,12 +55,15 @@ class Data:
 class Pieces:
     """Every event of some sources, unsplit, with the piece each came from (for learning curves
     and for scoring a corpus a model never saw). ``events`` ``(N, *event_shape)`` float32;
-    ``piece`` int64 ``(N,)`` in ``range(n_pieces)``; ``notices`` one-line remarks."""
+    ``piece`` int64 ``(N,)`` in ``range(n_pieces)``; ``notices`` one-line remarks; ``ids`` an
+    identity of each piece's content (chords: its file's sha256; empty: unknown), matched
+    against a run's :attr:`Data.piece_parts` to tell which pieces it has seen."""
 
     events: torch.Tensor
     piece: torch.Tensor
     n_pieces: int
     notices: list[str] = field(default_factory=list)
+    ids: list[str] = field(default_factory=list)
 
 
 class DatasetAdapter:

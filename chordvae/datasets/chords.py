@@ -29,6 +29,7 @@ from ..plane import LatentPlane, plane_agreement, posterior_means
 from ..plots import save_figure
 from ..vae import VAE
 from .base import Data, DatasetAdapter, Pieces
+from .seen import split_parts
 
 VALIDATION_FRACTION = 0.1  # of the pieces: whole pieces are held out, never single chords
 
@@ -77,19 +78,22 @@ class Chords(DatasetAdapter):
         names, corpus_of_piece = corpus_index(corpus)
         corpus_of_event = torch.from_numpy(corpus_of_piece[piece])
         mask = torch.from_numpy(train_mask)
+        files = fingerprint(specs)
         return ChordData(events[mask], events[~mask], labels[mask], labels[~mask], list(LABELS),
                          meta=DatasetMeta(self.name, specs, opts.to_dict(), seed, {
                              "pieces": len(corpus.pieces), "skipped": len(corpus.skipped),
-                             "corpora": corpus_counts(corpus), "fingerprint": fingerprint(specs)}),
+                             "corpora": corpus_counts(corpus), "fingerprint": files}),
                          notices=[corpus.summary(), split_note], corpus_names=names, train_groups=torch.from_numpy(piece[train_mask]),
+                         piece_parts=split_parts([files[p.source] for p in corpus.pieces], piece, train_mask),
                          train_corpus=corpus_of_event[mask], validation_corpus=corpus_of_event[~mask])
 
     def load_pieces(self, sources: list[str], options: ChordOptions | Mapping[str, Any]) -> Pieces:
         opts = chord_options(options)
         corpus = read(list(sources), opts, progress=self.progress)
         x, piece = chord_vectors(corpus.pieces, opts.features, opts.transpose, opts.pitch_set)
+        files = fingerprint(list(sources))
         return Pieces(torch.from_numpy(x).float(), torch.from_numpy(piece), len(corpus.pieces),
-                      [corpus.summary()])
+                      [corpus.summary()], [files[p.source] for p in corpus.pieces])
 
     def reload(self, meta: DatasetMeta) -> Data:
         """The data of ``meta``, refused when files were added, removed or changed since (the
