@@ -17,6 +17,7 @@ from typing import Any
 
 import torch
 
+from .batch import Events
 from .vae import VAE
 
 #: at most this many distinct events (the most frequent) steer the hidden coordinates
@@ -44,8 +45,11 @@ def decodes_to(model: VAE, z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return ((probs >= 0.5) == (x >= 0.5)).flatten(1).all(1).cpu()
 
 
-def distinct_events(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """The distinct events of ``x`` ``(N, ...)`` and how often each occurs ``(K,)``."""
+def distinct_events(x: Events) -> tuple[Events, torch.Tensor]:
+    """The distinct events of ``x`` ``(N, ...)`` and how often each occurs ``(K,)``. Events that
+    are not one tensor (masked sequences: no two windows are taken to be the same) are all distinct."""
+    if not isinstance(x, torch.Tensor):
+        return x, torch.ones(len(x), dtype=torch.long)
     distinct, counts = torch.unique(x.flatten(1), dim=0, return_counts=True)
     return distinct.view(-1, *x.shape[1:]), counts
 
@@ -128,9 +132,10 @@ class LatentPlane:
         plane = cls(model.latent_dim, means if model.latent_dim != 2 else None, counts=counts)
         points = plane.project(means)
         plane.extent = round(MARGIN * points.abs().max().item() + 0.05, 1)
-        if model.latent_dim > 2 and len(distinct) > 1:
-            plane._follow(model, distinct, counts, means, points)
-        plane.agreement = plane.agreement_of(model, distinct, counts, means)
+        if isinstance(distinct, torch.Tensor):   # "decodes to itself" is defined for binary events
+            if model.latent_dim > 2 and len(distinct) > 1:
+                plane._follow(model, distinct, counts, means, points)
+            plane.agreement = plane.agreement_of(model, distinct, counts, means)
         return plane
 
     def _follow(self, model: VAE, distinct: torch.Tensor, counts: torch.Tensor, means: torch.Tensor,
