@@ -19,14 +19,15 @@ from typing import Any
 
 import numpy as np
 import torch
-from matplotlib import colormaps
 from matplotlib.colors import to_hex
 from torch import nn
 
+from ..chords.analysis import FIFTHS
 from ..chords.events import PITCH_NAMES, QUALITIES, chord_name, chord_quality, chord_root, chord_symbol
 from ..chords.pcset import from_mask, rows_to_masks
 from ..chords.vectors import chord_vectors
 from ..chords.options import chord_options, read
+from ..chords.stats import CORPUS_COLOURS
 from ..datasets.chords import QUALITY_COLOURS, Chords, corpus_index
 from ..errors import ChordVAEError
 from ..fileio import write_text
@@ -39,9 +40,6 @@ from ..vae import VAE
 THRESHOLD = RenderOptions.min_prob   # a pitch class sounds from this probability on, as in `decode`
 NO_SET = 0xFFFF                       # background cell whose decode is empty
 NAMES_FINER = 2                      # chords are named on a grid this much finer than the background's
-#: Roots coloured round the circle of fifths, so that related roots get related hues.
-FIFTHS = [(7 * k) % 12 for k in range(12)]
-CORPUS_COLOURS = colormaps["Dark2"]
 
 
 @dataclass
@@ -140,7 +138,7 @@ def corpus_of(meta: dict[str, Any], distinct: np.ndarray) -> tuple[list[str], li
 def _colourings(qualities: list[int], roots: list[int], point_sets: list[int],
                 corpus: tuple[list[str], list[int]] | None) -> list[dict[str, Any]]:
     """The point colourings the page can switch between: labels, colours and each point's label."""
-    root_hues = {pc: k / 12 for k, pc in enumerate(FIFTHS)}
+    root_hues = {pc: k / 12 for k, pc in enumerate(FIFTHS)}   # related roots get related hues
     colourings = [
         {"name": "quality", "labels": list(QUALITIES), "colours": [to_hex(QUALITY_COLOURS[q]) for q in QUALITIES],
          "of": [qualities[s] for s in point_sets]},
@@ -151,7 +149,7 @@ def _colourings(qualities: list[int], roots: list[int], point_sets: list[int],
     if corpus is not None:
         names, of = corpus
         colourings.append({"name": "corpus", "labels": names, "of": of,
-                           "colours": [to_hex(CORPUS_COLOURS(k % CORPUS_COLOURS.N)) for k in range(len(names))]})
+                           "colours": [to_hex(CORPUS_COLOURS[k % len(CORPUS_COLOURS)]) for k in range(len(names))]})
     return colourings
 
 
