@@ -10,7 +10,7 @@ import pytest
 from music21 import chord, converter, meter, note, stream, tempo
 
 from chordvae.chords import readers
-from chordvae.chords.corpus import default_sources
+from chordvae.chords.sources import default_sources
 from chordvae.chords.extract import FileRejected, extract_file, find_key
 from chordvae.chords.readers import read_notes
 from chordvae.chords.segment import Segmentation

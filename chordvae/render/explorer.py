@@ -26,7 +26,7 @@ from ..chords.analysis import FIFTHS
 from ..chords.events import PITCH_NAMES, QUALITIES, chord_name, chord_quality, chord_root, chord_symbol
 from ..chords.pcset import from_mask, rows_to_masks
 from ..chords.vectors import chord_vectors
-from ..chords.options import chord_options, read
+from ..chords.options import ChordOptions, read
 from ..chords.stats import CORPUS_COLOURS
 from ..datasets.chords import QUALITY_COLOURS, Chords, corpus_index
 from ..errors import ChordVAEError
@@ -123,7 +123,7 @@ def corpus_of(meta: dict[str, Any], distinct: np.ndarray) -> tuple[list[str], li
     """For a run whose pieces come from several named corpora (see :mod:`chordvae.chords.sources`):
     their names, and for each distinct event ``(K, features)`` the corpus most of its events come
     from. None for a single corpus."""
-    options = chord_options(meta["options"])
+    options = ChordOptions.coerce(meta["options"])
     corpus = read(meta.get("sources") or [], options, progress=False)
     names, owner = corpus_index(corpus)
     if len(names) < 2:
