@@ -23,7 +23,7 @@ from chordvae.chords.vectors import chord_vectors
 from chordvae.chords.workers import WorkerDied, run_tasks
 from chordvae.cli import main
 from chordvae.errors import DataError
-from test_chord_extraction import midi_file, score_file
+from tests.helpers import midi_file, score_file
 
 SEG = Segmentation()
 REPO = Path(__file__).resolve().parents[1]
