@@ -319,3 +319,21 @@ def test_vectors_features_and_transpositions():
     for k in range(12):
         assert sorted(np.flatnonzero(x[2 * k, :12])) == sorted((pc + k) % 12 for pc in (2, 7, 11))
         assert np.flatnonzero(x[2 * k, 12:]).tolist() == [(7 + k) % 12]
+
+
+def test_each_file_is_hashed_once_for_the_cache_key_and_the_runs_fingerprint(mixed, monkeypatch):
+    from chordvae.datasets.chords import Chords
+
+    hashed = []
+    real = corpus_module.sha256_file
+    monkeypatch.setattr(corpus_module, "sha256_file", lambda path: hashed.append(str(path)) or real(path))
+    adapter = Chords()
+    adapter.progress = False
+    data = adapter.load([str(mixed)], {"jobs": 1}, seed=0)     # cache keys, then the meta's fingerprint
+    assert sorted(hashed) == sorted(data.meta["fingerprint"]) and len(hashed) == 8
+    adapter.reload(data.meta)                                    # the check, the cache keys, the meta
+    assert len(hashed) == 8
+    midi_file(mixed / "a.mid", [(0, 1, [60, 63, 67])])           # a changed file is hashed again
+    with pytest.raises(DataError, match="1 file changed: .*a.mid"):
+        adapter.reload(data.meta)
+    assert hashed[8:] == [str(mixed / "a.mid")]
