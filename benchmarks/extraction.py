@@ -92,7 +92,7 @@ def main() -> None:
     if args.baseline_process:
         baseline_process(args.baseline_process)
         return
-    from chordvae.chords.corpus import default_sources, find_files
+    from chordvae.chords.sources import default_sources, find_files
 
     jobs = os.cpu_count() or 1
     corpora = {"Bach chorales (MusicXML, music21 corpus)": default_sources(),

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from music21 import converter
 
-from chordvae.chords.corpus import default_sources
+from chordvae.chords.sources import default_sources
 from chordvae.fileio import atomic_path
 
 

@@ -6,7 +6,11 @@ from pathlib import Path
 
 import pytest
 
+from chordvae.datasets import register
+from tests.helpers import Toy
+
 REPO = Path(__file__).resolve().parents[1]
+register(Toy)   # the toy dataset that train and CLI tests run by name
 #: The real MNIST test split, shipped beside the repository (see README).
 SHARED_MNIST = Path(os.environ.get("CHORDVAE_SHARED_MNIST", REPO.parent / "shared" / "datasets" / "mnist"))
 

@@ -16,7 +16,7 @@ from chordvae.datasets.chords import Chords
 from chordvae.errors import ChordVAEError
 from chordvae.listen.audio import find_soundfont
 from chordvae.vae import ModelConfig, build_model
-from test_chord_extraction import midi_file
+from tests.helpers import midi_file
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "midi"
 

@@ -20,8 +20,7 @@ from chordvae.cli import main
 from chordvae.chords.options import ChordOptions
 from chordvae.datasets.mnist import MNIST
 from chordvae.train import TrainConfig
-from test_chord_extraction import midi_file
-from test_train import Toy  # noqa: F401  (registers the toy dataset)
+from tests.helpers import midi_file
 
 REPO = Path(__file__).resolve().parents[1]
 CHORDS = [[60, 64, 67], [57, 60, 64], [53, 57, 60], [55, 59, 62, 65]]

@@ -20,7 +20,7 @@ from chordvae.evaluate import evaluate, format_report
 from chordvae.plane import LatentPlane
 from chordvae.meta import DatasetMeta
 from chordvae.train import TrainState, evaluate_losses, fit, resolve_device, torch_settings
-from chordvae.vae import VAE, ModelConfig, build_model, iwae_nll
+from chordvae.vae import VAE, ModelConfig, iwae_nll
 
 DATA = Path(__file__).parent / "data"
 

@@ -14,7 +14,7 @@ from chordvae.chords.sources import bundled, canonical, resolve
 from chordvae.chords.stats import set_stats
 from chordvae.cli import main
 from chordvae.datasets.chords import Chords
-from test_chord_extraction import midi_file
+from tests.helpers import midi_file
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "midi"
 MAJOR = [[60, 64, 67], [65, 69, 72], [67, 71, 74]]        # C, F, G

@@ -14,7 +14,8 @@ import pytest
 from click.testing import CliRunner
 
 from chordvae.chords import corpus as corpus_module
-from chordvae.chords.corpus import find_files, read_corpus, reason_kind
+from chordvae.chords.corpus import read_corpus, reason_kind
+from chordvae.chords.sources import find_files
 from chordvae.chords.events import ChordEvent
 from chordvae.chords.extract import PieceChords
 from chordvae.chords.segment import Segmentation
@@ -22,7 +23,7 @@ from chordvae.chords.vectors import chord_vectors
 from chordvae.chords.workers import WorkerDied, run_tasks
 from chordvae.cli import main
 from chordvae.errors import DataError
-from test_chord_extraction import midi_file, score_file
+from tests.helpers import midi_file, score_file
 
 SEG = Segmentation()
 REPO = Path(__file__).resolve().parents[1]
@@ -69,25 +70,48 @@ def test_strict_stops_at_the_first_bad_file(mixed):
         read_corpus([mixed], SEG, jobs=1, strict=True, progress=False)
 
 
+def counting_tasks(monkeypatch) -> list[str]:
+    """The paths given to parsing workers from now on (``run_tasks`` runs in this process)."""
+    given: list[str] = []
+    real = corpus_module.run_tasks
+
+    def counting(function, tasks, *args, **kwargs):
+        given.extend(task[0] for task in tasks)
+        return real(function, tasks, *args, **kwargs)
+
+    monkeypatch.setattr(corpus_module, "run_tasks", counting)
+    return given
+
+
 def test_strict_refuses_a_bad_file_known_from_the_cache_before_parsing_anything(mixed, monkeypatch):
     read_corpus([mixed / "zero.mid", mixed / "a.mid"], SEG, jobs=1, progress=False)
-    calls = []
-    monkeypatch.setattr(corpus_module, "extract_file", lambda *args: calls.append(args))
+    given = counting_tasks(monkeypatch)
     with pytest.raises(DataError, match="zero.mid: empty file"):
         read_corpus([mixed / "a.mid", mixed / "c.musicxml", mixed / "zero.mid"], SEG, jobs=1, strict=True,
                     progress=False)
-    assert calls == []
+    assert given == [str(mixed / "c.musicxml")] and multiprocessing.active_children() == []   # never started
 
 
-def test_strict_with_several_jobs_stops_at_once(mixed):
-    from music21 import corpus
-
-    slow = corpus.getWork("beethoven/opus133")   # the Grosse Fuge: music21 parses it for a minute or more
-    read_corpus([mixed / "a.mid", mixed / "sub" / "B.MIDI"], SEG, jobs=2, progress=False)   # forkserver started
-    start = time.monotonic()
-    with pytest.raises(DataError, match="zero.mid: empty file"):
-        read_corpus([mixed / "zero.mid", slow], SEG, jobs=2, strict=True, progress=False, use_cache=False)
-    assert time.monotonic() - start < 20 and multiprocessing.active_children() == []
+def test_strict_with_several_jobs_stops_at_once(mixed, tmp_path):
+    """CHORDVAE_TEST_HANG_ON makes the worker given hang.mid sleep for an hour instead of reading
+    it (a file a parser needs hours for): the bad file found meanwhile ends the command at once."""
+    midi_file(mixed / "hang.mid", [(0, 1, [60, 64, 67])])
+    code = ("import multiprocessing, time\n"
+            "from chordvae.chords.corpus import read_corpus\n"
+            "from chordvae.chords.segment import Segmentation\n"
+            "from chordvae.errors import DataError\n"
+            "start = time.monotonic()\n"
+            "try:\n"
+            f"    read_corpus([{str(mixed / 'hang.mid')!r}, {str(mixed / 'zero.mid')!r}], Segmentation(), jobs=2,\n"
+            "                strict=True, progress=False)\n"
+            "except DataError as e:\n"
+            "    print(e)\n"
+            "print(time.monotonic() - start < 20, multiprocessing.active_children())\n")
+    env = {**os.environ, "CHORDVAE_TEST_HANG_ON": "hang.mid",
+           "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [f"{mixed / 'zero.mid'}: empty file", "True []"]
 
 
 def test_closing_the_task_stream_kills_busy_workers_at_once():
@@ -104,6 +128,38 @@ def test_a_dead_worker_costs_only_its_own_task():
     # os._exit(0) and os._exit(k) all end their worker: every task is named, with its exit code
     assert results == {k: WorkerDied(k) for k in range(5)}
     assert str(WorkerDied(-11)).startswith("worker process died (killed by SIGSEGV")
+
+
+def test_workers_have_a_limited_address_space_and_the_caller_survives_their_exhaustion():
+    import resource
+
+    context = multiprocessing.get_context("forkserver")
+    limit = 2 << 30
+    (_, (soft, _)), = run_tasks(resource.getrlimit, [(resource.RLIMIT_AS,)], jobs=1, context=context,
+                                address_space=limit)
+    assert soft == limit and resource.getrlimit(resource.RLIMIT_AS)[0] != limit   # the caller keeps its own
+    (_, died), = run_tasks(bytearray, [(3 << 30,)], jobs=1, context=context, address_space=limit)
+    assert isinstance(died, WorkerDied)   # MemoryError in the worker, nothing in the caller
+    assert bytearray(3 << 30)[-1] == 0    # which can still allocate that much
+
+
+def test_a_file_that_exhausts_its_worker_is_skipped_for_good(mixed, monkeypatch):
+    def hungry(path, seg, corpus):
+        raise MemoryError
+
+    monkeypatch.setattr(corpus_module, "extract_file", hungry)
+    assert corpus_module._extract(str(mixed / "a.mid"), "mixed", SEG, time_limit=0) == \
+        corpus_module.Skip("too large to read in 4 GiB of memory")
+
+
+def test_every_file_is_parsed_in_a_worker_even_with_one_job(mixed, monkeypatch):
+    """So a file's parse never runs in the caller's process (its memory is not limited)."""
+    def in_caller(*args):
+        raise AssertionError("parsed in the calling process")
+
+    monkeypatch.setattr(corpus_module, "extract_file", in_caller)   # not seen by the workers
+    corpus = read_corpus([mixed / "a.mid", mixed / "zero.mid"], SEG, jobs=1, progress=False, use_cache=False)
+    assert [p.source for p in corpus.pieces] == [str(mixed / "a.mid")] and corpus.pieces[0].corpus == "a"
 
 
 def test_a_worker_that_really_dies_loses_nothing_but_its_file(mixed, tmp_path):
@@ -132,7 +188,7 @@ def test_worker_processes_import_no_torch(mixed):
     code = ("import sys\n"
             "from chordvae.chords import corpus\n"
             f"for path in {[str(mixed / 'a.mid'), str(mixed / 'c.musicxml')]!r}:\n"
-            "    assert corpus._work(path, corpus.Segmentation(min_notes=2), 60.0).events\n"
+            "    assert corpus._extract(path, 'x', corpus.Segmentation(min_notes=2), 60.0).events\n"
             "print(sorted(m for m in sys.modules if m.split('.')[0] == 'torch'))\n")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
@@ -185,20 +241,13 @@ def test_parallel_and_serial_extraction_agree(mixed):
 
 
 def test_a_warm_cache_parses_nothing(mixed, monkeypatch):
-    calls = []
-    real = corpus_module.extract_file
-
-    def counting(*args):
-        calls.append(args)
-        return real(*args)
-
-    monkeypatch.setattr(corpus_module, "extract_file", counting)
+    given = counting_tasks(monkeypatch)
     cold = read_corpus([mixed], SEG, jobs=1, progress=False)
-    assert len(calls) == 8  # every music file, good or bad
+    assert len(given) == 8  # every music file, good or bad
     warm = read_corpus([mixed], SEG, jobs=1, progress=False)
-    assert len(calls) == 8 and warm.pieces == cold.pieces and warm.skipped == cold.skipped
+    assert len(given) == 8 and warm.pieces == cold.pieces and warm.skipped == cold.skipped
     read_corpus([mixed], Segmentation(mode="beat"), jobs=1, progress=False)
-    assert len(calls) == 16  # other settings are not served from the cache
+    assert len(given) == 16  # other settings are not served from the cache
 
 
 def test_a_corrupt_cache_entry_is_recomputed(mixed):
@@ -212,11 +261,11 @@ def test_a_corrupt_cache_entry_is_recomputed(mixed):
 def test_a_slow_file_times_out(mixed, monkeypatch):
     import time
 
-    def slow(path, seg):
+    def slow(path, seg, corpus):
         time.sleep(5)
 
     monkeypatch.setattr(corpus_module, "extract_file", slow)
-    result = corpus_module._extract(str(mixed / "a.mid"), SEG, time_limit=0.2)
+    result = corpus_module._extract(str(mixed / "a.mid"), "mixed", SEG, time_limit=0.2)
     assert result == corpus_module.Skip("timed out after 0.2s", lasting=False)
 
 
@@ -254,7 +303,7 @@ def test_extract_names_every_skipped_file_on_stderr_and_beside_its_output(mixed,
 
 
 def piece(events, tonic=0, mode="major"):
-    return PieceChords("x", [ChordEvent("x", 0, 1, 0, 1, pcs, bass) for pcs, bass in events], tonic, mode)
+    return PieceChords("x", [ChordEvent("x", 0, 1, 0, 1, pcs, bass) for pcs, bass in events], tonic, mode, "x")
 
 
 def test_vectors_features_and_transpositions():
@@ -271,3 +320,21 @@ def test_vectors_features_and_transpositions():
     for k in range(12):
         assert sorted(np.flatnonzero(x[2 * k, :12])) == sorted((pc + k) % 12 for pc in (2, 7, 11))
         assert np.flatnonzero(x[2 * k, 12:]).tolist() == [(7 + k) % 12]
+
+
+def test_each_file_is_hashed_once_for_the_cache_key_and_the_runs_fingerprint(mixed, monkeypatch):
+    from chordvae.datasets.chords import Chords
+
+    hashed = []
+    real = corpus_module.sha256_file
+    monkeypatch.setattr(corpus_module, "sha256_file", lambda path: hashed.append(str(path)) or real(path))
+    adapter = Chords()
+    adapter.progress = False
+    data = adapter.load([str(mixed)], {"jobs": 1}, seed=0)     # cache keys, then the meta's fingerprint
+    assert sorted(hashed) == sorted(data.meta["fingerprint"]) and len(hashed) == 8
+    adapter.reload(data.meta)                                    # the check, the cache keys, the meta
+    assert len(hashed) == 8
+    midi_file(mixed / "a.mid", [(0, 1, [60, 63, 67])])           # a changed file is hashed again
+    with pytest.raises(DataError, match="1 file changed: .*a.mid"):
+        adapter.reload(data.meta)
+    assert hashed[8:] == [str(mixed / "a.mid")]

@@ -265,13 +265,27 @@ def test_a_drawn_path_becomes_a_walk_that_plays(page):
     page.find_element(By.ID, "stop").click()
 
 
-def test_keys_move_the_cursor_and_play(page):
+def test_keys_move_the_cursor_and_enter_plays_the_chord_under_it(page):
     canvas = page.find_element(By.ID, "plane")
-    before = len(js(page, "window.chordvaeTest.scheduled"))
     where = page.find_element(By.ID, "where").text
-    canvas.send_keys(Keys.ARROW_RIGHT, Keys.ARROW_UP, Keys.ENTER)
+    u0, v0 = js(page, "window.chordvaeTest.cursor()")
+    canvas.send_keys(Keys.ARROW_LEFT, Keys.ARROW_DOWN)   # away from the plane's right and top edges
+    canvas.send_keys(Keys.ARROW_RIGHT, Keys.ARROW_RIGHT, Keys.ARROW_UP, Keys.ARROW_UP)
     assert page.find_element(By.ID, "where").text != where
-    assert len(js(page, "window.chordvaeTest.scheduled")) in (before, before + 1)  # an empty decode is silent
+    u1, v1 = js(page, "window.chordvaeTest.cursor()")
+    assert u1 - u0 == pytest.approx(v1 - v0) and u1 > u0   # one step right and one up
+    for _ in range(48):   # on to a point that decodes to a chord (the plane has silent cells too)
+        u, v = js(page, "window.chordvaeTest.cursor()")
+        chord = js(page, "window.chordvaeTest.decodeAt(arguments[0], arguments[1])", u, v)
+        if chord["pcs"]:
+            break
+        canvas.send_keys(Keys.ARROW_RIGHT)
+    assert chord["pcs"], "no chord within 48 steps to the right"
+    before = len(js(page, "window.chordvaeTest.scheduled"))
+    canvas.send_keys(Keys.ENTER)
+    scheduled = js(page, "window.chordvaeTest.scheduled")
+    assert len(scheduled) == before + 1
+    assert scheduled[-1]["pitches"] == voice(tuple(chord["pcs"]), chord["bass"])
     assert js(page, "document.activeElement.id") == "plane"
 
 

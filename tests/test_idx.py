@@ -4,6 +4,7 @@ from __future__ import annotations
 import functools
 import gzip
 import hashlib
+import http.client
 import http.server
 import socketserver
 import threading
@@ -14,6 +15,7 @@ import numpy as np
 import pytest
 
 from chordvae.cache import cache_dir
+from chordvae.datasets import idx
 from chordvae.datasets.idx import (FASHION_MNIST_SOURCE, FILES, MNIST_SOURCE, load_split, locate,
                                    read_idx)
 from chordvae.errors import ChordVAEError, DataError
@@ -163,6 +165,22 @@ def test_mismatched_images_and_labels_are_refused(tmp_path):
         load_split(locate(MNIST_SOURCE, tmp_path), "official", 0)
 
 
+def test_a_gzip_bomb_is_refused_before_it_is_unpacked(tmp_path, monkeypatch):
+    monkeypatch.setattr(idx, "MAX_IDX_BYTES", 10_000)
+    path = tmp_path / "bomb-images-idx3-ubyte.gz"
+    path.write_bytes(gzip.compress(GOOD + bytes(20_000)))   # 22 kB unpacked from a few hundred bytes
+    assert path.stat().st_size < 1_000
+    with pytest.raises(DataError, match="larger than 0 MB unpacked") as info:
+        read_idx(path)
+    assert str(path) in str(info.value)
+    plain = tmp_path / "plain-images-idx3-ubyte"
+    plain.write_bytes(GOOD + bytes(20_000))
+    with pytest.raises(DataError, match="larger than"):
+        read_idx(plain)
+    (tmp_path / "ok.gz").write_bytes(gzip.compress(GOOD))   # under the limit: read as before
+    assert read_idx(tmp_path / "ok.gz").shape == (3, 28, 28)
+
+
 @pytest.fixture
 def server(tmp_path):
     """An HTTP server on 127.0.0.1 serving a folder of small IDX files; yields (url, folder, httpd)."""
@@ -262,3 +280,20 @@ def test_server_down_names_the_missing_files(server):
     assert all(name in message for name in FILES.values())
     assert str(cache_dir("mnist-test")) in message and "download failed" in message
     assert "\n" not in message and list(cache_dir("mnist-test").iterdir()) == []
+
+
+@pytest.mark.parametrize("announced", [True, False])
+def test_an_oversized_download_is_abandoned_and_leaves_nothing(server, monkeypatch, announced):
+    """Refused by its Content-Length when the server sends one, else once the bytes exceed the cap."""
+    url, folder = server
+    source = _source_for(folder, url)
+    monkeypatch.setattr(idx, "MAX_DOWNLOAD_BYTES", 1_000)   # the served images are about 16 kB
+    if not announced:
+        real = http.client.HTTPMessage.get
+        monkeypatch.setattr(http.client.HTTPMessage, "get",
+                            lambda self, name, default=None: None if name == "Content-Length" else real(self, name, default))
+    fetched, failures = idx.fetch(source, ["train_images", "train_labels"], [url])
+    assert set(fetched) == {"train_labels"}     # 20 labels: small enough
+    assert len(failures) == 1 and "larger than 0 MB; the download was discarded" in failures[0]
+    assert FILES["train_images"] in failures[0]
+    assert [p.name for p in cache_dir("mnist-test").iterdir()] == [FILES["train_labels"]]

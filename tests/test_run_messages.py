@@ -13,7 +13,6 @@ from chordvae.threads import forward_macs, training_threads
 from chordvae.train import torch_settings
 from chordvae.train import TrainConfig
 from chordvae.vae import ModelConfig, build_model
-from test_train import Toy  # noqa: F401  (registers the toy dataset)
 
 TOY = ["train", "--dataset", "toy", "--batch-size", "64", "--hidden", "16"]
 

@@ -6,50 +6,16 @@ import json
 import pytest
 import torch
 from click.testing import CliRunner
-from matplotlib.figure import Figure
 
 from chordvae import runs
 from chordvae.checkpoint import load_checkpoint
 from chordvae.cli import main
-from chordvae.datasets import Data, DatasetAdapter, register
 from chordvae.errors import ChordVAEError, TrainingDiverged
-from chordvae.meta import DatasetMeta
-from chordvae.plane import posterior_means
-from chordvae.plots import save_figure
 from chordvae.train import TrainConfig, fit, fused_adam, run_directory
 from chordvae.vae import ModelConfig, build_model
 from torch.utils._python_dispatch import TorchDispatchMode
 
-
-@register
-class Toy(DatasetAdapter):
-    """Noisy copies of four 12-bit prototypes; label = prototype."""
-
-    name = "toy"
-    default_hidden = (32,)
-
-    def load(self, sources, options, seed, run_dir=None):
-        g = torch.Generator().manual_seed(seed)
-        protos = torch.tensor([[1, 0, 0, 0, 1, 0, 0, 1, 0, 0, 0, 0], [0, 0, 1, 0, 0, 1, 0, 0, 0, 1, 0, 0],
-                               [0, 0, 0, 0, 1, 0, 0, 1, 0, 0, 0, 1], [1, 0, 0, 1, 0, 0, 1, 0, 0, 1, 0, 0]]).float()
-        labels = torch.randint(0, 4, (600,), generator=g)
-        flips = torch.rand(600, 12, generator=g) < 0.02
-        x = (protos[labels] + flips.float()) % 2
-        return Data(x[:500], x[500:], labels[:500], labels[500:], ["C", "D-", "E-", "dim"],
-                    DatasetMeta(self.name, seed=seed))
-
-    def plot_latent_space(self, model, data, meta, path, n=None, scale=None, plane=None):
-        z, _ = plane.grid(n or 5, scale)
-        fig = Figure()
-        ax = fig.subplots()
-        ax.imshow(model.decode_mean(z.reshape(-1, model.latent_dim)).detach().numpy())
-        save_figure(fig, path)
-
-    def plot_label_clusters(self, model, data, meta, path, plane=None):
-        fig = Figure()
-        ax = fig.subplots()
-        ax.plot(*posterior_means(model, data.validation)[:, :2].T.numpy(), ".")
-        save_figure(fig, path)
+from tests.helpers import Toy
 
 
 def _train(tmp_path, epochs=3, **kw):

@@ -2,6 +2,8 @@
 
 Each file is parsed once per content, segmentation and chordvae version: results (and
 rejections) are cached as small JSON files, so a second run over a corpus parses nothing.
+Files are always parsed in worker processes (one with ``jobs=1``) whose address space is
+limited to ``MAX_WORKER_BYTES``, so that no file can exhaust the memory of the caller.
 """
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import multiprocessing
 import os
 import signal
 import threading
+import time
 from collections import Counter
 from contextlib import closing
 from dataclasses import dataclass, field
@@ -23,14 +26,17 @@ from tqdm.auto import tqdm
 from .. import __version__
 from ..cache import cache_dir, store
 from ..errors import DataError
-from ..fileio import write_text
+from ..fileio import sha256_file, write_text
 from .events import ChordEvent
-from .extract import MIDI_SUFFIXES, SCORE_SUFFIXES, PieceChords, extract_file
+from .extract import PieceChords, extract_file
 from .pcset import from_mask, to_mask
 from .segment import Segmentation
+from .sources import SourceFile, resolve
 from .workers import WorkerDied, run_tasks
 
-SUFFIXES = MIDI_SUFFIXES + SCORE_SUFFIXES
+#: Address space of a parsing worker: music21 peaks at 0.38 GB on the Grosse Fuge (9,700 notes),
+#: so a file within MAX_NOTES fits; a hostile one ends with MemoryError, not the machine's memory.
+MAX_WORKER_BYTES = 4 << 30
 
 
 @dataclass(frozen=True)
@@ -82,44 +88,21 @@ def _one_line(text: str) -> str:
     return text.replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
 
 
-def find_files(sources: Sequence[str | Path]) -> list[Path]:
-    """Music files among ``sources`` (files, or folders searched recursively), sorted per source."""
-    files: list[Path] = []
-    for source in map(Path, sources):
-        if source.is_dir():
-            found = sorted(p for p in source.rglob("*") if p.is_file() and p.suffix.lower() in SUFFIXES)
-            if not found:
-                raise DataError(f"no MIDI or score files in {source} (looked for {', '.join(SUFFIXES)})")
-            files.extend(found)
-        elif source.is_file():
-            files.append(source)
-        else:
-            raise DataError(f"{source} does not exist")
-    return files
-
-
-def default_sources() -> list[Path]:
-    """The Bach chorales in music21's corpus (MusicXML), about 400 files."""
-    from music21 import corpus
-
-    return sorted(p for p in corpus.getComposer("bach") if p.suffix == ".mxl" and "bwv" in p.name)
-
-
 def read_corpus(sources: Sequence[str | Path], seg: Segmentation, jobs: int | None = None,
                 strict: bool = False, progress: bool = True, use_cache: bool = True,
                 time_limit: float = 60.0, report: Callable[[str], None] | None = None) -> Corpus:
-    """Read every music file in ``sources`` with ``jobs`` processes (default: all cores).
+    """Read every music file of ``sources`` (named sources, files or folders, see
+    :mod:`~chordvae.chords.sources`; each piece knows its corpus) with ``jobs`` worker processes
+    (default: all cores).
 
     Unreadable files are skipped with a reason, or with ``strict`` the first one found raises
     DataError (the other workers are stopped at once). ``report``, when given, receives one
     line per skipped file as it is found. Raises DataError when no chord remains.
     ``time_limit`` is per file, in seconds.
     """
-    files = find_files(sources)
-    if not files:
-        raise DataError("no music files given")
+    files = resolve(sources)
     settings = f"|{seg.cache_key()}|chordvae {__version__}|{_code_digest()}"
-    keys = [_cache_key(f, settings) for f in files]
+    keys = [hashlib.sha256((file_digest(f.path) + settings).encode()).hexdigest() for f in files]
     results: list[PieceChords | Skip | None] = [_cache_get(k, f) if use_cache else None
                                                for k, f in zip(keys, files)]
     todo = [i for i, r in enumerate(results) if r is None]
@@ -129,16 +112,24 @@ def read_corpus(sources: Sequence[str | Path], seg: Segmentation, jobs: int | No
 
     def skip(i: int, result: Skip) -> None:
         if strict:
-            raise DataError(f"{files[i]}: {result.reason}")
+            raise DataError(f"{files[i].path}: {result.reason}")
         if report is not None:
             with bar.external_write_mode():
-                report(f"skipped {_one_line(str(files[i]))}: {result.reason}")
+                report(f"skipped {_one_line(str(files[i].path))}: {result.reason}")
 
-    with bar, closing(_run(files, todo, seg, jobs, time_limit)) as run:
+    # forkserver: workers fork from a clean server that has imported the readers once
+    # (plain fork could inherit torch's thread pools; spawn would import music21 per worker)
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([__name__])
+    tasks = [(str(files[i].path), files[i].corpus, seg, time_limit) for i in todo]
+    with bar, closing(run_tasks(_extract, tasks, jobs, context, address_space=MAX_WORKER_BYTES)) as run:
         for i, result in enumerate(results):
             if isinstance(result, Skip):
                 skip(i, result)
-        for i, result in run:
+        for k, result in run:
+            i = todo[k]
+            if isinstance(result, WorkerDied):
+                result = Skip(str(result), lasting=False)
             results[i] = result
             if isinstance(result, PieceChords) or result.lasting:
                 _cache_put(keys[i], result)
@@ -146,7 +137,7 @@ def read_corpus(sources: Sequence[str | Path], seg: Segmentation, jobs: int | No
             if isinstance(result, Skip):
                 skip(i, result)
     pieces = [r for r in results if isinstance(r, PieceChords)]
-    skipped = [(str(f), r.reason) for f, r in zip(files, results) if isinstance(r, Skip)]
+    skipped = [(str(f.path), r.reason) for f, r in zip(files, results) if isinstance(r, Skip)]
     corpus = Corpus(pieces, skipped)
     if corpus.n_events == 0:
         first = f" (first: {Path(skipped[0][0]).name}: {skipped[0][1]})" if skipped else ""
@@ -154,36 +145,19 @@ def read_corpus(sources: Sequence[str | Path], seg: Segmentation, jobs: int | No
     return corpus
 
 
-def _run(files: list[Path], todo: list[int], seg: Segmentation, jobs: int, time_limit: float):
-    """Yield ``(index, PieceChords | Skip)`` for the files in ``todo``, as they finish."""
-    if jobs == 1:
-        for i in todo:
-            yield i, _extract(str(files[i]), seg, time_limit)
-        return
-    # forkserver: workers fork from a clean server that has imported the readers once
-    # (plain fork could inherit torch's thread pools; spawn would import music21 per worker)
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload([__name__])
-    tasks = [(str(files[i]), seg, time_limit) for i in todo]
-    for k, result in run_tasks(_work, tasks, jobs, context):
-        yield todo[k], Skip(str(result), lasting=False) if isinstance(result, WorkerDied) else result
-
-
-def _work(path: str, seg: Segmentation, time_limit: float) -> PieceChords | Skip:
-    """:func:`_extract` in a pool worker. Test hook: with ``CHORDVAE_TEST_DIE_ON=<text>`` set,
-    a worker given a path containing ``<text>`` dies at once (``os._exit(1)``), as on a segfault."""
-    die_on = os.environ.get("CHORDVAE_TEST_DIE_ON")
-    if die_on and die_on in path:
-        os._exit(1)
-    return _extract(path, seg, time_limit)
-
-
 class _Timeout(Exception):
     pass
 
 
-def _extract(path: str, seg: Segmentation, time_limit: float) -> PieceChords | Skip:
-    """Run in a worker: the file's chords, or why it cannot be used."""
+def _extract(path: str, corpus: str, seg: Segmentation, time_limit: float) -> PieceChords | Skip:
+    """Run in a worker: the file's chords (as a piece of ``corpus``), or why it cannot be used.
+
+    Test hooks: with ``CHORDVAE_TEST_DIE_ON=<text>`` set, a worker given a path containing
+    ``<text>`` dies at once (``os._exit(1)``), as on a segfault; with ``CHORDVAE_TEST_HANG_ON``,
+    it sleeps instead of reading, as on a file that takes a parser hours."""
+    if (die_on := os.environ.get("CHORDVAE_TEST_DIE_ON")) and die_on in path:
+        os._exit(1)
+    hang = (hang_on := os.environ.get("CHORDVAE_TEST_HANG_ON")) is not None and hang_on in path
     alarm = threading.current_thread() is threading.main_thread() and time_limit > 0
     if alarm:
         def on_alarm(signum, frame):
@@ -191,11 +165,15 @@ def _extract(path: str, seg: Segmentation, time_limit: float) -> PieceChords | S
         previous = signal.signal(signal.SIGALRM, on_alarm)
         signal.setitimer(signal.ITIMER_REAL, time_limit)
     try:
-        return extract_file(path, seg)
+        if hang:
+            time.sleep(3600)
+        return extract_file(path, seg, corpus)
     except _Timeout:
         return Skip(f"timed out after {time_limit:g}s", lasting=False)
     except DataError as e:
         return Skip(str(e))
+    except MemoryError:
+        return Skip(f"too large to read in {MAX_WORKER_BYTES / (1 << 30):g} GiB of memory")
     except Exception as e:  # a library bug on a strange file must not end the corpus
         return Skip(f"unexpected error: {type(e).__name__}: {str(e).strip()[:160]}".splitlines()[0])
     finally:
@@ -204,14 +182,18 @@ def _extract(path: str, seg: Segmentation, time_limit: float) -> PieceChords | S
             signal.signal(signal.SIGALRM, previous)
 
 
-def _cache_key(path: Path, settings: str) -> str:
-    """sha256 of the file's content and ``settings`` (segmentation, version, code digest)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-    digest.update(settings.encode())
-    return digest.hexdigest()
+_digests: dict[tuple, str] = {}
+
+
+def file_digest(path: str | os.PathLike) -> str:
+    """Hex sha256 of the file's content, computed once per process for an unchanged file (same
+    path, size, modification time and inode): the cache key and the run's fingerprint of a
+    corpus share one reading of each file."""
+    st = os.stat(path)
+    key = (os.fspath(path), st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev)
+    if key not in _digests:
+        _digests[key] = sha256_file(path)
+    return _digests[key]
 
 
 @lru_cache(maxsize=1)
@@ -224,17 +206,17 @@ def _code_digest() -> str:
     return digest.hexdigest()[:16]
 
 
-def _cache_get(key: str, path: Path) -> PieceChords | Skip | None:
-    """The cached result for ``key`` (with ``path`` as its source), or None; corrupt entries count as missing."""
+def _cache_get(key: str, file: SourceFile) -> PieceChords | Skip | None:
+    """The cached result for ``key`` (as ``file``'s piece), or None; corrupt entries count as missing."""
     try:
         d = json.loads((cache_dir("chords") / f"{key}.json").read_text())
         if "reason" in d:
             return Skip(str(d["reason"]))
         events = []
         for sb, eb, ss, es, code, bass, root, quality, sounding, confidence in d["events"]:
-            events.append(ChordEvent(str(path), sb, eb, ss, es, from_mask(code), bass, root, quality,
+            events.append(ChordEvent(str(file.path), sb, eb, ss, es, from_mask(code), bass, root, quality,
                                      from_mask(sounding), confidence))
-        return PieceChords(str(path), events, int(d["key_tonic"]), str(d["key_mode"]))
+        return PieceChords(str(file.path), events, int(d["key_tonic"]), str(d["key_mode"]), file.corpus)
     except (OSError, ValueError, KeyError, TypeError):
         return None
 

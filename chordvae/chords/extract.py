@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 
 from .events import ChordEvent
-from .readers import MIDI_SUFFIXES, SCORE_SUFFIXES, FileRejected, Notes, read_notes
+from .readers import FileRejected, Notes, read_notes
 from .segment import Segmentation, segment
 
-__all__ = ["FileRejected", "MIDI_SUFFIXES", "PieceChords", "SCORE_SUFFIXES", "extract_file", "find_key"]
+__all__ = ["FileRejected", "PieceChords", "extract_file", "find_key"]
 
 
 @dataclass
@@ -23,18 +23,19 @@ class PieceChords:
     events: list[ChordEvent]
     key_tonic: int
     key_mode: str
-    corpus: str = ""
+    corpus: str
 
 
-def extract_file(path: str | os.PathLike, seg: Segmentation) -> PieceChords:
-    """Read, segment and key-analyse one file; raises FileRejected with a reason."""
+def extract_file(path: str | os.PathLike, seg: Segmentation, corpus: str | None = None) -> PieceChords:
+    """Read, segment and key-analyse one file, a piece of ``corpus`` (default: as a source of
+    its own, the corpus named after the file's stem); raises FileRejected with a reason."""
     notes = read_notes(path)
     events = segment(notes, seg)
     if not events:
         raise FileRejected("no chord recognised" if seg.mode == "chords"
                            else f"no chord of at least {seg.min_notes} pitch classes")
     tonic, mode = find_key(notes)
-    return PieceChords(str(Path(path)), events, tonic, mode)
+    return PieceChords(str(Path(path)), events, tonic, mode, Path(path).stem if corpus is None else corpus)
 
 
 def find_key(notes: Notes) -> tuple[int, str]:

@@ -7,9 +7,8 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Mapping
 
 from ..errors import ChordVAEError
-from .corpus import Corpus
+from .corpus import Corpus, read_corpus
 from .segment import Segmentation
-from .sources import read_sources
 from .vectors import FEATURES, PITCH_SETS, TRANSPOSE
 
 SEGMENT_NAMES = {"mode": "segment"}  # Segmentation field -> option name, where they differ
@@ -51,17 +50,15 @@ class ChordOptions:
                 if f.name != "segmentation" and options.get(f.name) is not None}
         return cls(Segmentation(**seg), **rest)
 
+    @classmethod
+    def coerce(cls, options: ChordOptions | Mapping[str, Any] | None) -> ChordOptions:
+        """``options`` as ChordOptions (a flat dict is read with :meth:`from_dict`, None: the defaults)."""
+        return options if isinstance(options, ChordOptions) else cls.from_dict(options or {})
+
     def to_dict(self) -> dict[str, Any]:
         """The flat option names and their values (JSON-serialisable)."""
         seg = {SEGMENT_NAMES.get(f.name, f.name): getattr(self.segmentation, f.name) for f in fields(Segmentation)}
         return {**seg, **{f.name: getattr(self, f.name) for f in fields(self) if f.name != "segmentation"}}
-
-
-def chord_options(options: ChordOptions | Mapping[str, Any] | None) -> ChordOptions:
-    """``options`` as ChordOptions (a flat dict is read with :meth:`ChordOptions.from_dict`)."""
-    if isinstance(options, ChordOptions):
-        return options
-    return ChordOptions.from_dict(options or {})
 
 
 def read(sources: list[str], options: ChordOptions | Mapping[str, Any] | None = None,
@@ -69,10 +66,10 @@ def read(sources: list[str], options: ChordOptions | Mapping[str, Any] | None = 
     """Read the chord corpus of ``sources`` (named sources, see :mod:`chordvae.chords.sources`;
     none: music21's Bach chorales) as the options say; with ``progress``, show a progress bar and
     name each skipped file on stderr."""
-    opts = chord_options(options)
-    return read_sources(sources, opts.segmentation, jobs=opts.jobs, strict=opts.strict,
-                        use_cache=not opts.no_cache, progress=progress,
-                        report=_to_stderr if progress else None)
+    opts = ChordOptions.coerce(options)
+    return read_corpus(sources, opts.segmentation, jobs=opts.jobs, strict=opts.strict,
+                       use_cache=not opts.no_cache, progress=progress,
+                       report=_to_stderr if progress else None)
 
 
 def _to_stderr(line: str) -> None:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -39,6 +40,26 @@ DECODERS = ("viterbi", "argmax")
 MELODY_NAMES = re.compile(r"melod|vocal|voice|voix|vox|lead|sing|soprano|chant|gesang|canto|solo", re.I)
 #: Most (note, frame) pairs one piece may make; a hostile file is refused before it fills memory.
 MAX_PAIRS = 20_000_000
+#: A melody track: fewer than this share of its notes overlap their next note by more than
+#: ``OVERLAP_TOLERANCE`` of their own length (it is monophonic), and its mean pitch is at least
+#: ``MELODY_ABOVE`` semitones above the rest of the music.
+POLYPHONIC_SHARE = 0.1
+OVERLAP_TOLERANCE = 0.1
+MELODY_ABOVE = 5
+#: Beat phases told apart when looking for the onsets' phase (a 24th of a beat each), and how many
+#: times the onset weight at the beat's start another phase needs to move the grid there.
+PHASE_BINS = 24
+PHASE_DOMINANCE = 2
+#: A note is heard in a frame's bass when it sounds through this share of the frame (or starts in it).
+BASS_HEARD = 0.25
+#: Above every MIDI pitch: the lowest note of a frame with no bass note.
+ABOVE_ANY_PITCH = 1 << 10
+#: An event's ``sounding`` pitch classes: those with at least this share of the loudest one's weight.
+SOUNDING_SHARE = 0.02
+#: The log prior of a quality that ``RecogniserOptions.quality_prior`` does not list.
+UNLISTED_QUALITY_PRIOR = -3.0
+#: A piece's change probabilities per metrical level are kept within this range.
+CHANGE_RATE_RANGE = (1e-4, 0.9)
 
 
 def _default_quality_prior() -> dict[str, float]:
@@ -90,6 +111,38 @@ class RecogniserOptions:
         return "rec:" + repr(sorted(asdict(self).items()))
 
 
+@dataclass(frozen=True, eq=False)
+class States:
+    """The decoder's states: :attr:`NO_CHORD` (0), then every (root, quality) of the vocabulary,
+    state ``s`` being ``names[s - 1]``. Per-state arrays have one entry per state, no chord first."""
+
+    NO_CHORD = 0
+    names: tuple[tuple[int, str], ...]
+    rows: np.ndarray   # (S - 1, 12) binary templates of the chords, in the order of ``names``
+
+    @classmethod
+    def vocabulary(cls) -> States:
+        """Every chord of :mod:`~chordvae.chords.vocabulary`."""
+        rows, names = templates()
+        return cls(tuple(names), rows)
+
+    def chord(self, state: int) -> tuple[int, str]:
+        """``(root, quality)`` of a chord state (not :attr:`NO_CHORD`)."""
+        return self.names[state - 1]
+
+    @cached_property
+    def roots(self) -> np.ndarray:
+        """Int ``(S - 1,)``: each chord's root."""
+        return np.array([r for r, _ in self.names])
+
+    def with_no_chord(self, no_chord: float, chords: np.ndarray | list) -> np.ndarray:
+        """A per-state array ``(S, ...)`` from the chords' ``(S - 1, ...)``: no chord's entry
+        (filled with ``no_chord``) first."""
+        chords = np.asarray(chords)
+        first = np.full((1,) + chords.shape[1:], no_chord, dtype=np.result_type(no_chord, chords))
+        return np.concatenate([first, chords])
+
+
 @dataclass
 class Grid:
     """Analysis frames: ``edges`` (F + 1,) in quarter notes; ``level`` (F,) metrical level of
@@ -101,17 +154,17 @@ class Grid:
 
 def recognise(notes: Notes, options: RecogniserOptions = RecogniserOptions()) -> list[ChordEvent]:
     """The chords of ``notes`` in time order (no-chord stretches are left out)."""
-    keep = notes.end > notes.start
-    if not keep.any():
+    sounding = notes.end > notes.start
+    if not sounding.any():
         return []
     melody = melody_tracks(notes)
     beats, moved = beat_grid(notes)
     edges, sub = _frames(beats)
-    profile, bass = evidence(notes, keep, melody, edges, options)
+    profile, bass = evidence(notes, sounding, melody, edges, options)
     level = _levels(notes, beats, sub, profile, reliable_bars=not moved)
     grid = Grid(edges, level)
-    rows, names = templates()
-    emission = _emission(profile, bass, np.diff(edges), rows, names, options)
+    states = States.vocabulary()
+    emission = _emission(profile, bass, np.diff(edges), states, options)
     if options.decoder == "argmax":
         path = emission.argmax(1)
         confidence = np.exp(emission.max(1) - _logsumexp(emission, 1))
@@ -120,9 +173,9 @@ def recognise(notes: Notes, options: RecogniserOptions = RecogniserOptions()) ->
         log_change = np.log(change_prob)[grid.level]
         path = _viterbi(emission, log_change)
         posterior, _ = _posterior(emission, log_change)
-        path = _absorb(path, names, round(options.absorb_beats * sub))
+        path = _absorb(path, states, round(options.absorb_beats * sub))
         confidence = posterior[np.arange(len(path)), path]
-    return _events(notes, grid, path, confidence, profile, bass, names)
+    return _events(notes, grid, path, confidence, profile, bass, states)
 
 
 def melody_tracks(notes: Notes) -> np.ndarray:
@@ -140,7 +193,8 @@ def melody_tracks(notes: Notes) -> np.ndarray:
             continue
         order = np.argsort(notes.start[mine], kind="stable")
         start, end = notes.start[mine][order], notes.end[mine][order]
-        monophonic[k] = (end[:-1] - start[1:] > 0.1 * (end[:-1] - start[:-1])).mean() < 0.1
+        overlapping = end[:-1] - start[1:] > OVERLAP_TOLERANCE * (end[:-1] - start[:-1])
+        monophonic[k] = overlapping.mean() < POLYPHONIC_SHARE
     result = np.zeros(n, dtype=bool)
     for k in range(n):
         mine = notes.track == k
@@ -148,7 +202,7 @@ def melody_tracks(notes: Notes) -> np.ndarray:
             continue
         others = [j for j in range(n) if j != k and (notes.track == j).any()]
         accompanied = any(not monophonic[j] for j in others)
-        high = notes.pitch[mine].mean() >= notes.pitch[~mine].mean() + 5
+        high = notes.pitch[mine].mean() >= notes.pitch[~mine].mean() + MELODY_ABOVE
         result[k] = named[k] or (monophonic[k] and high and accompanied)
     return result
 
@@ -169,12 +223,11 @@ def beat_grid(notes: Notes) -> tuple[np.ndarray, bool]:
         beats = np.concatenate([beats, beats[-1] + step * np.arange(1, np.ceil((last - beats[-1]) / step) + 1)])
     k = np.clip(np.searchsorted(beats, notes.start, side="right") - 1, 0, len(beats) - 2)
     phase = (notes.start - beats[k]) / (beats[k + 1] - beats[k])
-    bins = 24
-    counts = np.bincount(np.round(phase * bins).astype(int) % bins, minlength=bins).astype(float)
+    counts = np.bincount(np.round(phase * PHASE_BINS).astype(int) % PHASE_BINS, minlength=PHASE_BINS).astype(float)
     best = int(counts.argmax())
-    if best == 0 or counts[best] < 2 * counts[0]:
+    if best == 0 or counts[best] < PHASE_DOMINANCE * counts[0]:
         return beats, False
-    shift = (best / bins) * np.diff(beats)
+    shift = (best / PHASE_BINS) * np.diff(beats)
     moved = beats[:-1] + shift
     return _distinct(np.concatenate([[0.0], moved, [beats[-1] + shift[-1]]])), True
 
@@ -195,16 +248,16 @@ def _frames(beats: np.ndarray) -> tuple[np.ndarray, int]:
     return np.concatenate([inner.reshape(-1), beats[-1:]]), sub
 
 
-def evidence(notes: Notes, keep: np.ndarray, melody: np.ndarray, edges: np.ndarray,
+def evidence(notes: Notes, sounding: np.ndarray, melody: np.ndarray, edges: np.ndarray,
              options: RecogniserOptions) -> tuple[np.ndarray, np.ndarray]:
-    """Per frame: ``profile`` (F, 12) weighted note time per pitch class (quarter notes x
-    velocity relative to the piece's median, melody notes x ``melody_weight``: a score without
-    dynamics and a MIDI file of the same notes weigh alike) and ``bass`` (F,) the MIDI pitch of the
-    lowest non-melody note sounding through at least a quarter of the frame (or starting in
-    it), -1 where none."""
-    pitch, start, end = notes.pitch[keep].astype(np.int64), notes.start[keep], notes.end[keep]
-    is_melody = melody[notes.track[keep]]
-    velocity = notes.velocity[keep].astype(np.float64)
+    """Of the notes where ``sounding`` (N,) is true, per frame: ``profile`` (F, 12) weighted note
+    time per pitch class (quarter notes x velocity relative to the piece's median, melody notes x
+    ``melody_weight``: a score without dynamics and a MIDI file of the same notes weigh alike) and
+    ``bass`` (F,) the MIDI pitch of the lowest non-melody note sounding through at least
+    ``BASS_HEARD`` of the frame (or starting in it), -1 where none."""
+    pitch, start, end = notes.pitch[sounding].astype(np.int64), notes.start[sounding], notes.end[sounding]
+    is_melody = melody[notes.track[sounding]]
+    velocity = notes.velocity[sounding].astype(np.float64)
     weight = velocity / np.median(velocity) * np.where(is_melody, options.melody_weight, 1.0)
     first = np.clip(np.searchsorted(edges, start, side="right") - 1, 0, len(edges) - 2)
     last = np.clip(np.searchsorted(edges, end, side="left") - 1, first, len(edges) - 2)
@@ -218,13 +271,13 @@ def evidence(notes: Notes, keep: np.ndarray, melody: np.ndarray, edges: np.ndarr
     profile = np.zeros((frames, 12))
     np.add.at(profile, (frame, pitch[note] % 12), np.maximum(overlap, 0) * weight[note])
     length = np.diff(edges)[frame]
-    heard = (overlap >= 0.25 * length) | (start[note] >= edges[frame])
+    heard = (overlap >= BASS_HEARD * length) | (start[note] >= edges[frame])
     # the bass comes from the accompaniment; a texture of melody alone is its own bass
     accompaniment = ~is_melody[note] if (~is_melody).any() else np.ones(len(note), dtype=bool)
-    lowest = np.full(frames, 1 << 10)
+    lowest = np.full(frames, ABOVE_ANY_PITCH)
     chosen = heard & accompaniment
     np.minimum.at(lowest, frame[chosen], pitch[note[chosen]])
-    bass = np.where(lowest < 1 << 10, lowest, -1)
+    bass = np.where(lowest < ABOVE_ANY_PITCH, lowest, -1)
     return profile, bass
 
 
@@ -264,14 +317,15 @@ def _bar_phase(profile: np.ndarray, sub: int, n_beats: int) -> int:
     return int(np.argmax([change[p::4].sum() for p in range(4)]))
 
 
-def _emission(profile: np.ndarray, bass: np.ndarray, length: np.ndarray, rows: np.ndarray,
-              names: list[tuple[int, str]], options: RecogniserOptions) -> np.ndarray:
-    """Log score ``(F, S)`` of each frame under each state; state 0 is no chord, state s > 0 is
-    ``names[s - 1]``."""
+def _emission(profile: np.ndarray, bass: np.ndarray, length: np.ndarray, states: States,
+              options: RecogniserOptions) -> np.ndarray:
+    """Log score ``(F, S)`` of each frame (``length`` (F,) in quarter notes) under each state.
+    No chord expects every pitch class alike, in the notes and in the bass."""
+    rows = states.rows
+    uniform = -np.log(12.0)
     size = rows.sum(1, keepdims=True)
     eps = options.non_chord_mass
-    log_q = np.log(np.where(rows > 0, (1 - eps) / size, eps / (12 - size)))
-    log_q = np.vstack([np.full((1, 12), -np.log(12.0)), log_q])
+    log_q = states.with_no_chord(uniform, np.log(np.where(rows > 0, (1 - eps) / size, eps / (12 - size))))
     mass = profile.sum(1)
     share = np.where(mass[:, None] > 0, profile / np.maximum(mass, 1e-12)[:, None], 1.0 / 12)
     strength = options.concentration * np.minimum(1.0, mass / (options.evidence_notes * length))
@@ -279,28 +333,28 @@ def _emission(profile: np.ndarray, bass: np.ndarray, length: np.ndarray, rows: n
     # einsum, not a BLAS product: BLAS threads in every corpus worker would oversubscribe the cores
     score = strength[:, None] * np.einsum("fp,sp->fs", share, log_q)
     # the bass: root, another chord tone, or a non-chord tone
-    roots = np.array([r for r, _ in names])
     others = np.maximum(size[:, 0] - 1, 1)
     tone = (1 - options.bass_root - options.bass_out) / others
     log_r = np.where(rows > 0, np.log(tone)[:, None], np.log(options.bass_out / (12 - size)))
-    log_r[np.arange(len(names)), roots] = np.log(options.bass_root)
-    log_r = np.vstack([np.full((1, 12), -np.log(12.0)), log_r])
+    log_r[np.arange(len(rows)), states.roots] = np.log(options.bass_root)
+    log_r = states.with_no_chord(uniform, log_r)
     has_bass = bass >= 0
     score[has_bass] += options.bass_weight * log_r[:, bass[has_bass] % 12].T
-    prior = np.array([options.no_chord_prior] + [options.quality_prior.get(q, -3.0) for _, q in names])
+    prior = states.with_no_chord(options.no_chord_prior, [options.quality_prior.get(q, UNLISTED_QUALITY_PRIOR)
+                                                         for _, q in states.names])
     return score + prior[None, :]
 
 
 def _viterbi(emission: np.ndarray, log_change: np.ndarray) -> np.ndarray:
     """Most likely state path ``(F,)``: from frame t - 1 to t a state stays with probability
     1 - p_t or moves to any one other state with p_t / (S - 1)."""
-    frames, states = emission.shape
-    move = log_change - np.log(states - 1)
+    frames, n_states = emission.shape
+    move = log_change - np.log(n_states - 1)
     stay = np.log1p(-np.exp(log_change))
     delta = emission[0].copy()
-    stayed = np.empty(states)
+    stayed = np.empty(n_states)
     best = np.zeros(frames, dtype=np.int64)            # the state a move into frame t comes from
-    moved_in = np.zeros((frames, states), dtype=bool)  # whether state j at t was reached by a move
+    moved_in = np.zeros((frames, n_states), dtype=bool)  # whether state j at t was reached by a move
     for t in range(1, frames):
         best[t] = k = delta.argmax()
         arrival = delta[k] + move[t]
@@ -327,35 +381,35 @@ def _piece_rhythm(emission: np.ndarray, level: np.ndarray, options: RecogniserOp
     counts = np.bincount(level[1:], weights=changes[1:], minlength=4)
     frames = np.bincount(level[1:], minlength=4)
     rate = (counts + options.rhythm_prior * prior) / (frames + options.rhythm_prior)
-    return np.clip(rate, 1e-4, 0.9)
+    return np.clip(rate, *CHANGE_RATE_RANGE)
 
 
 def _posterior(emission: np.ndarray, log_change: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """State posteriors ``(F, S)`` of the same chain and the probability of a change into each
     frame ``(F,)`` (scaled forward-backward: every step is normalised, so probabilities stay in
     range without logarithms)."""
-    frames, states = emission.shape
+    frames, n_states = emission.shape
     likelihood = np.exp(emission - emission.max(1, keepdims=True))
     change = np.exp(log_change)
-    stay, move = 1.0 - change, change / (states - 1)
-    keep = stay - move  # alpha sums to 1, so arriving mass is alpha * stay + (1 - alpha) * move
+    stay, move = 1.0 - change, change / (n_states - 1)
+    extra = stay - move  # alpha sums to 1, so arriving mass is alpha * stay + (1 - alpha) * move
+    # = move + alpha * extra; the loops work in place (out=) to make no array per frame
     alpha = np.empty_like(likelihood)
     alpha[0] = likelihood[0] / likelihood[0].sum()
-    add, mul = np.add, np.multiply
     for t in range(1, frames):
         a = alpha[t]
-        mul(alpha[t - 1], keep[t], out=a)
-        add(a, move[t], out=a)
-        mul(a, likelihood[t], out=a)
-        mul(a, 1.0 / add.reduce(a), out=a)
+        np.multiply(alpha[t - 1], extra[t], out=a)
+        np.add(a, move[t], out=a)
+        np.multiply(a, likelihood[t], out=a)
+        np.multiply(a, 1.0 / np.add.reduce(a), out=a)
     beta = np.ones_like(likelihood)
-    n = np.empty(states)
+    weighted = np.empty(n_states)   # beta[t] * likelihood[t]
     for t in range(frames - 1, 0, -1):
         b = beta[t - 1]
-        mul(beta[t], likelihood[t], out=n)
-        mul(n, keep[t], out=b)
-        add(b, add.reduce(n) * move[t], out=b)
-        mul(b, 1.0 / add.reduce(b), out=b)
+        np.multiply(beta[t], likelihood[t], out=weighted)
+        np.multiply(weighted, extra[t], out=b)
+        np.add(b, np.add.reduce(weighted) * move[t], out=b)
+        np.multiply(b, 1.0 / np.add.reduce(b), out=b)
     joint = alpha * beta
     # from frame t - 1 to t: staying in j has weight alpha[t-1, j] stay[t] likelihood[t, j] beta[t, j]
     arriving = likelihood[1:] * beta[1:]
@@ -370,7 +424,7 @@ def _logsumexp(x: np.ndarray, axis: int) -> np.ndarray:
     return (top + np.log(np.exp(x - top).sum(axis=axis, keepdims=True))).squeeze(axis)
 
 
-def _absorb(path: np.ndarray, names: list[tuple[int, str]], frames: int) -> np.ndarray:
+def _absorb(path: np.ndarray, states: States, frames: int) -> np.ndarray:
     """Suspended chords of at most ``frames`` frames take the state of a neighbouring run on the
     same root (the next one first: a suspension resolves forwards)."""
     path = path.copy()
@@ -378,21 +432,21 @@ def _absorb(path: np.ndarray, names: list[tuple[int, str]], frames: int) -> np.n
         return path
     change = np.flatnonzero(np.concatenate([[True], path[1:] != path[:-1]]))
     ends = np.concatenate([change[1:], [len(path)]])
-    root = np.array([-1] + [r for r, _ in names])
-    suspended = np.array([False] + [q.startswith("sus") for _, q in names])
+    root = states.with_no_chord(-1, states.roots)
+    suspended = states.with_no_chord(False, [q.startswith("sus") for _, q in states.names])
     for i, (a, b) in enumerate(zip(change, ends)):
         state = path[a]
         if not suspended[state] or b - a > frames:
             continue
         for j in (i + 1, i - 1):
-            if 0 <= j < len(change) and path[change[j]] != 0 and root[path[change[j]]] == root[state]:
+            if 0 <= j < len(change) and path[change[j]] != States.NO_CHORD and root[path[change[j]]] == root[state]:
                 path[a:b] = path[change[j]]
                 break
     return path
 
 
 def _events(notes: Notes, grid: Grid, path: np.ndarray, confidence: np.ndarray, profile: np.ndarray,
-            bass: np.ndarray, names: list[tuple[int, str]]) -> list[ChordEvent]:
+            bass: np.ndarray, states: States) -> list[ChordEvent]:
     """Runs of one state -> chord events (no-chord runs left out). An event's bass is its lowest
     chord tone among the frames' basses (the root where none sounds)."""
     change = np.flatnonzero(np.concatenate([[True], path[1:] != path[:-1]]))
@@ -401,9 +455,9 @@ def _events(notes: Notes, grid: Grid, path: np.ndarray, confidence: np.ndarray, 
     events = []
     for i, (a, b) in enumerate(zip(change, ends)):
         state = int(path[a])
-        if state == 0:
+        if state == States.NO_CHORD:
             continue
-        root, quality = names[state - 1]
+        root, quality = states.chord(state)
         pcs = chord_set(root, quality)
         lowest = [int(p) for p in bass[a:b] if p >= 0 and p % 12 in pcs]
         chord_bass = min(lowest) % 12 if lowest else root
@@ -411,6 +465,6 @@ def _events(notes: Notes, grid: Grid, path: np.ndarray, confidence: np.ndarray, 
         events.append(ChordEvent(
             notes.source, round(float(grid.edges[a]), 6), round(float(grid.edges[b]), 6),
             round(float(starts_s[i]), 6), round(float(ends_s[i]), 6), pcs, chord_bass, root, quality,
-            tuple(int(pc) for pc in np.flatnonzero(sounding > 0.02 * sounding.max())),
+            tuple(int(pc) for pc in np.flatnonzero(sounding > SOUNDING_SHARE * sounding.max())),
             round(float(confidence[a:b].mean()), 4)))
     return events

@@ -9,7 +9,9 @@ A source is written as:
 - a file: the corpus named after the file's stem.
 
 Sources that share a name form one corpus. No source at all: music21's Bach chorales, corpus
-``bach``. A file named by two sources is read once, for the first.
+``bach``. A file named by two sources is read once, for the first. A spec is read as
+``NAME=SOURCE`` when the text before its first ``=`` is a name (no ``/``, not ``m21:...``):
+write a file called ``a=b.mid`` as ``./a=b.mid``.
 """
 from __future__ import annotations
 
@@ -18,9 +20,9 @@ from pathlib import Path
 from typing import Sequence
 
 from ..errors import DataError
-from .corpus import SUFFIXES, Corpus, default_sources, find_files, read_corpus
-from .segment import Segmentation
+from .readers import MIDI_SUFFIXES, SCORE_SUFFIXES
 
+SUFFIXES = MIDI_SUFFIXES + SCORE_SUFFIXES
 M21 = "m21:"
 #: The sample corpora shipped with the repository (data/midi/<name>/).
 BUNDLED = Path(__file__).resolve().parents[2] / "data" / "midi"
@@ -35,9 +37,10 @@ class SourceFile:
 
 
 def split_name(spec: str) -> tuple[str | None, str]:
-    """``"bach=data/midi/bach"`` -> ``("bach", "data/midi/bach")``; an unnamed spec -> ``(None, spec)``."""
+    """``"bach=data/midi/bach"`` -> ``("bach", "data/midi/bach")``; an unnamed spec -> ``(None, spec)``
+    (the text alone decides; see the module docstring)."""
     name, sep, rest = spec.partition("=")
-    if not sep or Path(spec).exists() or "/" in name or name.startswith(M21):
+    if not sep or "/" in name or name.startswith(M21):
         return None, spec
     if not name.strip() or not rest:
         raise DataError(f"source {spec!r}: write NAME=PATH with a non-empty name and path")
@@ -51,7 +54,7 @@ def canonical(spec: str) -> str:
     return f"{name}={target}" if name else target
 
 
-def resolve(specs: Sequence[str]) -> list[SourceFile]:
+def resolve(specs: Sequence[str | Path]) -> list[SourceFile]:
     """The music files of ``specs`` with their corpus names (see the module docstring)."""
     if not specs:
         return [SourceFile(p, "bach") for p in default_sources()]
@@ -80,6 +83,29 @@ def _unnamed(spec: str) -> list[SourceFile]:
         parts = f.relative_to(path).parts
         files.append(SourceFile(f, parts[0] if len(parts) > 1 else own))
     return files
+
+
+def find_files(sources: Sequence[str | Path]) -> list[Path]:
+    """Music files among ``sources`` (files, or folders searched recursively), sorted per source."""
+    files: list[Path] = []
+    for source in map(Path, sources):
+        if source.is_dir():
+            found = sorted(p for p in source.rglob("*") if p.is_file() and p.suffix.lower() in SUFFIXES)
+            if not found:
+                raise DataError(f"no MIDI or score files in {source} (looked for {', '.join(SUFFIXES)})")
+            files.extend(found)
+        elif source.is_file():
+            files.append(source)
+        else:
+            raise DataError(f"{source} does not exist")
+    return files
+
+
+def default_sources() -> list[Path]:
+    """The Bach chorales in music21's corpus (MusicXML), about 400 files."""
+    from music21 import corpus
+
+    return sorted(p for p in corpus.getComposer("bach") if p.suffix == ".mxl" and "bwv" in p.name)
 
 
 def m21_files(composer: str) -> list[Path]:
@@ -119,14 +145,3 @@ def corpus_sizes(specs: Sequence[str]) -> dict[str, int]:
     for f in resolve(specs):
         sizes[f.corpus] = sizes.get(f.corpus, 0) + 1
     return sizes
-
-
-def read_sources(specs: Sequence[str], seg: Segmentation, **kwargs) -> Corpus:
-    """Read the chords of ``specs``; each piece's ``corpus`` is its source's name.
-    ``kwargs`` go to :func:`~chordvae.chords.corpus.read_corpus`."""
-    files = resolve(specs)
-    corpus = read_corpus([f.path for f in files], seg, **kwargs)
-    names = {str(f.path): f.corpus for f in files}
-    for piece in corpus.pieces:
-        piece.corpus = names[piece.source]
-    return corpus

@@ -4,11 +4,13 @@ Each worker runs one task at a time, so when a worker dies (a segfault in a pars
 out-of-memory killer) the task it was running is known: that task alone is reported as
 :class:`WorkerDied`, a fresh worker takes its place, and every other result, finished or
 still to come, is kept. Closing the iterator (e.g. ``--strict`` at the first bad file)
-kills the workers at once instead of waiting for their tasks.
+kills the workers at once instead of waiting for their tasks. A worker's address space can be
+limited, so that a task that would exhaust the machine's memory fails in its worker alone.
 """
 from __future__ import annotations
 
 import multiprocessing
+import resource
 import signal
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
@@ -37,9 +39,9 @@ class WorkerDied:
 class _Worker:
     """One process and its pipe; ``task`` is the index it is running, or None."""
 
-    def __init__(self, context: BaseContext, function: Callable[..., Any]) -> None:
+    def __init__(self, context: BaseContext, function: Callable[..., Any], address_space: int | None) -> None:
         self.conn, child = context.Pipe()
-        self.process = context.Process(target=_serve, args=(child, function), daemon=True)
+        self.process = context.Process(target=_serve, args=(child, function, address_space), daemon=True)
         self.process.start()
         child.close()
         self.task: int | None = None
@@ -69,10 +71,15 @@ class _Worker:
         self.conn.close()
 
 
-def _serve(conn: Connection, function: Callable[..., Any]) -> None:
+def _serve(conn: Connection, function: Callable[..., Any], address_space: int | None) -> None:
     """A worker's loop: ``(task, args)`` in, ``(task, function(*args))`` out, until the pipe closes.
-    Ctrl-C is left to the parent, which stops the workers."""
+    Ctrl-C is left to the parent, which stops the workers. ``address_space``: the process's limit
+    in bytes (beyond it allocations fail: MemoryError in Python)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if address_space is not None:
+        _, hard = resource.getrlimit(resource.RLIMIT_AS)
+        resource.setrlimit(resource.RLIMIT_AS, (address_space if hard == resource.RLIM_INFINITY
+                                                else min(address_space, hard), hard))
     while True:
         try:
             task, args = conn.recv()
@@ -82,8 +89,9 @@ def _serve(conn: Connection, function: Callable[..., Any]) -> None:
 
 
 def run_tasks(function: Callable[..., Any], tasks: Sequence[tuple], jobs: int,
-              context: BaseContext | None = None) -> Iterator[tuple[int, Any]]:
-    """Yield ``(index, function(*tasks[index]))`` as tasks finish, from ``jobs`` worker processes.
+              context: BaseContext | None = None, address_space: int | None = None) -> Iterator[tuple[int, Any]]:
+    """Yield ``(index, function(*tasks[index]))`` as tasks finish, from ``jobs`` worker processes,
+    each limited to ``address_space`` bytes (None: no limit).
 
     ``function`` must be importable by the workers (a module-level function); tasks start in
     order. A task whose worker dies yields ``(index, WorkerDied(exitcode))``.
@@ -94,7 +102,7 @@ def run_tasks(function: Callable[..., Any], tasks: Sequence[tuple], jobs: int,
     try:
         while True:
             while pending and len(workers) < jobs:
-                workers.append(_Worker(context, function))
+                workers.append(_Worker(context, function, address_space))
             for worker in workers:
                 if worker.task is None and pending:
                     index = pending.pop()

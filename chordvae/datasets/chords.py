@@ -9,16 +9,15 @@ import numpy as np
 import torch
 
 from ..chords.analysis import circle_of_fifths, neighbourhood_overlap
-from ..chords.corpus import Corpus
+from ..chords.corpus import Corpus, file_digest
 from ..chords.names import mask_labels, name_chord
 from ..chords.pcset import rows_to_masks
-from ..chords.options import ChordOptions, chord_options, read
+from ..chords.options import ChordOptions, read
 from ..chords.sources import canonical, resolve
 from ..chords.stats import compare_corpora, write_comparison
 from ..chords.vectors import chord_vector, chord_vectors
 from ..chords.vocabulary import LABELS
 from ..errors import ChordVAEError, DataError
-from ..fileio import sha256_file
 from ..listen.chords import render_chords
 from ..listen.chordspec import parse_chord
 from ..listen.midi import RenderOptions
@@ -66,7 +65,7 @@ class Chords(DatasetAdapter):
 
     def load(self, sources: list[str], options: ChordOptions | Mapping[str, Any], seed: int,
              run_dir: Path | None = None) -> ChordData:
-        opts = chord_options(options)
+        opts = ChordOptions.coerce(options)
         specs = [canonical(s) for s in sources]
         corpus = read(specs, opts, progress=self.progress)
         if run_dir is not None:
@@ -88,7 +87,7 @@ class Chords(DatasetAdapter):
                          train_corpus=corpus_of_event[mask], validation_corpus=corpus_of_event[~mask])
 
     def load_pieces(self, sources: list[str], options: ChordOptions | Mapping[str, Any]) -> Pieces:
-        opts = chord_options(options)
+        opts = ChordOptions.coerce(options)
         corpus = read(list(sources), opts, progress=self.progress)
         x, piece = chord_vectors(corpus.pieces, opts.features, opts.transpose, opts.pitch_set)
         files = fingerprint(list(sources))
@@ -196,7 +195,7 @@ def corpus_counts(corpus: Corpus) -> list[dict[str, Any]]:
 
 def fingerprint(sources: list[str]) -> dict[str, str]:
     """``{file: sha256 of its content}`` for every music file of ``sources`` (none: the default corpus)."""
-    return {str(f.path): sha256_file(f.path) for f in resolve(sources)}
+    return {str(f.path): file_digest(f.path) for f in resolve(sources)}
 
 
 def corpus_changes(before: Mapping[str, str], now: Mapping[str, str]) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import http.client
+import io
 import urllib.error
 import urllib.request
 import zlib
@@ -26,6 +27,11 @@ SPLITS = ("official", "all")
 #: IDX magic numbers by number of dimensions: unsigned bytes (0x08), 3 dims (images) or 1 (labels).
 MAGIC = {3: 0x00000803, 1: 0x00000801}
 GZIP_MAGIC = b"\x1f\x8b"
+#: Largest IDX file read, unpacked (MNIST's training images are 47 MB): a gzip bomb or a wrong
+#: file is refused before it fills memory.
+MAX_IDX_BYTES = 256_000_000
+#: Largest download (Fashion-MNIST's training images are 26 MB gzipped).
+MAX_DOWNLOAD_BYTES = 64_000_000
 
 
 @dataclass(frozen=True)
@@ -61,18 +67,23 @@ def read_idx(path: str | Path) -> np.ndarray:
     shape, e.g. images ``(N, 28, 28)`` or labels ``(N,)``.
 
     Checks the gzip stream, the magic number, the dimensions and that the payload size matches
-    exactly; anything wrong raises DataError naming the file.
+    exactly; anything wrong, or more than ``MAX_IDX_BYTES`` (packed or unpacked), raises
+    DataError naming the file.
     """
     path = Path(path)
     try:
-        raw = path.read_bytes()
+        with path.open("rb") as f:
+            raw = f.read(MAX_IDX_BYTES + 1)
     except OSError as e:
         raise DataError(f"{path}: cannot read it ({e.strerror or e})") from None
     gzipped = raw[:2] == GZIP_MAGIC
     try:
-        data = gzip.decompress(raw) if gzipped else raw
+        data = gzip.GzipFile(fileobj=io.BytesIO(raw)).read(MAX_IDX_BYTES + 1) if gzipped else raw
     except (OSError, EOFError, zlib.error) as e:
         raise DataError(f"{path}: bad gzip data ({e})") from None
+    if len(data) > MAX_IDX_BYTES:
+        raise DataError(f"{path}: larger than {MAX_IDX_BYTES / 1e6:.0f} MB{' unpacked' * gzipped} "
+                        "(not an IDX file of this size)")
     ndim = data[3] if len(data) >= 4 else -1
     magic = int.from_bytes(data[:4], "big")
     if magic != MAGIC.get(ndim):
@@ -167,11 +178,19 @@ def fetch(source: IdxSource, keys: Sequence[str], mirrors: Sequence[str],
 
 
 def _download(url: str, target: Path, md5: str, timeout: float) -> Path:
-    """Stream ``url`` to ``target`` via a temporary file, kept only if its MD5 is ``md5``."""
+    """Stream ``url`` to ``target`` via a temporary file, kept only if its MD5 is ``md5``;
+    a download larger than ``MAX_DOWNLOAD_BYTES`` is abandoned."""
+    too_large = DataError(f"{url}: larger than {MAX_DOWNLOAD_BYTES / 1e6:.0f} MB; the download was discarded")
     with atomic_path(target) as tmp:
         digest = hashlib.md5()
         with urllib.request.urlopen(url, timeout=timeout) as response, open(tmp, "wb") as out:
+            if int(response.headers.get("Content-Length") or 0) > MAX_DOWNLOAD_BYTES:
+                raise too_large
+            size = 0
             while chunk := response.read(1 << 16):
+                size += len(chunk)
+                if size > MAX_DOWNLOAD_BYTES:
+                    raise too_large
                 digest.update(chunk)
                 out.write(chunk)
         if digest.hexdigest() != md5:

@@ -7,11 +7,11 @@ from typing import Sequence
 
 from .._pretty_midi import pretty_midi
 from ..chords.names import name_chord
+from ..chords.readers import MIDI_SUFFIXES
 from ..errors import ChordVAEError
 from ..fileio import atomic_path
 from .voicing import voice
 
-MIDI_SUFFIXES = (".mid", ".midi")
 XML_SUFFIXES = (".musicxml", ".xml")
 
 

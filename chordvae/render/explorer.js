@@ -523,5 +523,6 @@ window.chordvaeTest = {
   walk: () => state.walk.map(c => ({ pcs: c.pcs, bass: c.bass, symbol: c.symbol, notes: voice(c.pcs, c.bass) })),
   midi: () => Array.from(midiFile(state.walk, settings())),
   toCanvas: (u, v) => toPx(u, v),
+  cursor: () => state.cursor.slice(),
   audioState: () => (audio.ctx ? audio.ctx.state : "none"),
 };
