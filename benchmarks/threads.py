@@ -84,8 +84,8 @@ def main() -> None:
           f"{'ratio':>6s} {'chordvae':>8s}")
     for name, config, train, validation, epochs in jobs:
         model = build_model(config)
-        work = forward_macs(model, config.event_shape) * 128
-        chosen = training_threads(model, config.event_shape, 128)
+        work = forward_macs(model, torch.zeros(1, *config.event_shape)) * 128
+        chosen = training_threads(model, torch.zeros(1, *config.event_shape), 128)
         for busy in (False, True):
             seconds: dict[int, list[float]] = {1: [], default: []}
             with busy_core(busy):

@@ -97,7 +97,7 @@ def _train_and_score(x_train: torch.Tensor, x_held: torch.Tensor, model_config: 
     settings = replace(train, epochs=max(config.epochs, math.ceil(config.steps / batches)), seed=seed)
     with torch_settings(seed=seed):   # the caller's threads and random state come back afterwards
         model = build_model(model_config)
-        torch.set_num_threads(training_threads(model, model_config.event_shape, train.batch_size, train.threads))
+        torch.set_num_threads(training_threads(model, x_train[:1], train.batch_size, train.threads))
         fit(model, x_train, x_held, settings, progress=False, log=lambda line: None)
     model.eval()
     generator = torch.Generator().manual_seed(seed)

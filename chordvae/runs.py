@@ -147,7 +147,7 @@ def train(dataset: str, sources: Sequence[str] = (), *, options: Options | Mappi
                                 run_dir=run_dir)
             model_config = adapter.model_config(data.event_shape, arch, latent_dim, hidden)
             model = build_model(model_config)
-            config = replace(config, threads=training_threads(model, data.event_shape, config.batch_size,
+            config = replace(config, threads=training_threads(model, data.train[:1], config.batch_size,
                                                               config.threads))
         except BaseException as e:
             if created:  # nothing was trained: leave no empty run directory behind
@@ -217,7 +217,7 @@ def resume(run_dir: str | Path, epochs: int | None = None, threads: int | None =
         data = adapter.reload(ckpt.dataset_meta)
         kept = [m for m in read_metrics(run_dir) if m["epoch"] <= ckpt.epoch]
         write_text(run_dir / "metrics.jsonl", "".join(json.dumps(m) + "\n" for m in kept))
-        threads = training_threads(ckpt.model, data.event_shape, config.batch_size, threads or config.threads)
+        threads = training_threads(ckpt.model, data.train[:1], config.batch_size, threads or config.threads)
         (log if progress else _silent)(f"resuming {run_dir} at epoch {ckpt.epoch + 1} of {config.epochs} "
                                        f"({_threads(threads)})")
         return _train_and_draw(run_dir, ckpt.model, adapter, data, config, ckpt, threads, progress, log)

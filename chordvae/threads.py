@@ -11,6 +11,9 @@ import os
 import torch
 from torch import nn
 
+from .batch import Events
+from .vae import VAE
+
 #: multiply-accumulates of one batch's forward pass below which one thread is used: the chord
 #: MLP's 9.4 M per batch of 128 stay below, MNIST's mlp (83 M) and conv VAE (0.85 G) go above
 #: and get the idle cores (benchmarks/threads.py measures both sides)
@@ -18,9 +21,9 @@ PARALLEL_WORK = 30_000_000
 
 
 @torch.no_grad()
-def forward_macs(model: nn.Module, event_shape: tuple[int, ...]) -> int:
-    """Multiply-accumulates of one example's forward pass through ``model``'s linear and
-    convolution layers (counted on one zero event of ``event_shape`` on the CPU)."""
+def forward_macs(model: VAE, example: Events) -> int:
+    """Multiply-accumulates of one example's pass through ``model``'s linear and convolution
+    layers: its loss on ``example`` (one event, e.g. ``train[:1]``), encoder and decoder."""
     total = 0
 
     def count(module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
@@ -34,25 +37,23 @@ def forward_macs(model: nn.Module, event_shape: tuple[int, ...]) -> int:
 
     layers = (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)
     hooks = [m.register_forward_hook(count) for m in model.modules() if isinstance(m, layers)]
-    device = next(model.parameters()).device
     try:
-        with torch.random.fork_rng(devices=[]):   # the forward pass draws z: leave torch's random state alone
-            model(torch.zeros(1, *event_shape, device=device))
+        with torch.random.fork_rng(devices=[]):   # the pass draws z: leave torch's random state alone
+            model.loss(example.to(next(model.parameters()).device))
     finally:
         for hook in hooks:
             hook.remove()
     return total
 
 
-def training_threads(model: nn.Module, event_shape: tuple[int, ...], batch_size: int,
-                     requested: int | None = None) -> int:
+def training_threads(model: VAE, example: Events, batch_size: int, requested: int | None = None) -> int:
     """``requested`` if given. Else 1 for a step of less than :data:`PARALLEL_WORK`
     multiply-accumulates (forward, whole batch); else as many as torch's current count allows
     and the idle cores hold (cores minus the 1-minute load average, rounded): threads that wait
     for a core another process holds make every step wait for them."""
     if requested:
         return requested
-    if forward_macs(model, event_shape) * batch_size < PARALLEL_WORK:
+    if forward_macs(model, example) * batch_size < PARALLEL_WORK:
         return 1
     return max(1, min(torch.get_num_threads(), idle_cores()))
 

@@ -94,24 +94,24 @@ def test_the_curve_verdict_is_true_when_only_the_largest_count_qualifies():
 def test_thread_count_follows_the_model_size_and_is_restored(tmp_path, monkeypatch):
     chord = ModelConfig("mlp", (12,), 4, (256, 128))
     # 12-256-128-(2x4) and 4-128-256-12 linear layers: 73,216 multiply-accumulates per chord
-    assert forward_macs(build_model(chord), (12,)) == 12 * 256 + 256 * 128 + 128 * 8 + 4 * 128 + 128 * 256 + 256 * 12
-    assert training_threads(build_model(chord), (12,), 128) == 1
+    assert forward_macs(build_model(chord), torch.zeros(1, 12)) == 12 * 256 + 256 * 128 + 128 * 8 + 4 * 128 + 128 * 256 + 256 * 12
+    assert training_threads(build_model(chord), torch.zeros(1, 12), 128) == 1
     conv = build_model(ModelConfig("conv", (1, 28, 28), 2))
     monkeypatch.setattr("os.getloadavg", lambda: (0.0, 0.0, 0.0))
     with torch_settings(2):
-        assert training_threads(conv, (1, 28, 28), 128) == min(2, __import__("os").cpu_count())
-        assert training_threads(conv, (1, 28, 28), 128, requested=3) == 3
+        assert training_threads(conv, torch.zeros(1, 1, 28, 28), 128) == min(2, __import__("os").cpu_count())
+        assert training_threads(conv, torch.zeros(1, 1, 28, 28), 128, requested=3) == 3
         monkeypatch.setattr("os.getloadavg", lambda: (40.0, 0.0, 0.0))   # every core busy elsewhere
-        assert training_threads(conv, (1, 28, 28), 128) == 1
+        assert training_threads(conv, torch.zeros(1, 1, 28, 28), 128) == 1
     before = torch.get_num_threads()
     torch.manual_seed(5)
     state = torch.get_rng_state()
-    forward_macs(conv, (1, 28, 28))
+    forward_macs(conv, torch.zeros(1, 1, 28, 28))
     assert torch.equal(torch.get_rng_state(), state)   # counting draws no random numbers
     with torch_settings(2):
         run = runs.train("toy", config=TrainConfig(epochs=1, batch_size=64), out=tmp_path / "a", progress=False,
                          log=str)
-        assert torch.get_num_threads() == 2 and run.training["threads"] == 1
+        assert torch.get_num_threads() == 2 and run.training.threads == 1
         runs.train("toy", config=TrainConfig(epochs=1, threads=1), out=tmp_path / "b", progress=False, log=str)
         assert torch.get_num_threads() == 2
     assert torch.get_num_threads() == before
