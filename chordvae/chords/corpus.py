@@ -18,6 +18,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Callable, Sequence
 
+import numpy as np
 from tqdm.auto import tqdm
 
 from .. import __version__
@@ -235,7 +236,12 @@ def _cache_get(key: str, path: Path) -> PieceChords | Skip | None:
         for sb, eb, ss, es, code, bass, root, quality, sounding, confidence in d["events"]:
             events.append(ChordEvent(str(path), sb, eb, ss, es, from_mask(code), bass, root, quality,
                                      from_mask(sounding), confidence))
-        return PieceChords(str(path), events, int(d["key_tonic"]), str(d["key_mode"]))
+        piece = PieceChords(str(path), events, int(d["key_tonic"]), str(d["key_mode"]))
+        if "beats" in d:
+            piece.beats = np.array(d["beats"], dtype=np.float64)
+            piece.downbeat = np.zeros(len(piece.beats) - 1, dtype=bool)
+            piece.downbeat[d["downbeats"]] = True
+        return piece
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
@@ -248,4 +254,7 @@ def _cache_put(key: str, result: PieceChords | Skip) -> None:
              "events": [[e.start_beats, e.end_beats, e.start_s, e.end_s, to_mask(e.pitch_classes), e.bass,
                          e.root, e.quality, to_mask(e.sounding if e.sounding is not None else e.pitch_classes),
                          e.confidence] for e in result.events]}
+        if result.beats is not None:
+            d["beats"] = result.beats.tolist()
+            d["downbeats"] = np.flatnonzero(result.downbeat).tolist()
     write_text(cache_dir("chords") / f"{key}.json", json.dumps(d, separators=(",", ":")))

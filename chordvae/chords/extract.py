@@ -9,6 +9,7 @@ import numpy as np
 
 from .events import ChordEvent
 from .readers import MIDI_SUFFIXES, SCORE_SUFFIXES, FileRejected, Notes, read_notes
+from .recognise import beats_and_bars
 from .segment import Segmentation, segment
 
 __all__ = ["FileRejected", "MIDI_SUFFIXES", "PieceChords", "SCORE_SUFFIXES", "extract_file", "find_key"]
@@ -17,13 +18,19 @@ __all__ = ["FileRejected", "MIDI_SUFFIXES", "PieceChords", "SCORE_SUFFIXES", "ex
 @dataclass
 class PieceChords:
     """The chords of one piece, its key (music21's key analysis: tonic pitch class, mode) and
-    the name of the corpus it was read for (see :mod:`chordvae.chords.sources`)."""
+    the name of the corpus it was read for (see :mod:`chordvae.chords.sources`).
+
+    Recognised chords (segmentation ``chords``) also carry the recogniser's beat grid:
+    ``beats`` ``(B + 1,)`` beat edges in quarter notes and ``downbeat`` bool ``(B,)``, the beats
+    that start a bar (see :func:`~chordvae.chords.recognise.beats_and_bars`); None otherwise."""
 
     source: str
     events: list[ChordEvent]
     key_tonic: int
     key_mode: str
     corpus: str = ""
+    beats: np.ndarray | None = None
+    downbeat: np.ndarray | None = None
 
 
 def extract_file(path: str | os.PathLike, seg: Segmentation) -> PieceChords:
@@ -34,7 +41,10 @@ def extract_file(path: str | os.PathLike, seg: Segmentation) -> PieceChords:
         raise FileRejected("no chord recognised" if seg.mode == "chords"
                            else f"no chord of at least {seg.min_notes} pitch classes")
     tonic, mode = find_key(notes)
-    return PieceChords(str(Path(path)), events, tonic, mode)
+    beats, downbeat = beats_and_bars(notes) if seg.mode == "chords" else (None, None)
+    if beats is not None:
+        beats = np.round(beats, 6)   # as the events' times (and the cache) have them
+    return PieceChords(str(Path(path)), events, tonic, mode, beats=beats, downbeat=downbeat)
 
 
 def find_key(notes: Notes) -> tuple[int, str]:
