@@ -6,9 +6,12 @@ import pretty_midi
 import pytest
 from music21 import chord, harmony, key, meter, roman, stream
 
+from chordvae.chords.events import ChordEvent
+from chordvae.chords.extract import PieceChords
+from chordvae.chords.pcset import from_mask
 from chordvae.errors import ChordVAEError
 from chordvae.progressions.corpus import ProgressionCorpus, ProgressionOptions, read_progressions
-from chordvae.progressions.frames import FrameLayout, progression_text
+from chordvae.progressions.frames import FrameLayout, beat_chords, progression_text
 from chordvae.progressions.typed import parse_progression
 from chordvae.progressions.windows import held_out, split, tiling_windows, training_windows
 
@@ -157,6 +160,19 @@ def test_progression_text_writes_what_the_parser_reads():
 
 
 # --- beat frames, bars and windows from recognised music ----------------------------------------
+
+def test_a_beat_takes_the_chord_that_covers_most_of_it():
+    def event(start, end, pcs, bass):
+        return ChordEvent("x.mid", start, end, start / 2, end / 2, pcs, bass)
+    events = [event(0, 1.5, (0, 4, 7), 0), event(1.5, 3, (2, 7, 11), 11), event(3.5, 4, (0, 4, 9), 9),
+              event(4, 4.25, (0, 4, 9), 9), event(5.4, 6, (0, 5, 9), 5)]
+    piece = PieceChords("x.mid", events, 0, "major", beats=np.arange(7.0), downbeat=np.arange(6) % 4 == 0)
+    codes, bass, _ = beat_chords(piece)
+    # beat 1: C and G cover half each (the earlier wins); beat 3: half silence, half Am (the chord
+    # wins); beat 4: Am a quarter, silence the rest; beat 5: F covers 0.6
+    assert [from_mask(c) for c in codes] == [(0, 4, 7), (0, 4, 7), (2, 7, 11), (0, 4, 9), (), (0, 5, 9)]
+    assert bass.tolist() == [0, 0, 11, 9, -1, 5]
+
 
 def downbeat_times(corpus: ProgressionCorpus, windows) -> np.ndarray:
     """Where (quarter notes) each window's first real beat is, in its file."""

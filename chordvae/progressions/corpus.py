@@ -55,7 +55,8 @@ class ProgressionOptions:
         known = [f.name for f in fields(cls)]
         unknown = set(options) - set(known)
         if unknown:
-            raise ChordVAEError(f"unknown progression option(s) {', '.join(sorted(unknown))}; known: {', '.join(known)}")
+            raise ChordVAEError(f"unknown progression option(s) {', '.join(sorted(unknown))}; "
+                                f"known: {', '.join(known)}")
         return cls(**{k: v for k, v in options.items() if v is not None})
 
     def to_dict(self) -> dict[str, Any]:
@@ -74,7 +75,8 @@ class ProgressionCorpus:
     ``first_bar`` int64 ``(P,)`` the number of its first bar (bars numbered from 1 at the
     file's first downbeat; a pickup before it is bar 0), ``lead`` int64 ``(P,)`` the beats
     missing before its first beat when it starts with a pickup (the bar's length in beats minus
-    the pickup's). Bars at a piece's start or end without any chord are left out (unless read without ``trim``).
+    the pickup's). Bars at a piece's start or end without any chord are left out (unless
+    read without ``trim``).
     ``summary`` and ``skipped`` are the corpus engine's.
     """
 
@@ -142,7 +144,8 @@ def from_chords(chords: Corpus, layout: FrameLayout = FrameLayout(), trim: bool 
         chords.summary(), list(chords.skipped))
 
 
-def _piece(piece: PieceChords, layout: FrameLayout, trim: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, int] | None:
+def _piece(piece: PieceChords, layout: FrameLayout,
+           trim: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, int] | None:
     """One piece's ``(frames, downbeat, beat_time, first_bar, lead)``, with ``trim`` without its
     chordless bars at either end; None when no beat has a chord."""
     frames = beat_frames(piece, layout)

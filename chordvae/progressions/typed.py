@@ -74,8 +74,8 @@ def parse_progression(text: str, key: str | None = None, meter: str = "4/4",
         bars = [bar.split() for bar in body.strip("|").split("|")]
         for i, bar in enumerate(bars, 1):
             if len(bar) != bpb:
-                raise ChordVAEError(f"bar {i} of {text!r} has {len(bar)} beat{'s' * (len(bar) != 1)}; {meter} has {bpb} "
-                                    f"(write '{HOLD}' to hold a chord)")
+                raise ChordVAEError(f"bar {i} of {text!r} has {len(bar)} beat{'s' * (len(bar) != 1)}; "
+                                    f"{meter} has {bpb} (write '{HOLD}' to hold a chord)")
         tokens = [token for bar in bars for token in bar]
     else:
         tokens = [token for token in body.split() for _ in range(bpb)]
