@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pretty_midi
 import pytest
+import torch
 from music21 import chord, harmony, key, meter, roman, stream
 
 from chordvae.chords.events import ChordEvent
@@ -13,7 +14,7 @@ from chordvae.errors import ChordVAEError
 from chordvae.progressions.corpus import ProgressionCorpus, ProgressionOptions, read_progressions
 from chordvae.progressions.frames import FrameLayout, beat_chords, progression_text
 from chordvae.progressions.typed import parse_progression
-from chordvae.progressions.windows import held_out, split, tiling_windows, training_windows
+from chordvae.progressions.windows import held_out, split, tiling_windows, training_windows, transpose_windows
 
 BEAT = 0.5  # seconds per beat at 120 bpm
 ROOTED = FrameLayout(root=True)
@@ -287,6 +288,10 @@ def test_a_known_progression_comes_back_from_the_corpus(tmp_path):
     assert len(every) == 12 * len(windows)
     found = [i for i in range(len(every)) if np.array_equal(every.frames[i].numpy(), want)]
     assert sorted((every.path[i][-5:], every.shift[i].item()) for i in found) == [("a.mid", 0), ("b.mid", 10)]
+    # a batch moved on the fly is the same as the stored transpositions
+    moved = transpose_windows(windows, np.full(len(windows), 7), corpus.layout.blocks)
+    assert torch.equal(moved.frames, every.frames[7 * len(windows):8 * len(windows)])
+    assert (moved.shift == 7).all() and torch.equal(moved.mask, windows.mask)
 
 
 def test_a_warm_read_gives_the_cold_read_s_frames(tmp_path):

@@ -31,7 +31,8 @@ class Windows:
     ``piece`` (index into the corpus's pieces), ``start_bar`` (number of the bar it starts in, as
     :class:`~chordvae.progressions.corpus.ProgressionCorpus` numbers bars), ``start_beat`` (its
     first real beat, counted within the piece's beats), ``lead`` (padded positions before that
-    beat: a pickup) and ``shift`` (semitones it was transposed up); ``path`` str ``(N,)`` its file.
+    beat: a pickup) and ``shift`` (semitones it was transposed up). ``sources`` are the
+    corpus's files (per piece); :attr:`path` gives each window's.
     """
 
     frames: torch.Tensor
@@ -41,7 +42,7 @@ class Windows:
     start_beat: torch.Tensor
     lead: torch.Tensor
     shift: torch.Tensor
-    path: np.ndarray
+    sources: list[str]
 
     def __len__(self) -> int:
         return len(self.frames)
@@ -50,6 +51,11 @@ class Windows:
     def length(self) -> int:
         """T, the window length in beats."""
         return self.frames.shape[1]
+
+    @property
+    def path(self) -> np.ndarray:
+        """Each window's file, str ``(N,)``."""
+        return np.asarray(self.sources, dtype=str)[self.piece.numpy()] if len(self) else np.zeros(0, dtype=str)
 
 
 @dataclass
@@ -143,7 +149,7 @@ def transpose_windows(windows: Windows, shift: torch.Tensor | np.ndarray, blocks
     shift = np.asarray(shift, dtype=np.int64)
     frames = torch.from_numpy(transpose_blocks(windows.frames.numpy(), shift, blocks))
     return Windows(frames, windows.mask, windows.piece, windows.start_bar, windows.start_beat, windows.lead,
-                   (windows.shift + torch.from_numpy(shift)) % 12, windows.path)
+                   (windows.shift + torch.from_numpy(shift)) % 12, windows.sources)
 
 
 def _in(piece: np.ndarray, pieces: np.ndarray | None, n_pieces: int) -> np.ndarray:
@@ -187,7 +193,6 @@ def _windows(corpus: ProgressionCorpus, table: Bars, start: np.ndarray, n: np.nd
         shift = np.repeat(np.arange(12), len(start))
     elif transpose == "c":
         frames = transpose_blocks(frames, shift, corpus.layout.blocks)
-    paths = np.asarray(corpus.sources, dtype=str)[piece] if len(piece) else np.zeros(0, dtype=str)
     return Windows(torch.from_numpy(frames.astype(np.float32)), torch.from_numpy(mask), torch.from_numpy(piece),
                    torch.from_numpy(start_bar), torch.from_numpy(start_beat), torch.from_numpy(lead),
-                   torch.from_numpy(shift), paths)
+                   torch.from_numpy(shift), list(corpus.sources))
