@@ -259,6 +259,21 @@ def test_tiles_cover_every_beat_of_the_held_out_pieces_exactly_once(seed):
     assert cut.any() and mask[np.flatnonzero(cut) - 1, -1].all()   # the tile before a cut is full
 
 
+def test_context_holds_the_beats_before_a_window_unscored():
+    corpus = synthetic_corpus(4)
+    plain = training_windows(corpus, bars=2, length=10)
+    seen = training_windows(corpus, bars=2, length=10, context=5)
+    assert seen.length == 10 and seen.frames.shape[1] == 15
+    assert torch.equal(seen.frames[:, 5:], plain.frames) and torch.equal(seen.mask[:, 5:], plain.mask)
+    assert not seen.mask[:, :5].any()
+    first = corpus.offsets[seen.piece.numpy()] + seen.start_beat.numpy()
+    for w in range(len(seen)):
+        before = corpus.frames[max(corpus.offsets[seen.piece[w]], first[w] - 5):first[w]]
+        lead = seen.lead[w].item()
+        got = seen.frames[w, 5 + lead - len(before):5 + lead].numpy()
+        assert np.array_equal(got, before) and not seen.frames[w, :5 + lead - len(before)].any()
+
+
 def test_training_windows_start_on_every_bar():
     corpus = synthetic_corpus(0)
     windows = training_windows(corpus, bars=2, length=10)

@@ -7,7 +7,7 @@ import numpy as np
 
 from ..chords.events import PITCH_NAMES, chord_root, chord_symbol
 from ..chords.extract import PieceChords
-from ..chords.pcset import BITS, from_mask, masks_to_rows, rows_to_masks
+from ..chords.pcset import from_mask, masks_to_rows, rows_to_masks, to_mask
 from ..errors import DataError
 
 
@@ -76,7 +76,7 @@ def beat_chords(piece: PieceChords) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     silence = np.round(np.diff(edges) - np.bincount(beat, weights=overlap, minlength=n), 6)
     best[silence > covered] = -1
     events = piece.events
-    codes = np.array([int(BITS[list(e.pitch_classes)].sum()) for e in events] + [0], dtype=np.int64)
+    codes = np.array([to_mask(e.pitch_classes) for e in events] + [0], dtype=np.int64)
     bass = np.array([e.bass for e in events] + [-1], dtype=np.int64)
     root = np.array([e.root if e.root >= 0 else chord_root(e.pitch_classes) for e in events] + [-1], dtype=np.int64)
     return codes[best], bass[best], root[best]

@@ -26,8 +26,10 @@ VALIDATION_FRACTION = 0.1  # of the pieces, held out whole (as for chords)
 class Windows:
     """Progression windows as tensors.
 
-    ``frames`` float32 ``(N, T, D)`` (see :class:`~chordvae.progressions.frames.FrameLayout`),
-    ``mask`` bool ``(N, T)`` (False: padding, frames all zero). Per window, int64 ``(N,)``:
+    ``frames`` float32 ``(N, C + T, D)`` (see :class:`~chordvae.progressions.frames.FrameLayout`),
+    ``mask`` bool ``(N, C + T)`` (True: a beat of the window, to be scored). The first ``context``
+    (C) positions hold the beats of the piece before the window, unmasked zeros where the piece
+    has none; other masked positions are padding, all zero. Per window, int64 ``(N,)``:
     ``piece`` (index into the corpus's pieces), ``start_bar`` (number of the bar it starts in, as
     :class:`~chordvae.progressions.corpus.ProgressionCorpus` numbers bars), ``start_beat`` (its
     first real beat, counted within the piece's beats), ``lead`` (padded positions before that
@@ -43,14 +45,15 @@ class Windows:
     lead: torch.Tensor
     shift: torch.Tensor
     sources: list[str]
+    context: int = 0
 
     def __len__(self) -> int:
         return len(self.frames)
 
     @property
     def length(self) -> int:
-        """T, the window length in beats."""
-        return self.frames.shape[1]
+        """T, the window length in beats (without the context)."""
+        return self.frames.shape[1] - self.context
 
     @property
     def path(self) -> np.ndarray:
@@ -93,19 +96,22 @@ def window_length(corpus: ProgressionCorpus, bars: int) -> int:
 
 
 def training_windows(corpus: ProgressionCorpus, pieces: np.ndarray | None = None, bars: int = 4,
-                     length: int | None = None, transpose: str = "none") -> Windows:
-    """A window on every bar of ``pieces`` (indices; None: all), hop one bar."""
+                     length: int | None = None, transpose: str = "none", context: int = 0) -> Windows:
+    """A window on every bar of ``pieces`` (indices; None: all), hop one bar; with ``context``,
+    each is preceded by up to that many beats of its piece (masked: seen, not scored)."""
+    T = length or window_length(corpus, bars)
     table = bars_of(corpus)
     chosen = np.flatnonzero(_in(table.piece, pieces, corpus.n_pieces))
-    start, n, lead, _ = _spans(table, chosen, bars, length or window_length(corpus, bars))
-    return _windows(corpus, table, start, n, lead, length or window_length(corpus, bars), transpose)
+    start, n, lead, _ = _spans(table, chosen, bars, T)
+    return _windows(corpus, table, start, n, lead, T, transpose, context)
 
 
 def tiling_windows(corpus: ProgressionCorpus, pieces: np.ndarray | None = None, bars: int = 4,
-                   length: int | None = None, transpose: str = "none") -> Windows:
+                   length: int | None = None, transpose: str = "none", context: int = 0) -> Windows:
     """Windows that cover every beat of ``pieces`` (indices; None: all) exactly once (per
     transposition), in order: one on every ``bars``-th bar of each piece, then where a stretch of
-    ``bars`` bars is longer than ``length`` beats, windows on the rest."""
+    ``bars`` bars is longer than ``length`` beats, windows on the rest. ``context``: as for
+    :func:`training_windows`."""
     T = length or window_length(corpus, bars)
     table = bars_of(corpus)
     chosen = np.flatnonzero(_in(table.piece, pieces, corpus.n_pieces) & (table.within % bars == 0))
@@ -119,7 +125,7 @@ def tiling_windows(corpus: ProgressionCorpus, pieces: np.ndarray | None = None, 
     start = np.concatenate([start, more_start])[order]
     n = np.concatenate([n, more_n])[order]
     lead = np.concatenate([lead, np.zeros(len(k), dtype=np.int64)])[order]
-    return _windows(corpus, table, start, n, lead, T, transpose)
+    return _windows(corpus, table, start, n, lead, T, transpose, context)
 
 
 def held_out(n_pieces: int, seed: int, fraction: float = VALIDATION_FRACTION) -> np.ndarray:
@@ -134,13 +140,13 @@ def held_out(n_pieces: int, seed: int, fraction: float = VALIDATION_FRACTION) ->
 
 
 def split(corpus: ProgressionCorpus, options: ProgressionOptions, seed: int,
-          length: int | None = None) -> tuple[Windows, Windows]:
+          length: int | None = None, context: int = 0) -> tuple[Windows, Windows]:
     """Training windows (hop one bar) of the training pieces and the tiling of the held-out
     pieces (see :func:`held_out`), both transposed as ``options.transpose`` says."""
     test = held_out(corpus.n_pieces, seed)
     T = length or window_length(corpus, options.bars)
-    return (training_windows(corpus, np.flatnonzero(~test), options.bars, T, options.transpose),
-            tiling_windows(corpus, np.flatnonzero(test), options.bars, T, options.transpose))
+    return (training_windows(corpus, np.flatnonzero(~test), options.bars, T, options.transpose, context),
+            tiling_windows(corpus, np.flatnonzero(test), options.bars, T, options.transpose, context))
 
 
 def transpose_windows(windows: Windows, shift: torch.Tensor | np.ndarray, blocks: int) -> Windows:
@@ -149,7 +155,7 @@ def transpose_windows(windows: Windows, shift: torch.Tensor | np.ndarray, blocks
     shift = np.asarray(shift, dtype=np.int64)
     frames = torch.from_numpy(transpose_blocks(windows.frames.numpy(), shift, blocks))
     return Windows(frames, windows.mask, windows.piece, windows.start_bar, windows.start_beat, windows.lead,
-                   (windows.shift + torch.from_numpy(shift)) % 12, windows.sources)
+                   (windows.shift + torch.from_numpy(shift)) % 12, windows.sources, windows.context)
 
 
 def _in(piece: np.ndarray, pieces: np.ndarray | None, n_pieces: int) -> np.ndarray:
@@ -170,13 +176,16 @@ def _spans(table: Bars, chosen: np.ndarray, bars: int, T: int) -> tuple[np.ndarr
 
 
 def _windows(corpus: ProgressionCorpus, table: Bars, start: np.ndarray, n: np.ndarray, lead: np.ndarray,
-             T: int, transpose: str) -> Windows:
-    """Gather the windows' frames and metadata, then transpose them."""
-    position = np.arange(T)[None, :]
-    mask = (position >= lead[:, None]) & (position < (lead + n)[:, None])
-    frames = corpus.frames[np.where(mask, start[:, None] + position - lead[:, None], 0)]
-    frames[~mask] = 0
+             T: int, transpose: str, context: int = 0) -> Windows:
+    """Gather the windows' frames (after ``context`` beats before them) and metadata, then
+    transpose them."""
     piece = np.searchsorted(corpus.offsets, start, side="right") - 1
+    position = np.arange(context + T)[None, :] - context - lead[:, None]   # beats from the first
+    mask = (position >= 0) & (position < n[:, None])
+    index = start[:, None] + position
+    seen = (index >= corpus.offsets[piece][:, None]) & (position < n[:, None])
+    frames = corpus.frames[np.where(seen, index, 0)]
+    frames[~seen] = 0
     bar = np.searchsorted(table.start, start, side="right") - 1
     start_bar = table.number[bar]
     start_beat = start - corpus.offsets[piece]
@@ -195,4 +204,4 @@ def _windows(corpus: ProgressionCorpus, table: Bars, start: np.ndarray, n: np.nd
         frames = transpose_blocks(frames, shift, corpus.layout.blocks)
     return Windows(torch.from_numpy(frames.astype(np.float32)), torch.from_numpy(mask), torch.from_numpy(piece),
                    torch.from_numpy(start_bar), torch.from_numpy(start_beat), torch.from_numpy(lead),
-                   torch.from_numpy(shift), list(corpus.sources))
+                   torch.from_numpy(shift), list(corpus.sources), context)
