@@ -1,7 +1,7 @@
-"""Progression data from pop909-train: how much of it there is, how long it takes to read, and
-what a root would add to the beat frames.
+"""Progression data (default: pop909-train): how much of it there is, how long it takes to read,
+and what a root would add to the beat frames.
 
-Reads the songs through the corpus engine (recognised chords, ``jobs`` processes): cold (an
+Reads the sources (as ``chords`` takes them: folders, ``NAME=PATH``, ``m21:COMPOSER``) through the corpus engine (recognised chords, ``jobs`` processes): cold (an
 empty temporary cache) when ``--cold`` is given, then warm (the same files again, from that
 cache; without ``--cold`` the user's cache, filled first if needed). Prints the pieces, beats,
 bars and their lengths, the windows (``--bars`` bars, hop one bar) and held-out tiles of the
@@ -9,7 +9,7 @@ default split (seed 0), their padding and memory, and for the root: how often a 
 not the one most often found with its (pitch classes, bass) in the corpus, and the conditional
 entropy H(root | pitch classes, bass) in bits per chord beat.
 
-    python benchmarks/progressions.py [--data FOLDER] [--limit N] [--cold] [--jobs 2] [--bars 4]
+    python benchmarks/progressions.py [SOURCES...] [--limit N] [--cold] [--jobs 2] [--bars 4]
 """
 from __future__ import annotations
 
@@ -17,11 +17,11 @@ import argparse
 import os
 import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
 
 from chordvae.chords.pcset import rows_to_masks
+from chordvae.chords.sources import resolve
 from chordvae.progressions.corpus import ProgressionCorpus, ProgressionOptions, read_progressions
 from chordvae.progressions.windows import held_out, split, training_windows
 from chord_eval import SHARED  # benchmarks/ is on the path of a script run from it
@@ -51,15 +51,16 @@ def root_information(corpus: ProgressionCorpus) -> tuple[float, float, int]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=SHARED / "pop909-train", help="a folder of songs")
-    parser.add_argument("--limit", type=int, help="the first N songs (sorted) only")
+    parser.add_argument("sources", nargs="*", default=[str(SHARED / "pop909-train")],
+                        help="as chords takes them (default: pop909-train)")
+    parser.add_argument("--limit", type=int, help="the first N files only")
     parser.add_argument("--cold", action="store_true", help="time a cold read first (empty temporary cache)")
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--bars", type=int, default=4)
     args = parser.parse_args()
-    files = sorted(str(p) for p in args.data.rglob("*.mid"))[:args.limit]
+    files = [str(f.path) for f in resolve(args.sources)][:args.limit]
     options = ProgressionOptions(bars=args.bars, jobs=args.jobs, root=True)
-    print(f"{len(files)} files from {args.data}, jobs {args.jobs}")
+    print(f"{len(files)} files from {' '.join(args.sources)}, jobs {args.jobs}")
     with tempfile.TemporaryDirectory() as cache:
         if args.cold:
             os.environ["CHORDVAE_CACHE"] = cache

@@ -167,7 +167,7 @@ def test_a_beat_takes_the_chord_that_covers_most_of_it():
         return ChordEvent("x.mid", start, end, start / 2, end / 2, pcs, bass)
     events = [event(0, 1.5, (0, 4, 7), 0), event(1.5, 3, (2, 7, 11), 11), event(3.5, 4, (0, 4, 9), 9),
               event(4, 4.25, (0, 4, 9), 9), event(5.4, 6, (0, 5, 9), 5)]
-    piece = PieceChords("x.mid", events, 0, "major", beats=np.arange(7.0), downbeat=np.arange(6) % 4 == 0)
+    piece = PieceChords("x.mid", events, 0, "major", beats=tuple(range(7)), downbeats=(0, 4))
     codes, bass, _ = beat_chords(piece)
     # beat 1: C and G cover half each (the earlier wins); beat 3: half silence, half Am (the chord
     # wins); beat 4: Am a quarter, silence the rest; beat 5: F covers 0.6

@@ -18,7 +18,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Callable, Sequence
 
-import numpy as np
 from tqdm.auto import tqdm
 
 from .. import __version__
@@ -238,9 +237,7 @@ def _cache_get(key: str, path: Path) -> PieceChords | Skip | None:
                                      from_mask(sounding), confidence))
         piece = PieceChords(str(path), events, int(d["key_tonic"]), str(d["key_mode"]))
         if "beats" in d:
-            piece.beats = np.array(d["beats"], dtype=np.float64)
-            piece.downbeat = np.zeros(len(piece.beats) - 1, dtype=bool)
-            piece.downbeat[d["downbeats"]] = True
+            piece.beats, piece.downbeats = tuple(map(float, d["beats"])), tuple(map(int, d["downbeats"]))
         return piece
     except (OSError, ValueError, KeyError, TypeError):
         return None
@@ -255,6 +252,5 @@ def _cache_put(key: str, result: PieceChords | Skip) -> None:
                          e.root, e.quality, to_mask(e.sounding if e.sounding is not None else e.pitch_classes),
                          e.confidence] for e in result.events]}
         if result.beats is not None:
-            d["beats"] = result.beats.tolist()
-            d["downbeats"] = np.flatnonzero(result.downbeat).tolist()
+            d["beats"], d["downbeats"] = result.beats, result.downbeats
     write_text(cache_dir("chords") / f"{key}.json", json.dumps(d, separators=(",", ":")))

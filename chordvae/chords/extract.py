@@ -21,7 +21,7 @@ class PieceChords:
     the name of the corpus it was read for (see :mod:`chordvae.chords.sources`).
 
     Recognised chords (segmentation ``chords``) also carry the recogniser's beat grid:
-    ``beats`` ``(B + 1,)`` beat edges in quarter notes and ``downbeat`` bool ``(B,)``, the beats
+    ``beats``, the B + 1 beat edges in quarter notes, and ``downbeats``, the indices of the beats
     that start a bar (see :func:`~chordvae.chords.recognise.beats_and_bars`); None otherwise."""
 
     source: str
@@ -29,8 +29,8 @@ class PieceChords:
     key_tonic: int
     key_mode: str
     corpus: str = ""
-    beats: np.ndarray | None = None
-    downbeat: np.ndarray | None = None
+    beats: tuple[float, ...] | None = None
+    downbeats: tuple[int, ...] | None = None
 
 
 def extract_file(path: str | os.PathLike, seg: Segmentation) -> PieceChords:
@@ -41,10 +41,12 @@ def extract_file(path: str | os.PathLike, seg: Segmentation) -> PieceChords:
         raise FileRejected("no chord recognised" if seg.mode == "chords"
                            else f"no chord of at least {seg.min_notes} pitch classes")
     tonic, mode = find_key(notes)
-    beats, downbeat = beats_and_bars(notes) if seg.mode == "chords" else (None, None)
-    if beats is not None:
-        beats = np.round(beats, 6)   # as the events' times (and the cache) have them
-    return PieceChords(str(Path(path)), events, tonic, mode, beats=beats, downbeat=downbeat)
+    piece = PieceChords(str(Path(path)), events, tonic, mode)
+    if seg.mode == "chords":
+        beats, downbeat = beats_and_bars(notes)
+        piece.beats = tuple(np.round(beats, 6).tolist())   # rounded as the events' times are
+        piece.downbeats = tuple(np.flatnonzero(downbeat).tolist())
+    return piece
 
 
 def find_key(notes: Notes) -> tuple[int, str]:

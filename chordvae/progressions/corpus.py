@@ -149,8 +149,9 @@ def _piece(piece: PieceChords, layout: FrameLayout,
     """One piece's ``(frames, downbeat, beat_time, first_bar, lead)``, with ``trim`` without its
     chordless bars at either end; None when no beat has a chord."""
     frames = beat_frames(piece, layout)
-    downbeat = piece.downbeat.copy()
     n = len(frames)
+    downbeat = np.zeros(n, dtype=bool)
+    downbeat[list(piece.downbeats)] = True
     starts = np.flatnonzero(downbeat)
     if len(starts) == 0:
         starts = np.array([0])
@@ -167,4 +168,4 @@ def _piece(piece: PieceChords, layout: FrameLayout,
     keep = slice(bounds[lo], bounds[hi + 1])
     downbeat[bounds[lo]] = lo > 0 or not pickup   # a kept piece starts on a bar or its pickup
     number = lo + (0 if pickup else 1)
-    return (frames[keep], downbeat[keep], piece.beats[:-1][keep], number, lead if lo == 0 else 0)
+    return (frames[keep], downbeat[keep], np.asarray(piece.beats[:-1])[keep], number, lead if lo == 0 else 0)

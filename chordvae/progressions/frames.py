@@ -54,7 +54,7 @@ def beat_chords(piece: PieceChords) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     chord (mask 0, bass and root -1) where silence covers more of it than any chord."""
     if piece.beats is None:
         raise DataError(f"{piece.source}: no beat grid (progressions need the chords read with segmentation 'chords')")
-    edges = piece.beats
+    edges = np.asarray(piece.beats)
     n = len(edges) - 1
     start = np.array([e.start_beats for e in piece.events], dtype=np.float64)
     end = np.array([e.end_beats for e in piece.events], dtype=np.float64)
