@@ -22,6 +22,7 @@ import numpy as np
 
 from chordvae.chords.pcset import rows_to_masks
 from chordvae.chords.sources import resolve
+from chordvae.errors import ChordVAEError
 from chordvae.progressions.corpus import ProgressionCorpus, ProgressionOptions, read_progressions
 from chordvae.progressions.windows import held_out, split, training_windows
 from chord_eval import SHARED  # benchmarks/ is on the path of a script run from it
@@ -58,7 +59,10 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--bars", type=int, default=4)
     args = parser.parse_args()
-    files = [str(f.path) for f in resolve(args.sources)][:args.limit]
+    try:
+        files = [str(f.path) for f in resolve(args.sources)][:args.limit]
+    except ChordVAEError as e:
+        parser.exit(1, f"error: {e}\n")
     options = ProgressionOptions(bars=args.bars, jobs=args.jobs, root=True)
     print(f"{len(files)} files from {' '.join(args.sources)}, jobs {args.jobs}")
     with tempfile.TemporaryDirectory() as cache:
