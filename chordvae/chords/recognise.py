@@ -416,7 +416,8 @@ def _events(notes: Notes, grid: Grid, path: np.ndarray, confidence: np.ndarray, 
     return events
 
 
-def beats_and_bars(notes: Notes, options: RecogniserOptions = RecogniserOptions()) -> tuple[np.ndarray, np.ndarray]:
+def beats_and_bars(notes: Notes,
+                   options: RecogniserOptions = RecogniserOptions()) -> tuple[np.ndarray, np.ndarray]:
     """The beat grid :func:`recognise` decodes on: beat edges ``(B + 1,)`` in quarter notes (beat
     k is ``[edges[k], edges[k + 1])``) and ``downbeat`` bool ``(B,)``, the beats that start a bar
     (the file's bars, or those found from the harmony when the file's are unreliable)."""
