@@ -1,13 +1,15 @@
 """Progression data (default: pop909-train): how much of it there is, how long it takes to read,
 and what a root would add to the beat frames.
 
-Reads the sources (as ``chords`` takes them: folders, ``NAME=PATH``, ``m21:COMPOSER``) through the corpus engine (recognised chords, ``jobs`` processes): cold (an
-empty temporary cache) when ``--cold`` is given, then warm (the same files again, from that
-cache; without ``--cold`` the user's cache, filled first if needed). Prints the pieces, beats,
-bars and their lengths, the windows (``--bars`` bars, hop one bar) and held-out tiles of the
-default split (seed 0), their padding and memory, and for the root: how often a beat's root is
-not the one most often found with its (pitch classes, bass) in the corpus, and the conditional
-entropy H(root | pitch classes, bass) in bits per chord beat.
+Reads the sources (as ``chords`` takes them: folders, ``NAME=PATH``, ``m21:COMPOSER``) through
+the corpus engine (recognised chords, ``jobs`` processes): cold (an empty temporary cache) when
+``--cold`` is given, then warm (the same files again, from that cache; without ``--cold`` the
+user's cache, filled first if needed). Prints the pieces, beats, bars and their lengths, the
+windows (``--bars`` bars, hop one bar) and held-out tiles of the default split (seed 0), their
+padding and memory, and for the root: how often a beat's root is not the one most often found
+with its (pitch classes, bass) in the corpus, and the conditional entropy
+H(root | pitch classes, bass) in bits per chord beat. The default folder is found beside the
+repository (``../shared/datasets``); from elsewhere, name it.
 
     python benchmarks/progressions.py [SOURCES...] [--limit N] [--cold] [--jobs 2] [--bars 4]
 """
