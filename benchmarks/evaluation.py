@@ -65,7 +65,7 @@ def main() -> None:
                   f"entropy of this corpus's chords {floor['entropy']:.3f}; VAE above it {floor['vae_above']:.3f}")
         run = runs.load_run(run_dir, progress=False)
         data = run.data()
-        pieces = run.adapter.load_pieces([args.on], run.dataset_meta["options"])
+        pieces = run.adapter.load_pieces([args.on], run.dataset_meta.options)
         x = pieces.events[:args.subset]
         print(f"\nthe first {len(x)} events of {args.on}, K = 1000, seeds 0-{args.seeds - 1}: median (min-max)")
         for name, options in ((f"every event ({len(x)} estimates)", {"distinct": False}),

@@ -331,7 +331,7 @@ def test_each_file_is_hashed_once_for_the_cache_key_and_the_runs_fingerprint(mix
     adapter = Chords()
     adapter.progress = False
     data = adapter.load([str(mixed)], {"jobs": 1}, seed=0)     # cache keys, then the meta's fingerprint
-    assert sorted(hashed) == sorted(data.meta["fingerprint"]) and len(hashed) == 8
+    assert sorted(hashed) == sorted(data.meta.extra["fingerprint"]) and len(hashed) == 8
     adapter.reload(data.meta)                                    # the check, the cache keys, the meta
     assert len(hashed) == 8
     midi_file(mixed / "a.mid", [(0, 1, [60, 63, 67])])           # a changed file is hashed again

@@ -216,7 +216,10 @@ def _cache_get(key: str, file: SourceFile) -> PieceChords | Skip | None:
         for sb, eb, ss, es, code, bass, root, quality, sounding, confidence in d["events"]:
             events.append(ChordEvent(str(file.path), sb, eb, ss, es, from_mask(code), bass, root, quality,
                                      from_mask(sounding), confidence))
-        return PieceChords(str(file.path), events, int(d["key_tonic"]), str(d["key_mode"]), file.corpus)
+        piece = PieceChords(str(file.path), events, int(d["key_tonic"]), str(d["key_mode"]), file.corpus)
+        if "beats" in d:
+            piece.beats, piece.downbeats = tuple(map(float, d["beats"])), tuple(map(int, d["downbeats"]))
+        return piece
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
@@ -229,4 +232,6 @@ def _cache_put(key: str, result: PieceChords | Skip) -> None:
              "events": [[e.start_beats, e.end_beats, e.start_s, e.end_s, to_mask(e.pitch_classes), e.bass,
                          e.root, e.quality, to_mask(e.sounding if e.sounding is not None else e.pitch_classes),
                          e.confidence] for e in result.events]}
+        if result.beats is not None:
+            d["beats"], d["downbeats"] = result.beats, result.downbeats
     store("chords", f"{key}.json", json.dumps(d, separators=(",", ":")))

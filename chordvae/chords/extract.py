@@ -9,6 +9,7 @@ import numpy as np
 
 from .events import ChordEvent
 from .readers import FileRejected, Notes, read_notes
+from .recognise import beats_and_bars
 from .segment import Segmentation, segment
 
 __all__ = ["FileRejected", "PieceChords", "extract_file", "find_key"]
@@ -17,13 +18,19 @@ __all__ = ["FileRejected", "PieceChords", "extract_file", "find_key"]
 @dataclass
 class PieceChords:
     """The chords of one piece, its key (music21's key analysis: tonic pitch class, mode) and
-    the name of the corpus it was read for (see :mod:`chordvae.chords.sources`)."""
+    the name of the corpus it was read for (see :mod:`chordvae.chords.sources`).
+
+    Recognised chords (segmentation ``chords``) also carry the recogniser's beat grid:
+    ``beats``, the B + 1 beat edges in quarter notes, and ``downbeats``, the indices of the beats
+    that start a bar (see :func:`~chordvae.chords.recognise.beats_and_bars`); None otherwise."""
 
     source: str
     events: list[ChordEvent]
     key_tonic: int
     key_mode: str
     corpus: str
+    beats: tuple[float, ...] | None = None
+    downbeats: tuple[int, ...] | None = None
 
 
 def extract_file(path: str | os.PathLike, seg: Segmentation, corpus: str | None = None) -> PieceChords:
@@ -35,7 +42,12 @@ def extract_file(path: str | os.PathLike, seg: Segmentation, corpus: str | None 
         raise FileRejected("no chord recognised" if seg.mode == "chords"
                            else f"no chord of at least {seg.min_notes} pitch classes")
     tonic, mode = find_key(notes)
-    return PieceChords(str(Path(path)), events, tonic, mode, Path(path).stem if corpus is None else corpus)
+    piece = PieceChords(str(Path(path)), events, tonic, mode, Path(path).stem if corpus is None else corpus)
+    if seg.mode == "chords":
+        beats, downbeat = beats_and_bars(notes)
+        piece.beats = tuple(np.round(beats, 6).tolist())   # rounded as the events' times are
+        piece.downbeats = tuple(np.flatnonzero(downbeat).tolist())
+    return piece
 
 
 def find_key(notes: Notes) -> tuple[int, str]:

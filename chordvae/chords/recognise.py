@@ -468,3 +468,17 @@ def _events(notes: Notes, grid: Grid, path: np.ndarray, confidence: np.ndarray, 
             tuple(int(pc) for pc in np.flatnonzero(sounding > SOUNDING_SHARE * sounding.max())),
             round(float(confidence[a:b].mean()), 4)))
     return events
+
+
+def beats_and_bars(notes: Notes,
+                   options: RecogniserOptions = RecogniserOptions()) -> tuple[np.ndarray, np.ndarray]:
+    """The beat grid :func:`recognise` decodes on: beat edges ``(B + 1,)`` in quarter notes (beat
+    k is ``[edges[k], edges[k + 1])``) and ``downbeat`` bool ``(B,)``, the beats that start a bar
+    (the file's bars, or those found from the harmony when the file's are unreliable)."""
+    if not (notes.end > notes.start).any():
+        return np.zeros(1), np.zeros(0, dtype=bool)
+    beats, moved = beat_grid(notes)
+    edges, sub = _frames(beats)
+    profile, _ = evidence(notes, notes.end > notes.start, melody_tracks(notes), edges, options)
+    level = _levels(notes, beats, sub, profile, reliable_bars=not moved)
+    return beats, level[::sub] == 0

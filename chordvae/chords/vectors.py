@@ -37,7 +37,7 @@ def chord_vectors(pieces: list[PieceChords], features: str = "pitch-class",
     pcs[rows, [pc for s in sets for pc in s]] = 1
     bass = np.array([e.bass for p in pieces for e in p.events], dtype=np.int64)
     if transpose == "c":
-        shift = np.array([-(p.key_tonic if p.key_mode == "major" else p.key_tonic - 9) % 12 for p in pieces])
+        shift = np.array([key_shift(p.key_tonic, p.key_mode) for p in pieces])
         pcs, bass = _shift(pcs, bass, shift[piece])
     elif transpose == "all":
         shifted = [_shift(pcs, bass, np.full(len(bass), k)) for k in range(12)]
@@ -61,7 +61,22 @@ def chord_vector(pitch_classes: tuple[int, ...], dims: int = 12, bass: int | Non
     return vector
 
 
+def key_shift(tonic: int, mode: str) -> int:
+    """Semitones up that move a key (tonic pitch class, ``"major"``/``"minor"``) to C major or A minor."""
+    return -(tonic if mode == "major" else tonic - 9) % 12
+
+
+def transpose_blocks(x: np.ndarray, shift: np.ndarray, blocks: int) -> np.ndarray:
+    """Transpose the first ``blocks`` 12-wide pitch-class blocks of the last axis of ``x``
+    ``(N, ..., F)`` up by ``shift`` ``(N,)`` semitones (column c of a block moves to
+    (c + shift) % 12); any later columns are kept."""
+    cols = np.arange(x.shape[-1])
+    block, pc = np.divmod(cols[: 12 * blocks], 12)
+    moved = (pc[None, :] - shift[:, None]) % 12 + 12 * block[None, :]
+    index = np.concatenate([moved, np.broadcast_to(cols[12 * blocks:], (len(shift), x.shape[-1] - 12 * blocks))], 1)
+    return np.take_along_axis(x, index.reshape((len(shift),) + (1,) * (x.ndim - 2) + (x.shape[-1],)), axis=-1)
+
+
 def _shift(pcs: np.ndarray, bass: np.ndarray, shift: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Transpose each row up by ``shift`` semitones: column c moves to (c + shift) % 12."""
-    cols = (np.arange(12)[None, :] - shift[:, None]) % 12
-    return np.take_along_axis(pcs, cols, axis=1), (bass + shift) % 12
+    return transpose_blocks(pcs, shift, 1), (bass + shift) % 12

@@ -16,12 +16,14 @@ _STEPS = {"c": 0, "d": 2, "e": 4, "f": 5, "g": 7, "a": 9, "b": 11}
 @dataclass(frozen=True)
 class ChordSpec:
     """What the user typed, parsed: exactly one of ``pitch_classes`` (sorted, C = 0) and ``z``.
-    ``bass`` is the first note named (note names), or the symbol's bass (chord symbols)."""
+    ``bass`` is the first note named (note names), or the symbol's bass (chord symbols);
+    ``root`` the symbol's root (chord symbols only)."""
 
     text: str
     pitch_classes: tuple[int, ...] | None = None
     bass: int | None = None
     z: tuple[float, ...] | None = None
+    root: int | None = None
 
 
 def parse_chord(text: str) -> ChordSpec:
@@ -68,4 +70,5 @@ def _symbol(text: str, figure: str) -> ChordSpec:
         raise ValueError(figure) from None
     if not pitches or symbol.root() is None:
         raise ValueError(figure)
-    return ChordSpec(text, tuple(sorted({p.pitchClass for p in pitches})), symbol.bass().pitchClass)
+    return ChordSpec(text, tuple(sorted({p.pitchClass for p in pitches})), symbol.bass().pitchClass,
+                     root=symbol.root().pitchClass)

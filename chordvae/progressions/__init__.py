@@ -1,0 +1,1 @@
+"""Chord progressions: recognised chords as beat frames, windows of bars, typed progressions."""
