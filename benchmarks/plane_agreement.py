@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from chordvae import runs
-from chordvae.chords.events import chord_symbol
+from chordvae.chords.names import name_chord
 from chordvae.plane import LatentPlane, distinct_events, posterior_means
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "midi"
@@ -28,7 +28,7 @@ DATA = Path(__file__).resolve().parents[1] / "data" / "midi"
 
 def symbol(row: torch.Tensor) -> str:
     pcs = tuple(torch.nonzero(row[:12] >= 0.5).flatten().tolist())
-    return chord_symbol(pcs) if pcs else "(empty)"
+    return name_chord(pcs).symbol if pcs else "(empty)"
 
 
 @torch.no_grad()
@@ -57,7 +57,7 @@ def main() -> None:
             print(f"| {name} | {100 * plane.agreement_of(run.model, distinct, counts, means):.1f}% |")
         print("\n| chord | events | its dot decodes to (before) | (after) |\n|---|---|---|---|")
         for i in torch.argsort(counts, descending=True)[:10].tolist():
-            decoded = [symbol(torch.sigmoid(run.model.decode(p.to_latent(p.project(means[i:i + 1]))))[0])
+            decoded = [symbol(run.model.decode_mean(p.to_latent(p.project(means[i:i + 1])))[0])
                        for p in (before, after)]
             print(f"| {symbol(distinct[i])} | {counts[i].item()} | {decoded[0]} | {decoded[1]} |")
 

@@ -16,7 +16,7 @@ import torch
 
 from chordvae import runs
 from chordvae.chords.options import read
-from chordvae.plots import posterior_means
+from chordvae.plane import posterior_means
 from chordvae.train import TrainConfig
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "midi"
