@@ -122,7 +122,7 @@ def evaluate(model: VAE, x_train: Events, x_eval: Events, k: int, seed: int = 0,
     report["latent"] = latent_diagnostics(model, x_eval)
     report["figures"] = extra or {}
     report.update(baselines(x_train, scored, weights, train_groups))
-    if distinct:
+    if distinct and isinstance(x_eval, torch.Tensor):   # windows of sequences are never alike
         share = weights.double() / len(x_eval)
         entropy = -(share * share.log()).sum().item()
         report["own_floor"] = {"entropy": entropy, "vae_above": nll - entropy}

@@ -141,7 +141,7 @@ def test_the_disk_fills_after_some_epochs_the_last_checkpoint_survives_and_resum
     config = TrainConfig(epochs=4, batch_size=32, seed=3)
     with pytest.raises(OSError) as failure:
         runs.train("chords", [str(corpus)], options={"min_duration": 0, "jobs": 1}, hidden=(32,), config=config,
-                   out=out, progress=False, log=log)
+                   out=out, progress=True, log=log)
     assert failure.value.errno == errno.ENOSPC and str(failure.value.filename).startswith(str(out))
     assert load_checkpoint(out).epoch == 2  # the last good model.pt, intact
     assert metric_epochs(out) == [1, 2]  # no line of the epoch that was not saved, no partial line
@@ -157,7 +157,7 @@ def test_the_disk_fills_after_some_epochs_the_last_checkpoint_survives_and_resum
 WRITERS = {
     "train": lambda run, corpus, d: ["train", "-d", "chords", str(corpus), "--epochs", "1", "-o", str(d / "new"),
                                      *SMALL],
-    "plot": lambda run, corpus, d: ["plot", str(run), "-q"],
+    "plot": lambda run, corpus, d: ["plot", str(run), "--overwrite", "-q"],
     "evaluate": lambda run, corpus, d: ["evaluate", str(run), "--iw-samples", "2", "-q"],
     "curve": lambda run, corpus, d: ["curve", "-d", "chords", str(corpus), "--pieces", "2", "--repeats", "1",
                                      "--steps", "1", "--epochs", "1", "--iw-samples", "2", "--hidden", "8",

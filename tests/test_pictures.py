@@ -19,6 +19,7 @@ from chordvae.datasets.chords import ChordData
 from chordvae.pictures.chords import (Colouring, circle_of_fifths_figure, label_clusters_figure,
                                       latent_space_figure)
 from chordvae.pictures.labels import label_overlap
+from chordvae.meta import DatasetMeta
 from chordvae.plane import LatentPlane, distinct_events, posterior_means
 from chordvae.plots import loss_figure
 from chordvae.train import TrainConfig, fit
@@ -49,8 +50,7 @@ def model_4d(tmp_path_factory):
     events = torch.cat([distinct[i:i + 1].repeat(1 + 60 // (i + 1), 1) for i in range(40)])
     model = build_model(ModelConfig("mlp", (12,), latent_dim=4, hidden=(64, 32)))
     fit(model, events, distinct, TrainConfig(epochs=150, batch_size=64, learning_rate=3e-3, beta=0.5, threads=1),
-        tmp_path_factory.mktemp("fit"), {"dataset": "chords", "dataset_meta": {}}, progress=False,
-        log=lambda s: None)
+        progress=False, log=lambda s: None)
     return model.eval(), events
 
 
@@ -177,9 +177,9 @@ def test_circle_of_fifths_is_drawn_for_runs_on_all_transpositions_only(model_4d,
     model, events = model_4d
     data = _chord_data(events)
     (tmp_path / "circle_of_fifths.png").write_bytes(b"an earlier plane's picture")
-    assert tmp_path / "circle_of_fifths.png" not in Chords().plot_extra(model, data, {"options": {"transpose": "none"}},
+    assert tmp_path / "circle_of_fifths.png" not in Chords().plot_extra(model, data, DatasetMeta("chords", options={"transpose": "none"}),
                                                                       tmp_path)
     assert not (tmp_path / "circle_of_fifths.png").exists()
-    paths = Chords().plot_extra(model, data, {"options": {"transpose": "all"}}, tmp_path)
+    paths = Chords().plot_extra(model, data, DatasetMeta("chords", options={"transpose": "all"}), tmp_path)
     assert (tmp_path / "circle_of_fifths.png") in paths
     assert (tmp_path / "circle_of_fifths.png").read_bytes()[:4] == b"\x89PNG"

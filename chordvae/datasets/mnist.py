@@ -61,7 +61,7 @@ class MNIST(DatasetAdapter):
         plane = plane or LatentPlane.of(model, data.validation)
         z, ticks = plane.grid(n, scale or self.default_scale(plane))
         with torch.no_grad():
-            images = model.decode_mean(z)[:, 0]
+            images = model.decode_mean(z.reshape(n * n, -1))[:, 0]
         h, w = images.shape[1:]
         figure = images.reshape(n, n, h, w).permute(0, 2, 1, 3).reshape(n * h, n * w)
         fig = Figure(figsize=(10, 10))
