@@ -415,8 +415,8 @@ def corpora(sources: tuple[str, ...]) -> None:
 
 @main.command()
 @click.argument("run_dir", type=click.Path())
-@click.option("--part", type=click.Choice(["validation", "train"]), default="validation", show_default=True,
-              help="which part of the run's data to score")
+@click.option("--part", type=click.Choice(["validation", "train", "test"]), default="validation", show_default=True,
+              help="which part of the run's data to score (test: sets with a canonical test split, e.g. jsb-chorales)")
 @click.option("--iw-samples", "k", type=click.IntRange(1), default=None,
               help="importance samples for the IWAE bound (default 1000 for chords, 100 for images)")
 @click.option("--seed", type=int, default=0, show_default=True, help="fixes the importance samples")

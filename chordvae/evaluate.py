@@ -51,6 +51,9 @@ def evaluate(model: VAE, x_train: torch.Tensor, x_eval: torch.Tensor, k: int, se
 
 def format_report(report: dict[str, Any]) -> str:
     """A readable table: the model's figures, then where it stands among the baselines."""
+    if report.get("kind") == "sequence":
+        from .sequence import format_sequence_report
+        return format_sequence_report(report)
     e, lat = report["elbo"], report["latent"]
     header = []
     if "on" in report:

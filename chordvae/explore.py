@@ -10,6 +10,7 @@ import torch
 from .errors import ChordVAEError
 from .plots import LatentPlane
 from .runs import Run
+from .sequence import SequenceVAE
 from .vae import VAE
 
 
@@ -56,7 +57,10 @@ def grid(run: Run, n: int, scale: float = 1.0) -> torch.Tensor:
 
 @torch.no_grad()
 def decode(model: VAE, z: torch.Tensor) -> torch.Tensor:
-    """Bernoulli probabilities of the decoded events, ``(N, *event_shape)``."""
+    """Bernoulli probabilities of the decoded events, ``(N, *event_shape)`` (a sequence model
+    decodes frames of 0/1 directly: autoregressive outputs have no per-key probabilities)."""
+    if isinstance(model, SequenceVAE):
+        return model.decode(z)
     return torch.sigmoid(model.decode(z))
 
 

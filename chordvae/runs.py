@@ -22,11 +22,12 @@ from .datasets import Data, DatasetAdapter, get_adapter
 from .errors import ChordVAEError
 from .fileio import write_json, write_text
 from .plots import LatentPlane, plot_losses
+from .sequence import ABLATION, SEQUENCE_K, SequenceVAE, sequence_report
 from .train import TrainConfig, fit
 from .vae import VAE, ModelConfig, build_model
 
 
-PARTS = ("validation", "train")  # the parts of a run's data that evaluate scores
+PARTS = ("validation", "train", "test")  # the parts of a run's data that evaluate scores (test: if it has one)
 
 
 @dataclass
@@ -125,10 +126,12 @@ def train(dataset: str, sources: Sequence[str] = (), *, options: dict[str, Any] 
     try:
         data = adapter.load(list(sources), options if options is not None else {}, config.seed,
                             run_dir=run_dir)
-        model_config = ModelConfig(arch=arch or adapter.default_arch, event_shape=data.event_shape,
-                                   latent_dim=latent_dim or adapter.default_latent_dim,
-                                   hidden=tuple(hidden) if hidden else adapter.default_hidden)
-        model = build_model(model_config)
+        model = adapter.build_model(data, latent_dim, hidden)   # an adapter's own family (sequences)
+        if model is None:
+            model = build_model(ModelConfig(arch=arch or adapter.default_arch, event_shape=data.event_shape,
+                                            latent_dim=latent_dim or adapter.default_latent_dim,
+                                            hidden=tuple(hidden) if hidden else adapter.default_hidden))
+        model_config = model.config
     except BaseException as e:
         if created:  # nothing was trained: leave no empty run directory behind
             shutil.rmtree(run_dir, ignore_errors=True)
@@ -247,8 +250,18 @@ def evaluate_run(run_dir: str | Path, part: str = "validation", k: int | None = 
         if x.shape[1:] != data.train.shape[1:]:
             raise ChordVAEError(f"the events of {' '.join(on)} have shape {tuple(x.shape[1:])}, "
                                 f"the model's {tuple(data.train.shape[1:])}")
+    elif part == "test":
+        if data.test is None:
+            raise ChordVAEError(f"{run.dataset} has no test split; score the validation or train part")
+        x = data.test
     else:
         x = data.validation if part == "validation" else data.train
+    if isinstance(run.model, SequenceVAE):
+        report = sequence_report(run.model, data.train_tiled or data.train, x, k or SEQUENCE_K, seed,
+                                 ablation=_ablation(run.dir))
+        report.update({"run": str(run.dir), "part": part, "epoch": run.epoch})
+        write_json(run.dir / f"evaluation-{part}.json", report)
+        return report
     k = k or (1000 if x[0].numel() <= 64 else 100)
     report = evaluate(run.model, data.train, x, k, seed=seed, extra={**run.adapter.metrics(run.model, x),
                                                                    **run.adapter.latent_figures(run.model, x)},
@@ -262,3 +275,9 @@ def evaluate_run(run_dir: str | Path, part: str = "validation", k: int | None = 
         name = "evaluation-on-" + re.sub(r"[^A-Za-z0-9_.-]+", "_", "+".join(short)) + ".json"
     write_json(run.dir / name, report)
     return report
+
+
+def _ablation(run_dir: Path) -> SequenceVAE | None:
+    """The same decoder without a latent, when one was trained beside the run (``RUN/no-latent``)."""
+    path = run_dir / ABLATION / "model.pt"
+    return load_checkpoint(path).model if path.is_file() else None

@@ -155,7 +155,7 @@ def fit(model: VAE, train: torch.Tensor, validation: torch.Tensor, config: Train
     device = resolve_device(config.device)
     model.to(device)
     train, validation = train.to(device), validation.to(device)
-    images = train.dim() == 4
+    images = isinstance(train, torch.Tensor) and train.dim() == 4   # not a masked batch of sequences
     if images:  # channels-last convolutions train ~30% faster on CPU (benchmarks/README.md)
         model.to(memory_format=torch.channels_last)
     # one fused kernel for all parameters: the optimiser step takes a third of the time

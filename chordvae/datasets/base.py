@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Sequence
 
 import torch
+from torch import nn
 
 from ..errors import ChordVAEError
 from ..train import TrainConfig
@@ -30,6 +31,10 @@ class Data:
     ``notices`` are one-line remarks for the user (e.g. how the split was made).
     ``train_groups`` ``(N_train,)``, when given, says which training events belong together
     (e.g. the piece of each chord), so that cross-validation keeps groups whole.
+    Events may also be a tensor-like batch (:class:`chordvae.sequence.Masked`: windows with a
+    mask); ``test``, when the data has a canonical test split, is held out for reporting only;
+    ``train_tiled``, when the training windows overlap, is the training split with every frame
+    once (for baselines fitted on it).
     """
 
     train: torch.Tensor
@@ -40,6 +45,8 @@ class Data:
     meta: dict[str, Any]
     notices: list[str] = field(default_factory=list)
     train_groups: torch.Tensor | None = None
+    test: Any = None
+    train_tiled: Any = None
 
     @property
     def event_shape(self) -> tuple[int, ...]:
@@ -90,6 +97,11 @@ class DatasetAdapter:
     def reload(self, meta: dict[str, Any]) -> Data:
         """Rebuild the data a checkpoint was trained on from its stored ``meta``."""
         return self.load(meta.get("sources", []), meta.get("options", {}), meta["seed"])
+
+    def build_model(self, data: Data, latent_dim: int | None, hidden: Sequence[int] | None) -> nn.Module | None:
+        """The adapter's own model family for ``data`` (e.g. a sequence VAE), or None: the
+        core's VAE of ``default_arch`` is built."""
+        return None
 
     def load_pieces(self, sources: list[str], options: dict[str, Any]) -> Pieces:
         """All events of ``sources`` read with ``options``, grouped by piece (not split)."""

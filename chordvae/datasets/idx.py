@@ -166,15 +166,16 @@ def fetch(source: IdxSource, keys: Sequence[str], mirrors: Sequence[str],
     return fetched, failures
 
 
-def _download(url: str, target: Path, md5: str, timeout: float) -> Path:
-    """Stream ``url`` to ``target`` via a temporary file, kept only if its MD5 is ``md5``."""
+def _download(url: str, target: Path, md5: str | None, timeout: float) -> Path:
+    """Stream ``url`` to ``target`` via a temporary file, kept only if its MD5 is ``md5``
+    (None: no checksum is known; the file is kept)."""
     with atomic_path(target) as tmp:
         digest = hashlib.md5()
         with urllib.request.urlopen(url, timeout=timeout) as response, open(tmp, "wb") as out:
             while chunk := response.read(1 << 16):
                 digest.update(chunk)
                 out.write(chunk)
-        if digest.hexdigest() != md5:
+        if md5 is not None and digest.hexdigest() != md5:
             raise DataError(f"{url}: checksum mismatch (MD5 {digest.hexdigest()}, expected {md5}); "
                             f"the download was discarded")
     return target
