@@ -225,7 +225,11 @@ class SequenceVAE(nn.Module):
         if not self.latent_dim:
             empty = x.new_zeros(len(x), 0)
             return empty, empty
-        out, _ = self.encoder(x * m.unsqueeze(-1))
+        # packed: the backward direction starts at each window's last scored frame, not in its padding
+        lengths = m.sum(1).clamp(min=1).long().cpu()
+        packed = nn.utils.rnn.pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+        out, _ = nn.utils.rnn.pad_packed_sequence(self.encoder(packed)[0], batch_first=True,
+                                                  total_length=x.shape[1])
         pooled = (out * m.unsqueeze(-1)).sum(1) / m.sum(1, keepdim=True).clamp(min=1)
         mu, logvar = self.posterior(pooled).chunk(2, dim=1)
         return mu, logvar
