@@ -169,3 +169,24 @@ def test_sampled_midi_has_the_right_length_and_pitch_range(tmp_path):
     roll = (frames > 0).reshape(-1, 88)
     assert last == pytest.approx(0.5 * (int(roll.any(1).nonzero().max()) + 1))
     assert len(notes) == len(roll_notes(roll.numpy()))
+
+
+def test_reconstruction_counts_exact_frames_and_key_f1():
+    class Echo(SequenceVAE):
+        """Decodes every window as its first frame repeated (z is the first frame)."""
+
+        def encode(self, batch):
+            return batch.x[:, 0], batch.x.new_zeros(len(batch), 0)
+
+        def generate(self, z, length, context=None, greedy=False, generator=None):
+            return z.unsqueeze(1).expand(-1, length, -1)
+
+    from chordvae.sequence import reconstruction
+    model = Echo(SequenceConfig(keys=3, window=2, context=0, latent_dim=3))
+    x = torch.tensor([[[1., 0, 1], [1, 0, 1]], [[0, 1, 0], [1, 1, 0]]])
+    mask = torch.tensor([[1., 1], [1, 0]])                # the second window's last frame is padding
+    r = reconstruction(model, Masked(x, mask))
+    assert r["exact_frames"] == pytest.approx(1.0)
+    r = reconstruction(model, Masked(x, torch.ones(2, 2)))
+    assert r["exact_frames"] == pytest.approx(0.75)
+    assert r["key_f1"] == pytest.approx(2 * 6 / (2 * 6 + 0 + 1))      # tp 6, fp 0, fn 1
