@@ -292,11 +292,13 @@ def _render(run, z, out: str, **options: Any) -> None:
 def _point(run, text: str):
     """A latent point from ``z:...`` or from an event the adapter parses (its posterior mean)."""
     from . import explore
+    from .sequence import Masked
 
     if text.strip().startswith("z:"):
         return explore.parse_point(text, run.model.latent_dim)
     event = run.adapter.parse_event(text, run.dataset_meta)
-    return explore.encode(run.model, event.unsqueeze(0))[0][0]
+    batch = event if isinstance(event, Masked) else event.unsqueeze(0)   # a sequence adapter gives a window
+    return explore.encode(run.model, batch)[0][0]
 
 
 @main.command()

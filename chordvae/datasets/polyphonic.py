@@ -177,6 +177,7 @@ class Polyphonic(DatasetAdapter):
     name: ClassVar[str] = "jsb-chorales"
     default_arch: ClassVar[str] = "sequence"
     default_latent_dim: ClassVar[int] = 16
+    default_grid: ClassVar[int] = 5
     default_model: ClassVar[SequenceConfig] = SequenceConfig(input_dropout=0.3)
     default_stride: ClassVar[int] = 4
     #: chosen on valid (benchmarks/README.md): the no-latent decoder overfits after ~30 such epochs
@@ -230,11 +231,24 @@ class Polyphonic(DatasetAdapter):
             config = replace(config, encoder_hidden=hidden[0], decoder_hidden=hidden[1])
         return SequenceVAE(config)
 
+    def parse_event(self, text: str, meta: dict[str, Any]) -> Masked:
+        """``valid:N``, ``test:N`` or ``train:N``: window N (from 0) of that split, windows tiling its pieces."""
+        split, _, number = text.strip().partition(":")
+        if split not in SPLITS or not number.strip().isdigit():
+            raise ChordVAEError(f"cannot read {text!r}: give a window as valid:N, test:N or train:N, "
+                                f"or a latent point as z:0.5,-1.2,...")
+        data = self.reload(meta)
+        windows_ = {"train": data.train_tiled, "valid": data.validation, "test": data.test}[split]
+        n = int(number)
+        if n >= len(windows_):
+            raise ChordVAEError(f"{split} has {len(windows_)} windows (0 to {len(windows_) - 1}); got {n}")
+        return windows_[n:n + 1]
+
     def plot_latent_space(self, model: nn.Module, data: Data | None, meta: dict[str, Any],
                           path: Path, n: int | None = None, scale: float = 1.0) -> None:
-        """An n x n grid (default 5) of windows decoded greedily from points of the latent plane,
-        each a piano roll (time across, keys up)."""
-        n = n or 5
+        """An n x n grid (default ``default_grid``) of windows decoded greedily from points of the
+        latent plane, each a piano roll (time across, keys up)."""
+        n = n or self.default_grid
         reference = data.validation if data is not None else self.reload(meta).validation
         plane, z, ticks = latent_grid(model, reference, n, scale)
         rolls = model.decode(z)                                         # (n * n, W, 88)
