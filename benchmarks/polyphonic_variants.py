@@ -2,6 +2,8 @@
 defaults; never on test): every 5 epochs the negative ELBO per frame and its KL, at the end
 reconstruction from z alone and the IWAE bound (K = 100).
 
+``--free-bits-epochs N``: free bits for the first N epochs only, then the plain ELBO.
+
     python benchmarks/polyphonic_variants.py --data-dir ../shared/datasets/polyphonic --latent 16 \\
         --free-bits 1.0 --input-dropout 0.3 --epochs 50 --stride 4 --batch-size 32 --lr 2e-3
 """
@@ -21,7 +23,8 @@ def main() -> None:
     p.add_argument("--data-dir", default=None)
     for name, value in dict(window=16, context=16, latent=16, output="made", epochs=60, free_bits=0.0,
                             input_dropout=0.0, dropout=0.0, lr=1e-3, batch_size=64, decoder_hidden=256,
-                            encoder_hidden=128, made_hidden=256, warmup=0, weight_decay=0.0, stride=0).items():
+                            encoder_hidden=128, made_hidden=256, warmup=0, weight_decay=0.0, stride=0,
+                            free_bits_epochs=0).items():
         p.add_argument("--" + name.replace("_", "-"), type=type(value), default=value)
     a = p.parse_args()
     print(a)
@@ -41,7 +44,8 @@ def main() -> None:
         beta = min(1.0, epoch / a.warmup) if a.warmup else 1.0
         order = torch.randperm(len(train))
         for i in range(0, len(train), a.batch_size):
-            out = model.loss(train[order[i:i + a.batch_size]], beta=beta, free_bits=a.free_bits)
+            free_bits = a.free_bits if not a.free_bits_epochs or epoch <= a.free_bits_epochs else 0.0
+            out = model.loss(train[order[i:i + a.batch_size]], beta=beta, free_bits=free_bits)
             optimizer.zero_grad()
             out.loss.mean().backward()
             optimizer.step()
