@@ -69,6 +69,11 @@ def main() -> None:
     for name, value in seconds.items():
         print(f"wall seconds: {name} {value:.0f}")
         (args.out / f"seconds-{name}.txt").write_text(f"{value:.1f}\n")
+    for name, run in (("vae", args.out), ("no-latent", args.out / ABLATION)):
+        epochs = sorted(m["seconds"] for m in runs.read_metrics(run))
+        if epochs:
+            print(f"{name}: {len(epochs)} epochs, median {epochs[len(epochs) // 2]:.1f} s per epoch "
+                  f"(fastest {epochs[0]:.1f} s, sum {sum(epochs):.0f} s; training only, from metrics.jsonl)")
     if args.train_only:
         return
     reports = {part: runs.evaluate_run(args.out, part, args.k, progress=False) for part in ("validation", "test")}
