@@ -176,6 +176,8 @@ IMAGE_ONLY = ("data_dir", "split")
               help="epochs of linear KL warm-up (default 0)")
 @click.option("--free-bits", type=click.FloatRange(0), default=None,
               help="KL floor per latent dimension (nats; default 0)")
+@click.option("--free-bits-epochs", type=click.IntRange(0), default=None,
+              help="the KL floor holds during this many first epochs only (0: always; jsb-chorales: 15)")
 @click.option("--mc-samples", type=click.IntRange(1), default=None,
               help="z samples per example (default 1)")
 @click.option("--objective", type=click.Choice(["elbo", "iwae"]), default=None,

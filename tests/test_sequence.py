@@ -190,3 +190,23 @@ def test_reconstruction_counts_exact_frames_and_key_f1():
     r = reconstruction(model, Masked(x, torch.ones(2, 2)))
     assert r["exact_frames"] == pytest.approx(0.75)
     assert r["key_f1"] == pytest.approx(2 * 6 / (2 * 6 + 0 + 1))      # tp 6, fp 0, fn 1
+
+
+def test_free_bits_can_stop_after_some_epochs(tmp_path):
+    """TrainConfig.free_bits_epochs: the floor holds during the first epochs only (the JSB default)."""
+    from chordvae.train import TrainConfig, fit
+
+    data, _ = windows(random_pieces([6, 6, 5, 6, 4, 6], seed=2), 6, 0)
+    kls = {}
+    for n in (0, 2):     # 0: the floor always holds
+        torch.manual_seed(3)
+        config = TrainConfig(epochs=6, batch_size=3, learning_rate=1e-2, free_bits=50.0, free_bits_epochs=n,
+                             threads=1)
+        model = tiny(latent=2)
+        with torch.no_grad():
+            model.posterior.bias[:2] = 3.0            # posterior means far from 0: a KL to pay
+        history = fit(model, data, data, config, tmp_path / str(n), {"dataset": "test", "dataset_meta": {}},
+                      progress=False, log=lambda line: None)
+        kls[n] = [r["train"]["kl_loss"] for r in history]
+    assert kls[0][:2] == pytest.approx(kls[2][:2])     # the same first two epochs
+    assert kls[2][5] < kls[0][5] - 1.0                 # then the KL is paid for, and falls (nats)

@@ -178,11 +178,11 @@ class Polyphonic(DatasetAdapter):
     default_arch: ClassVar[str] = "sequence"
     default_latent_dim: ClassVar[int] = 16
     default_grid: ClassVar[int] = 5
-    default_model: ClassVar[SequenceConfig] = SequenceConfig(input_dropout=0.3)
+    default_model: ClassVar[SequenceConfig] = SequenceConfig(window=8, input_dropout=0.5)
     default_stride: ClassVar[int] = 4
-    #: chosen on valid (benchmarks/README.md): the no-latent decoder overfits after ~30 such epochs
+    #: chosen on valid (benchmarks/README.md, polyphonic_variants.py): free bits for 15 epochs, then the ELBO
     default_training: ClassVar[TrainConfig] = TrainConfig(
-        epochs=40, batch_size=32, learning_rate=2e-3, free_bits=1.0, patience=5, lr_patience=3)
+        epochs=60, batch_size=32, learning_rate=2e-3, free_bits=0.5, free_bits_epochs=15)
 
     @property
     def source(self) -> PolyphonicSource:
