@@ -15,7 +15,8 @@ from .errors import ChordVAEError
 from .fileio import write_bytes
 from .meta import DatasetMeta
 from .plane import LatentPlane
-from .vae import VAE, ModelConfig, build_model
+from .sequence import build_any
+from .vae import VAE
 
 FORMAT = 1
 REQUIRED = frozenset({"format", "model_config", "state_dict", "training", "dataset", "dataset_meta", "epoch"})
@@ -139,8 +140,7 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         raise ChordVAEError(f"{path} has checkpoint format {state['format']!r}; this chordvae "
                             f"({__version__}) reads format {FORMAT} or older")
     try:
-        config = ModelConfig.from_dict(state["model_config"])
-        model = build_model(config)
+        model = build_any(state["model_config"])  # the core's VAE, or a sequence VAE
         model.load_state_dict(state["state_dict"])
         epoch = int(state["epoch"])
         plane = LatentPlane.from_dict(state["latent_plane"]) if state.get("latent_plane") else None

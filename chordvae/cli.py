@@ -188,6 +188,8 @@ IMAGE_ONLY = ("data_dir", "split")
               help="epochs of linear KL warm-up (default 0)")
 @click.option("--free-bits", type=click.FloatRange(0), default=None,
               help="KL floor per latent dimension (nats; default 0)")
+@click.option("--free-bits-epochs", type=click.IntRange(0), default=None,
+              help="the KL floor holds during this many first epochs only (0: always; jsb-chorales: 15)")
 @click.option("--mc-samples", type=click.IntRange(1), default=None,
               help="z samples per example (default 1)")
 @click.option("--objective", type=click.Choice(["elbo", "iwae"]), default=None,
@@ -315,12 +317,14 @@ def _point(run, text: str):
     """A latent point from ``z:...`` (raw), ``xy:...`` (the pictures' plane) or from an event the
     adapter parses (its posterior mean)."""
     from . import explore
+    from .sequence import Masked
 
     if explore.is_point(text):
         return explore.parse_point(text, run.model.latent_dim,
                                    run.latent_plane() if explore.is_plane_point(text) else None)
     event = run.adapter.parse_event(text, run.dataset_meta)
-    return explore.encode(run.model, event.unsqueeze(0))[0][0]
+    batch = event if isinstance(event, Masked) else event.unsqueeze(0)   # a sequence adapter gives a window
+    return explore.encode(run.model, batch)[0][0]
 
 
 @main.command()
@@ -451,8 +455,8 @@ def corpora(sources: tuple[str, ...]) -> None:
 
 @main.command()
 @click.argument("run_dir", type=click.Path())
-@click.option("--part", type=click.Choice(["validation", "train"]), default="validation", show_default=True,
-              help="which part of the run's data to score")
+@click.option("--part", type=click.Choice(["validation", "train", "test"]), default="validation", show_default=True,
+              help="which part of the run's data to score (test: sets with a canonical test split, e.g. jsb-chorales)")
 @click.option("--iw-samples", "k", type=click.IntRange(1), default=None,
               help="importance samples for the IWAE bound (default 1000 for chords, 100 for images)")
 @click.option("--seed", type=int, default=0, show_default=True, help="fixes the importance samples")

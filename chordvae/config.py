@@ -15,7 +15,8 @@ class TrainConfig:
     """Optimisation settings (Adam; ``weight_decay`` > 0 multiplies the weights by
     ``1 - learning_rate * weight_decay`` every step, decoupled from the gradient: AdamW).
     ``beta`` weighs the KL term; ``warmup_epochs`` ramps it linearly from 0 to ``beta`` over
-    that many epochs; ``free_bits`` is a per-dimension KL floor in nats; ``mc_samples`` draws
+    that many epochs; ``free_bits`` is a per-dimension KL floor in nats (during the first
+    ``free_bits_epochs`` epochs only, when that is not 0); ``mc_samples`` draws
     of z per example estimate the reconstruction term.
     ``objective`` ``iwae`` trains on the importance-weighted bound with ``mc_samples`` draws
     instead of the ELBO (Burda et al. 2016).
@@ -35,6 +36,7 @@ class TrainConfig:
     beta: float = 1.0
     warmup_epochs: int = 0
     free_bits: float = 0.0
+    free_bits_epochs: int = 0
     mc_samples: int = 1
     objective: str = "elbo"
     validation_samples: int = 1
@@ -54,6 +56,7 @@ class TrainConfig:
                   (self.beta >= 0, "beta must be non-negative"),
                   (self.warmup_epochs >= 0, "warm-up epochs must be non-negative"),
                   (self.free_bits >= 0, "free bits must be non-negative"),
+                  (self.free_bits_epochs >= 0, "free-bits epochs must be non-negative"),
                   (self.mc_samples >= 1, "Monte-Carlo samples must be at least 1"),
                   (self.objective in OBJECTIVES, f"objective must be one of {', '.join(OBJECTIVES)}"),
                   (self.objective == "elbo" or self.free_bits == 0, "free bits need the elbo objective"),

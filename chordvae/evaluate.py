@@ -131,6 +131,9 @@ def evaluate(model: VAE, x_train: Events, x_eval: Events, k: int, seed: int = 0,
 
 def format_report(report: dict[str, Any]) -> str:
     """A readable table: the model's figures, then where it stands among the baselines."""
+    if report.get("kind") == "sequence":
+        from .sequence import format_sequence_report
+        return format_sequence_report(report)
     e, lat = report["elbo"], report["latent"]
     header = []
     if "on" in report:

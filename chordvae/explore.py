@@ -90,7 +90,8 @@ def grid(run: Run, n: int, scale: float | None = None) -> torch.Tensor:
 
 @torch.no_grad()
 def decode(model: VAE, z: torch.Tensor) -> torch.Tensor:
-    """Bernoulli probabilities of the decoded events, ``(N, *event_shape)``."""
+    """Bernoulli probabilities of the decoded events, ``(N, *event_shape)`` (a sequence model
+    decodes frames of 0/1 directly: autoregressive outputs have no per-key probabilities)."""
     return model.decode_mean(z)
 
 

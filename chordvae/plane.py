@@ -90,6 +90,8 @@ class LatentPlane:
             self.centre, self.basis = centre.float(), basis.float()
         elif latent_dim == 2:
             self.centre, self.basis = torch.zeros(2), torch.eye(2)
+        elif latent_dim == 0:   # a model without a latent (a sequence decoder's ablation)
+            self.centre, self.basis = torch.zeros(0), torch.zeros(2, 0)
         else:
             if means is None or len(means) < 2:
                 raise ValueError("a latent space of more than 2 dimensions needs posterior means to project")

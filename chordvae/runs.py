@@ -27,10 +27,10 @@ from .plane import LatentPlane
 from .plots import plot_losses
 from .threads import training_threads
 from .train import TrainConfig, fit, run_directory, torch_settings
-from .vae import VAE, build_model
+from .vae import VAE
 
 
-PARTS = ("validation", "train")  # the parts of a run's data that evaluate scores
+PARTS = ("validation", "train", "test")  # the parts of a run's data that evaluate scores (test: if it has one)
 
 
 @dataclass
@@ -64,7 +64,7 @@ class Run:
         before planes were stored gets the plane of its data (``data``, else reloaded)."""
         if self.plane is None:
             data = data if data is not None else self.data()
-            self.plane = LatentPlane.of(self.model, torch.cat([data.train, data.validation]))
+            self.plane = LatentPlane.of(self.model, data.events())
         return self.plane
 
 
@@ -145,8 +145,8 @@ def train(dataset: str, sources: Sequence[str] = (), *, options: Options | Mappi
         try:
             data = adapter.load(list(sources), options if options is not None else {}, config.seed,
                                 run_dir=run_dir)
-            model_config = adapter.model_config(data.event_shape, arch, latent_dim, hidden)
-            model = build_model(model_config)
+            model = adapter.build_model(data, arch, latent_dim, hidden)   # an adapter may bring its own family
+            model_config = model.config
             config = replace(config, threads=training_threads(model, data.train[:1], config.batch_size,
                                                               config.threads))
         except BaseException as e:
@@ -243,7 +243,7 @@ def _train_and_draw(run_dir: Path, model: VAE, adapter: DatasetAdapter, data: Da
 def _store_plane(run_dir: Path, model: VAE, data: Data) -> LatentPlane:
     """The latent plane of the trained ``model``'s posterior means of all ``data`` (training and
     validation events), stored into ``run_dir/model.pt``."""
-    plane = LatentPlane.of(model, torch.cat([data.train, data.validation]))
+    plane = LatentPlane.of(model, data.events())
     store_latent_plane(run_dir / "model.pt", plane)
     return plane
 
@@ -300,17 +300,16 @@ def _check_colouring(adapter: DatasetAdapter, colour_by: str | None) -> None:
 def evaluate_run(run_dir: str | Path, part: str = "validation", k: int | None = None,
                  seed: int = 0, progress: bool = True, on: Sequence[str] = (),
                  show: Callable[[dict[str, Any]], None] | None = None, include_seen: bool = False) -> dict[str, Any]:
-    """Evaluate a run on the ``validation`` or ``train`` part of its data; writes
+    """Evaluate a run on the ``validation``, ``train`` or (where the data has one) ``test`` part
+    of its data, as its adapter scores events (:meth:`DatasetAdapter.evaluation`); writes
     ``evaluation-<part>.json``. ``on``: score these sources instead (read with the run's dataset
     options; e.g. another corpus) and write ``evaluation-on-<names>.json``: only their pieces the
     run has not seen (neither in its training split nor held out for its validation), or every
     piece with ``include_seen``; the report says how many were which. The baselines are still
-    fitted on the run's training part. ``k`` importance samples default to 1000 for small events
-    (chords) and 100 for images. ``show`` receives the report before it is written, so that a run
+    fitted on the run's training part. ``k``: importance samples (default: the adapter's). ``show`` receives the report before it is written, so that a run
     directory that cannot be written loses nothing.
     """
     from .datasets.seen import classify, describe, keep
-    from .evaluate import evaluate
 
     if part not in PARTS:
         raise ChordVAEError(f"unknown part {part!r}; choose {' or '.join(PARTS)}")
@@ -327,13 +326,13 @@ def evaluate_run(run_dir: str | Path, part: str = "validation", k: int | None = 
         if x.shape[1:] != data.train.shape[1:]:
             raise ChordVAEError(f"the events of {' '.join(on)} have shape {tuple(x.shape[1:])}, "
                                 f"the model's {tuple(data.train.shape[1:])}")
+    elif part == "test":
+        if data.test is None:
+            raise ChordVAEError(f"{run.dataset_meta.dataset} has no test split; score the validation or train part")
+        x = data.test
     else:
         x = data.validation if part == "validation" else data.train
-    k = k or (1000 if x[0].numel() <= 64 else 100)
-    figures = {**run.adapter.metrics(run.model, x),
-               **run.adapter.latent_figures(run.model, x, plane=run.latent_plane(data))}
-    report = evaluate(run.model, data.train, x, k, seed=seed, extra=figures, train_groups=data.train_groups,
-                      progress=progress)
+    report = run.adapter.evaluation(run, data, x, k, seed, progress)
     report.update({"run": str(run.dir), "part": part, "epoch": run.epoch})
     name = f"evaluation-{part}.json"
     if on:
@@ -347,3 +346,4 @@ def evaluate_run(run_dir: str | Path, part: str = "validation", k: int | None = 
         show(report)
     write_json(run.dir / name, report)
     return report
+

@@ -180,7 +180,8 @@ def train_epoch(state: TrainState, train: Events, config: TrainConfig, progress:
         if config.objective == "iwae":
             out = model.iwae_loss(batch, config.mc_samples, beta=beta)
         else:
-            out = model.loss(batch, beta=beta, samples=config.mc_samples, free_bits=config.free_bits)
+            free_bits = config.free_bits if epoch <= (config.free_bits_epochs or epoch) else 0.0
+            out = model.loss(batch, beta=beta, samples=config.mc_samples, free_bits=free_bits)
         objective = out.loss.mean()
         if not torch.isfinite(objective):
             raise TrainingDiverged(f"loss became {objective.item()} in epoch {epoch}; try a lower learning rate")

@@ -15,6 +15,10 @@ _BUILTIN = {
     "mnist": "chordvae.datasets.mnist:MNIST",
     "fashion-mnist": "chordvae.datasets.mnist:FashionMNIST",
     "chords": "chordvae.datasets.chords:Chords",
+    "jsb-chorales": "chordvae.datasets.polyphonic:JSBChorales",
+    "nottingham": "chordvae.datasets.polyphonic:Nottingham",
+    "musedata": "chordvae.datasets.polyphonic:MuseData",
+    "piano-midi": "chordvae.datasets.polyphonic:PianoMidi",
 }
 _REGISTERED: dict[str, type[DatasetAdapter]] = {}
 

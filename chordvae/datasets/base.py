@@ -10,14 +10,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Mapping, Sequence
 
 import torch
+from torch import nn
 
 from ..errors import ChordVAEError
 from ..config import TrainConfig
 from ..meta import DatasetMeta, Options
 from ..plane import LatentPlane
-from ..vae import VAE, ModelConfig
+from ..vae import VAE, ModelConfig, build_model
 
 if TYPE_CHECKING:  # pretty_midi is not needed to load data
+    from ..batch import Events
+    from ..runs import Run
     from ..listen.midi import RenderOptions
 
 
@@ -34,6 +37,10 @@ class Data:
     (e.g. the piece of each chord), so that cross-validation keeps groups whole.
     ``piece_parts``, when the data is made of identifiable pieces, maps each piece's identity
     (chords: its file's sha256) to ``"train"`` or ``"validation"``.
+    Events may also be a tensor-like batch (:class:`chordvae.sequence.Masked`: windows with a
+    mask); ``test``, when the data has a canonical test split, is held out for reporting only;
+    ``train_tiled``, when the training windows overlap, is the training split with every frame
+    once (for baselines fitted on it).
     """
 
     train: torch.Tensor
@@ -45,6 +52,15 @@ class Data:
     notices: list[str] = field(default_factory=list)
     train_groups: torch.Tensor | None = None
     piece_parts: dict[str, str] = field(default_factory=dict)
+    test: Any = None
+    train_tiled: Any = None
+
+    def events(self) -> Events:
+        """The corpus the pictures and the latent plane show: every event, training then
+        validation; for windows of sequences (not one tensor), the validation windows."""
+        if isinstance(self.train, torch.Tensor):
+            return torch.cat([self.train, self.validation])
+        return self.validation
 
     @property
     def event_shape(self) -> tuple[int, ...]:
@@ -107,9 +123,27 @@ class DatasetAdapter:
                            latent_dim=latent_dim or self.default_latent_dim,
                            hidden=tuple(hidden) if hidden else self.default_hidden)
 
+    def build_model(self, data: Data, arch: str | None = None, latent_dim: int | None = None,
+                    hidden: Sequence[int] | None = None) -> nn.Module:
+        """The untrained model for ``data``: the core's VAE of :meth:`model_config` by default; an
+        adapter with its own model family (sequences) builds that instead."""
+        return build_model(self.model_config(data.event_shape, arch, latent_dim, hidden))
+
     def load_pieces(self, sources: list[str], options: Options | Mapping[str, Any]) -> Pieces:
         """All events of ``sources`` read with ``options``, grouped by piece (not split)."""
         raise ChordVAEError(f"{self.name} data is not made of pieces; use a dataset such as chords")
+
+    def evaluation(self, run: Run, data: Data, x: Events, k: int | None, seed: int,
+                   progress: bool) -> dict[str, Any]:
+        """The report of ``run`` on events ``x`` of its ``data`` (:func:`chordvae.evaluate.evaluate`:
+        bounds, latent diagnostics, the adapter's figures and the baselines fitted on the training
+        part). ``k`` importance samples default to 1000 for small events (chords), 100 for images."""
+        from ..evaluate import evaluate
+
+        k = k or (1000 if x[0].numel() <= 64 else 100)
+        figures = {**self.metrics(run.model, x), **self.latent_figures(run.model, x, plane=run.latent_plane(data))}
+        return evaluate(run.model, data.train, x, k, seed=seed, extra=figures, train_groups=data.train_groups,
+                        progress=progress)
 
     def metrics(self, model: VAE, x: torch.Tensor) -> dict[str, float]:
         """Extra validation figures for ``metrics.jsonl`` (none by default)."""

@@ -220,7 +220,7 @@ def quality_labels(pitch_classes: np.ndarray) -> np.ndarray:
 
 def _corpus_plane(model: VAE, data: Data) -> LatentPlane:
     """The plane of all the corpus's events, for pictures drawn without the run's stored plane."""
-    return LatentPlane.of(model, torch.cat([data.train, data.validation]))
+    return LatentPlane.of(model, data.events())
 
 
 @torch.no_grad()

@@ -177,9 +177,10 @@ def fetch(source: IdxSource, keys: Sequence[str], mirrors: Sequence[str],
     return fetched, failures
 
 
-def _download(url: str, target: Path, md5: str, timeout: float) -> Path:
-    """Stream ``url`` to ``target`` via a temporary file, kept only if its MD5 is ``md5``;
-    a download larger than ``MAX_DOWNLOAD_BYTES`` is abandoned."""
+def _download(url: str, target: Path, md5: str | None, timeout: float) -> Path:
+    """Stream ``url`` to ``target`` via a temporary file, kept only if its MD5 is ``md5``
+    (None: no checksum is known; the file is kept); a download larger than
+    ``MAX_DOWNLOAD_BYTES`` is abandoned."""
     too_large = DataError(f"{url}: larger than {MAX_DOWNLOAD_BYTES / 1e6:.0f} MB; the download was discarded")
     with atomic_path(target) as tmp:
         digest = hashlib.md5()
@@ -193,7 +194,7 @@ def _download(url: str, target: Path, md5: str, timeout: float) -> Path:
                     raise too_large
                 digest.update(chunk)
                 out.write(chunk)
-        if digest.hexdigest() != md5:
+        if md5 is not None and digest.hexdigest() != md5:
             raise DataError(f"{url}: checksum mismatch (MD5 {digest.hexdigest()}, expected {md5}); "
                             f"the download was discarded")
     return target

@@ -1,0 +1,428 @@
+"""Sequence VAEs: events are windows of binary frames ``(T, D)`` with a mask saying which frames count.
+
+Knows nothing of music. A window may begin with ``context`` frames that the decoder reads but
+does not score (the frames before the window in its piece), so that windows tiling a piece give
+a proper likelihood of the whole piece: the product over windows of p(window | context).
+
+- :class:`Masked`: a batch of windows ``x`` ``(N, T, D)`` with a mask ``(N, T)`` (1: a frame that
+  is scored); sliced and indexed like a tensor, so the training loop's batches are slices.
+- encoder: a bidirectional GRU over the window -> masked mean -> q(z | x) = N(mu, diag(sigma^2)).
+- decoder: a GRU over frames, teacher-forced, conditioned on z (initial state and an input at
+  every step); each frame is either independent Bernoulli over the D keys or a MADE over the
+  keys in order (autoregressive within a frame, Germain et al. 2015).
+- ``latent_dim`` 0 gives the same decoder without a latent (the ablation).
+
+Losses are in nats per window (summed over its scored frames), as the core's VAE gives nats
+per example, so ``chordvae.train.fit`` and ``chordvae.vae.iwae_nll`` work unchanged.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .vae import Losses, ModelConfig, build_model, iwae_nll, kl_divergence
+
+OUTPUTS = ("made", "bernoulli")
+ARCH = "sequence"
+#: where the same decoder without a latent is stored beside a run (``RUN/no-latent/model.pt``)
+ABLATION = "no-latent"
+#: importance samples of ``evaluate`` on sequence runs
+SEQUENCE_K = 100
+
+
+class Masked:
+    """Windows ``x`` ``(N, T, D)`` float32 in {0, 1} and ``mask`` ``(N, T)`` float32 (1: scored).
+
+    Behaves like a tensor of N events where the training and evaluation loops need it:
+    ``len``, slicing / index tensors (``batch[i:j]``, ``batch[order]``) and ``.to(device)``.
+    """
+
+    def __init__(self, x: torch.Tensor, mask: torch.Tensor):
+        if x.dim() != 3 or mask.shape != x.shape[:2]:
+            raise ValueError(f"Masked needs x (N, T, D) and mask (N, T), got {tuple(x.shape)} and {tuple(mask.shape)}")
+        self.x, self.mask = x, mask
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def __getitem__(self, index: Any) -> "Masked":
+        x, mask = self.x[index], self.mask[index]
+        if x.dim() == 2:   # an integer index: keep the batch dimension
+            x, mask = x.unsqueeze(0), mask.unsqueeze(0)
+        return Masked(x, mask)
+
+    def to(self, device: torch.device | str) -> "Masked":
+        return Masked(self.x.to(device), self.mask.to(device))
+
+    @property
+    def shape(self) -> torch.Size:
+        return self.x.shape
+
+    def frames(self) -> int:
+        """How many frames are scored."""
+        return int(self.mask.sum().item())
+
+    def repeat(self, samples: int) -> "Masked":
+        """The batch ``samples`` times over, ``(samples * N, T, D)``, as ``Tensor.repeat`` would."""
+        return Masked(self.x.repeat(samples, 1, 1), self.mask.repeat(samples, 1))
+
+
+def made_masks(d: int, hidden: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """MADE masks for ``d`` ordered binary units and one hidden layer of ``hidden`` units:
+    input -> hidden ``(hidden, d)``, hidden -> output ``(d, hidden)`` and the direct input ->
+    output connection ``(d, d)``, so that output i depends on inputs 0..i-1 only."""
+    degree_in = torch.arange(d)                                    # input i is unit i
+    degree_hidden = torch.arange(hidden) % max(d - 1, 1)           # each hidden unit sees inputs <= its degree
+    in_hidden = (degree_hidden[:, None] >= degree_in[None, :]).float()
+    hidden_out = (degree_in[:, None] > degree_hidden[None, :]).float()
+    direct = (degree_in[:, None] > degree_in[None, :]).float()
+    return in_hidden, hidden_out, direct
+
+
+class MADE(nn.Module):
+    """p(frame | h) = prod_i Bernoulli(x_i | x_<i, h) over ``d`` keys, for a context ``h``
+    ``(..., context)``: one masked hidden layer, the context added to it and to the output."""
+
+    def __init__(self, d: int, context: int, hidden: int):
+        super().__init__()
+        in_hidden, hidden_out, direct = made_masks(d, hidden)
+        self.register_buffer("mask_in", in_hidden)
+        self.register_buffer("mask_out", hidden_out)
+        self.register_buffer("mask_direct", direct)
+        self.w_in = nn.Parameter(torch.randn(hidden, d) / math.sqrt(d))
+        self.w_out = nn.Parameter(torch.randn(d, hidden) / math.sqrt(hidden))
+        self.w_direct = nn.Parameter(torch.zeros(d, d))
+        self.context_hidden = nn.Linear(context, hidden)
+        self.context_out = nn.Linear(context, d)
+        self.d = d
+
+    def logits(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        """Logits ``(..., d)`` of key i given keys < i of ``x`` ``(..., d)`` and context ``h``."""
+        a = torch.relu(F.linear(x, self.w_in * self.mask_in) + self.context_hidden(h))
+        return (F.linear(a, self.w_out * self.mask_out) + F.linear(x, self.w_direct * self.mask_direct)
+                + self.context_out(h))
+
+    def log_prob(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        """log p(x | h) per frame, shape ``x.shape[:-1]``."""
+        return -F.binary_cross_entropy_with_logits(self.logits(x, h), x, reduction="none").sum(-1)
+
+    @torch.no_grad()
+    def sample(self, h: torch.Tensor, greedy: bool = False,
+               generator: torch.Generator | None = None) -> torch.Tensor:
+        """Frames ``(..., d)`` drawn key by key (``greedy``: each key its more likely value)."""
+        x = torch.zeros(*h.shape[:-1], self.d, device=h.device)
+        a_ctx, o_ctx = self.context_hidden(h), self.context_out(h)
+        w_in, w_out, w_direct = self.w_in * self.mask_in, self.w_out * self.mask_out, self.w_direct * self.mask_direct
+        for i in range(self.d):
+            a = torch.relu(F.linear(x, w_in) + a_ctx)
+            logit = a @ w_out[i] + x @ w_direct[i] + o_ctx[..., i]
+            if greedy:
+                x[..., i] = (logit > 0).float()
+            else:
+                u = torch.rand(logit.shape, generator=generator, device=h.device)
+                x[..., i] = (u < torch.sigmoid(logit)).float()
+        return x
+
+
+class BernoulliFrame(nn.Module):
+    """p(frame | h): independent Bernoulli keys with logits linear in ``h``."""
+
+    def __init__(self, d: int, context: int):
+        super().__init__()
+        self.linear = nn.Linear(context, d)
+
+    def log_prob(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        return -F.binary_cross_entropy_with_logits(self.linear(h), x, reduction="none").sum(-1)
+
+    @torch.no_grad()
+    def sample(self, h: torch.Tensor, greedy: bool = False,
+               generator: torch.Generator | None = None) -> torch.Tensor:
+        p = torch.sigmoid(self.linear(h))
+        if greedy:
+            return (p > 0.5).float()
+        return (torch.rand(p.shape, generator=generator, device=h.device) < p).float()
+
+
+@dataclass
+class SequenceConfig:
+    """A sequence model: ``keys`` per frame, windows of ``window`` scored frames after
+    ``context`` unscored ones; GRU sizes ``encoder_hidden`` / ``decoder_hidden``; ``output``
+    ``made`` (with ``made_hidden`` units) or ``bernoulli``; ``latent_dim`` 0: no latent;
+    ``input_dropout``: while training, each previous frame the decoder reads is blanked with
+    this probability (word dropout, Bowman et al. 2016: makes the decoder lean on z);
+    ``dropout`` on the decoder's GRU outputs."""
+
+    keys: int = 88
+    window: int = 16
+    context: int = 16
+    latent_dim: int = 16
+    encoder_hidden: int = 128
+    decoder_hidden: int = 256
+    output: str = "made"
+    made_hidden: int = 256
+    input_dropout: float = 0.0
+    dropout: float = 0.0
+
+    def validate(self) -> None:
+        if self.output not in OUTPUTS:
+            raise ValueError(f"unknown frame output {self.output!r}; choose from {', '.join(OUTPUTS)}")
+        if self.window < 1 or self.context < 0 or self.latent_dim < 0 or self.keys < 1:
+            raise ValueError("a sequence model needs window >= 1, context >= 0, latent >= 0 and keys >= 1")
+        if not (0 <= self.input_dropout < 1 and 0 <= self.dropout < 1):
+            raise ValueError("dropout rates must be in [0, 1)")
+
+    @property
+    def arch(self) -> str:
+        return ARCH
+
+    def to_dict(self) -> dict[str, Any]:
+        """The fields, plus ``arch: "sequence"`` so that a checkpoint knows which family to build."""
+        return {"arch": ARCH, **asdict(self)}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "SequenceConfig":
+        return cls(**{k: v for k, v in d.items() if k != "arch"})
+
+
+def build_any(config: dict[str, Any]) -> nn.Module:
+    """The untrained model of a stored config: a :class:`SequenceVAE` when its ``arch`` is
+    ``sequence``, else the core's VAE (:func:`chordvae.vae.build_model`)."""
+    if config.get("arch") == ARCH:
+        return SequenceVAE(SequenceConfig.from_dict(config))
+    return build_model(ModelConfig.from_dict(config))
+
+
+class SequenceVAE(nn.Module):
+    """A VAE over masked windows with the methods of :class:`chordvae.vae.VAE` (encode, loss,
+    iwae_loss, log_weights, decode, sample), so the core's training and bounds serve it."""
+
+    def __init__(self, config: SequenceConfig):
+        super().__init__()
+        config.validate()
+        self.config = config
+        c, d = config, config.keys
+        if c.latent_dim:
+            self.encoder = nn.GRU(d, c.encoder_hidden, batch_first=True, bidirectional=True)
+            self.posterior = nn.Linear(2 * c.encoder_hidden, 2 * c.latent_dim)
+            self.initial = nn.Linear(c.latent_dim, c.decoder_hidden)
+        self.decoder = nn.GRU(d + c.latent_dim, c.decoder_hidden, batch_first=True)
+        self.drop = nn.Dropout(c.dropout)
+        self.frame = (MADE(d, c.decoder_hidden + c.latent_dim, c.made_hidden) if c.output == "made"
+                      else BernoulliFrame(d, c.decoder_hidden + c.latent_dim))
+
+    @property
+    def latent_dim(self) -> int:
+        return self.config.latent_dim
+
+    def encode(self, batch: Masked) -> tuple[torch.Tensor, torch.Tensor]:
+        """Posterior mean and log-variance of q(z | scored frames), each ``(B, latent_dim)``."""
+        x, m = batch.x[:, self.config.context:], batch.mask[:, self.config.context:]
+        if not self.latent_dim:
+            empty = x.new_zeros(len(x), 0)
+            return empty, empty
+        # packed: the backward direction starts at each window's last scored frame, not in its padding
+        lengths = m.sum(1).clamp(min=1).long().cpu()
+        packed = nn.utils.rnn.pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+        out, _ = nn.utils.rnn.pad_packed_sequence(self.encoder(packed)[0], batch_first=True,
+                                                  total_length=x.shape[1])
+        pooled = (out * m.unsqueeze(-1)).sum(1) / m.sum(1, keepdim=True).clamp(min=1)
+        mu, logvar = self.posterior(pooled).chunk(2, dim=1)
+        return mu, logvar
+
+    def _states(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """Decoder contexts ``(B, T, H + latent)``: frame t's from frames < t and z ``(B, latent)``."""
+        prev = torch.cat([x.new_zeros(len(x), 1, x.shape[2]), x[:, :-1]], 1)
+        if self.training and self.config.input_dropout > 0:
+            keep = torch.rand(prev.shape[:2], device=x.device) >= self.config.input_dropout
+            prev = prev * keep.unsqueeze(-1)
+        zt = z.unsqueeze(1).expand(-1, x.shape[1], -1)
+        h0 = torch.tanh(self.initial(z)).unsqueeze(0) if self.latent_dim else None
+        out, _ = self.decoder(torch.cat([prev, zt], -1), h0)
+        return torch.cat([self.drop(out), zt], -1)
+
+    def log_likelihood(self, batch: Masked, z: torch.Tensor) -> torch.Tensor:
+        """log p(x | z) summed over the scored frames, shape ``(B,)``, for z ``(B, latent_dim)``."""
+        return (self.frame.log_prob(batch.x, self._states(batch.x, z)) * batch.mask).sum(1)
+
+    def log_weights(self, batch: Masked, mu: torch.Tensor, logvar: torch.Tensor, samples: int,
+                    generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """As :meth:`chordvae.vae.VAE.log_weights`: ``(log p(x|z), log p(z) - log q(z|x))``,
+        each ``(samples, B)``."""
+        eps = torch.randn((samples, *mu.shape), generator=generator, device=mu.device, dtype=mu.dtype)
+        z = mu + torch.exp(0.5 * logvar) * eps
+        log_px = self.log_likelihood(batch.repeat(samples), z.reshape(samples * len(mu), -1)).view(samples, -1)
+        log_ratio = (-0.5 * z.pow(2) + 0.5 * eps.pow(2) + 0.5 * logvar).sum(-1)
+        return log_px, log_ratio
+
+    def iwae_loss(self, batch: Masked, samples: int, beta: float = 1.0,
+                  generator: torch.Generator | None = None) -> Losses:
+        """The K-sample importance-weighted bound as a loss, nats per window (see the core's VAE)."""
+        mu, logvar = self.encode(batch)
+        log_px, log_ratio = self.log_weights(batch, mu, logvar, samples, generator)
+        bound = torch.logsumexp(log_px + beta * log_ratio, 0) - math.log(samples)
+        return Losses(-bound, -log_px.mean(0).detach(), kl_divergence(mu, logvar).sum(1).detach())
+
+    def loss(self, batch: Masked, beta: float = 1.0, samples: int = 1, free_bits: float = 0.0,
+             generator: torch.Generator | None = None) -> Losses:
+        """Negative ELBO per window with ``samples`` draws; ``free_bits`` as in the core's VAE."""
+        mu, logvar = self.encode(batch)
+        log_px, _ = self.log_weights(batch, mu, logvar, samples, generator)
+        rec = -log_px.mean(0)
+        kl_dims = kl_divergence(mu, logvar)
+        kl = kl_dims.sum(1)
+        kl_train = kl_dims.mean(0).clamp(min=free_bits).sum().expand_as(kl) if free_bits > 0 else kl
+        return Losses(rec + beta * kl_train, rec, kl)
+
+    @torch.no_grad()
+    def generate(self, z: torch.Tensor, length: int, context: torch.Tensor | None = None,
+                 greedy: bool = False, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Frames ``(B, length, keys)`` decoded from z ``(B, latent_dim)`` one at a time, each
+        fed back (no teacher forcing), after reading ``context`` ``(B, C, keys)`` when given;
+        ``greedy``: every key takes its more likely value, else keys are sampled."""
+        b = len(z)
+        h = torch.tanh(self.initial(z)).unsqueeze(0) if self.latent_dim else None
+        prev = z.new_zeros(b, 1, self.config.keys)
+        zt = z.unsqueeze(1)
+        if context is not None and context.shape[1]:
+            inputs = torch.cat([prev, context[:, :-1]], 1)
+            _, h = self.decoder(torch.cat([inputs, zt.expand(-1, inputs.shape[1], -1)], -1), h)
+            prev = context[:, -1:]
+        frames = []
+        for _ in range(length):
+            out, h = self.decoder(torch.cat([prev, zt], -1), h)
+            prev = self.frame.sample(torch.cat([out, zt], -1), greedy=greedy, generator=generator)
+            frames.append(prev)
+        return torch.cat(frames, 1)
+
+    def decode_mean(self, z: torch.Tensor) -> torch.Tensor:
+        """Greedy frames ``(B, window, keys)`` from z alone (no context, no teacher forcing): an
+        autoregressive decoder has no per-key probabilities, so its most likely frames stand in."""
+        return self.generate(z, self.config.window, greedy=True)
+
+
+def windows(pieces: list[torch.Tensor], window: int, context: int,
+            stride: int | None = None) -> tuple[Masked, torch.Tensor]:
+    """Cut every piece (``(T_i, D)`` tensors) into windows of ``window`` frames starting every
+    ``stride`` frames (default ``window``: the windows tile the piece, every frame is scored in
+    exactly one), each preceded by up to ``context`` frames of the same piece (zeros before its
+    start); a window running past the piece's end is padded (mask 0). Returns the windows
+    ``(N, context + window, D)`` and the piece of each window ``(N,)``."""
+    if not pieces:
+        raise ValueError("no pieces to cut into windows")
+    stride = stride or window
+    d = pieces[0].shape[1]
+    lengths = torch.tensor([len(p) for p in pieces])
+    counts = (lengths - window).clamp(min=0).add(stride - 1).div(stride, rounding_mode="floor") + 1
+    padded = torch.zeros(len(pieces), context + int(counts.max() - 1) * stride + window, d)
+    for i, p in enumerate(pieces):      # one copy per piece, not per frame
+        padded[i, context:context + len(p)] = p
+    piece = torch.repeat_interleave(torch.arange(len(pieces)), counts)
+    start = torch.cat([torch.arange(int(n)) for n in counts]) * stride          # in unpadded frames
+    offsets = torch.arange(context + window)
+    x = padded[piece[:, None], start[:, None] + offsets[None, :]]                # (N, C + W, D)
+    frame = start[:, None] + offsets[None, :] - context                            # frame index in its piece
+    mask = ((offsets[None, :] >= context) & (frame < lengths[piece][:, None])).float()
+    return Masked(x, mask), piece
+
+
+@torch.no_grad()
+def sequence_nll(model: SequenceVAE, data: Masked, k: int, batch_size: int = 256,
+                 generator: torch.Generator | None = None) -> dict[str, float]:
+    """NLL per scored frame in nats over ``data``: the sum over windows of the K-sample IWAE bound
+    on -log p(window | context) (K = 1: the negative ELBO) divided by the number of scored frames;
+    ``elbo`` is the negative ELBO per frame with one draw, ``kl`` its KL part per frame."""
+    frames = data.frames()
+    bound = iwae_nll(model, data, k, batch_size=max(1, batch_size // max(1, min(k, 128) // 8)),
+                     generator=generator).sum().item()
+    rec = kl = 0.0
+    for i in range(0, len(data), batch_size):
+        out = model.loss(data[i:i + batch_size], generator=generator)
+        rec += out.reconstruction.sum().item()
+        kl += out.kl.sum().item()
+    return {"iwae": bound / frames, "k": k, "elbo": (rec + kl) / frames, "kl": kl / frames, "frames": frames}
+
+
+@torch.no_grad()
+def reconstruction(model: SequenceVAE, data: Masked, with_context: bool = False,
+                   batch_size: int = 512) -> dict[str, float]:
+    """Decode each window's posterior mean greedily without teacher forcing, from z alone (or,
+    ``with_context``, after reading the frames before the window): the share of scored frames
+    reproduced exactly, and F1 over sounding keys."""
+    c = model.config.context
+    exact = tp = fp = fn = 0.0
+    for i in range(0, len(data), batch_size):
+        b = data[i:i + batch_size]
+        x, m = b.x[:, c:], b.mask[:, c:]
+        mu, _ = model.encode(b)
+        y = model.generate(mu, x.shape[1], context=b.x[:, :c] if with_context else None, greedy=True)
+        exact += (((y == x).all(-1).float()) * m).sum().item()
+        w = m.unsqueeze(-1)
+        tp += (y * x * w).sum().item()
+        fp += (y * (1 - x) * w).sum().item()
+        fn += ((1 - y) * x * w).sum().item()
+    return {"exact_frames": exact / data.frames(), "key_f1": 2 * tp / max(2 * tp + fp + fn, 1.0)}
+
+
+def frames_of(data: Masked) -> torch.Tensor:
+    """The scored frames of ``data``, ``(F, D)``."""
+    return data.x[data.mask > 0]
+
+
+@torch.no_grad()
+def sequence_report(model: SequenceVAE, train: Masked, x: Masked, k: int, seed: int = 0,
+                    ablation: SequenceVAE | None = None) -> dict[str, Any]:
+    """``evaluate`` for a sequence run, in nats per frame over the scored frames of ``x``: the
+    K-sample bound and the ELBO, per-dimension KL and active units, reconstruction from z
+    alone, and beside them the independent-Bernoulli baseline fitted on the frames of
+    ``train`` and ``ablation`` (the same decoder without a latent), when given."""
+    from .baselines import IndependentBernoulli
+    from .evaluate import latent_diagnostics
+
+    model.eval()
+    generator = torch.Generator().manual_seed(seed)
+    report: dict[str, Any] = {"kind": "sequence", "windows": len(x), "frames": x.frames(),
+                              "window": model.config.window, "context": model.config.context}
+    report["nll"] = sequence_nll(model, x, k, generator=generator)
+    if model.latent_dim:
+        report["latent"] = latent_diagnostics(model, x)
+        report["reconstruction"] = reconstruction(model, x)
+        if model.config.context:
+            report["reconstruction_with_context"] = reconstruction(model, x, with_context=True)
+    bernoulli = IndependentBernoulli().fit(frames_of(train))
+    baselines = {"independent Bernoulli": bernoulli.nll(frames_of(x)).mean().item()}
+    if ablation is not None:
+        baselines["same decoder, no latent"] = sequence_nll(ablation, x, 1)["iwae"]
+    report["baselines"] = baselines
+    return report
+
+
+def format_sequence_report(report: dict[str, Any]) -> str:
+    """The sequence report as a readable table (nats per frame)."""
+    n = report["nll"]
+    rows = [f"{report['frames']} frames in {report['windows']} windows of {report['window']} "
+            f"(after {report['context']} context frames); nats per frame",
+            f"  negative ELBO              {n['elbo']:10.4f}",
+            f"    KL                       {n['kl']:10.4f}",
+            f"  IWAE bound, K={n['k']:<11d}{n['iwae']:10.4f}"]
+    if "latent" in report:
+        lat, rec = report["latent"], report["reconstruction"]
+        rows += [f"  active latent units        {lat['active_units']:4d} of {lat['latent_dim']}   "
+                 f"(KL per dimension, nats per window: {', '.join(f'{v:.2f}' for v in lat['kl_per_dim'])})",
+                 "  from z alone (posterior mean, greedy, no teacher forcing):",
+                 f"    frames exactly right     {rec['exact_frames']:10.4f}",
+                 f"    F1 over sounding keys    {rec['key_f1']:10.4f}"]
+        if "reconstruction_with_context" in report:
+            rc = report["reconstruction_with_context"]
+            rows += [f"  from z after the {report['context']} frames before the window (greedy):",
+                     f"    frames exactly right     {rc['exact_frames']:10.4f}",
+                     f"    F1 over sounding keys    {rc['key_f1']:10.4f}"]
+    rows.append("  NLL per frame, lower is better:")
+    ranking = sorted([(f"sequence VAE (IWAE, K={n['k']})", n["iwae"])] + list(report["baselines"].items()),
+                     key=lambda r: -r[1])
+    rows += [f"    {name:26s} {value:10.4f}" for name, value in ranking]
+    return "\n".join(rows)

@@ -1,0 +1,212 @@
+"""Sequence VAEs: windows, masks, the MADE output, the IWAE bound and MIDI from piano rolls."""
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from chordvae._pretty_midi import pretty_midi
+from chordvae.listen.midi import RenderOptions
+from chordvae.listen.piano_roll import roll_notes, write_piano_roll
+from chordvae.sequence import MADE, Masked, SequenceConfig, SequenceVAE, windows
+from chordvae.vae import iwae_nll
+
+
+def random_pieces(lengths, d=5, seed=0) -> list[torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    return [(torch.rand(n, d, generator=g) < 0.4).float() for n in lengths]
+
+
+@pytest.mark.parametrize("window,context,stride", [(4, 0, None), (4, 3, None), (5, 6, None), (1, 2, None)])
+def test_windows_tile_every_frame_exactly_once(window, context, stride):
+    pieces = random_pieces([1, 4, 7, 12, 13])
+    batch, piece = windows(pieces, window, context, stride)
+    assert batch.x.shape[1:] == (context + window, 5)
+    assert batch.frames() == sum(len(p) for p in pieces)
+    assert (batch.mask[:, :context] == 0).all()
+    for i, p in enumerate(pieces):
+        own = batch[piece == i]
+        # the scored frames, window after window, are the piece itself, each frame once
+        assert torch.equal(own.x[own.mask > 0], p)
+        for j in range(len(own)):   # the context is the frames just before the window (zeros before the start)
+            start = j * window
+            expected = torch.zeros(context, 5)
+            before = p[max(0, start - context):start]
+            if len(before):
+                expected[context - len(before):] = before
+            assert torch.equal(own.x[j, :context], expected)
+
+
+def test_overlapping_training_windows_cover_every_frame():
+    pieces = random_pieces([3, 10, 17])
+    batch, piece = windows(pieces, 8, 2, stride=3)
+    assert batch.frames() > sum(len(p) for p in pieces)           # overlapping
+    for i, p in enumerate(pieces):
+        own = batch[piece == i]
+        assert torch.equal(own.x[-1][own.mask[-1] > 0], p[-int(own.mask[-1].sum()):])   # the end is reached
+        assert own.x[0, 2:2 + min(8, len(p))].equal(p[:8])
+
+
+def tiny(latent: int = 2, output: str = "made", d: int = 5, window: int = 6, context: int = 0) -> SequenceVAE:
+    torch.manual_seed(0)
+    return SequenceVAE(SequenceConfig(keys=d, window=window, context=context, latent_dim=latent,
+                                      encoder_hidden=8, decoder_hidden=12, output=output, made_hidden=10)).eval()
+
+
+@pytest.mark.parametrize("output", ["made", "bernoulli"])
+def test_a_padded_batch_scores_each_piece_as_alone(output):
+    """Masks: pieces of different lengths padded into one batch give what each gives unpadded."""
+    model = tiny(output=output)
+    pieces = random_pieces([2, 6, 4, 1])
+    batch, _ = windows(pieces, 6, 0)                 # one window per piece, padded to 6 frames
+    assert (batch.mask.sum(1) < 6).any()
+    mu, logvar = model.encode(batch)
+    z = mu + 0.3
+    together = model.log_likelihood(batch, z)
+    for i, p in enumerate(pieces):
+        alone = Masked(p.unsqueeze(0), torch.ones(1, len(p)))
+        mu_i, logvar_i = model.encode(alone)
+        assert torch.allclose(mu_i[0], mu[i], atol=1e-5) and torch.allclose(logvar_i[0], logvar[i], atol=1e-5)
+        assert torch.allclose(model.log_likelihood(alone, z[i:i + 1])[0], together[i], atol=1e-4)
+    # and padding changes nothing whatever it holds
+    noisy = Masked(batch.x + (1 - batch.mask).unsqueeze(-1), batch.mask)
+    assert torch.allclose(model.log_likelihood(noisy, z), together, atol=1e-4)
+    assert torch.allclose(model.encode(noisy)[0], mu, atol=1e-5)
+
+
+def test_made_is_a_normalised_distribution_over_all_frames():
+    torch.manual_seed(1)
+    d = 6
+    made = MADE(d, context=3, hidden=9)
+    with torch.no_grad():
+        made.w_direct.normal_()         # exercise the direct connections too
+    frames = torch.tensor(list(itertools.product([0.0, 1.0], repeat=d)))   # all 2^d frames
+    for h in torch.randn(3, 3):
+        log_p = made.log_prob(frames, h.expand(len(frames), 3))
+        assert torch.logsumexp(log_p, 0).item() == pytest.approx(0.0, abs=1e-5)
+        assert log_p.std() > 0.1       # not uniform: the context and the masks matter
+
+
+def test_made_keys_depend_only_on_lower_keys():
+    made = MADE(7, context=2, hidden=20)
+    x = torch.rand(1, 7, requires_grad=True)
+    for i in range(7):
+        grad, = torch.autograd.grad(made.logits(x, torch.zeros(1, 2))[0, i], x)
+        assert (grad[0, i:] == 0).all() and (i == 0 or grad[0, :i].abs().sum() > 0)
+
+
+def exact_log_likelihood(model: SequenceVAE, batch: Masked, points: int = 4001, width: float = 9.0) -> torch.Tensor:
+    """log p(x) = log integral of N(z; 0, 1) p(x | z) dz for a one-dimensional latent, by quadrature."""
+    z = torch.linspace(-width, width, points).unsqueeze(1)
+    log_prior = -0.5 * z[:, 0] ** 2 - 0.5 * math.log(2 * math.pi)
+    out = []
+    for i in range(len(batch)):
+        log_px = model.log_likelihood(batch[i].repeat(points), z)
+        out.append(torch.logsumexp(log_px + log_prior, 0) + math.log(z[1, 0] - z[0, 0]))
+    return torch.stack(out)
+
+
+@torch.no_grad()
+def test_iwae_bound_falls_towards_the_exact_log_likelihood():
+    model = tiny(latent=1, d=3, window=3)
+    model.initial.weight.mul_(8)                      # a decoder that depends on z: a wide gap at K = 1
+    model.frame.context_out.weight.mul_(4)
+    batch, _ = windows(random_pieces([3, 2, 3, 1], d=3, seed=5), 3, 0)
+    exact = -exact_log_likelihood(model, batch).sum().item()
+
+    def bound(k: int, repeats: int) -> float:
+        return float(np.mean([iwae_nll(model, batch, k, generator=torch.Generator().manual_seed(s)).sum().item()
+                              for s in range(repeats)]))
+
+    bounds = [bound(1, 200), bound(10, 50), bound(100, 10), bound(3000, 2)]
+    assert all(a > b for a, b in zip(bounds, bounds[1:])), (bounds, exact)
+    assert bounds[-1] >= exact - 0.01
+    assert bounds[-1] - exact < 0.03 < 0.3 < bounds[0] - exact
+
+
+def test_no_latent_ablation_has_the_same_decoder_and_no_kl():
+    model = tiny(latent=0)
+    batch, _ = windows(random_pieces([6, 3]), 6, 0)
+    out = model.loss(batch)
+    assert (out.kl == 0).all() and torch.allclose(out.loss, out.reconstruction)
+    assert torch.allclose(iwae_nll(model, batch, 5), out.loss.detach().double(), atol=1e-4)
+
+
+def test_reconstruction_from_z_does_not_teacher_force():
+    model = tiny(latent=2)
+    z = torch.randn(3, 2)
+    a = model.generate(z, 6, greedy=True)
+    assert a.shape == (3, 6, 5) and set(a.unique().tolist()) <= {0.0, 1.0}
+    assert torch.equal(a, model.decode_mean(z))            # greedy is deterministic in z
+
+
+def test_held_keys_become_one_note():
+    roll = np.zeros((6, 4), dtype=np.uint8)
+    roll[0:3, 1] = 1
+    roll[4:6, 1] = 1
+    roll[2:6, 3] = 1
+    assert sorted(roll_notes(roll)) == [(1, 0, 3), (1, 4, 6), (3, 2, 6)]
+
+
+def test_sampled_midi_has_the_right_length_and_pitch_range(tmp_path):
+    model = SequenceVAE(SequenceConfig(window=8, context=0, latent_dim=2, encoder_hidden=8,
+                                       decoder_hidden=16, made_hidden=16)).eval()
+    with torch.no_grad():
+        model.frame.context_out.bias.fill_(2.0)       # every key likely: the whole range sounds
+    frames = model.generate(torch.randn(3, 2), 8)      # sampled, not greedy
+    path = tmp_path / "s.mid"
+    lines = write_piano_roll(frames, path, RenderOptions(bpm=120), lowest=21)
+    assert len(lines) == 3
+    pm = pretty_midi.PrettyMIDI(str(path))
+    notes = pm.instruments[0].notes
+    pitches = [n.pitch for n in notes]
+    assert 21 <= min(pitches) and max(pitches) <= 108 and max(pitches) - min(pitches) > 60
+    last = max(n.end for n in notes)
+    assert last <= 24 * 0.5 + 1e-6                    # 3 windows x 8 quarter notes at 120 bpm
+    roll = (frames > 0).reshape(-1, 88)
+    assert last == pytest.approx(0.5 * (int(roll.any(1).nonzero().max()) + 1))
+    assert len(notes) == len(roll_notes(roll.numpy()))
+
+
+def test_reconstruction_counts_exact_frames_and_key_f1():
+    class Echo(SequenceVAE):
+        """Decodes every window as its first frame repeated (z is the first frame)."""
+
+        def encode(self, batch):
+            return batch.x[:, 0], batch.x.new_zeros(len(batch), 0)
+
+        def generate(self, z, length, context=None, greedy=False, generator=None):
+            return z.unsqueeze(1).expand(-1, length, -1)
+
+    from chordvae.sequence import reconstruction
+    model = Echo(SequenceConfig(keys=3, window=2, context=0, latent_dim=3))
+    x = torch.tensor([[[1., 0, 1], [1, 0, 1]], [[0, 1, 0], [1, 1, 0]]])
+    mask = torch.tensor([[1., 1], [1, 0]])                # the second window's last frame is padding
+    r = reconstruction(model, Masked(x, mask))
+    assert r["exact_frames"] == pytest.approx(1.0)
+    r = reconstruction(model, Masked(x, torch.ones(2, 2)))
+    assert r["exact_frames"] == pytest.approx(0.75)
+    assert r["key_f1"] == pytest.approx(2 * 6 / (2 * 6 + 0 + 1))      # tp 6, fp 0, fn 1
+
+
+def test_free_bits_can_stop_after_some_epochs(tmp_path):
+    """TrainConfig.free_bits_epochs: the floor holds during the first epochs only (the JSB default)."""
+    from chordvae.train import TrainConfig, fit
+
+    data, _ = windows(random_pieces([6, 6, 5, 6, 4, 6], seed=2), 6, 0)
+    kls = {}
+    for n in (0, 2):     # 0: the floor always holds
+        torch.manual_seed(3)
+        config = TrainConfig(epochs=6, batch_size=3, learning_rate=1e-2, free_bits=50.0, free_bits_epochs=n,
+                             threads=1)
+        model = tiny(latent=2)
+        with torch.no_grad():
+            model.posterior.bias[:2] = 3.0            # posterior means far from 0: a KL to pay
+        history = fit(model, data, data, config, tmp_path / str(n), {"dataset": "test", "dataset_meta": {}},
+                      progress=False, log=lambda line: None)
+        kls[n] = [r["train"]["kl_loss"] for r in history]
+    assert kls[0][:2] == pytest.approx(kls[2][:2])     # the same first two epochs
+    assert kls[2][5] < kls[0][5] - 1.0                 # then the KL is paid for, and falls (nats)
