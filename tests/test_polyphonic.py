@@ -144,10 +144,11 @@ def test_a_bad_checksum_leaves_nothing_and_the_next_url_is_tried(server):
     url, folder = server
     (folder / "JSB Chorales.pickle").write_bytes(pickle.dumps(TINY))
     source = replace(SOURCES["jsb-chorales"], name="jsb-bad")
+    pickled = hashlib.md5((folder / "JSB Chorales.pickle").read_bytes()).hexdigest()
     urls = {"JSB_Chorales.mat": (url + "JSB_Chorales.mat", "0" * 32),
-            "JSB Chorales.pickle": (url + "JSB%20Chorales.pickle", None)}
+            "JSB Chorales.pickle": (url + "JSB%20Chorales.pickle", pickled)}
     path, notices = locate(source, urls=urls)
-    assert path.name == "JSB Chorales.pickle" and "no published checksum" in notices[0]
+    assert path.name == "JSB Chorales.pickle" and notices == []
     assert sorted(p.name for p in cache_dir("jsb-bad").iterdir()) == ["JSB Chorales.pickle"]
     assert len(read_set(path)["train"]) == 2
 
@@ -156,7 +157,15 @@ def test_a_failed_download_says_where_to_put_the_file(server):
     url, _ = server
     source = replace(SOURCES["piano-midi"], name="piano-test")
     with pytest.raises(DataError, match=r"Piano_midi.mat or Piano-midi.de.pickle in .*download failed: .*404"):
-        locate(source, urls={"Piano_midi.mat": (url + "missing.mat", None)})
+        locate(source, urls={"Piano_midi.mat": (url + "missing.mat", "0" * 32)})
+
+
+def test_a_file_without_a_known_checksum_is_never_downloaded(server):
+    url, folder = server
+    source = replace(SOURCES["jsb-chorales"], name="jsb-unknown")
+    with pytest.raises(DataError, match="no checksum is known"):
+        locate(source, urls={"JSB_Chorales.mat": (url + "JSB_Chorales.mat", None)})
+    assert not cache_dir("jsb-unknown").exists() or not any(cache_dir("jsb-unknown").iterdir())
 
 
 def test_data_windows_follow_the_options(tmp_path):

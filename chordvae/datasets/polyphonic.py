@@ -11,7 +11,6 @@ Events are windows (see :func:`chordvae.sequence.windows`): training windows sta
 """
 from __future__ import annotations
 
-import hashlib
 import http.client
 import io
 import pickle
@@ -49,8 +48,8 @@ MAT_KEYS = {"train": "traindata", "valid": "validdata", "test": "testdata"}
 @dataclass(frozen=True)
 class PolyphonicSource:
     """One set's files: the names it is shared under (``.mat`` first, then the original
-    pickle), and for each name the HTTPS addresses to fetch it from with its MD5 (None: not
-    known; such a download is kept, and the notice names its MD5)."""
+    pickle), and for each name the HTTPS address to fetch it from with its MD5 (None: not known
+    here, so it is never downloaded: a file without a checksum is not trusted)."""
 
     name: str
     files: tuple[str, ...]
@@ -147,6 +146,9 @@ def locate(source: PolyphonicSource, data_dir: str | Path | None = None, downloa
     failures = []
     if download:
         for name, (url, md5) in (source.urls if urls is None else urls).items():
+            if md5 is None:
+                failures.append(f"{url}: no checksum is known for it here, so it is not downloaded")
+                continue
             try:
                 path = _download(url, folders[0] / name, md5, 30.0)
             except urllib.error.HTTPError as e:
@@ -155,15 +157,10 @@ def locate(source: PolyphonicSource, data_dir: str | Path | None = None, downloa
             except (urllib.error.URLError, http.client.HTTPException, OSError, DataError) as e:
                 failures.append(f"{url}: {getattr(e, 'reason', None) or e}")
                 continue
-            notices = [] if md5 else [f"downloaded {url} (no published checksum; MD5 {_md5(path)})"]
-            return path, notices
+            return path, []
     why = f"download failed: {'; '.join(failures)}" if failures else "downloading is off"
     raise DataError(f"{source.name} not found: put {' or '.join(source.files)} in {folders[0]} "
                     f"or pass --data-dir; {why}")
-
-
-def _md5(path: Path) -> str:
-    return hashlib.md5(path.read_bytes()).hexdigest()
 
 
 def read_set(path: Path) -> dict[str, list[np.ndarray]]:
