@@ -15,7 +15,7 @@ import time
 import torch
 
 from chordvae.datasets import get_adapter
-from chordvae.sequence import SequenceConfig, SequenceVAE, reconstruction, sequence_nll
+from chordvae.sequence import SequenceConfig, build_sequence, reconstruction, sequence_nll
 
 
 def main() -> None:
@@ -33,10 +33,10 @@ def main() -> None:
                                                   "stride": a.stride or a.window}, seed=0)
     train, valid = data.train, data.validation
     torch.manual_seed(0)
-    model = SequenceVAE(SequenceConfig(window=a.window, context=a.context, latent_dim=a.latent, output=a.output,
-                                       input_dropout=a.input_dropout, dropout=a.dropout,
-                                       decoder_hidden=a.decoder_hidden, encoder_hidden=a.encoder_hidden,
-                                       made_hidden=a.made_hidden))
+    model = build_sequence(SequenceConfig(window=a.window, context=a.context, latent_dim=a.latent, output=a.output,
+                                           input_dropout=a.input_dropout, dropout=a.dropout,
+                                           decoder_hidden=a.decoder_hidden, encoder_hidden=a.encoder_hidden,
+                                           made_hidden=a.made_hidden))
     optimizer = torch.optim.AdamW(model.parameters(), a.lr, weight_decay=a.weight_decay)
     best, start = (float("inf"), 0), time.time()
     for epoch in range(1, a.epochs + 1):

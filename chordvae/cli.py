@@ -317,7 +317,7 @@ def _point(run, text: str):
     """A latent point from ``z:...`` (raw), ``xy:...`` (the pictures' plane) or from an event the
     adapter parses (its posterior mean)."""
     from . import explore
-    from .sequence import Masked
+    from .batch import Masked
 
     if explore.is_point(text):
         return explore.parse_point(text, run.model.latent_dim,

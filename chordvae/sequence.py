@@ -4,13 +4,17 @@ Knows nothing of music. A window may begin with ``context`` frames that the deco
 does not score (the frames before the window in its piece), so that windows tiling a piece give
 a proper likelihood of the whole piece: the product over windows of p(window | context).
 
-- :class:`Masked`: a batch of windows ``x`` ``(N, T, D)`` with a mask ``(N, T)`` (1: a frame that
-  is scored); sliced and indexed like a tensor, so the training loop's batches are slices.
-- encoder: a bidirectional GRU over the window -> masked mean -> q(z | x) = N(mu, diag(sigma^2)).
-- decoder: a GRU over frames, teacher-forced, conditioned on z (initial state and an input at
-  every step); each frame is either independent Bernoulli over the D keys or a MADE over the
-  keys in order (autoregressive within a frame, Germain et al. 2015).
-- ``latent_dim`` 0 gives the same decoder without a latent (the ablation).
+A model is the core's :class:`chordvae.vae.VAE` (:func:`build_sequence`) over
+:class:`chordvae.batch.Masked` windows ``x`` ``(N, T, D)`` with a bool mask ``(N, T)`` (True: a
+frame that is scored):
+
+- :class:`SequenceEncoder`: a bidirectional GRU over the window -> masked mean -> q(z | x) =
+  N(mu, diag(sigma^2)).
+- :class:`SequenceDecoder`, the likelihood: a GRU over frames, teacher-forced, conditioned on z
+  (initial state and an input at every step); each frame is either independent Bernoulli over
+  the D keys or a MADE over the keys in order (autoregressive within a frame, Germain et al. 2015).
+- ``latent_dim`` 0 gives the same decoder without a latent (the ablation): the encoder then has
+  no weights and gives a posterior with no dimensions, so the KL is 0.
 
 Losses are in nats per window (summed over its scored frames), as the core's VAE gives nats
 per example, so ``chordvae.train.fit`` and ``chordvae.vae.iwae_nll`` work unchanged.
@@ -25,7 +29,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .vae import Losses, ModelConfig, build_model, iwae_nll, kl_divergence
+from .batch import Masked
+from .vae import VAE, ModelConfig, build_model, iwae_nll
 
 OUTPUTS = ("made", "bernoulli")
 ARCH = "sequence"
@@ -33,43 +38,6 @@ ARCH = "sequence"
 ABLATION = "no-latent"
 #: importance samples of ``evaluate`` on sequence runs
 SEQUENCE_K = 100
-
-
-class Masked:
-    """Windows ``x`` ``(N, T, D)`` float32 in {0, 1} and ``mask`` ``(N, T)`` float32 (1: scored).
-
-    Behaves like a tensor of N events where the training and evaluation loops need it:
-    ``len``, slicing / index tensors (``batch[i:j]``, ``batch[order]``) and ``.to(device)``.
-    """
-
-    def __init__(self, x: torch.Tensor, mask: torch.Tensor):
-        if x.dim() != 3 or mask.shape != x.shape[:2]:
-            raise ValueError(f"Masked needs x (N, T, D) and mask (N, T), got {tuple(x.shape)} and {tuple(mask.shape)}")
-        self.x, self.mask = x, mask
-
-    def __len__(self) -> int:
-        return len(self.x)
-
-    def __getitem__(self, index: Any) -> "Masked":
-        x, mask = self.x[index], self.mask[index]
-        if x.dim() == 2:   # an integer index: keep the batch dimension
-            x, mask = x.unsqueeze(0), mask.unsqueeze(0)
-        return Masked(x, mask)
-
-    def to(self, device: torch.device | str) -> "Masked":
-        return Masked(self.x.to(device), self.mask.to(device))
-
-    @property
-    def shape(self) -> torch.Size:
-        return self.x.shape
-
-    def frames(self) -> int:
-        """How many frames are scored."""
-        return int(self.mask.sum().item())
-
-    def repeat(self, samples: int) -> "Masked":
-        """The batch ``samples`` times over, ``(samples * N, T, D)``, as ``Tensor.repeat`` would."""
-        return Masked(self.x.repeat(samples, 1, 1), self.mask.repeat(samples, 1))
 
 
 def made_masks(d: int, hidden: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -189,50 +157,53 @@ class SequenceConfig:
         return cls(**{k: v for k, v in d.items() if k != "arch"})
 
 
-def build_any(config: dict[str, Any]) -> nn.Module:
-    """The untrained model of a stored config: a :class:`SequenceVAE` when its ``arch`` is
-    ``sequence``, else the core's VAE (:func:`chordvae.vae.build_model`)."""
+def build_any(config: dict[str, Any]) -> VAE:
+    """The untrained model of a stored config: a sequence VAE (:func:`build_sequence`) when its
+    ``arch`` is ``sequence``, else the core's VAE (:func:`chordvae.vae.build_model`)."""
     if config.get("arch") == ARCH:
-        return SequenceVAE(SequenceConfig.from_dict(config))
+        return build_sequence(SequenceConfig.from_dict(config))
     return build_model(ModelConfig.from_dict(config))
 
 
-class SequenceVAE(nn.Module):
-    """A VAE over masked windows with the methods of :class:`chordvae.vae.VAE` (encode, loss,
-    iwae_loss, log_weights, decode, sample), so the core's training and bounds serve it."""
+class SequenceEncoder(nn.Module):
+    """q(z | scored frames): a bidirectional GRU, its outputs averaged over the scored frames ->
+    ``(B, 2 * latent_dim)``; with ``latent_dim`` 0 no weights and ``(B, 0)``."""
 
     def __init__(self, config: SequenceConfig):
         super().__init__()
-        config.validate()
-        self.config = config
-        c, d = config, config.keys
-        if c.latent_dim:
-            self.encoder = nn.GRU(d, c.encoder_hidden, batch_first=True, bidirectional=True)
-            self.posterior = nn.Linear(2 * c.encoder_hidden, 2 * c.latent_dim)
-            self.initial = nn.Linear(c.latent_dim, c.decoder_hidden)
-        self.decoder = nn.GRU(d + c.latent_dim, c.decoder_hidden, batch_first=True)
-        self.drop = nn.Dropout(c.dropout)
-        self.frame = (MADE(d, c.decoder_hidden + c.latent_dim, c.made_hidden) if c.output == "made"
-                      else BernoulliFrame(d, c.decoder_hidden + c.latent_dim))
+        self.context, self.latent_dim = config.context, config.latent_dim
+        if config.latent_dim:
+            self.gru = nn.GRU(config.keys, config.encoder_hidden, batch_first=True, bidirectional=True)
+            self.posterior = nn.Linear(2 * config.encoder_hidden, 2 * config.latent_dim)
 
-    @property
-    def latent_dim(self) -> int:
-        return self.config.latent_dim
-
-    def encode(self, batch: Masked) -> tuple[torch.Tensor, torch.Tensor]:
-        """Posterior mean and log-variance of q(z | scored frames), each ``(B, latent_dim)``."""
-        x, m = batch.x[:, self.config.context:], batch.mask[:, self.config.context:]
+    def forward(self, batch: Masked) -> torch.Tensor:
+        x, m = batch.x[:, self.context:], batch.mask[:, self.context:].float()
         if not self.latent_dim:
-            empty = x.new_zeros(len(x), 0)
-            return empty, empty
+            return x.new_zeros(len(x), 0)
         # packed: the backward direction starts at each window's last scored frame, not in its padding
         lengths = m.sum(1).clamp(min=1).long().cpu()
         packed = nn.utils.rnn.pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
-        out, _ = nn.utils.rnn.pad_packed_sequence(self.encoder(packed)[0], batch_first=True,
+        out, _ = nn.utils.rnn.pad_packed_sequence(self.gru(packed)[0], batch_first=True,
                                                   total_length=x.shape[1])
         pooled = (out * m.unsqueeze(-1)).sum(1) / m.sum(1, keepdim=True).clamp(min=1)
-        mu, logvar = self.posterior(pooled).chunk(2, dim=1)
-        return mu, logvar
+        return self.posterior(pooled)
+
+
+class SequenceDecoder(nn.Module):
+    """p(x | z) over masked windows, a :class:`chordvae.vae.Likelihood`: a GRU over the frames,
+    conditioned on z ``(B, latent_dim)`` through its initial state and an input at every step,
+    and a frame output (MADE or independent Bernoulli) on its state and z."""
+
+    def __init__(self, config: SequenceConfig):
+        super().__init__()
+        c, d = config, config.keys
+        self.config = config
+        if c.latent_dim:
+            self.initial = nn.Linear(c.latent_dim, c.decoder_hidden)
+        self.gru = nn.GRU(d + c.latent_dim, c.decoder_hidden, batch_first=True)
+        self.drop = nn.Dropout(c.dropout)
+        self.frame = (MADE(d, c.decoder_hidden + c.latent_dim, c.made_hidden) if c.output == "made"
+                      else BernoulliFrame(d, c.decoder_hidden + c.latent_dim))
 
     def _states(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """Decoder contexts ``(B, T, H + latent)``: frame t's from frames < t and z ``(B, latent)``."""
@@ -241,42 +212,19 @@ class SequenceVAE(nn.Module):
             keep = torch.rand(prev.shape[:2], device=x.device) >= self.config.input_dropout
             prev = prev * keep.unsqueeze(-1)
         zt = z.unsqueeze(1).expand(-1, x.shape[1], -1)
-        h0 = torch.tanh(self.initial(z)).unsqueeze(0) if self.latent_dim else None
-        out, _ = self.decoder(torch.cat([prev, zt], -1), h0)
+        h0 = torch.tanh(self.initial(z)).unsqueeze(0) if self.config.latent_dim else None
+        out, _ = self.gru(torch.cat([prev, zt], -1), h0)
         return torch.cat([self.drop(out), zt], -1)
 
-    def log_likelihood(self, batch: Masked, z: torch.Tensor) -> torch.Tensor:
-        """log p(x | z) summed over the scored frames, shape ``(B,)``, for z ``(B, latent_dim)``."""
-        return (self.frame.log_prob(batch.x, self._states(batch.x, z)) * batch.mask).sum(1)
-
-    def log_weights(self, batch: Masked, mu: torch.Tensor, logvar: torch.Tensor, samples: int,
-                    generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """As :meth:`chordvae.vae.VAE.log_weights`: ``(log p(x|z), log p(z) - log q(z|x))``,
-        each ``(samples, B)``."""
-        eps = torch.randn((samples, *mu.shape), generator=generator, device=mu.device, dtype=mu.dtype)
-        z = mu + torch.exp(0.5 * logvar) * eps
-        log_px = self.log_likelihood(batch.repeat(samples), z.reshape(samples * len(mu), -1)).view(samples, -1)
-        log_ratio = (-0.5 * z.pow(2) + 0.5 * eps.pow(2) + 0.5 * logvar).sum(-1)
-        return log_px, log_ratio
-
-    def iwae_loss(self, batch: Masked, samples: int, beta: float = 1.0,
-                  generator: torch.Generator | None = None) -> Losses:
-        """The K-sample importance-weighted bound as a loss, nats per window (see the core's VAE)."""
-        mu, logvar = self.encode(batch)
-        log_px, log_ratio = self.log_weights(batch, mu, logvar, samples, generator)
-        bound = torch.logsumexp(log_px + beta * log_ratio, 0) - math.log(samples)
-        return Losses(-bound, -log_px.mean(0).detach(), kl_divergence(mu, logvar).sum(1).detach())
-
-    def loss(self, batch: Masked, beta: float = 1.0, samples: int = 1, free_bits: float = 0.0,
-             generator: torch.Generator | None = None) -> Losses:
-        """Negative ELBO per window with ``samples`` draws; ``free_bits`` as in the core's VAE."""
-        mu, logvar = self.encode(batch)
-        log_px, _ = self.log_weights(batch, mu, logvar, samples, generator)
-        rec = -log_px.mean(0)
-        kl_dims = kl_divergence(mu, logvar)
-        kl = kl_dims.sum(1)
-        kl_train = kl_dims.mean(0).clamp(min=free_bits).sum().expand_as(kl) if free_bits > 0 else kl
-        return Losses(rec + beta * kl_train, rec, kl)
+    def log_prob(self, batch: Masked, z: torch.Tensor) -> torch.Tensor:
+        """log p(x | z) summed over the scored frames, teacher-forced: ``(B,)`` for z
+        ``(B, latent_dim)``, ``(S, B)`` for z ``(S, B, latent_dim)``."""
+        lead = z.shape[:-1]
+        x, mask = batch.x, batch.mask.float()
+        if z.dim() == 3:                          # S draws: the batch S times over, as one batch
+            x, mask = x.repeat(len(z), 1, 1), mask.repeat(len(z), 1)
+            z = z.reshape(len(x), z.shape[-1])
+        return (self.frame.log_prob(x, self._states(x, z)) * mask).sum(1).view(lead)
 
     @torch.no_grad()
     def generate(self, z: torch.Tensor, length: int, context: torch.Tensor | None = None,
@@ -285,24 +233,53 @@ class SequenceVAE(nn.Module):
         fed back (no teacher forcing), after reading ``context`` ``(B, C, keys)`` when given;
         ``greedy``: every key takes its more likely value, else keys are sampled."""
         b = len(z)
-        h = torch.tanh(self.initial(z)).unsqueeze(0) if self.latent_dim else None
+        h = torch.tanh(self.initial(z)).unsqueeze(0) if self.config.latent_dim else None
         prev = z.new_zeros(b, 1, self.config.keys)
         zt = z.unsqueeze(1)
         if context is not None and context.shape[1]:
             inputs = torch.cat([prev, context[:, :-1]], 1)
-            _, h = self.decoder(torch.cat([inputs, zt.expand(-1, inputs.shape[1], -1)], -1), h)
+            _, h = self.gru(torch.cat([inputs, zt.expand(-1, inputs.shape[1], -1)], -1), h)
             prev = context[:, -1:]
         frames = []
         for _ in range(length):
-            out, h = self.decoder(torch.cat([prev, zt], -1), h)
+            out, h = self.gru(torch.cat([prev, zt], -1), h)
             prev = self.frame.sample(torch.cat([out, zt], -1), greedy=greedy, generator=generator)
             frames.append(prev)
         return torch.cat(frames, 1)
 
-    def decode_mean(self, z: torch.Tensor) -> torch.Tensor:
-        """Greedy frames ``(B, window, keys)`` from z alone (no context, no teacher forcing): an
+    def sample(self, z: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Sampled frames ``(N, window, keys)`` from z ``(N, latent_dim)`` alone."""
+        return self.generate(z, self.config.window, generator=generator)
+
+    def mean(self, z: torch.Tensor) -> torch.Tensor:
+        """Greedy frames ``(N, window, keys)`` from z alone (no context, no teacher forcing): an
         autoregressive decoder has no per-key probabilities, so its most likely frames stand in."""
         return self.generate(z, self.config.window, greedy=True)
+
+
+#: the first state-dict names of the sequence checkpoints written before the model was a core VAE
+_RENAMED = {"encoder": "encoder.gru", "posterior": "encoder.posterior", "initial": "decoder.initial",
+            "decoder": "decoder.gru", "frame": "decoder.frame"}
+
+
+def _rename_old_keys(module: nn.Module, state_dict: dict[str, Any], prefix: str, *args: Any) -> None:
+    """A load_state_dict pre-hook: a state dict of the old layout (``frame.*`` at the top) is
+    renamed in place to the core VAE's (``decoder.frame.*``, ...)."""
+    if not any(k.startswith(prefix + "frame.") for k in state_dict):
+        return
+    for key in [k for k in state_dict if k.startswith(prefix)]:
+        head, _, rest = key[len(prefix):].partition(".")
+        if head in _RENAMED:
+            state_dict[f"{prefix}{_RENAMED[head]}.{rest}"] = state_dict.pop(key)
+
+
+def build_sequence(config: SequenceConfig) -> VAE:
+    """An untrained sequence VAE: the core's VAE with a :class:`SequenceEncoder` and a
+    :class:`SequenceDecoder`; it also loads the state dicts of the older sequence checkpoints."""
+    config.validate()
+    model = VAE(config, SequenceEncoder(config), SequenceDecoder(config))  # type: ignore[arg-type]
+    model.register_load_state_dict_pre_hook(_rename_old_keys)
+    return model
 
 
 def windows(pieces: list[torch.Tensor], window: int, context: int,
@@ -310,7 +287,7 @@ def windows(pieces: list[torch.Tensor], window: int, context: int,
     """Cut every piece (``(T_i, D)`` tensors) into windows of ``window`` frames starting every
     ``stride`` frames (default ``window``: the windows tile the piece, every frame is scored in
     exactly one), each preceded by up to ``context`` frames of the same piece (zeros before its
-    start); a window running past the piece's end is padded (mask 0). Returns the windows
+    start); a window running past the piece's end is padded (mask False). Returns the windows
     ``(N, context + window, D)`` and the piece of each window ``(N,)``."""
     if not pieces:
         raise ValueError("no pieces to cut into windows")
@@ -326,17 +303,17 @@ def windows(pieces: list[torch.Tensor], window: int, context: int,
     offsets = torch.arange(context + window)
     x = padded[piece[:, None], start[:, None] + offsets[None, :]]                # (N, C + W, D)
     frame = start[:, None] + offsets[None, :] - context                            # frame index in its piece
-    mask = ((offsets[None, :] >= context) & (frame < lengths[piece][:, None])).float()
+    mask = (offsets[None, :] >= context) & (frame < lengths[piece][:, None])
     return Masked(x, mask), piece
 
 
 @torch.no_grad()
-def sequence_nll(model: SequenceVAE, data: Masked, k: int, batch_size: int = 256,
+def sequence_nll(model: VAE, data: Masked, k: int, batch_size: int = 256,
                  generator: torch.Generator | None = None) -> dict[str, float]:
     """NLL per scored frame in nats over ``data``: the sum over windows of the K-sample IWAE bound
     on -log p(window | context) (K = 1: the negative ELBO) divided by the number of scored frames;
     ``elbo`` is the negative ELBO per frame with one draw, ``kl`` its KL part per frame."""
-    frames = data.frames()
+    frames = data.frames
     bound = iwae_nll(model, data, k, batch_size=max(1, batch_size // max(1, min(k, 128) // 8)),
                      generator=generator).sum().item()
     rec = kl = 0.0
@@ -348,7 +325,7 @@ def sequence_nll(model: SequenceVAE, data: Masked, k: int, batch_size: int = 256
 
 
 @torch.no_grad()
-def reconstruction(model: SequenceVAE, data: Masked, with_context: bool = False,
+def reconstruction(model: VAE, data: Masked, with_context: bool = False,
                    batch_size: int = 512) -> dict[str, float]:
     """Decode each window's posterior mean greedily without teacher forcing, from z alone (or,
     ``with_context``, after reading the frames before the window): the share of scored frames
@@ -357,25 +334,25 @@ def reconstruction(model: SequenceVAE, data: Masked, with_context: bool = False,
     exact = tp = fp = fn = 0.0
     for i in range(0, len(data), batch_size):
         b = data[i:i + batch_size]
-        x, m = b.x[:, c:], b.mask[:, c:]
+        x, m = b.x[:, c:], b.mask[:, c:].float()
         mu, _ = model.encode(b)
-        y = model.generate(mu, x.shape[1], context=b.x[:, :c] if with_context else None, greedy=True)
+        y = model.decoder.generate(mu, x.shape[1], context=b.x[:, :c] if with_context else None, greedy=True)
         exact += (((y == x).all(-1).float()) * m).sum().item()
         w = m.unsqueeze(-1)
         tp += (y * x * w).sum().item()
         fp += (y * (1 - x) * w).sum().item()
         fn += ((1 - y) * x * w).sum().item()
-    return {"exact_frames": exact / data.frames(), "key_f1": 2 * tp / max(2 * tp + fp + fn, 1.0)}
+    return {"exact_frames": exact / data.frames, "key_f1": 2 * tp / max(2 * tp + fp + fn, 1.0)}
 
 
 def frames_of(data: Masked) -> torch.Tensor:
     """The scored frames of ``data``, ``(F, D)``."""
-    return data.x[data.mask > 0]
+    return data.x[data.mask]
 
 
 @torch.no_grad()
-def sequence_report(model: SequenceVAE, train: Masked, x: Masked, k: int, seed: int = 0,
-                    ablation: SequenceVAE | None = None) -> dict[str, Any]:
+def sequence_report(model: VAE, train: Masked, x: Masked, k: int, seed: int = 0,
+                    ablation: VAE | None = None) -> dict[str, Any]:
     """``evaluate`` for a sequence run, in nats per frame over the scored frames of ``x``: the
     K-sample bound and the ELBO, per-dimension KL and active units, reconstruction from z
     alone, and beside them the independent-Bernoulli baseline fitted on the frames of
@@ -385,7 +362,7 @@ def sequence_report(model: SequenceVAE, train: Masked, x: Masked, k: int, seed: 
 
     model.eval()
     generator = torch.Generator().manual_seed(seed)
-    report: dict[str, Any] = {"kind": "sequence", "windows": len(x), "frames": x.frames(),
+    report: dict[str, Any] = {"kind": "sequence", "windows": len(x), "frames": x.frames,
                               "window": model.config.window, "context": model.config.context}
     report["nll"] = sequence_nll(model, x, k, generator=generator)
     if model.latent_dim:

@@ -97,8 +97,8 @@ def test_bad_files_are_data_errors(tmp_path):
 @pytest.mark.skipif(not (SHARED / "JSB_Chorales.mat").exists(), reason="JSB_Chorales.mat not shipped here")
 def test_jsb_chorales_has_the_canonical_split():
     data = get_adapter("jsb-chorales").load([], {"data_dir": str(SHARED)}, seed=0)
-    assert (data.validation.frames(), data.test.frames(), data.train_tiled.frames()) == (4602, 4725, 13807)
-    frames = data.test.x[data.test.mask > 0]
+    assert (data.validation.frames, data.test.frames, data.train_tiled.frames) == (4602, 4725, 13807)
+    frames = data.test.x[data.test.mask]
     assert frames.shape[1] == 88 and 3.5 < frames.sum(1).mean() < 4.2
     assert hashlib.md5((SHARED / "JSB_Chorales.mat").read_bytes()).hexdigest() == \
         SOURCES["jsb-chorales"].urls["JSB_Chorales.mat"][1]
@@ -172,8 +172,8 @@ def test_data_windows_follow_the_options(tmp_path):
     write_tiny_mat(tmp_path / "MuseData.mat")
     data = get_adapter("musedata").load([], {"data_dir": str(tmp_path), "window": 2, "context": 1,
                                              "stride": 1}, 0)
-    assert data.train.x.shape == (3, 3, 88) and data.train_tiled.frames() == 5
-    assert data.test.frames() == 1 and data.validation.frames() == 3
+    assert data.train.x.shape == (3, 3, 88) and data.train_tiled.frames == 5
+    assert data.test.frames == 1 and data.validation.frames == 3
     assert isinstance(data.train.x, torch.Tensor)
 
 

@@ -11,8 +11,9 @@ import torch
 from chordvae._pretty_midi import pretty_midi
 from chordvae.listen.midi import RenderOptions
 from chordvae.listen.piano_roll import roll_notes, write_piano_roll
-from chordvae.sequence import MADE, Masked, SequenceConfig, SequenceVAE, windows
-from chordvae.vae import iwae_nll
+from chordvae.batch import Masked
+from chordvae.sequence import MADE, SequenceConfig, build_sequence, windows
+from chordvae.vae import VAE, iwae_nll
 
 
 def random_pieces(lengths, d=5, seed=0) -> list[torch.Tensor]:
@@ -25,12 +26,12 @@ def test_windows_tile_every_frame_exactly_once(window, context, stride):
     pieces = random_pieces([1, 4, 7, 12, 13])
     batch, piece = windows(pieces, window, context, stride)
     assert batch.x.shape[1:] == (context + window, 5)
-    assert batch.frames() == sum(len(p) for p in pieces)
-    assert (batch.mask[:, :context] == 0).all()
+    assert batch.frames == sum(len(p) for p in pieces)
+    assert (~batch.mask[:, :context]).all()
     for i, p in enumerate(pieces):
         own = batch[piece == i]
         # the scored frames, window after window, are the piece itself, each frame once
-        assert torch.equal(own.x[own.mask > 0], p)
+        assert torch.equal(own.x[own.mask], p)
         for j in range(len(own)):   # the context is the frames just before the window (zeros before the start)
             start = j * window
             expected = torch.zeros(context, 5)
@@ -43,16 +44,16 @@ def test_windows_tile_every_frame_exactly_once(window, context, stride):
 def test_overlapping_training_windows_cover_every_frame():
     pieces = random_pieces([3, 10, 17])
     batch, piece = windows(pieces, 8, 2, stride=3)
-    assert batch.frames() > sum(len(p) for p in pieces)           # overlapping
+    assert batch.frames > sum(len(p) for p in pieces)           # overlapping
     for i, p in enumerate(pieces):
         own = batch[piece == i]
-        assert torch.equal(own.x[-1][own.mask[-1] > 0], p[-int(own.mask[-1].sum()):])   # the end is reached
+        assert torch.equal(own.x[-1][own.mask[-1]], p[-int(own.mask[-1].sum()):])   # the end is reached
         assert own.x[0, 2:2 + min(8, len(p))].equal(p[:8])
 
 
-def tiny(latent: int = 2, output: str = "made", d: int = 5, window: int = 6, context: int = 0) -> SequenceVAE:
+def tiny(latent: int = 2, output: str = "made", d: int = 5, window: int = 6, context: int = 0) -> VAE:
     torch.manual_seed(0)
-    return SequenceVAE(SequenceConfig(keys=d, window=window, context=context, latent_dim=latent,
+    return build_sequence(SequenceConfig(keys=d, window=window, context=context, latent_dim=latent,
                                       encoder_hidden=8, decoder_hidden=12, output=output, made_hidden=10)).eval()
 
 
@@ -65,15 +66,15 @@ def test_a_padded_batch_scores_each_piece_as_alone(output):
     assert (batch.mask.sum(1) < 6).any()
     mu, logvar = model.encode(batch)
     z = mu + 0.3
-    together = model.log_likelihood(batch, z)
+    together = model.decoder.log_prob(batch, z)
     for i, p in enumerate(pieces):
-        alone = Masked(p.unsqueeze(0), torch.ones(1, len(p)))
+        alone = Masked(p.unsqueeze(0), torch.ones(1, len(p), dtype=torch.bool))
         mu_i, logvar_i = model.encode(alone)
         assert torch.allclose(mu_i[0], mu[i], atol=1e-5) and torch.allclose(logvar_i[0], logvar[i], atol=1e-5)
-        assert torch.allclose(model.log_likelihood(alone, z[i:i + 1])[0], together[i], atol=1e-4)
+        assert torch.allclose(model.decoder.log_prob(alone, z[i:i + 1])[0], together[i], atol=1e-4)
     # and padding changes nothing whatever it holds
-    noisy = Masked(batch.x + (1 - batch.mask).unsqueeze(-1), batch.mask)
-    assert torch.allclose(model.log_likelihood(noisy, z), together, atol=1e-4)
+    noisy = Masked(batch.x + (~batch.mask).unsqueeze(-1).float(), batch.mask)
+    assert torch.allclose(model.decoder.log_prob(noisy, z), together, atol=1e-4)
     assert torch.allclose(model.encode(noisy)[0], mu, atol=1e-5)
 
 
@@ -98,13 +99,13 @@ def test_made_keys_depend_only_on_lower_keys():
         assert (grad[0, i:] == 0).all() and (i == 0 or grad[0, :i].abs().sum() > 0)
 
 
-def exact_log_likelihood(model: SequenceVAE, batch: Masked, points: int = 4001, width: float = 9.0) -> torch.Tensor:
+def exact_log_likelihood(model: VAE, batch: Masked, points: int = 4001, width: float = 9.0) -> torch.Tensor:
     """log p(x) = log integral of N(z; 0, 1) p(x | z) dz for a one-dimensional latent, by quadrature."""
-    z = torch.linspace(-width, width, points).unsqueeze(1)
+    z = torch.linspace(-width, width, points).unsqueeze(1)       # (points, 1)
     log_prior = -0.5 * z[:, 0] ** 2 - 0.5 * math.log(2 * math.pi)
     out = []
     for i in range(len(batch)):
-        log_px = model.log_likelihood(batch[i].repeat(points), z)
+        log_px = model.decoder.log_prob(batch[i:i + 1], z.unsqueeze(1))[:, 0]   # z as (points, 1, 1)
         out.append(torch.logsumexp(log_px + log_prior, 0) + math.log(z[1, 0] - z[0, 0]))
     return torch.stack(out)
 
@@ -112,8 +113,8 @@ def exact_log_likelihood(model: SequenceVAE, batch: Masked, points: int = 4001, 
 @torch.no_grad()
 def test_iwae_bound_falls_towards_the_exact_log_likelihood():
     model = tiny(latent=1, d=3, window=3)
-    model.initial.weight.mul_(8)                      # a decoder that depends on z: a wide gap at K = 1
-    model.frame.context_out.weight.mul_(4)
+    model.decoder.initial.weight.mul_(8)                      # a decoder that depends on z: a wide gap at K = 1
+    model.decoder.frame.context_out.weight.mul_(4)
     batch, _ = windows(random_pieces([3, 2, 3, 1], d=3, seed=5), 3, 0)
     exact = -exact_log_likelihood(model, batch).sum().item()
 
@@ -135,10 +136,31 @@ def test_no_latent_ablation_has_the_same_decoder_and_no_kl():
     assert torch.allclose(iwae_nll(model, batch, 5), out.loss.detach().double(), atol=1e-4)
 
 
+def test_state_dicts_of_the_old_sequence_layout_still_load():
+    """Checkpoints written when the sequence model was its own module (GRUs at ``encoder.*`` and
+    ``decoder.*``, ``posterior.*``, ``initial.*`` and ``frame.*`` at the top) load into the core VAE."""
+    model = tiny(latent=2)
+    old_name = {"encoder.gru": "encoder", "encoder.posterior": "posterior", "decoder.initial": "initial",
+                "decoder.gru": "decoder", "decoder.frame": "frame"}
+    old = {}
+    for key, value in model.state_dict().items():
+        first, second, rest = key.split(".", 2)
+        old[f"{old_name[first + '.' + second]}.{rest}"] = value
+    assert {k.split(".")[0] for k in old} == {"encoder", "posterior", "initial", "decoder", "frame"}
+    torch.manual_seed(1)
+    fresh = build_sequence(model.config).eval()
+    fresh.load_state_dict(old)                       # strict: every weight found
+    batch, _ = windows(random_pieces([6, 3]), 6, 0)
+    z = torch.randn(2, 2)
+    assert torch.equal(fresh.decoder.log_prob(batch, z), model.decoder.log_prob(batch, z))
+    assert torch.equal(fresh.encode(batch)[0], model.encode(batch)[0])
+    fresh.load_state_dict(model.state_dict())        # and the new layout as it is
+
+
 def test_reconstruction_from_z_does_not_teacher_force():
     model = tiny(latent=2)
     z = torch.randn(3, 2)
-    a = model.generate(z, 6, greedy=True)
+    a = model.decoder.generate(z, 6, greedy=True)
     assert a.shape == (3, 6, 5) and set(a.unique().tolist()) <= {0.0, 1.0}
     assert torch.equal(a, model.decode_mean(z))            # greedy is deterministic in z
 
@@ -152,11 +174,11 @@ def test_held_keys_become_one_note():
 
 
 def test_sampled_midi_has_the_right_length_and_pitch_range(tmp_path):
-    model = SequenceVAE(SequenceConfig(window=8, context=0, latent_dim=2, encoder_hidden=8,
+    model = build_sequence(SequenceConfig(window=8, context=0, latent_dim=2, encoder_hidden=8,
                                        decoder_hidden=16, made_hidden=16)).eval()
     with torch.no_grad():
-        model.frame.context_out.bias.fill_(2.0)       # every key likely: the whole range sounds
-    frames = model.generate(torch.randn(3, 2), 8)      # sampled, not greedy
+        model.decoder.frame.context_out.bias.fill_(2.0)       # every key likely: the whole range sounds
+    frames = model.decoder.generate(torch.randn(3, 2), 8)      # sampled, not greedy
     path = tmp_path / "s.mid"
     lines = write_piano_roll(frames, path, RenderOptions(bpm=120), lowest=21)
     assert len(lines) == 3
@@ -172,22 +194,25 @@ def test_sampled_midi_has_the_right_length_and_pitch_range(tmp_path):
 
 
 def test_reconstruction_counts_exact_frames_and_key_f1():
-    class Echo(SequenceVAE):
-        """Decodes every window as its first frame repeated (z is the first frame)."""
+    class First(torch.nn.Module):
+        """z is the window's first frame (and a log-variance of 0)."""
 
-        def encode(self, batch):
-            return batch.x[:, 0], batch.x.new_zeros(len(batch), 0)
+        def forward(self, batch):
+            return torch.cat([batch.x[:, 0], torch.zeros_like(batch.x[:, 0])], 1)
+
+    class Echo(torch.nn.Module):
+        """Decodes every window as z repeated."""
 
         def generate(self, z, length, context=None, greedy=False, generator=None):
             return z.unsqueeze(1).expand(-1, length, -1)
 
     from chordvae.sequence import reconstruction
-    model = Echo(SequenceConfig(keys=3, window=2, context=0, latent_dim=3))
+    model = VAE(SequenceConfig(keys=3, window=2, context=0, latent_dim=3), First(), Echo())
     x = torch.tensor([[[1., 0, 1], [1, 0, 1]], [[0, 1, 0], [1, 1, 0]]])
-    mask = torch.tensor([[1., 1], [1, 0]])                # the second window's last frame is padding
+    mask = torch.tensor([[True, True], [True, False]])                # the second window's last frame is padding
     r = reconstruction(model, Masked(x, mask))
     assert r["exact_frames"] == pytest.approx(1.0)
-    r = reconstruction(model, Masked(x, torch.ones(2, 2)))
+    r = reconstruction(model, Masked(x, torch.ones(2, 2, dtype=torch.bool)))
     assert r["exact_frames"] == pytest.approx(0.75)
     assert r["key_f1"] == pytest.approx(2 * 6 / (2 * 6 + 0 + 1))      # tp 6, fp 0, fn 1
 
@@ -204,7 +229,7 @@ def test_free_bits_can_stop_after_some_epochs(tmp_path):
                              threads=1)
         model = tiny(latent=2)
         with torch.no_grad():
-            model.posterior.bias[:2] = 3.0            # posterior means far from 0: a KL to pay
+            model.encoder.posterior.bias[:2] = 3.0            # posterior means far from 0: a KL to pay
         history = fit(model, data, data, config, progress=False, log=lambda line: None).history
         kls[n] = [r["train"]["kl_loss"] for r in history]
     assert kls[0][:2] == pytest.approx(kls[2][:2])     # the same first two epochs

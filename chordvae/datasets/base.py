@@ -37,7 +37,7 @@ class Data:
     (e.g. the piece of each chord), so that cross-validation keeps groups whole.
     ``piece_parts``, when the data is made of identifiable pieces, maps each piece's identity
     (chords: its file's sha256) to ``"train"`` or ``"validation"``.
-    Events may also be a tensor-like batch (:class:`chordvae.sequence.Masked`: windows with a
+    Events may also be a tensor-like batch (:class:`chordvae.batch.Masked`: windows with a
     mask); ``test``, when the data has a canonical test split, is held out for reporting only;
     ``train_tiled``, when the training windows overlap, is the training split with every frame
     once (for baselines fitted on it).

@@ -30,7 +30,8 @@ from ..meta import DatasetMeta
 from ..plane import LatentPlane, posterior_means
 from ..plots import save_figure
 from ..checkpoint import load_checkpoint
-from ..sequence import ABLATION, ARCH, SEQUENCE_K, Masked, SequenceConfig, SequenceVAE, sequence_report, windows
+from ..batch import Masked
+from ..sequence import ABLATION, ARCH, SEQUENCE_K, SequenceConfig, build_sequence, sequence_report, windows
 from ..train import TrainConfig
 from .base import Data, DatasetAdapter
 from .idx import _download
@@ -235,7 +236,7 @@ class Polyphonic(DatasetAdapter):
             if len(hidden) != 2:
                 raise ChordVAEError("--hidden for a sequence model is ENCODER,DECODER (GRU sizes), e.g. 128,256")
             config = replace(config, encoder_hidden=hidden[0], decoder_hidden=hidden[1])
-        return SequenceVAE(config)
+        return build_sequence(config)
 
     def evaluation(self, run: Run, data: Data, x: Masked, k: int | None, seed: int,
                    progress: bool) -> dict[str, Any]:
@@ -291,7 +292,8 @@ class Polyphonic(DatasetAdapter):
         plane = plane or LatentPlane.of(model, data.validation)
         points = plane.project(means).numpy()
         v = data.validation
-        density = (v.x.sum(-1) * v.mask).sum(1) / v.mask.sum(1).clamp(min=1)
+        mask = v.mask.float()
+        density = (v.x.sum(-1) * mask).sum(1) / mask.sum(1).clamp(min=1)
         fig = Figure(figsize=(9, 7))
         ax = fig.subplots()
         sc = ax.scatter(points[:, 0], points[:, 1], c=density.numpy(), s=6, cmap="viridis")
