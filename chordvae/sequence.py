@@ -277,7 +277,7 @@ def build_sequence(config: SequenceConfig) -> VAE:
     """An untrained sequence VAE: the core's VAE with a :class:`SequenceEncoder` and a
     :class:`SequenceDecoder`; it also loads the state dicts of the older sequence checkpoints."""
     config.validate()
-    model = VAE(config, SequenceEncoder(config), SequenceDecoder(config))  # type: ignore[arg-type]
+    model = VAE(config, SequenceEncoder(config), SequenceDecoder(config))
     model.register_load_state_dict_pre_hook(_rename_old_keys)
     return model
 

@@ -123,11 +123,24 @@ class BernoulliDecoder(BernoulliLikelihood):
         return self.net(z)
 
 
+class ArchitectureConfig(Protocol):
+    """What a model family's configuration gives the core (:class:`ModelConfig` for the mlp and
+    conv families, :class:`chordvae.sequence.SequenceConfig` for sequences): its latent size, its
+    ``arch`` name and a JSON form that rebuilds it."""
+
+    latent_dim: int
+
+    @property
+    def arch(self) -> str: ...
+
+    def to_dict(self) -> dict: ...
+
+
 class VAE(nn.Module):
     """A VAE from an encoder ``events -> (B, 2 * latent_dim)`` and a decoder that is a
     :class:`Likelihood` (and a module)."""
 
-    def __init__(self, config: ModelConfig, encoder: nn.Module, decoder: nn.Module):
+    def __init__(self, config: ArchitectureConfig, encoder: nn.Module, decoder: nn.Module):
         super().__init__()
         self.config = config
         self.encoder = encoder
