@@ -83,9 +83,10 @@ def interpolate(a: torch.Tensor, b: torch.Tensor, steps: int, spherical: bool = 
 
 def grid(run: Run, n: int, scale: float | None = None) -> torch.Tensor:
     """The ``latent_space.png`` grid over [-scale, scale]^2 (default: the picture's), row by row
-    from the top left, shape ``(n * n, D)``, in the plane stored in the checkpoint."""
+    from the top left, shape ``(n * n, D)``, in the plane stored in the checkpoint: each cell at its
+    most frequent chord's dot, else at its centre, as the picture decodes it."""
     plane = run.latent_plane()
-    return plane.grid(n, scale or run.adapter.default_scale(plane))[0].reshape(n * n, -1)
+    return plane.grid(n, scale or run.adapter.default_scale(plane), on_data=True)[0].reshape(n * n, -1)
 
 
 @torch.no_grad()

@@ -201,14 +201,29 @@ class LatentPlane:
             hidden.append(torch.softmax(logits, 1) @ self.lifts)
         return z + torch.cat(hidden)
 
-    def grid(self, n: int, scale: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def grid(self, n: int, scale: float | None = None, on_data: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
         """An n x n grid over [-scale, scale]^2 of the plane (default: its ``extent``, else 1):
-        ``(z (n, n, D), ticks (n,))``, the cell centres' coordinates.
+        ``(z (n, n, D), ticks (n,))``, ticks the cell centres' coordinates.
 
+        Each cell is sampled at its centre; with ``on_data``, a cell that holds dots of the corpus's
+        chords (the anchors) is sampled at its most frequent one instead, so that a picture of the
+        grid names each frequent chord where its dot is (its region may be smaller than a cell).
         Row 0 is the top of the picture (largest second coordinate), as in the Keras example.
         """
         scale = scale or self.extent or 1.0
         ticks = torch.linspace(-scale, scale, n)
         u = ticks.view(1, n).expand(n, n)
         v = ticks.flip(0).view(n, 1).expand(n, n)
-        return self.to_latent(torch.stack([u, v], -1).reshape(n * n, 2)).view(n, n, -1), ticks
+        uv = torch.stack([u, v], -1).reshape(n * n, 2)
+        if on_data and len(self.anchors) and n > 1:
+            uv = uv.clone()
+            step = (ticks[1] - ticks[0]).item()
+            col = torch.round((self.anchors[:, 0] + scale) / step).long()
+            row = n - 1 - torch.round((self.anchors[:, 1] + scale) / step).long()
+            inside = (col >= 0) & (col < n) & (row >= 0) & (row < n)
+            cell = (row * n + col)[inside]
+            weight = self.log_weights[inside]
+            best = torch.full((n * n,), -torch.inf).scatter_reduce(0, cell, weight, "amax")
+            chosen = weight == best[cell]            # the most frequent anchor of its cell (ties: any)
+            uv[cell[chosen]] = self.anchors[inside][chosen]
+        return self.to_latent(uv).view(n, n, -1), ticks

@@ -130,7 +130,7 @@ def test_decode_grid_uses_the_plane_stored_at_the_end_of_training(chord_run, tmp
     stored = explore.grid(loaded, 4)
     data = loaded.data()
     fresh = LatentPlane.of(loaded.model, torch.cat([data.train, data.validation]))
-    fresh = fresh.grid(4, fresh.extent)[0].reshape(16, 3)
+    fresh = fresh.grid(4, fresh.extent, on_data=True)[0].reshape(16, 3)
     torch.testing.assert_close(stored, fresh)      # the picture's plane, not another one
     moved = tmp_path / "moved"                     # and the corpus is not read for it
     corpus.rename(moved)

@@ -20,7 +20,7 @@ from chordvae.pictures.chords import (Colouring, circle_of_fifths_figure, label_
                                       latent_space_figure)
 from chordvae.pictures.labels import label_overlap
 from chordvae.meta import DatasetMeta
-from chordvae.plane import LatentPlane, distinct_events, posterior_means
+from chordvae.plane import LatentPlane, decodes_to, distinct_events, posterior_means
 from chordvae.plots import loss_figure
 from chordvae.train import TrainConfig, fit
 from chordvae.vae import ModelConfig, build_model
@@ -146,7 +146,7 @@ def quick_run(tmp_path_factory):
 def test_every_picture_and_command_uses_the_stored_plane(quick_run, tmp_path):
     run = runs.load_run(quick_run)
     assert run.model.latent_dim == 4 and run.plane is not None and len(run.plane.anchors) > 0
-    stored = run.plane.grid(5)[0].reshape(25, 4)
+    stored = run.plane.grid(5, on_data=True)[0].reshape(25, 4)
     torch.testing.assert_close(explore.grid(run, 5), stored)                   # decode --grid
     torch.testing.assert_close(explore.parse_point("xy:0.5,-1.2", 4, run.plane),
                                run.plane.to_latent(torch.tensor([[0.5, -1.2]]))[0])
@@ -183,3 +183,29 @@ def test_circle_of_fifths_is_drawn_for_runs_on_all_transpositions_only(model_4d,
     paths = Chords().plot_extra(model, data, DatasetMeta("chords", options={"transpose": "all"}), tmp_path)
     assert (tmp_path / "circle_of_fifths.png") in paths
     assert (tmp_path / "circle_of_fifths.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_the_grid_names_each_frequent_chord_in_the_cell_of_its_dot(model_4d):
+    """latent_space.png's cells: the cell holding a chord's dot (the most frequent dot there) is
+    decoded at that dot, so it names the chord wherever the plane agrees at the dot."""
+    model, events = model_4d
+    plane = LatentPlane.of(model, events)
+    n = 12
+    z, ticks = plane.grid(n, on_data=True)
+    centres, _ = plane.grid(n)
+    assert not torch.equal(z, centres)                     # some cells hold dots
+    distinct, counts = distinct_events(events)
+    means = posterior_means(model, distinct)
+    dots = plane.project(means)
+    step = (ticks[1] - ticks[0]).item()
+    col = torch.round((dots[:, 0] + plane.extent) / step).long()
+    row = n - 1 - torch.round((dots[:, 1] + plane.extent) / step).long()
+    agrees = decodes_to(model, plane.to_latent(dots), distinct)
+    decoded = model.decode_mean(z.reshape(n * n, -1)) >= 0.5
+    checked = 0
+    for k in torch.argsort(counts, descending=True).tolist():
+        same_cell = (row == row[k]) & (col == col[k])
+        if agrees[k] and counts[k] == counts[same_cell].max():
+            assert torch.equal(decoded[row[k] * n + col[k]], distinct[k] >= 0.5)
+            checked += 1
+    assert checked >= 10

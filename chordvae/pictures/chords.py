@@ -97,9 +97,10 @@ def _pitch_classes(events: torch.Tensor) -> list[tuple[int, ...]]:
 def latent_space_figure(model: VAE, plane: LatentPlane, colouring: Colouring, n: int = 12,
                         scale: float | None = None) -> Figure:
     """Decoded chords on the n x n grid of ``plane`` over [-scale, scale]^2 (default: the plane's
-    extent, which holds every chord's dot), each cell coloured by the decoded chord and shaded by
-    the decoder's confidence, its symbol shrunk to fit the cell."""
-    z, ticks = plane.grid(n, scale)
+    extent, which holds every chord's dot), each cell sampled where its most frequent chord's dot
+    is (else at its centre; :meth:`LatentPlane.grid` ``on_data``), coloured by the decoded chord and
+    shaded by the decoder's confidence, its symbol shrunk to fit the cell."""
+    z, ticks = plane.grid(n, scale, on_data=True)
     probs = model.decode_mean(z.reshape(n * n, -1))[:, :12].numpy()
     sets = probs >= 0.5
     step = (ticks[1] - ticks[0]).item() if n > 1 else 2 * (scale or plane.extent or 1.0)
@@ -113,7 +114,8 @@ def latent_space_figure(model: VAE, plane: LatentPlane, colouring: Colouring, n:
     ax.set_xlabel(plane.axis_labels[0])
     ax.set_ylabel(plane.axis_labels[1])
     colouring.legend(ax)
-    ax.set_title("decoded chords on the latent grid (pitch classes with p ≥ 0.5; shade = confidence)"
+    ax.set_title("decoded chords on the latent grid (pitch classes with p ≥ 0.5; shade = confidence),\n"
+                 "each cell decoded at the dot of its most frequent chord, else at its centre"
                  + (f"\n{plane.note}" if plane.note else ""), fontsize=10)
     fig.tight_layout()
     ax.apply_aspect()   # the equal aspect shrinks the axes at draw time: measure the cells as drawn
