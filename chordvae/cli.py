@@ -159,6 +159,8 @@ IMAGE_ONLY = ("data_dir", "split")
               help="mnist: validate on the test split (official) or also train on it (all)")
 @chord_options
 @vector_options
+@click.option("--bars", type=click.IntRange(1), default=None,
+              help="progressions: bars per window (default 4)")
 @click.option("--arch", type=click.Choice(["conv", "mlp"]), default=None, help="network (default: the dataset's)")
 @click.option("--latent-dim", type=click.IntRange(1), default=None,
               help="latent size (default: the dataset's; MNIST 2, chords 4)")
@@ -228,7 +230,14 @@ def train(dataset: str | None, paths: tuple[str, ...], data_dir: str | None, spl
         if misplaced and dataset in ("chords", "mnist", "fashion-mnist"):
             raise click.UsageError(f"{', '.join(misplaced)} do not apply to --dataset {dataset}")
         chords = _chord_opts(kw)
-        options = chords if dataset == "chords" else {"data_dir": data_dir, "split": split}
+        bars = kw.pop("bars")
+        if dataset == "progressions":
+            options = {"bars": bars, "transpose": chords.transpose, "jobs": chords.jobs,
+                       "strict": chords.strict, "no_cache": chords.no_cache}
+        elif bars is not None:
+            raise click.UsageError(f"--bars does not apply to --dataset {dataset}")
+        else:
+            options = chords if dataset == "chords" else {"data_dir": data_dir, "split": split}
         config = runs.training_config(dataset, **{k: v for k, v in kw.items() if v is not None})
         run = runs.train(dataset, paths, options=options, arch=arch, latent_dim=latent_dim,
                          hidden=_ints(hidden), config=config, out=out, progress=not quiet,
@@ -394,11 +403,13 @@ def decode(run_dir: str, n: int | None, scale: float | None, point: str | None, 
 def encode(run_dir: str, events: tuple[str, ...]) -> None:
     """Print the posterior mean and standard deviation of each chord given."""
     from . import explore, runs
+    from .batch import Masked
 
     run = runs.load_run(run_dir)
     plane = run.latent_plane()
     for text in events:
-        mu, sigma = explore.encode(run.model, run.adapter.parse_event(text, run.dataset_meta).unsqueeze(0))
+        event = run.adapter.parse_event(text, run.dataset_meta)
+        mu, sigma = explore.encode(run.model, event if isinstance(event, Masked) else event.unsqueeze(0))
         xy = plane.project(mu)[0]
         click.echo(f"{text}: mean z:{_numbers(mu[0])}  std {_numbers(sigma[0])}  "
                    f"in the pictures' plane xy:{_numbers(xy)}")

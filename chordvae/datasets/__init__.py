@@ -19,6 +19,7 @@ _BUILTIN = {
     "nottingham": "chordvae.datasets.polyphonic:Nottingham",
     "musedata": "chordvae.datasets.polyphonic:MuseData",
     "piano-midi": "chordvae.datasets.polyphonic:PianoMidi",
+    "progressions": "chordvae.datasets.progressions:Progressions",
 }
 _REGISTERED: dict[str, type[DatasetAdapter]] = {}
 
