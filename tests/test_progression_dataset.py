@@ -14,7 +14,7 @@ from chordvae.progressions.frames import progression_text
 from chordvae.progressions.typed import parse_progression
 from chordvae.progressions.windows import split
 from chordvae.runs import load_run
-from tests.test_progressions import chord_midi
+from tests.helpers import midi_file
 
 PIECES = {
     "a": ["C", "G", "Am", "F", "C", "G", "F", "C"],
@@ -26,12 +26,24 @@ PIECES = {
 }
 
 
+def song(path, figures):
+    """One block chord per 4/4 bar at 120 bpm (tones from middle C, the bass two octaves down)."""
+    from music21 import harmony
+
+    chords = []
+    for bar, figure in enumerate(figures):
+        s = harmony.ChordSymbol(figure.replace("b", "-"))   # music21 writes flats as -
+        pcs = sorted({p.pitchClass for p in s.pitches})
+        chords.append((bar * 2.0, bar * 2.0 + 2.0, [60 + p for p in pcs] + [36 + s.bass().pitchClass]))
+    return midi_file(path, chords)
+
+
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """A tiny run: six pieces of eight bars, windows of 2 bars, 2 epochs."""
     folder = tmp_path_factory.mktemp("songs")
     for name, figures in PIECES.items():
-        chord_midi(folder / f"{name}.mid", figures)
+        song(folder / f"{name}.mid", figures)
     run = tmp_path_factory.mktemp("runs") / "run"
     out = CliRunner().invoke(main, ["train", "--dataset", "progressions", str(folder), "--bars", "2",
                                     "--epochs", "2", "--hidden", "8,8", "--latent-dim", "2",
