@@ -148,6 +148,8 @@ def main(ctx: click.Context) -> None:
 #: the only train options a resumed run accepts: everything else comes from its checkpoint
 CHANGEABLE_ON_RESUME = ("resume", "epochs", "threads", "quiet")
 IMAGE_ONLY = ("data_dir", "split")
+#: the chord options that --dataset progressions takes (its chords are always recognised)
+PROGRESSION_CHORD_OPTIONS = ("transpose", "jobs", "strict", "no_cache")
 
 
 @main.command()
@@ -226,8 +228,11 @@ def train(dataset: str | None, paths: tuple[str, ...], data_dir: str | None, spl
             raise click.UsageError("--dataset is required (or --resume RUN_DIR)")
         from .chords.options import ChordOptions
 
-        misplaced = _given(IMAGE_ONLY if dataset == "chords" else ChordOptions.names())
-        if misplaced and dataset in ("chords", "mnist", "fashion-mnist"):
+        if dataset == "progressions":
+            misplaced = _given(IMAGE_ONLY + tuple(n for n in ChordOptions.names() if n not in PROGRESSION_CHORD_OPTIONS))
+        else:
+            misplaced = _given(IMAGE_ONLY if dataset == "chords" else ChordOptions.names())
+        if misplaced and dataset in ("chords", "mnist", "fashion-mnist", "progressions"):
             raise click.UsageError(f"{', '.join(misplaced)} do not apply to --dataset {dataset}")
         chords = _chord_opts(kw)
         bars = kw.pop("bars")

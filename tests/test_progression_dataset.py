@@ -149,3 +149,6 @@ def test_bad_input_is_one_line(trained, tmp_path):
     assert out.exit_code != 0 and "--bars does not apply" in out.output
     out = CliRunner().invoke(main, ["train", "--dataset", "progressions", "--quiet", "-o", str(tmp_path / "r")])
     assert out.exit_code == 1 and "PATHS" in out.output
+    out = CliRunner().invoke(main, ["train", "--dataset", "progressions", str(folder), "--segment", "beat",
+                                    "-o", str(tmp_path / "r")])
+    assert out.exit_code != 0 and "segment do not apply to --dataset progressions" in out.output
