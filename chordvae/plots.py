@@ -9,9 +9,19 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from .fileio import atomic_path
+from .plane import LatentPlane
+
+
+def label_plane(ax: Axes, plane: LatentPlane, title: str) -> None:
+    """Name ``ax``'s axes after ``plane``'s coordinates and title it, with the plane's note (how
+    a latent space of more than 2 dimensions is shown) on a second line."""
+    ax.set_xlabel(plane.axis_labels[0])
+    ax.set_ylabel(plane.axis_labels[1])
+    ax.set_title(title + (f"\n{plane.note}" if plane.note else ""))
 
 
 def plot_losses(metrics: Sequence[dict], path: str | Path, kept_epoch: int | None = None) -> None:

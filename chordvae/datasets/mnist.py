@@ -12,7 +12,7 @@ from matplotlib.figure import Figure
 from ..errors import ChordVAEError
 from ..meta import DatasetMeta
 from ..plane import LatentPlane, posterior_means
-from ..plots import save_figure
+from ..plots import label_plane, save_figure
 from ..vae import VAE
 from .base import Data, DatasetAdapter
 from .idx import FASHION_MNIST_SOURCE, MNIST_SOURCE, IdxSource, load_split, locate
@@ -72,9 +72,7 @@ class MNIST(DatasetAdapter):
         step = max(1, n // 10)
         ax.set_xticks(centres[::step], labels[::step])
         ax.set_yticks(centres[::step], labels[::-1][::step])
-        ax.set_xlabel(plane.axis_labels[0])
-        ax.set_ylabel(plane.axis_labels[1])
-        ax.set_title(f"{self.name}: decoded latent grid" + (f"\n{plane.note}" if plane.note else ""))
+        label_plane(ax, plane, f"{self.name}: decoded latent grid")
         save_figure(fig, path)
 
     def plot_label_clusters(self, model: VAE, data: Data, meta: DatasetMeta, path: Path,
@@ -89,10 +87,7 @@ class MNIST(DatasetAdapter):
                         cmap="tab10", s=4, vmin=-0.5, vmax=9.5)
         bar = fig.colorbar(sc, ax=ax, ticks=range(10))
         bar.ax.set_yticklabels(data.label_names)
-        ax.set_xlabel(plane.axis_labels[0])
-        ax.set_ylabel(plane.axis_labels[1])
-        ax.set_title(f"{self.name}: posterior means of {len(points)} validation images"
-                     + (f"\n{plane.note}" if plane.note else ""))
+        label_plane(ax, plane, f"{self.name}: posterior means of {len(points)} validation images")
         save_figure(fig, path)
 
 

@@ -28,7 +28,7 @@ from ..cache import cache_dir
 from ..errors import ChordVAEError, DataError
 from ..meta import DatasetMeta
 from ..plane import LatentPlane, posterior_means
-from ..plots import save_figure
+from ..plots import label_plane, save_figure
 from ..checkpoint import load_checkpoint
 from ..batch import Masked
 from ..sequence import ABLATION, ARCH, SEQUENCE_K, SequenceConfig, build_sequence, sequence_report, windows
@@ -279,10 +279,7 @@ class Polyphonic(DatasetAdapter):
         labels = [f"{t:.1f}" for t in ticks.tolist()]
         ax.set_xticks(np.arange(n) * (w + 1) + w / 2, labels)
         ax.set_yticks(np.arange(n) * KEYS + KEYS / 2, labels[::-1])
-        ax.set_xlabel(plane.axis_labels[0])
-        ax.set_ylabel(plane.axis_labels[1])
-        ax.set_title(f"{self.name}: windows decoded from the latent plane (greedy)"
-                     + (f"\n{plane.note}" if plane.note else ""))
+        label_plane(ax, plane, f"{self.name}: windows decoded from the latent plane (greedy)")
         save_figure(fig, path)
 
     def plot_label_clusters(self, model: nn.Module, data: Data, meta: DatasetMeta, path: Path,
@@ -298,10 +295,7 @@ class Polyphonic(DatasetAdapter):
         ax = fig.subplots()
         sc = ax.scatter(points[:, 0], points[:, 1], c=density.numpy(), s=6, cmap="viridis")
         fig.colorbar(sc, ax=ax, label="keys sounding per frame")
-        ax.set_xlabel(plane.axis_labels[0])
-        ax.set_ylabel(plane.axis_labels[1])
-        ax.set_title(f"{self.name}: posterior means of {len(points)} validation windows"
-                     + (f"\n{plane.note}" if plane.note else ""))
+        label_plane(ax, plane, f"{self.name}: posterior means of {len(points)} validation windows")
         save_figure(fig, path)
 
     def render(self, frames: torch.Tensor, path: Path, options: RenderOptions) -> list[str]:

@@ -23,7 +23,7 @@ from ..checkpoint import load_checkpoint
 from ..errors import ChordVAEError
 from ..meta import DatasetMeta
 from ..plane import LatentPlane, posterior_means
-from ..plots import save_figure
+from ..plots import label_plane, save_figure
 from ..progressions.corpus import ProgressionOptions, read_progressions
 from ..progressions.frames import frame_symbols, progression_text
 from ..progressions.typed import parse_progression
@@ -157,10 +157,7 @@ class Progressions(DatasetAdapter):
         labels = [f"{t:.1f}" for t in ticks.tolist()]
         ax.set_xticks(np.arange(n) + 0.5, labels)
         ax.set_yticks(np.arange(n) + 0.5, labels)
-        ax.set_xlabel(plane.axis_labels[0])
-        ax.set_ylabel(plane.axis_labels[1])
-        ax.set_title(f"{self.name}: progressions decoded from the latent plane (greedy)"
-                     + (f"\n{plane.note}" if plane.note else ""))
+        label_plane(ax, plane, f"{self.name}: progressions decoded from the latent plane (greedy)")
         save_figure(fig, path)
 
     def plot_label_clusters(self, model: nn.Module, data: Data, meta: DatasetMeta, path: Path,
@@ -179,10 +176,7 @@ class Progressions(DatasetAdapter):
             if chosen.any():
                 ax.scatter(points[chosen, 0], points[chosen, 1], s=8, label=name)
         ax.legend(loc="best", fontsize=8)
-        ax.set_xlabel(plane.axis_labels[0])
-        ax.set_ylabel(plane.axis_labels[1])
-        ax.set_title(f"{self.name}: posterior means of {len(points)} held-out windows"
-                     + (f"\n{plane.note}" if plane.note else ""))
+        label_plane(ax, plane, f"{self.name}: posterior means of {len(points)} held-out windows")
         save_figure(fig, path)
 
     def render(self, frames: torch.Tensor, path: Path, options: RenderOptions) -> list[str]:
