@@ -82,3 +82,12 @@ def test_tiles_after_a_pickup_name_the_pickup_bar_zero(tmp_path):
 def test_key_names_spell_as_the_chord_names_do():
     assert key_name(3, True) == "Eb major" and key_name(1, False) == "c# minor"
     assert key_name(10, False) == "bb minor" and np.all([key_name(k, True) for k in range(12)])
+
+
+def test_annotating_some_windows_gives_theirs_in_the_order_asked(tmp_path):
+    song(tmp_path / "major.mid", MAJOR)
+    corpus = read_progressions([str(tmp_path)], progress=False)
+    windows = training_windows(corpus, bars=2, transpose="all")
+    every = annotate(corpus, windows)
+    chosen = np.array([40, 3, 17])
+    assert annotate(corpus, windows, chosen) == [every[i] for i in chosen]

@@ -53,20 +53,21 @@ class WindowInfo:
         return f"{self.first_bar}" if self.first_bar == self.last_bar else f"{self.first_bar}-{self.last_bar}"
 
 
-def annotate(corpus: ProgressionCorpus, windows: Windows) -> list[WindowInfo]:
+def annotate(corpus: ProgressionCorpus, windows: Windows, index: np.ndarray | None = None) -> list[WindowInfo]:
     """A :class:`WindowInfo` per window of ``corpus`` (windows cut from it by
-    :mod:`~chordvae.progressions.windows`, with or without context and transposition)."""
-    n, T = len(windows), windows.length
-    frames = windows.frames[:, windows.context:].numpy()                       # (N, T, D)
-    mask = windows.mask[:, windows.context:].numpy()                           # (N, T)
-    piece = windows.piece.numpy()
-    shift = windows.shift.numpy()
-    lead = windows.lead.numpy()
+    :mod:`~chordvae.progressions.windows`, with or without context and transposition), or only
+    for the windows ``index`` (int ``(K,)``), in that order."""
+    index = np.arange(len(windows)) if index is None else np.asarray(index, dtype=np.int64)
+    n, T = len(index), windows.length
+    frames = windows.frames[index, windows.context:].numpy()                   # (N, T, D)
+    mask = windows.mask[index, windows.context:].numpy()                       # (N, T)
+    piece, shift, lead, start_bar = (a[index].numpy() for a in (windows.piece, windows.shift, windows.lead,
+                                                                 windows.start_bar))
     beats = mask.sum(1)
     # the window's real beats in the corpus: first .. first + beats - 1; count the downbeats after the first
-    first = corpus.offsets[piece] + windows.start_beat.numpy()
+    first = corpus.offsets[piece] + windows.start_beat[index].numpy()
     downbeats = np.concatenate([[0], np.cumsum(corpus.downbeat)])
-    last_bar = windows.start_bar.numpy() + downbeats[first + beats] - downbeats[first + 1]
+    last_bar = start_bar + downbeats[first + beats] - downbeats[first + 1]
     symbols = _symbols(frames.reshape(n * T, -1)).reshape(n, T)
     tonic = (corpus.key_tonic[piece] + shift) % 12
     major = corpus.key_major[piece]
@@ -79,7 +80,7 @@ def annotate(corpus: ProgressionCorpus, windows: Windows) -> list[WindowInfo]:
     for w in range(n):
         kept = symbols[w, :lead[w] + beats[w]].tolist()
         cadence = _cadence(int(codes[w]), int(bass[w]), int(tonic[w]), bool(major[w])) if last[w] >= 0 else NONE
-        infos.append(WindowInfo(windows.sources[piece[w]], corpus.corpus[piece[w]], int(windows.start_bar[w]),
+        infos.append(WindowInfo(windows.sources[piece[w]], corpus.corpus[piece[w]], int(start_bar[w]),
                                 int(last_bar[w]), int(shift[w]), symbols_text(kept, bpb),
                                 key_name(int(tonic[w]), bool(major[w])), MODES[0] if major[w] else MODES[1],
                                 cadence))
