@@ -21,7 +21,7 @@ from ..chords.pcset import from_mask, rows_to_masks
 from ..chords.spelling import root_name
 from .corpus import ProgressionCorpus
 from .frames import frame_symbols, symbols_text
-from .windows import Windows
+from .windows import Windows, bar_counts
 
 MODES = ("major", "minor")
 #: the cadence of a window whose last chord no chord symbol names / of a window without a chord
@@ -64,10 +64,7 @@ def annotate(corpus: ProgressionCorpus, windows: Windows, index: np.ndarray | No
     piece, shift, lead, start_bar = (a[index].numpy() for a in (windows.piece, windows.shift, windows.lead,
                                                                  windows.start_bar))
     beats = mask.sum(1)
-    # the window's real beats in the corpus: first .. first + beats - 1; count the downbeats after the first
-    first = corpus.offsets[piece] + windows.start_beat[index].numpy()
-    downbeats = np.concatenate([[0], np.cumsum(corpus.downbeat)])
-    last_bar = start_bar + downbeats[first + beats] - downbeats[first + 1]
+    last_bar = start_bar + bar_counts(corpus, windows)[index] - 1
     symbols = _symbols(frames.reshape(n * T, -1)).reshape(n, T)
     tonic = (corpus.key_tonic[piece] + shift) % 12
     major = corpus.key_major[piece]
