@@ -169,7 +169,13 @@ def similar(run: Run, text: str, sources: Sequence[str], n: int = 10, key: str |
 
 
 def piece_path(run: Run, path: str | Path, no_cache: bool = False) -> WindowPoints:
-    """The path of the music file at ``path`` through ``run``'s latent space: its windows, one on
-    every bar (as the run cuts them), at their posterior means, in order."""
+    """The path of the music file at ``path`` through ``run``'s latent space: its windows of the
+    run's bars, one on every bar (none cut short by the piece's end, unless the piece is shorter
+    than a window: then its one window), at their posterior means, in order."""
     options = run_options(run, jobs=1, strict=True, no_cache=no_cache)
-    return window_points(run.model, read_progressions([str(path)], options, progress=False), options)
+    corpus = read_progressions([str(path)], options, progress=False)
+    points = window_points(run.model, corpus, options, whole=True)
+    if len(points):
+        return points
+    first = window_points(run.model, corpus, options)
+    return WindowPoints(corpus, take(first.windows, [0]), first.means[:1])
