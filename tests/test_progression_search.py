@@ -222,3 +222,77 @@ def test_midi_and_musicxml_hold_chords_on_their_beats_in_three_four(tmp_path):
         == ["3/4"]
     symbols = [(float(s.getOffsetInHierarchy(score)), s.figure) for s in score.recurse().getElementsByClass(harmony.ChordSymbol)]
     assert symbols == [(0.0, "C"), (2.0, "G"), (3.0, "Am"), (7.0, "F/A")]
+
+
+def test_roman_numerals_take_the_key_given(trained):
+    """``--key``: numerals read by music21 in that key (a lower-case key is minor); chord symbols ignore it."""
+    from music21 import key, roman
+
+    _, run_dir = trained
+    run = load_run(run_dir, progress=False)
+    meta, c = run.dataset_meta, run.model.config.context
+    for text, tonic in (("I V vi IV", "D"), ("i iv V7 i", "a"), ("ii7 V7 I I", "Bb")):
+        frames = run.adapter.parse_event(text, meta, key=tonic).x[0, c:].numpy()
+        for bar, figure in enumerate(text.split()):
+            rn = roman.RomanNumeral(figure, key.Key(tonic.replace("b", "-")))
+            want = np.zeros(25, dtype=np.float32)
+            want[[p.pitchClass for p in rn.pitches]] = 1
+            want[12 + rn.bass().pitchClass] = 1
+            assert np.array_equal(frames[4 * bar], want) and np.array_equal(frames[4 * bar + 3], want), figure
+    assert np.array_equal(run.adapter.parse_event("D A Bm G", meta, key="a").x, run.adapter.parse_event("D A Bm G", meta).x)
+
+
+#: measured on the run above and on the 6-song run of test_progression_dataset trained with the
+#: default sequence model (latent 8) for 60 epochs: no typed progression came back exactly
+EXACT = ("the sequence model does not reproduce windows from z alone: this run's evaluate gives 5% of "
+         "held-out beats exact from the posterior mean (greedy, no teacher forcing); a default-size model "
+         "(latent 8) trained 60 epochs on 6 songs gave back 0 of 12 two-bar progressions exactly")
+
+
+@pytest.mark.xfail(reason=EXACT, strict=False)
+def test_a_known_progression_comes_back_from_encode_then_decode(trained):
+    from chordvae.progressions.frames import progression_text
+
+    folder, run_dir = trained
+    run = load_run(run_dir, progress=False)
+    c = run.model.config.context
+    for span, want in ((f"{folder / 'in_c.mid'}:1-4", "| C . . . | G . . . | Am . . . | F . . . |"),
+                       (f"{folder / 'in_d.mid'}:5-8", "| D . . . | A . . . | Bm . . . | G . . . |")):
+        event = run.adapter.parse_event(span, run.dataset_meta)
+        assert progression_text(event.x[0, c:].numpy(), 4) == want          # the corpus holds it
+        mu, _ = run.model.encode(event)
+        assert progression_text(run.model.decode_mean(mu)[0].numpy(), 4) == want
+
+
+@pytest.mark.xfail(reason=EXACT, strict=False)
+def test_interpolation_endpoints_are_the_typed_progressions(trained, tmp_path):
+    _, run_dir = trained
+    out = CliRunner().invoke(main, ["interpolate", str(run_dir), QUERY, "I V vi IV", "--key", "D", "--steps", "3",
+                                    "-o", str(tmp_path / "i.mid")])
+    assert out.exit_code == 0, out.output
+    lines = [line.split(None, 1)[1] for line in out.output.splitlines() if line.strip()[:1].isdigit()]
+    assert len(lines) == 3
+    assert lines[0] == "| C . . . | G . . . | Am . . . | F . . . |"
+    assert lines[-1] == "| D . . . | A . . . | Bm . . . | G . . . |"
+
+
+def test_the_readme_progression_examples_run_as_written(trained, tmp_path, monkeypatch):
+    """Every command of the README's progressions block but the training, on the toy run."""
+    import re
+    import shlex
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    readme = (repo / "README.md").read_text()
+    block = re.search(r"## Progressions.*?```bash\n(.*?)```", readme, re.S).group(1)
+    commands = [line.split("  #")[0].strip() for line in block.splitlines() if line.strip()]
+    assert commands[0].startswith("chordvae train --dataset progressions") and len(commands) >= 8
+    _, run_dir = trained
+    monkeypatch.chdir(tmp_path)
+    for command in commands[1:]:
+        words = shlex.split(command)
+        args = [str(run_dir) if w == "RUN" else str(repo / w) if w.startswith("data/") else w for w in words[1:]]
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 0, (command, result.output)
+    assert (tmp_path / "walk.musicxml").is_file() and (tmp_path / "path.png").is_file()
+    assert (tmp_path / "pictures" / "progression_map_cadence.png").is_file()
