@@ -151,7 +151,7 @@ class Progressions(DatasetAdapter):
         plane = plane or LatentPlane.of(model, (data or self.reload(meta)).validation)
         save_figure(pictures.progression_grid_figure(
             model, plane, n or self.default_grid, scale or self.default_scale(plane), meta.extra["beats_per_bar"],
-            f"{self.name}: progressions decoded from the latent plane (greedy)"), path)
+            f"{self.name}: windows decoded from the latent plane (greedy), bar by bar"), path)
 
     def plot_label_clusters(self, model: nn.Module, data: Data, meta: DatasetMeta, path: Path,
                             plane: LatentPlane | None = None, colour_by: str = "corpus") -> None:
