@@ -4,8 +4,10 @@ The sources are read as the chord dataset reads them, then each piece becomes on
 (:mod:`chordvae.progressions`): windows of ``bars`` bars, training windows on every bar of the
 training pieces, the held-out pieces (whole, chosen by the seed) tiled so that every beat is
 scored once. Each window is preceded by the window's length of context beats of its piece.
-Typed progressions (``"C G Am F"``, ``"| C . G . |"``, ``"I V vi IV"``: numerals in C) are
-events; decoded windows are written as MIDI, one chord per beat with held chords joined.
+Typed progressions (``"C G Am F"``, ``"| C . G . |"``, ``"I V vi IV"``: numerals in C or the
+key given, ``"song.mid:9-12"``) are events; decoded windows are written as MIDI or MusicXML with
+chord symbols (and WAV), one chord per beat with held chords joined. The pictures are the
+progression map (:mod:`chordvae.pictures.sequences`) and the decoded grid.
 """
 from __future__ import annotations
 
@@ -180,7 +182,7 @@ class Progressions(DatasetAdapter):
 
 def map_points(model: nn.Module, data: ProgressionData) -> WindowPoints:
     """The windows the progression map shows: every piece of the run's corpus tiled (every beat
-    once, transposed as the run's training was only for ``--transpose c``) at their posterior means."""
+    once) at their posterior means (:func:`~chordvae.progressions.search.window_points`)."""
     if data.corpus is None:
         raise ChordVAEError("the progression map needs the run's corpus: reload the run's data")
     return window_points(model, data.corpus, data.options, tile=True)
