@@ -40,6 +40,8 @@ if TYPE_CHECKING:
 
 #: the key of Roman numerals typed without one
 DEFAULT_KEY = "C"
+#: about how many of a path's points the progression map names
+PATH_LABELS = 20
 
 
 @dataclass
@@ -197,11 +199,14 @@ def progression_map(model: nn.Module, data: ProgressionData, plane: LatentPlane,
     infos = points.infos()
     labels = [getattr(info, colour_by) for info in infos]
     route = plane.project(path.means).numpy() if path is not None else None
-    route_labels = [f"{i.first_bar}" for i in path.infos()] if path is not None else ()
+    # at most about PATH_LABELS windows named, evenly spaced (the rest: "" names none)
+    step = -(-len(route) // PATH_LABELS) if path is not None else 1
+    route_labels = [f"{info.first_bar}" if k % step == 0 else "" for k, info in enumerate(path.infos())] \
+        if path is not None else ()
     what = {"corpus": "corpus", "mode": "the mode of the piece's key",
             "cadence": "cadence: the last chord in the piece's key"}[colour_by]
     title = (f"progressions: {len(points)} windows of {data.options.bars} bars (every piece tiled) at their "
-             f"posterior means,\ncoloured by {what}" + (f";\nthe path of {path_name}, each point named by its window's first bar"
+             f"posterior means,\ncoloured by {what}" + (f";\nthe path of {path_name}: a point per window, one bar apart, some named by their first bar"
                                                           if path is not None else ""))
     return pictures.progression_map_figure(plane.project(points.means).numpy(), labels, colour_by, plane, title,
                                            names=data.corpus_names, path=route, path_labels=route_labels,
