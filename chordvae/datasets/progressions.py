@@ -21,14 +21,15 @@ from torch import nn
 from ..batch import Masked
 from ..checkpoint import load_checkpoint
 from ..errors import ChordVAEError
+from ..frame_vae import stored_frame_vae
 from ..meta import DatasetMeta
 from ..plane import LatentPlane, posterior_means
 from ..plots import label_plane, save_figure
 from ..progressions.corpus import ProgressionOptions, read_progressions
 from ..progressions.frames import frame_symbols, progression_text
 from ..progressions.typed import parse_progression
-from ..progressions.windows import Windows, split
-from ..sequence import ABLATION, ARCH, SEQUENCE_K, SequenceConfig, build_sequence, sequence_report
+from ..progressions.windows import Windows, held_out, split, tiling_windows
+from ..sequence import ABLATION, ARCH, SEQUENCE_K, SequenceConfig, build_sequence, frames_of, sequence_report
 from ..train import TrainConfig
 from .base import Data, DatasetAdapter
 
@@ -78,6 +79,8 @@ class Progressions(DatasetAdapter):
         beats_per_bar = corpus.bar_length()
         length = opts.bars * beats_per_bar
         train, held = split(corpus, opts, seed, length, context=length)
+        tiled = tiling_windows(corpus, np.flatnonzero(~held_out(corpus.n_pieces, seed)), opts.bars, length,
+                               opts.transpose, context=length)      # every training beat once: for baselines
         if not len(train) or not len(held):
             raise ChordVAEError(f"too little music for windows of {opts.bars} bars: {corpus.summary}")
         names = list(dict.fromkeys(corpus.corpus))
@@ -92,6 +95,7 @@ class Progressions(DatasetAdapter):
             train=_masked(train), validation=_masked(held),
             train_labels=torch.full((len(train),), -1), validation_labels=torch.full((len(held),), -1),
             label_names=[], meta=meta, notices=[corpus.summary, note], train_groups=train.piece,
+            train_tiled=_masked(tiled), train_tiled_groups=tiled.piece,
             corpus_names=names, validation_corpus=corpus_of_piece[held.piece])
 
     def build_model(self, data: Data, arch: str | None = None, latent_dim: int | None = None,
@@ -111,11 +115,17 @@ class Progressions(DatasetAdapter):
 
     def evaluation(self, run: Run, data: Data, x: Masked, k: int | None, seed: int,
                    progress: bool) -> dict[str, Any]:
-        """NLL per beat (:func:`chordvae.sequence.sequence_report`) with the independent-Bernoulli
-        baseline, and the decoder without a latent when one was trained beside the run."""
+        """NLL per beat (:func:`chordvae.sequence.sequence_report`) with the baselines fitted on the
+        training pieces (every beat once): independent Bernoulli, the n-gram over beat frames and
+        the chord VAE applied beat by beat (:mod:`chordvae.frame_vae`; trained with the run's seed
+        the first time and kept in ``RUN/per-frame``), and the decoder without a latent when one
+        was trained beside the run."""
         ablation = run.dir / ABLATION / "model.pt"
-        return sequence_report(run.model, data.train, x, k or SEQUENCE_K, seed,
-                               ablation=load_checkpoint(ablation).model if ablation.is_file() else None)
+        train = data.train_tiled or data.train
+        frame_model = stored_frame_vae(run.dir, frames_of(train), run.training.seed, run.dataset_meta)
+        return sequence_report(run.model, train, x, k or SEQUENCE_K, seed,
+                               ablation=load_checkpoint(ablation).model if ablation.is_file() else None,
+                               train_groups=data.train_tiled_groups, frame_model=frame_model)
 
     def parse_event(self, text: str, meta: DatasetMeta) -> Masked:
         """A typed progression (chord symbols, beats with bar lines, Roman numerals in C, or a
