@@ -135,6 +135,12 @@ class DatasetAdapter:
         """All events of ``sources`` read with ``options``, grouped by piece (not split)."""
         raise ChordVAEError(f"{self.name} data is not made of pieces; use a dataset such as chords")
 
+    def load_pieces_for(self, sources: list[str], meta: DatasetMeta) -> Pieces:
+        """All events of ``sources`` read as the run of ``meta`` reads its own (its options; an
+        adapter whose events depend on more, such as a window length, also uses that), by piece:
+        what ``evaluate --on`` scores."""
+        return self.load_pieces(sources, meta.options)
+
     def evaluation(self, run: Run, data: Data, x: Events, k: int | None, seed: int,
                    progress: bool) -> dict[str, Any]:
         """The report of ``run`` on events ``x`` of its ``data`` (:func:`chordvae.evaluate.evaluate`:

@@ -25,13 +25,15 @@ from ..frame_vae import stored_frame_vae
 from ..meta import DatasetMeta
 from ..plane import LatentPlane, posterior_means
 from ..plots import label_plane, save_figure
-from ..progressions.corpus import ProgressionOptions, read_progressions
+from ..progressions.corpus import ProgressionCorpus, ProgressionOptions, read_progressions
 from ..progressions.frames import frame_symbols, progression_text
 from ..progressions.typed import parse_progression
 from ..progressions.windows import Windows, held_out, split, tiling_windows
 from ..sequence import ABLATION, ARCH, SEQUENCE_K, SequenceConfig, build_sequence, frames_of, sequence_report
 from ..train import TrainConfig
-from .base import Data, DatasetAdapter
+from .base import Data, DatasetAdapter, Pieces
+from .chords import fingerprint
+from .seen import split_parts
 
 if TYPE_CHECKING:
     from ..listen.midi import RenderOptions
@@ -52,6 +54,12 @@ class ProgressionData(Data):
 
 def _masked(windows: Windows) -> Masked:
     return Masked(windows.frames, windows.mask)
+
+
+def _piece_ids(sources: list[str], corpus: ProgressionCorpus) -> list[str]:
+    """Each piece's identity: its file's sha256 (as the chord dataset knows pieces)."""
+    files = fingerprint(list(sources))
+    return [files.get(source, source) for source in corpus.sources]
 
 
 class Progressions(DatasetAdapter):
@@ -79,8 +87,6 @@ class Progressions(DatasetAdapter):
         beats_per_bar = corpus.bar_length()
         length = opts.bars * beats_per_bar
         train, held = split(corpus, opts, seed, length, context=length)
-        tiled = tiling_windows(corpus, np.flatnonzero(~held_out(corpus.n_pieces, seed)), opts.bars, length,
-                               opts.transpose, context=length)      # every training beat once: for baselines
         if not len(train) or not len(held):
             raise ChordVAEError(f"too little music for windows of {opts.bars} bars: {corpus.summary}")
         names = list(dict.fromkeys(corpus.corpus))
@@ -88,6 +94,10 @@ class Progressions(DatasetAdapter):
         meta = DatasetMeta(self.name, list(sources), opts.to_dict(), seed,
                            {"window": length, "context": length, "beats_per_bar": beats_per_bar,
                             "pieces": corpus.n_pieces})
+        held_pieces = held_out(corpus.n_pieces, seed)
+        ids = _piece_ids(sources, corpus)
+        tiled = tiling_windows(corpus, np.flatnonzero(~held_pieces), opts.bars, length, opts.transpose,
+                               context=length)      # every training beat once: for the baselines
         n_held = len(set(held.piece.tolist()))
         note = (f"{n_held} of {corpus.n_pieces} pieces held out whole (seed {seed}); windows of "
                 f"{opts.bars} bars = {length} beats")
@@ -96,6 +106,7 @@ class Progressions(DatasetAdapter):
             train_labels=torch.full((len(train),), -1), validation_labels=torch.full((len(held),), -1),
             label_names=[], meta=meta, notices=[corpus.summary, note], train_groups=train.piece,
             train_tiled=_masked(tiled), train_tiled_groups=tiled.piece,
+            piece_parts=split_parts(ids, np.arange(corpus.n_pieces), ~held_pieces),
             corpus_names=names, validation_corpus=corpus_of_piece[held.piece])
 
     def build_model(self, data: Data, arch: str | None = None, latent_dim: int | None = None,
@@ -112,6 +123,16 @@ class Progressions(DatasetAdapter):
                 raise ChordVAEError("--hidden for a sequence model is ENCODER,DECODER (GRU sizes), e.g. 64,128")
             config = replace(config, encoder_hidden=hidden[0], decoder_hidden=hidden[1])
         return build_sequence(config)
+
+    def load_pieces_for(self, sources: list[str], meta: DatasetMeta) -> Pieces:
+        """Every piece of ``sources`` read with the run's options and tiled in the run's windows
+        (its length and context, whatever the meter of these pieces), one ``Masked`` window per
+        row of ``events``; pieces are known by their file's sha256."""
+        opts = ProgressionOptions.from_dict(meta.options)
+        corpus = read_progressions(list(sources), opts, progress=self.progress)
+        tiled = tiling_windows(corpus, None, opts.bars, meta.extra["window"], opts.transpose,
+                               context=meta.extra["context"])
+        return Pieces(_masked(tiled), tiled.piece, corpus.n_pieces, [corpus.summary], _piece_ids(sources, corpus))
 
     def evaluation(self, run: Run, data: Data, x: Masked, k: int | None, seed: int,
                    progress: bool) -> dict[str, Any]:
