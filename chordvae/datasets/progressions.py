@@ -109,20 +109,40 @@ class Progressions(DatasetAdapter):
             piece_parts=split_parts(ids, np.arange(corpus.n_pieces), ~held_pieces),
             corpus_names=names, validation_corpus=corpus_of_piece[held.piece])
 
-    def build_model(self, data: Data, arch: str | None = None, latent_dim: int | None = None,
-                    hidden: Sequence[int] | None = None) -> nn.Module:
-        """The sequence VAE sized to the windows; ``hidden`` = (encoder, decoder) GRU sizes."""
+    def model_config(self, event_shape: tuple[int, ...], arch: str | None = None, latent_dim: int | None = None,
+                     hidden: Sequence[int] | None = None) -> SequenceConfig:
+        """The sequence model for windows of shape ``(C + T, D)`` whose first half is context (as
+        :meth:`load` and :meth:`load_pieces` cut them); ``hidden`` = (encoder, decoder) GRU sizes."""
         if arch not in (None, ARCH):
             raise ChordVAEError(f"{self.name} trains a sequence VAE; --arch {arch} is for single events")
-        extra = data.meta.extra
-        config = replace(self.default_model, keys=data.train.x.shape[-1], window=extra["window"],
-                         context=extra["context"],
+        length, keys = event_shape
+        config = replace(self.default_model, keys=keys, window=length - length // 2, context=length // 2,
                          latent_dim=self.default_latent_dim if latent_dim is None else latent_dim)
         if hidden:
             if len(hidden) != 2:
                 raise ChordVAEError("--hidden for a sequence model is ENCODER,DECODER (GRU sizes), e.g. 64,128")
             config = replace(config, encoder_hidden=hidden[0], decoder_hidden=hidden[1])
-        return build_sequence(config)
+        return config
+
+    def build_model(self, data: Data, arch: str | None = None, latent_dim: int | None = None,
+                    hidden: Sequence[int] | None = None) -> nn.Module:
+        """The sequence VAE sized to the windows; ``hidden`` = (encoder, decoder) GRU sizes."""
+        extra = data.meta.extra
+        config = self.model_config(tuple(data.train.shape[1:]), arch, latent_dim, hidden)
+        return build_sequence(replace(config, window=extra["window"], context=extra["context"]))
+
+    def load_pieces(self, sources: list[str], options: ProgressionOptions | Mapping[str, Any]) -> Pieces:
+        """Every piece of ``sources`` tiled in windows of ``bars`` bars after as many context beats
+        (see :meth:`load_pieces_for`; here the window length is that of these pieces' meter)."""
+        opts = options if isinstance(options, ProgressionOptions) else ProgressionOptions.from_dict(options)
+        corpus = read_progressions(list(sources), opts, progress=self.progress)
+        length = opts.bars * corpus.bar_length()
+        return self._tiled_pieces(sources, corpus, opts, length, length)
+
+    def _tiled_pieces(self, sources: list[str], corpus: ProgressionCorpus, opts: ProgressionOptions,
+                      length: int, context: int) -> Pieces:
+        tiled = tiling_windows(corpus, None, opts.bars, length, opts.transpose, context=context)
+        return Pieces(_masked(tiled), tiled.piece, corpus.n_pieces, [corpus.summary], _piece_ids(sources, corpus))
 
     def load_pieces_for(self, sources: list[str], meta: DatasetMeta) -> Pieces:
         """Every piece of ``sources`` read with the run's options and tiled in the run's windows
@@ -130,9 +150,7 @@ class Progressions(DatasetAdapter):
         row of ``events``; pieces are known by their file's sha256."""
         opts = ProgressionOptions.from_dict(meta.options)
         corpus = read_progressions(list(sources), opts, progress=self.progress)
-        tiled = tiling_windows(corpus, None, opts.bars, meta.extra["window"], opts.transpose,
-                               context=meta.extra["context"])
-        return Pieces(_masked(tiled), tiled.piece, corpus.n_pieces, [corpus.summary], _piece_ids(sources, corpus))
+        return self._tiled_pieces(sources, corpus, opts, meta.extra["window"], meta.extra["context"])
 
     def evaluation(self, run: Run, data: Data, x: Masked, k: int | None, seed: int,
                    progress: bool) -> dict[str, Any]:
