@@ -43,6 +43,8 @@ def main() -> None:
     parser.add_argument("--transpose", default="none")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--jobs", type=int, default=1)
+    parser.add_argument("--steps", type=int, default=FrameVAEConfig.steps,
+                        help="training steps of the chord VAE per beat (default: chordvae.frame_vae's)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     options = ProgressionOptions(bars=args.bars, transpose=args.transpose, jobs=args.jobs)
@@ -79,14 +81,15 @@ def main() -> None:
     print(f"  chosen: order {ngram.order} ({ngram_seconds:.1f} s to choose, fit and score)")
 
     started = time.perf_counter()
-    config = FrameVAEConfig()
+    config = FrameVAEConfig(steps=args.steps)
     frame_model, _ = train_frame_vae(frames_of(train), args.seed, config)
     frame_nll = frame_vae_nll(frame_model, frames_of(test), config.k, seed=args.seed)
     frame_seconds = time.perf_counter() - started
     bernoulli = IndependentBernoulli().fit(frames_of(train)).nll(frames_of(test)).mean().item()
     print(f"\ntest NLL, nats per beat ({test.frames} beats):")
     print(f"  independent Bernoulli            {bernoulli:8.4f}")
-    print(f"  chord VAE per beat (IWAE, K={config.k}) {frame_nll:8.4f}   ({frame_seconds:.1f} s to train and score)")
+    print(f"  chord VAE per beat (IWAE, K={config.k}) {frame_nll:8.4f}   ({config.steps} steps; "
+          f"{frame_seconds:.1f} s to train and score)")
     print(f"  n-gram, order {ngram.order}                  {ngram_nll:8.4f}")
 
 

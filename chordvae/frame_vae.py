@@ -41,7 +41,7 @@ class FrameVAEConfig:
     hidden: tuple[int, ...] = field(default=(256, 128))
     latent_dim: int = 4
     beta: float = 0.5
-    steps: int = 2000
+    steps: int = 6000     # on pop909-train's held-out pieces: 2,000 steps 4.81, 6,000 4.66, 15,000 4.58 nats per beat
     batch_size: int = 256
     learning_rate: float = 2e-3
     max_frames: int = 100_000

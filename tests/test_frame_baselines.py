@@ -182,3 +182,20 @@ def test_evaluate_on_scores_new_pieces_of_a_progression_run(run, tmp_path):
     seen = CliRunner().invoke(main, ["evaluate", str(out), "--on", str(songs), "--quiet"])
     assert seen.exit_code != 0 and seen.output.startswith("error:") and "0 new" in seen.output
     assert "Traceback" not in seen.output
+
+
+def test_curve_on_progressions_scores_beats_with_the_ngram(run, tmp_path):
+    songs, _ = run
+    result = CliRunner().invoke(main, ["curve", "--dataset", "progressions", str(songs), "--bars", "2",
+                                       "--pieces", "2,all", "--repeats", "1", "--steps", "5", "--epochs", "1",
+                                       "--iw-samples", "3", "--hidden", "8,8", "--threads", "1", "--quiet",
+                                       "--out", str(tmp_path / "c")])
+    assert result.exit_code == 0, result.output
+    curve = json.loads((tmp_path / "c" / "curve.json").read_text())
+    assert curve["baselines"] == ["independent Bernoulli", "n-gram"]
+    assert curve["pieces"] == [2, 5] and curve["held_out"] == {"pieces": 1, "events": 32}   # 8 bars x 4 beats
+    assert [p["chords"] for p in curve["points"]] == [64, 160]                              # training beats
+    assert all(p["baselines"]["n-gram"] < p["baselines"]["independent Bernoulli"] for p in curve["points"])
+    wrong = CliRunner().invoke(main, ["curve", "--dataset", "progressions", str(songs), "--pieces", "2",
+                                      "--features", "pitch-class", "--out", str(tmp_path / "d")])
+    assert wrong.exit_code != 0 and "--features do not apply" in wrong.output
