@@ -18,6 +18,7 @@ import torch
 from matplotlib.figure import Figure
 from torch import nn
 
+from ..baselines import MAX_ORDER
 from ..batch import Masked
 from ..checkpoint import load_checkpoint
 from ..errors import ChordVAEError
@@ -96,8 +97,9 @@ class Progressions(DatasetAdapter):
                             "pieces": corpus.n_pieces})
         held_pieces = held_out(corpus.n_pieces, seed)
         ids = _piece_ids(sources, corpus)
+        # every training beat once, for the baselines: after only the beats an n-gram reads
         tiled = tiling_windows(corpus, np.flatnonzero(~held_pieces), opts.bars, length, opts.transpose,
-                               context=length)      # every training beat once: for the baselines
+                               context=min(length, MAX_ORDER - 1))
         n_held = len(set(held.piece.tolist()))
         note = (f"{n_held} of {corpus.n_pieces} pieces held out whole (seed {seed}); windows of "
                 f"{opts.bars} bars = {length} beats")
