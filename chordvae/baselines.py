@@ -154,7 +154,6 @@ class FrameNGram:
                                                 _row_keys(np.zeros((1, packed.shape[-1]), np.uint8))]))
         self._tokens = self._grams(packed, x.mask)
         self._bits = _unpack(self._vocab, x.x.shape[-1])                         # (V, D) each token's frame
-        self.dims = x.x.shape[-1]
         if self.order is None:
             window_fold = fold_assignment(len(x), groups, self.folds)
             self._choose(window_fold[x.mask.nonzero()[:, 0].numpy()])
