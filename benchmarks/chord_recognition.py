@@ -5,14 +5,16 @@ Sets (``--sets``):
   the standard ``mir_eval.chord`` scores (root, majmin, sevenths), duration-weighted over all
   songs. Development data.
 - ``rn-dev``: 300 expert Roman-numeral analyses (MIDI exports), scored in beats, per group
-  (textbooks, lieder) and over all; also over the ``supported`` spans only. Development data.
+  (textbooks, lieder) and over all; also over the ``supported`` spans only. Development data. ``--rn-dev-part check`` scores only the half of rn-dev's pieces the learned emission was
+  not fitted on (``fit``: the other half; benchmarks/fit_emission.py).
 - ``m21``: music21's own analyses of Bach chorales and Monteverdi madrigals
   (benchmarks/m21_analyses.py), on the scores and on their MIDI exports. FINAL-CHECK data:
   report, never tune on it. Pieces whose analysis does not fit their score are dropped and
   listed.
 
-Systems (``--systems``, benchmarks/chord_systems.py): ``chords`` (the recogniser), ``argmax``
-(its per-beat templates without smoothing), ``onset`` (the plain slicer, the old default) and
+Systems (``--systems``, benchmarks/chord_systems.py): ``chords`` (the recogniser), ``templates``
+(the recogniser with its hand-set templates, not its learned emission), ``argmax`` (its per-beat
+templates without smoothing), ``onset`` (the plain slicer, the old default) and
 ``chordify`` (music21; slow on pop909, so limited there to ``--chordify-limit`` songs).
 
 Scores (benchmarks/chord_eval.py): duration-weighted over the truth spans: coverage, exact

@@ -1,19 +1,22 @@
 """Fit the recogniser's learned emission (chordvae/chords/emission.py) on labelled development data.
 
-Training data: pop909-train (659 POP909 songs, Harte labels; pop909-dev is NOT used) and the
-``fit`` half of rn-dev's pieces (whole pieces, half of each group, see
-``benchmarks/chord_eval.py:rn_dev_part``); rn-dev's ``check`` half and pop909-dev stay held out
-for ``chord_recognition.py --rn-dev-part check``. Every analysis frame of the recogniser is one
-example, labelled with the truth chord at its middle (a chord outside the recogniser's
-vocabulary: the vocabulary chord on its root sharing most pitch classes; ``N``: no chord).
+Training data: the first ``--pop-limit`` songs of pop909-train (POP909 songs with Harte labels;
+pop909-dev is NOT used) and the ``fit`` half of rn-dev's pieces (whole pieces, half of each
+group, ``benchmarks/chord_eval.py:rn_dev_part``); rn-dev's ``check`` half and pop909-dev stay
+held out (``chord_recognition.py --rn-dev-part check``). Each analysis frame of the recogniser
+is labelled with the truth chord at its middle (a chord outside the recogniser's vocabulary: the
+vocabulary chord on its root sharing most pitch classes; ``N``: no chord).
 
-The model, a multinomial logistic regression with weights shared across roots, is fitted by
-full-batch L-BFGS with an L2 penalty (a convex problem: the same data give the same weights;
-the split is drawn with a fixed seed). rn-dev's frames are weighted so that the two sources
-weigh ``--rn-weight`` : 1. Then ``--scales`` tries emission scales with the fitted model on
-the fit pieces only (rn-dev fit half and the first ``--check-songs`` songs of pop909-train).
+The emission is trained inside the recogniser's chain, as a linear-chain CRF: the weighted
+log-probability of each chunk's truth path given its frames is maximised by full-batch L-BFGS
+for ``--iterations`` steps, with the chain's transitions (the default change probabilities per
+metrical level) fixed. The weights start from the hand-set templates and an L2 penalty
+(``--l2``) keeps them near them; rn-dev's frames are weighted so that the two sources weigh
+``--rn-weight`` : 1. No randomness beyond the seeded rn-dev split: the same data give the same
+weights. ``--scales`` then scores the recogniser with the new weights (and the templates) on
+fit pieces only: rn-dev's fit half and the first ``--check-songs`` pop909-train songs.
 
-    python benchmarks/fit_emission.py --scales 0.5,1,2    # writes chordvae/chords/emission.json
+    python benchmarks/fit_emission.py --scales 1     # writes chordvae/chords/emission.json
 """
 from __future__ import annotations
 
@@ -192,11 +195,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=SHARED)
     parser.add_argument("--rn-weight", type=float, default=1.0, help="rn-dev frames' total weight / pop909-train's")
-    parser.add_argument("--l2", type=float, default=1e-4,
+    parser.add_argument("--l2", type=float, default=1e-3,
                         help="L2 penalty on the weights' distance from the hand-set templates they start from")
-    parser.add_argument("--iterations", type=int, default=100)
+    parser.add_argument("--iterations", type=int, default=60)
     parser.add_argument("--chunk", type=int, default=256, help="frames per training chunk")
-    parser.add_argument("--pop-limit", type=int, help="at most N pop909-train songs")
+    parser.add_argument("--pop-limit", type=int, default=150, help="the first N pop909-train songs")
     parser.add_argument("--scales", default="", help="comma-separated emission scales to try on the fit pieces")
     parser.add_argument("--check-songs", type=int, default=60)
     args = parser.parse_args()

@@ -215,3 +215,30 @@ def test_decoder_matches_a_full_transition_matrix():
     for t in range(frames - 1, 0, -1):
         path.append(int(back[t, path[-1]]))
     assert _viterbi(emission, log_change).tolist() == path[::-1]
+
+
+def test_the_learned_emission_at_the_templates_weights_scores_as_the_templates():
+    # the learned emission's form holds the hand-set templates: started from them, it scores alike
+    from benchmarks.fit_emission import template_weights
+    from chordvae.chords.emission import features
+    from chordvae.chords.recognise import RecogniserOptions, States, _emission
+
+    options, states = RecogniserOptions(), States.vocabulary()
+    rng = np.random.default_rng(0)
+    profile = rng.random((40, 12)) * (rng.random((40, 12)) < 0.4) * rng.uniform(0.1, 3, (40, 1))
+    profile[profile.sum(1) == 0, 0] = 1.0   # no silent frame (silence is scored differently)
+    bass = rng.integers(36, 60, 40)
+    bass[::5] = -1
+    length = np.full(40, 0.5)
+    notes_w, bass_w, bias = template_weights(options).state_matrices(states.names)
+    x, bass_class = features(profile, bass, length, options.evidence_notes)
+    learned = x @ notes_w.T + bass_w[:, bass_class].T + bias
+    assert np.allclose(learned, _emission(profile, bass, length, states, options))
+
+
+def test_the_learned_emission_names_its_weights_in_the_cache_key():
+    from chordvae.chords.emission import load_model
+    from chordvae.chords.recognise import RecogniserOptions
+
+    learned, templates = RecogniserOptions(emission="learned"), RecogniserOptions(emission="templates")
+    assert load_model().digest in learned.cache_key() and load_model().digest not in templates.cache_key()

@@ -8,9 +8,11 @@
 2. **Evidence** per frame (a half beat; a third of a compound beat): duration- and
    velocity-weighted pitch-class profiles with melody tracks weighted down, and the bass (the
    lowest note that sounds for a good part of the frame, melody excluded).
-3. **Templates**: every root and quality of :mod:`~chordvae.chords.vocabulary` plus "no
+3. **Emission**: every root and quality of :mod:`~chordvae.chords.vocabulary` plus "no
    chord", scored as a hidden Markov model's emission: chord tones share most of the note
-   mass, the bass prefers the root, and qualities have a prior.
+   mass, the bass prefers the root, and qualities have a prior. The weights are learned
+   (:mod:`~chordvae.chords.emission`, fitted inside this chain on labelled development data
+   from the hand-set templates they replace, which remain an option).
 4. **Decoding** the whole piece at once (Viterbi) with a harmonic-rhythm prior: a change is
    likeliest on a downbeat, less so on the bar's other strong beat, then on a beat, and least
    between beats. So a broken chord accumulates into one chord over its beat or bar, and a
@@ -18,6 +20,8 @@
    piece (its expected changes per metrical level, by forward-backward), so a chorale may move
    on every beat while a pop song moves by the bar; a short suspended chord joins the chord it
    resolves to. Forward-backward posteriors give each chord a confidence.
+5. **Bass**: a chord is cut where its bass moves to another chord tone and stays there (at
+   least a beat; the fifth, two): an analyst writes I and I6 as two chords.
 
 All parameters are fields of :class:`RecogniserOptions`, fitted on the development data
 (``benchmarks/tune_recogniser.py``).
@@ -76,7 +80,9 @@ def _default_quality_prior() -> dict[str, float]:
 
 @dataclass(frozen=True)
 class RecogniserOptions:
-    """The recogniser's parameters (fitted on pop909-dev and rn-dev).
+    """The recogniser's parameters (fitted on the development data: pop909-dev and rn-dev by
+    ``benchmarks/tune_recogniser.py``; the learned emission on pop909-train and half of rn-dev by
+    ``benchmarks/fit_emission.py``).
 
     Evidence: ``melody_weight`` multiplies the notes of melody tracks; ``evidence_notes`` is
     how many notes sounding through a frame make full-strength evidence. Emission:
@@ -90,7 +96,12 @@ class RecogniserOptions:
     The change probabilities are a prior: each piece's own harmonic rhythm is estimated from
     its expected changes, with the prior worth ``rhythm_prior`` frames (``inf``: fixed).
     ``decoder``: ``viterbi`` (the whole piece) or ``argmax`` (every
-    frame on its own, no smoothing: a baseline).
+    frame on its own, no smoothing: a baseline). ``emission``: ``learned`` (the fitted weights of
+    :mod:`~chordvae.chords.emission`, times ``emission_scale``; ``concentration``,
+    ``non_chord_mass``, the bass terms and the priors then serve only ``templates``) or
+    ``templates`` (the hand-set templates above). A chord is cut where its bass moves to another
+    chord tone for at least ``bass_split_beats`` beats (``FIFTH_HELD`` times that for the fifth;
+    0: never).
     """
 
     melody_weight: float = 0.2
@@ -106,13 +117,15 @@ class RecogniserOptions:
     absorb_beats: float = 1.0
     rhythm_prior: float = 10.0
     decoder: str = "viterbi"
-    emission: str = "templates"
+    emission: str = "learned"
     emission_scale: float = 1.0
     bass_split_beats: float = 1.0
 
     def __post_init__(self) -> None:
         if self.emission not in EMISSIONS:
             raise ChordVAEError(f"unknown emission {self.emission!r}; choose from {', '.join(EMISSIONS)}")
+        if not self.emission_scale > 0 or not self.bass_split_beats >= 0:
+            raise ChordVAEError("emission_scale must be positive and bass_split_beats at least 0")
         if self.decoder not in DECODERS:
             raise ChordVAEError(f"unknown decoder {self.decoder!r}; choose from {', '.join(DECODERS)}")
         if not all(0 < p < 1 for p in self.change_prob) or len(self.change_prob) != 4:
