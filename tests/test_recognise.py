@@ -129,16 +129,19 @@ def test_a_bass_arpeggio_keeps_one_chord(tmp_path):
 def test_bass_parts_need_a_held_bass():
     from chordvae.chords.recognise import _bass_parts
 
-    c_major = (0, 4, 7)
+    c_major, beats = (0, 4, 7), np.ones(10, dtype=bool)
     # C for 4 frames, a passing D (not a chord tone) and E for 1 frame, then E for 4: cut before the long E
     bass = np.array([48, 48, 48, 48, 50, 52, 52, 52, 52, 52])
-    assert _bass_parts(bass, c_major, 0, 2) == [(0, 5), (5, 10)]
-    assert _bass_parts(bass, c_major, 0, 6) == [(0, 10)]       # no part long enough
-    assert _bass_parts(bass, c_major, 0, 0) == [(0, 10)]       # splitting off
-    assert _bass_parts(np.array([-1, -1, 50]), c_major, 0, 1) == [(0, 3)]   # no chord tone in the bass
+    assert _bass_parts(bass, beats, c_major, 0, 2) == [(0, 5), (5, 10)]
+    assert _bass_parts(bass, beats, c_major, 0, 6) == [(0, 10)]       # no part long enough
+    assert _bass_parts(bass, beats, c_major, 0, 0) == [(0, 10)]       # splitting off
+    assert _bass_parts(bass, np.arange(10) % 2 == 0, c_major, 0, 2) == [(0, 6), (6, 10)]   # E counts from a beat
+    assert _bass_parts(bass, np.arange(10) % 4 == 0, c_major, 0, 2) == [(0, 8), (8, 10)]
+    assert _bass_parts(bass, np.arange(10) % 4 == 0, c_major, 0, 3) == [(0, 10)]   # from the beat on, too short
+    assert _bass_parts(np.array([-1, -1, 50]), beats, c_major, 0, 1) == [(0, 3)]   # no chord tone in the bass
     # the fifth must be held twice as long: G for 3 frames stays in the C chord, G for 4 does not
-    assert _bass_parts(np.array([48] * 4 + [43] * 3), c_major, 0, 2) == [(0, 7)]
-    assert _bass_parts(np.array([48] * 4 + [43] * 4), c_major, 0, 2) == [(0, 4), (4, 8)]
+    assert _bass_parts(np.array([48] * 4 + [43] * 3), beats, c_major, 0, 2) == [(0, 7)]
+    assert _bass_parts(np.array([48] * 4 + [43] * 4), beats, c_major, 0, 2) == [(0, 4), (4, 8)]
 
 
 def test_events_carry_what_the_issue_asks(tmp_path):

@@ -518,7 +518,7 @@ def _events(notes: Notes, grid: Grid, path: np.ndarray, confidence: np.ndarray, 
     change = np.flatnonzero(np.concatenate([[True], path[1:] != path[:-1]]))
     ends = np.concatenate([change[1:], [len(path)]])
     parts = [(a + c, a + d, int(path[a])) for a, b in zip(change, ends) if path[a] != States.NO_CHORD
-             for c, d in _bass_parts(bass[a:b], chord_set(*states.chord(int(path[a]))),
+             for c, d in _bass_parts(bass[a:b], grid.level[a:b] < 3, chord_set(*states.chord(int(path[a]))),
                                      states.chord(int(path[a]))[0], split_frames)]
     first = np.array([a for a, _, _ in parts], dtype=np.int64)
     last = np.array([b for _, b, _ in parts], dtype=np.int64)
@@ -538,13 +538,15 @@ def _events(notes: Notes, grid: Grid, path: np.ndarray, confidence: np.ndarray, 
     return events
 
 
-def _bass_parts(bass: np.ndarray, pcs: tuple[int, ...], root: int, frames: int) -> list[tuple[int, int]]:
+def _bass_parts(bass: np.ndarray, on_beat: np.ndarray, pcs: tuple[int, ...], root: int,
+                frames: int) -> list[tuple[int, int]]:
     """Frame ranges ``[c, d)`` of one chord (``bass`` (F,) its frames' MIDI bass, -1 none) that
     keep one bass pitch class: I and I6 are two chords. A frame whose bass is not a chord tone keeps
-    the bass before it; a bass held for fewer than ``frames`` frames (an arpeggio's or a walking
+    the bass before it; a bass heard in fewer than ``frames`` frames (an arpeggio's or a walking
     bass's other notes), or the fifth for fewer than ``FIFTH_HELD`` times that (an alternating
-    bass, not a six-four chord), joins the part before it (the first part, the next); ``frames``
-    <= 0: never cut."""
+    bass, not a six-four chord), joins the part before it (the first part, the next). A bass that
+    arrives between beats (``on_beat`` (F,) false) counts from the next beat on, so a broken
+    chord's upper notes on the off-beats never hold long enough. ``frames`` <= 0: never cut."""
     if frames <= 0:
         return [(0, len(bass))]
     tone = np.where((bass >= 0) & np.isin(bass % 12, pcs), bass % 12, -1)
@@ -555,11 +557,18 @@ def _bass_parts(bass: np.ndarray, pcs: tuple[int, ...], root: int, frames: int) 
     change = np.flatnonzero(np.concatenate([[True], filled[1:] != filled[:-1]]))
     needed = np.where(np.isin((filled - root) % 12, FIFTHS), FIFTH_HELD * frames, frames)
 
+    heard = (bass >= 0) & (bass % 12 == filled)   # frames that sound the part's bass (not filled in)
+
     def short(part: list[int]) -> bool:
-        return part[1] - part[0] < needed[part[0]]
+        return heard[part[0]:part[1]].sum() < needed[part[0]]
 
     parts: list[list[int]] = []   # [start, end, pitch class]
     for c, d in zip(change, np.concatenate([change[1:], [len(bass)]])):
+        if parts and not on_beat[c]:   # a bass arriving between beats takes over on the next beat
+            beat = c + int(np.argmax(on_beat[c:d])) if on_beat[c:d].any() else d
+            parts[-1][1], c = beat, beat
+            if c == d:
+                continue
         if parts and (short([c, d]) or filled[c] == parts[-1][2]):
             parts[-1][1] = d
         else:
