@@ -202,9 +202,11 @@ def analysis_frames(notes: Notes, options: RecogniserOptions = RecogniserOptions
     return Frames(Grid(edges, level), sub, beats, profile, bass)
 
 
-def recognise(notes: Notes, options: RecogniserOptions = RecogniserOptions()) -> list[ChordEvent]:
-    """The chords of ``notes`` in time order (no-chord stretches are left out)."""
-    frames = analysis_frames(notes, options)
+def recognise(notes: Notes, options: RecogniserOptions = RecogniserOptions(),
+              frames: Frames | None = None) -> list[ChordEvent]:
+    """The chords of ``notes`` in time order (no-chord stretches are left out); ``frames``: their
+    :func:`analysis_frames` with ``options`` if already computed."""
+    frames = frames if frames is not None else analysis_frames(notes, options)
     if frames is None:
         return []
     grid = frames.grid
@@ -579,12 +581,13 @@ def _bass_parts(bass: np.ndarray, on_beat: np.ndarray, pcs: tuple[int, ...], roo
     return [(int(c), int(d)) for c, d, _ in parts]
 
 
-def beats_and_bars(notes: Notes,
-                   options: RecogniserOptions = RecogniserOptions()) -> tuple[np.ndarray, np.ndarray]:
+def beats_and_bars(notes: Notes, options: RecogniserOptions = RecogniserOptions(),
+                   frames: Frames | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The beat grid :func:`recognise` decodes on: beat edges ``(B + 1,)`` in quarter notes (beat
     k is ``[edges[k], edges[k + 1])``) and ``downbeat`` bool ``(B,)``, the beats that start a bar
-    (the file's bars, or those found from the harmony when the file's are unreliable)."""
-    frames = analysis_frames(notes, options)
+    (the file's bars, or those found from the harmony when the file's are unreliable); ``frames``:
+    the notes' :func:`analysis_frames` if already computed."""
+    frames = frames if frames is not None else analysis_frames(notes, options)
     if frames is None:
         return np.zeros(1), np.zeros(0, dtype=bool)
     return frames.beats, frames.grid.level[::frames.sub] == 0
