@@ -24,7 +24,7 @@
    least a beat; the fifth, two): an analyst writes I and I6 as two chords.
 
 All parameters are fields of :class:`RecogniserOptions`, fitted on the development data
-(``benchmarks/tune_recogniser.py``).
+(``benchmarks/tune_recogniser.py``; the learned emission's weights: ``benchmarks/fit_emission.py``).
 """
 from __future__ import annotations
 
