@@ -1,0 +1,190 @@
+"""``chordvae explore`` for progression runs: one self-contained HTML page that shows, decodes,
+plays, morphs and searches a progression run's latent plane.
+
+Python exports what the page needs as JSON (see :func:`progression_data`): the sequence model's
+weights under their state-dict names (the MADE's masks applied), the run's stored plane, the
+corpus's windows at their posterior means (file, bars, corpus, key mode), the chord-name table of
+:func:`chordvae.chords.names.name_chord` for every pitch-class set and bass (so the page names
+every decoded beat as ``chordvae decode`` does, without a second namer) and the vocabulary's
+symbol suffixes (for the typed-progression box). The page runs the encoder (BiGRU) and the
+greedy decoder (GRU + MADE or Bernoulli frames) itself.
+
+Typed progressions in the page: chord symbols as chordvae writes them (``C``, ``Am7``, ``G/B``,
+``Bbmaj7``), pitch-class lists (``0,4,7``), ``N`` (no chord), one chord per bar or bars with
+beats (``| C . G . |``). Roman numerals, other music21 figures and file spans need the CLI
+(``chordvae encode``); the page says so when it meets one.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+import numpy as np
+import torch
+from matplotlib.colors import to_hex
+
+from ..chords.names import name_chord
+from ..chords.pcset import from_mask
+from ..chords.spelling import LETTER_PCS, LETTERS, PITCH_NAMES
+from ..chords.stats import CORPUS_COLOURS
+from ..chords.vocabulary import VOCABULARY
+from ..datasets.progressions import DEFAULT_KEY, Progressions
+from ..errors import ChordVAEError
+from ..listen.midi import RenderOptions
+from ..listen.voicing import BASS_LOW, MIDDLE_C
+from ..plane import posterior_means
+from ..progressions.corpus import ProgressionOptions, read_progressions
+from ..progressions.windows import split
+from ..runs import Run
+from ..sequence import OUTPUTS, SequenceConfig
+from .explorer import _b64
+
+#: at most this many corpus windows are drawn (a fixed random sample beyond: the page says so)
+MAX_POINTS = 60_000
+#: the configuration fields whose meaning the page's encoder and decoder implement
+KNOWN_CONFIG = {"arch", "keys", "window", "context", "latent_dim", "encoder_hidden", "decoder_hidden",
+                "output", "made_hidden", "input_dropout", "dropout"}
+MODE_LABELS = ("major", "minor")
+MODE_COLOURS = ("#d9822b", "#2f6fdf")
+_QUANT = 32767  # plane coordinates are stored as int16 fractions of the view's half-width
+
+
+def expected_weights(config: SequenceConfig) -> set[str]:
+    """The state-dict names of the sequence model the page implements for ``config``."""
+    names = set()
+    gru = ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")
+    if config.latent_dim:
+        names |= {f"encoder.gru.{w}{s}" for w in gru for s in ("", "_reverse")}
+        names |= {"encoder.posterior.weight", "encoder.posterior.bias",
+                  "decoder.initial.weight", "decoder.initial.bias"}
+    names |= {f"decoder.gru.{w}" for w in gru}
+    if config.output == "made":
+        names |= {f"decoder.frame.{w}" for w in ("w_in", "w_out", "w_direct", "mask_in", "mask_out",
+                                                  "mask_direct", "context_hidden.weight", "context_hidden.bias",
+                                                  "context_out.weight", "context_out.bias")}
+    else:
+        names |= {"decoder.frame.linear.weight", "decoder.frame.linear.bias"}
+    return names
+
+
+def model_weights(model: torch.nn.Module) -> dict[str, Any]:
+    """The config and the weights (base64 float32, row-major, by state-dict name; the MADE's
+    masks multiplied in) of a sequence model the page can run; ChordVAEError (one line) otherwise."""
+    config = model.config
+    if not isinstance(config, SequenceConfig):
+        raise ChordVAEError("the progression page runs sequence models only")
+    stored = config.to_dict()
+    unknown = sorted(set(stored) - KNOWN_CONFIG)
+    if unknown or config.output not in OUTPUTS:
+        raise ChordVAEError(f"the progression page does not implement this model's {', '.join(unknown) or 'output'} "
+                            "(its decoder runs in the page): update chordvae/render/progressions.js")
+    state = {k: v.detach().float().cpu() for k, v in model.state_dict().items()}
+    expected = expected_weights(config)
+    if set(state) != expected:
+        extra, missing = sorted(set(state) - expected), sorted(expected - set(state))
+        raise ChordVAEError("the progression page does not know this model's weights "
+                            f"(unknown: {', '.join(extra) or 'none'}; missing: {', '.join(missing) or 'none'})")
+    for name in ("w_in", "w_out", "w_direct"):
+        key = f"decoder.frame.{name}"
+        if key in state:
+            state[key] = state[key] * state.pop(f"decoder.frame.mask_{name[2:]}")
+    return {"config": {k: v for k, v in asdict(config).items()},
+            "weights": {k: {"shape": list(v.shape), "data": _b64(v.numpy().astype("<f4"))} for k, v in state.items()}}
+
+
+def name_table() -> dict[str, Any]:
+    """The chord names the page needs, from :func:`name_chord` itself: for every pitch-class mask
+    1..4095 one line of tab-separated symbols, the symbol with each of its pitch classes as the
+    bass (ascending; empty where it equals the last) then without a bass; and each set's root."""
+    lines, roots = [], [-1]
+    for mask in range(1, 4096):
+        pcs = from_mask(mask)
+        plain = name_chord(pcs)
+        with_bass = [name_chord(pcs, b).symbol for b in pcs]
+        lines.append("\t".join([s if s != plain.symbol else "" for s in with_bass] + [plain.symbol]))
+        roots.append(plain.root)
+    return {"symbols": "\n".join(lines), "roots": roots}
+
+
+def _corpus_windows(run: Run) -> tuple[Any, Any, Any]:
+    """The run's training and held-out windows with their metadata, and the corpus they come
+    from, read as the run was (the cached corpus engine)."""
+    meta = run.dataset_meta
+    options = ProgressionOptions.from_dict(meta.options)
+    corpus = read_progressions(list(meta.sources), options, progress=run.adapter.progress)
+    train, held = split(corpus, options, meta.seed, meta.extra["window"], context=meta.extra["context"])
+    return train, held, corpus
+
+
+@torch.no_grad()
+def progression_data(run: Run, max_points: int = MAX_POINTS) -> dict[str, Any]:
+    """Everything the progression page shows, as JSON-ready values."""
+    if not isinstance(run.adapter, Progressions):
+        raise ChordVAEError(f"the progression page is for progression runs; {run.dir} is a {run.dataset} run")
+    model = run.model.eval()
+    exported = model_weights(model)
+    if not model.latent_dim:
+        raise ChordVAEError(f"{run.dir} has no latent space (latent size 0): nothing to explore")
+    from ..batch import Masked
+
+    train, held, corpus = _corpus_windows(run)
+    frames = torch.cat([train.frames, held.frames])
+    mask = torch.cat([train.mask, held.mask])
+    piece = torch.cat([train.piece, held.piece])
+    start_bar = torch.cat([train.start_bar, held.start_bar])
+    total = len(frames)
+    chosen = torch.arange(total)
+    if total > max_points:
+        chosen = torch.randperm(total, generator=torch.Generator().manual_seed(0))[:max_points].sort().values
+    plane = run.latent_plane()
+    means = posterior_means(model, Masked(frames[chosen], mask[chosen]))
+    points = plane.project(means)
+    extent = float(plane.extent or round(1.05 * points.abs().max().item() + 0.05, 1))
+    scale = max(extent, points.abs().max().item())
+    quantised = np.round(points.numpy() / scale * _QUANT).astype("<i2")
+    pieces = piece[chosen].numpy()
+    names = list(dict.fromkeys(corpus.corpus))
+    corpus_of = np.array([names.index(c) for c in corpus.corpus], dtype="<u2")[pieces]
+    mode_of = np.where(corpus.key_major, 0, 1).astype(np.uint8)[pieces]
+    sources = [str(s) for s in corpus.sources]
+    meta = run.dataset_meta
+    bpb = meta.extra["beats_per_bar"]
+    return {
+        "title": f"chordvae progression explorer: {run.dir.name}",
+        "run": {"dir": run.dir.name, "epoch": run.epoch, "latentDim": model.latent_dim,
+                "note": plane.note.replace("events", "windows"), "axes": list(plane.axis_labels),
+                "bars": int(meta.options.get("bars") or ProgressionOptions().bars), "beatsPerBar": bpb,
+                "window": meta.extra["window"], "context": meta.extra["context"],
+                "layoutRoot": bool(meta.options.get("root")), "defaultKey": DEFAULT_KEY},
+        "model": exported,
+        "plane": {**plane.to_dict(), "extent": extent},
+        "names": name_table(),
+        "parser": {"letters": LETTERS, "letterPcs": list(LETTER_PCS),
+                   "suffixes": {q.symbol: list(q.intervals) for q in VOCABULARY}},
+        "pitchNames": list(PITCH_NAMES),
+        "voicing": {"bassLow": BASS_LOW, "middleC": MIDDLE_C},
+        "render": {"bpm": RenderOptions.bpm, "velocity": RenderOptions.velocity, "program": RenderOptions.program},
+        "points": {"scale": scale, "uv": _b64(quantised), "n": len(chosen), "total": total,
+                   "file": _b64(pieces.astype("<u2")), "bar": _b64(start_bar[chosen].numpy().astype("<i2"))},
+        "files": _short(sources),
+        "colourings": [
+            {"name": "corpus", "labels": names, "of": _b64(corpus_of if len(names) > 255 else corpus_of.astype(np.uint8)),
+             "wide": len(names) > 255,
+             "colours": [to_hex(CORPUS_COLOURS[k % len(CORPUS_COLOURS)]) for k in range(len(names))]},
+            {"name": "mode", "labels": list(MODE_LABELS), "of": _b64(mode_of), "wide": False,
+             "colours": list(MODE_COLOURS)},
+        ],
+    }
+
+
+def _short(paths: list[str]) -> list[str]:
+    """The files without the folder they all share."""
+    if len(paths) < 2:
+        return [p.rsplit("/", 1)[-1] for p in paths]
+    parts = [p.split("/") for p in paths]
+    common = 0
+    while all(len(p) > common + 1 and p[common] == parts[0][common] for p in parts):
+        common += 1
+    return ["/".join(p[common:]) for p in parts]
+
+
