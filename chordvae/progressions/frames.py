@@ -105,7 +105,11 @@ def frame_symbols(frames: np.ndarray) -> list[str]:
 def progression_text(frames: np.ndarray, beats_per_bar: int) -> str:
     """Frames ``(T, D)`` written as a typed progression with beats, ``"| C . G . | Am . F . |"``:
     ``.`` holds the chord before; every bar names its first chord."""
-    symbols = frame_symbols(frames)
+    return symbols_text(frame_symbols(frames), beats_per_bar)
+
+
+def symbols_text(symbols: list[str], beats_per_bar: int) -> str:
+    """Symbols, one per beat, written as :func:`progression_text` writes frames."""
     tokens = [s if i % beats_per_bar == 0 or s != symbols[i - 1] else "." for i, s in enumerate(symbols)]
     bars = [" ".join(tokens[b:b + beats_per_bar]) for b in range(0, len(tokens), beats_per_bar)]
     return "| " + " | ".join(bars) + " |"

@@ -1,0 +1,54 @@
+"""Decoded progressions as music: beat frames -> held chords -> MIDI, MusicXML with chord
+symbols, and WAV (the chords' writers, :mod:`chordvae.listen.chords`)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import ChordVAEError
+from ..progressions.frames import progression_text
+from .chords import write_and_play
+from .midi import RenderOptions
+
+
+def held_chords(frames: np.ndarray) -> list[tuple[int, int, tuple[int, ...], int | None]]:
+    """The chords of one window of 0/1 beat frames ``(T, D)`` (12 pitch classes, 12 bass, ...):
+    ``(first beat, end beat, pitch classes, bass)`` for every run of beats with the same chord
+    (a repeated chord is held), none where no pitch class sounds; the bass is None when its
+    one-hot is empty or names a pitch class outside the chord."""
+    frames = np.asarray(frames) >= 0.5
+    pcs, bass = frames[:, :12], frames[:, 12:24]
+    key = np.concatenate([pcs, bass], 1)
+    change = np.concatenate([[True], (key[1:] != key[:-1]).any(1)])
+    starts = np.flatnonzero(change)
+    ends = np.append(starts[1:], len(frames))
+    chords = []
+    for s, e in zip(starts.tolist(), ends.tolist()):
+        chord = tuple(np.flatnonzero(pcs[s]).tolist())
+        if chord:
+            b = int(bass[s].argmax()) if bass[s].any() else None
+            chords.append((s, e, chord, b if b in chord else None))
+    return chords
+
+
+def render_progressions(frames: torch.Tensor, path: Path, options: RenderOptions) -> list[str]:
+    """Decoded windows ``(N, T, D)`` (0/1, or probabilities sounding at >= ``options.min_prob``)
+    one after another, a beat per quarter note at ``options.bpm``: MIDI (``.mid``) or MusicXML
+    with chord symbols (``.musicxml``) in bars of ``options.beats_per_bar`` (default 4 when the
+    window's length allows, else 3), plus a WAV when ``options.wav`` is set. Returns each window
+    as a progression with beats, and the audio's fate."""
+    windows = (frames >= options.min_prob).numpy()
+    n, length, _ = windows.shape
+    bpb = options.beats_per_bar or next((b for b in (4, 3) if length % b == 0), length)
+    chords, basses, times, lines = [], [], [], []
+    for w, window in enumerate(windows):
+        for start, end, pcs, bass in held_chords(window):
+            chords.append(pcs)
+            basses.append(bass)
+            times.append((float(w * length + start), float(w * length + end)))
+        lines.append(f"{w + 1:3d}  {progression_text(window, bpb)}")
+    if not chords:
+        raise ChordVAEError("every decoded progression is silent: nothing to write")
+    return lines + write_and_play(chords, Path(path), options, basses, times, meter=f"{bpb}/4")
