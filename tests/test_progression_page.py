@@ -21,7 +21,7 @@ from selenium.webdriver.common.keys import Keys
 from chordvae import runs
 from chordvae.cli import main
 from chordvae.errors import ChordVAEError
-from chordvae.render.progressions import _corpus_windows, expected_weights, model_weights, name_table
+from chordvae.render.progressions import corpus_points, expected_weights, model_weights, name_table
 from chordvae.chords.names import name_chord
 from chordvae.sequence import SequenceConfig, build_sequence
 from tests.helpers import chromium, wait_for_download
@@ -67,9 +67,9 @@ def test_the_page_is_one_small_offline_file_with_the_runs_model(prog_run):
     assert data["model"]["config"]["latent_dim"] == 4 and data["run"]["window"] == 16
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("CHORDVAE_CACHE", str(prog_run.parent / "cache"))
-        train, held, _ = _corpus_windows(run)
-    assert data["points"]["n"] == data["points"]["total"] == len(train) + len(held)
-    assert [c["name"] for c in data["colourings"]] == ["corpus", "mode"]
+        points = corpus_points(run)
+    assert data["points"]["n"] == data["points"]["total"] == len(points) > 400   # a window on every bar
+    assert [c["name"] for c in data["colourings"]] == ["corpus", "mode", "cadence"]
     assert data["colourings"][0]["labels"] == ["first", "second"]
 
 
@@ -217,10 +217,9 @@ def test_hovering_a_window_names_its_file_and_bars(page, prog_run):
     text = page.find_element(By.ID, "window-info").text
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("CHORDVAE_CACHE", str(prog_run.parent / "cache"))
-        train, held, _ = _corpus_windows(runs.load_run(prog_run, progress=False))
-    paths = list(train.path) + list(held.path)
-    bars = train.start_bar.tolist() + held.start_bar.tolist()
-    assert Path(paths[hovered]).name in text and f"bars {bars[hovered]}–{bars[hovered] + 3}" in text
+        info = corpus_points(runs.load_run(prog_run, progress=False)).infos()[hovered]
+    assert Path(info.path).name in text and f"bars {info.first_bar}–{info.last_bar}" in text
+    assert info.key in text and f"last chord {info.cadence}" in text and info.corpus in text
 
 
 def test_the_downloaded_morph_is_what_interpolate_writes(page, prog_run, tmp_path):

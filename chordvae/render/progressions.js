@@ -120,15 +120,19 @@ function symbolOf(mask, bass) {
   return row[k] || plain;
 }
 
-/** Per frame: its pitch-class mask, its bass (the bass block's one, null when it has none) and
- *  its symbol as chordvae.progressions.frames.frame_symbols writes it ("N": no chord). */
+/** Per frame: its pitch-class mask, its bass block as a mask, its bass (the block's first
+ *  pitch class, null when it has none) and its symbol as chordvae.progressions.frames.frame_symbols
+ *  writes it ("N": no chord). */
 function beatsOf(frames) {
   return frames.map(f => {
-    let mask = 0, bass = null, first = 0;
-    for (let pc = 0; pc < 12; pc++) if (f[pc] >= 0.5) mask |= 1 << pc;
-    for (let pc = 11; pc >= 0; pc--) if (f[12 + pc] >= 0.5) { bass = pc; first = pc; }
-    const named = (mask >> first) & 1 ? first : null;          // argmax of the bass block (0 when empty)
-    return { mask, bass, symbol: mask ? symbolOf(mask, named) : "N" };
+    let mask = 0, bassBits = 0;
+    for (let pc = 0; pc < 12; pc++) {
+      if (f[pc] >= 0.5) mask |= 1 << pc;
+      if (f[12 + pc] >= 0.5) bassBits |= 1 << pc;
+    }
+    const bass = bassBits ? Math.log2(bassBits & -bassBits) : null;   // argmax of the bass block
+    const named = (mask >> (bass ?? 0)) & 1 ? bass ?? 0 : null;      // frame_symbols: argmax, 0 when empty
+    return { mask, bassBits, bass, symbol: mask ? symbolOf(mask, named) : "N" };
   });
 }
 
@@ -141,14 +145,15 @@ function progressionText(beats, perBar = BPB) {
 }
 
 /** Notes [pitch, start, end] (beats from `offset`) of the beats played as
- *  chordvae.datasets.progressions.Progressions.render plays a window: each chord held while its
- *  symbol repeats, voiced over its bass when the bass is in the chord, else over its root. */
+ *  chordvae.listen.progressions.held_chords plays a window: a chord held while its pitch classes
+ *  and bass block repeat, voiced over its bass when that is in the chord, else over its root. */
 function notesOf(beats, offset = 0) {
+  const same = (a, b) => a.mask === b.mask && a.bassBits === b.bassBits;
   const notes = [];
   beats.forEach((b, s) => {
-    if (b.symbol === "N" || (s > 0 && b.symbol === beats[s - 1].symbol)) return;
+    if (!b.mask || (s > 0 && same(b, beats[s - 1]))) return;
     let end = s + 1;
-    while (end < beats.length && beats[end].symbol === b.symbol) end++;
+    while (end < beats.length && same(beats[end], b)) end++;
     const bass = b.bass !== null && (b.mask >> b.bass) & 1 ? b.bass : ROOTS[b.mask];
     for (const p of voiceOver(pcsOf(b.mask), bass)) notes.push([p, offset + s, offset + end]);
   });
@@ -238,20 +243,39 @@ const POINTS = (() => {
   const u = new Float32Array(n), v = new Float32Array(n);
   for (let i = 0; i < n; i++) { u[i] = q[2 * i] * s; v[i] = q[2 * i + 1] * s; }
   return { n, u, v, file: new Uint16Array(bytes(DATA.points.file)), bar: new Int16Array(bytes(DATA.points.bar)),
+           span: new Uint8Array(bytes(DATA.points.span)), key: new Uint8Array(bytes(DATA.points.key)),
+           shift: new Uint8Array(bytes(DATA.points.shift)),
+           means: DATA.points.means ? new Int8Array(bytes(DATA.points.means)) : null,
            of: DATA.colourings.map(c => (c.wide ? new Uint16Array(bytes(c.of)) : new Uint8Array(bytes(c.of)))) };
 })();
 
+/** What a corpus window is: file, bars, key, cadence, corpus (chordvae.progressions.annotate). */
 function windowLabel(i) {
-  const first = POINTS.bar[i], last = first + DATA.run.bars - 1;
-  const extra = DATA.colourings.map((c, k) => c.labels[POINTS.of[k][i]]).join(" · ");
-  return `${DATA.files[POINTS.file[i]]}, bars ${first}–${last} (${extra})`;
+  const first = POINTS.bar[i], last = first + POINTS.span[i];
+  const col = name => { const k = DATA.colourings.findIndex(c => c.name === name); return DATA.colourings[k].labels[POINTS.of[k][i]]; };
+  const shift = POINTS.shift[i] ? ` (moved ${((POINTS.shift[i] + 5) % 12) - 5 > 0 ? "+" : ""}${((POINTS.shift[i] + 5) % 12) - 5})` : "";
+  return `${DATA.files[POINTS.file[i]]}, bars ${first === last ? first : `${first}–${last}`}${shift} · ` +
+    `${DATA.keys[POINTS.key[i]]} · last chord ${col("cadence")} · ${col("corpus")}`;
 }
 
-/** The `k` corpus windows nearest to plane point (u, v) on the plane: indices, nearest first. */
-function nearest(u, v, k) {
+/** The `k` corpus windows nearest to the latent points `queries` (the nearest of them for each
+ *  window): in the latent space when the page holds the windows' means, else on the plane. */
+function nearest(queries, k) {
+  const L = DATA.run.latentDim, steps = DATA.points.meanSteps;
+  const planes = queries.map(project);
+  const distance = i => {
+    let best = Infinity;
+    queries.forEach((z, s) => {
+      let d = 0;
+      if (POINTS.means) for (let j = 0; j < L; j++) d += (POINTS.means[i * L + j] * steps[j] - z[j]) ** 2;
+      else d = (POINTS.u[i] - planes[s][0]) ** 2 + (POINTS.v[i] - planes[s][1]) ** 2;
+      best = Math.min(best, d);
+    });
+    return best;
+  };
   const best = [];
   for (let i = 0; i < POINTS.n; i++) {
-    const d = (POINTS.u[i] - u) ** 2 + (POINTS.v[i] - v) ** 2;
+    const d = distance(i);
     if (best.length < k || d < best[best.length - 1][0]) {
       best.push([d, i]);
       best.sort((a, b) => a[0] - b[0]);
@@ -488,11 +512,23 @@ function moveCursor(u, v, point = -1) {
 }
 
 // ---------- search ----------
+/** Frames moved up by `k` semitones (each 12-wide pitch-class block rotated; the no-chord bit stays). */
+function transposeFrames(frames, k) {
+  return frames.map(f => {
+    const g = Float64Array.from(f);
+    for (let block = 0; block + 12 < D; block += 12) for (let pc = 0; pc < 12; pc++) g[block + (pc + k) % 12] = f[block + pc];
+    return g;
+  });
+}
+
+/** Encode a typed progression: its posterior mean, plane point and nearest windows (for a run
+ *  trained on all 12 transpositions, as `chordvae similar`: the query in each of them). */
 function search(text) {
   const { frames, mask } = parseProgression(text);
   const mu = encodeWindow(frames, mask);
-  const uv = project(mu);
-  state.found = { text, mu, uv, near: nearest(uv[0], uv[1], 10) };
+  const shifts = DATA.run.transpose === "all" ? [...Array(12).keys()] : [0];
+  const queries = shifts.map(k => (k ? encodeWindow(transposeFrames(frames, k), mask) : mu));
+  state.found = { text, mu, uv: project(mu), near: nearest(queries, 10) };
   return state.found;
 }
 
@@ -503,7 +539,7 @@ function runSearch() {
     const f = search(document.getElementById("search").value);
     result.className = "hint";
     result.textContent = `encoded at xy:${f.uv.map(x => x.toFixed(3)).join(",")} (★ on the plane; z:${f.mu.map(x => x.toFixed(3)).join(",")}). ` +
-      "Nearest corpus windows on the plane:";
+      `Nearest corpus windows ${POINTS.means ? "in the latent space" : "on the plane"}:`;
     list.replaceChildren(...f.near.map(i => {
       const li = document.createElement("li");
       li.textContent = windowLabel(i);

@@ -3,7 +3,10 @@ plays, morphs and searches a progression run's latent plane.
 
 Python exports what the page needs as JSON (see :func:`progression_data`): the sequence model's
 weights under their state-dict names (the MADE's masks applied), the run's stored plane, the
-corpus's windows at their posterior means (file, bars, corpus, key mode), the chord-name table of
+corpus's windows (those ``chordvae similar`` searches: one on every bar) at their posterior means
+with what :mod:`chordvae.progressions.annotate` says of them (file, bars, key, corpus, mode,
+cadence), the means themselves (8-bit, for the nearest windows, when the page has room), the
+chord-name table of
 :func:`chordvae.chords.names.name_chord` for every pitch-class set and bass (so the page names
 every decoded beat as ``chordvae decode`` does, without a second namer) and the vocabulary's
 symbol suffixes (for the typed-progression box). The page runs the encoder (BiGRU) and the
@@ -16,6 +19,7 @@ beats (``| C . G . |``). Roman numerals, other music21 figures and file spans ne
 """
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import asdict
 from typing import Any
 
@@ -26,26 +30,26 @@ from matplotlib.colors import to_hex
 from ..chords.names import name_chord
 from ..chords.pcset import from_mask
 from ..chords.spelling import LETTER_PCS, LETTERS, PITCH_NAMES
-from ..chords.stats import CORPUS_COLOURS
 from ..chords.vocabulary import VOCABULARY
-from ..datasets.progressions import DEFAULT_KEY, Progressions
+from ..datasets.progressions import Progressions
 from ..errors import ChordVAEError
 from ..listen.midi import RenderOptions
 from ..listen.voicing import BASS_LOW, MIDDLE_C
-from ..plane import posterior_means
-from ..progressions.corpus import ProgressionOptions, read_progressions
-from ..progressions.windows import split
+from ..pictures.sequences import OTHER_COLOUR, map_colours
+from ..progressions.annotate import MODES, key_name
+from ..progressions.corpus import read_progressions
+from ..progressions.search import WindowPoints, run_options, window_points
 from ..runs import Run
 from ..sequence import OUTPUTS, SequenceConfig
 from .explorer import _b64
 
 #: at most this many corpus windows are drawn (a fixed random sample beyond: the page says so)
 MAX_POINTS = 60_000
+#: the windows' latent means are in the page (8 bits per coordinate) up to this many numbers
+MAX_MEANS = 500_000
 #: the configuration fields whose meaning the page's encoder and decoder implement
 KNOWN_CONFIG = {"arch", "keys", "window", "context", "latent_dim", "encoder_hidden", "decoder_hidden",
                 "output", "made_hidden", "input_dropout", "dropout"}
-MODE_LABELS = ("major", "minor")
-MODE_COLOURS = ("#d9822b", "#2f6fdf")
 _QUANT = 32767  # plane coordinates are stored as int16 fractions of the view's half-width
 
 
@@ -106,14 +110,12 @@ def name_table() -> dict[str, Any]:
     return {"symbols": "\n".join(lines), "roots": roots}
 
 
-def _corpus_windows(run: Run) -> tuple[Any, Any, Any]:
-    """The run's training and held-out windows with their metadata, and the corpus they come
-    from, read as the run was (the cached corpus engine)."""
-    meta = run.dataset_meta
-    options = ProgressionOptions.from_dict(meta.options)
-    corpus = read_progressions(list(meta.sources), options, progress=run.adapter.progress)
-    train, held = split(corpus, options, meta.seed, meta.extra["window"], context=meta.extra["context"])
-    return train, held, corpus
+def corpus_points(run: Run) -> WindowPoints:
+    """The windows the page shows: those ``chordvae similar`` searches, one on every bar of every
+    piece of the run's corpus (read as the run read it, through the cache), at their posterior means."""
+    options = run_options(run)
+    corpus = read_progressions(list(run.dataset_meta.sources), options, progress=run.adapter.progress)
+    return window_points(run.model, corpus, options)
 
 
 @torch.no_grad()
@@ -125,37 +127,44 @@ def progression_data(run: Run, max_points: int = MAX_POINTS) -> dict[str, Any]:
     exported = model_weights(model)
     if not model.latent_dim:
         raise ChordVAEError(f"{run.dir} has no latent space (latent size 0): nothing to explore")
-    from ..batch import Masked
-
-    train, held, corpus = _corpus_windows(run)
-    frames = torch.cat([train.frames, held.frames])
-    mask = torch.cat([train.mask, held.mask])
-    piece = torch.cat([train.piece, held.piece])
-    start_bar = torch.cat([train.start_bar, held.start_bar])
-    total = len(frames)
-    chosen = torch.arange(total)
+    points = corpus_points(run)
+    total = len(points)
+    chosen = np.arange(total)
     if total > max_points:
-        chosen = torch.randperm(total, generator=torch.Generator().manual_seed(0))[:max_points].sort().values
+        chosen = np.sort(torch.randperm(total, generator=torch.Generator().manual_seed(0))[:max_points].numpy())
+    infos = points.infos(chosen)
     plane = run.latent_plane()
-    means = posterior_means(model, Masked(frames[chosen], mask[chosen]))
-    points = plane.project(means)
-    extent = float(plane.extent or round(1.05 * points.abs().max().item() + 0.05, 1))
-    scale = max(extent, points.abs().max().item())
-    quantised = np.round(points.numpy() / scale * _QUANT).astype("<i2")
-    pieces = piece[chosen].numpy()
-    names = list(dict.fromkeys(corpus.corpus))
-    corpus_of = np.array([names.index(c) for c in corpus.corpus], dtype="<u2")[pieces]
-    mode_of = np.where(corpus.key_major, 0, 1).astype(np.uint8)[pieces]
-    sources = [str(s) for s in corpus.sources]
+    uv = plane.project(points.means[chosen])
+    extent = float(plane.extent or round(1.05 * uv.abs().max().item() + 0.05, 1))
+    scale = max(extent, uv.abs().max().item())
+    files = list(dict.fromkeys(info.path for info in infos))
+    names = list(dict.fromkeys(points.corpus.corpus))
+    keys = [key_name(tonic, major) for major in (True, False) for tonic in range(12)]
+    cadences = [c for c, _ in Counter(info.cadence for info in infos).most_common()]
+    cadence_colours = map_colours([info.cadence for info in infos], "cadence")
+    columns = {
+        "uv": np.round(uv.numpy() / scale * _QUANT).astype("<i2"),
+        "file": _index([info.path for info in infos], files, "<u2"),
+        "bar": np.array([info.first_bar for info in infos], dtype="<i2"),
+        "span": np.array([info.last_bar - info.first_bar for info in infos], dtype=np.uint8),
+        "key": _index([info.key for info in infos], keys, np.uint8),
+        "shift": np.array([info.shift for info in infos], dtype=np.uint8),
+    }
+    means = points.means[chosen]
+    if means.numel() <= MAX_MEANS:
+        step = means.abs().amax(0).clamp(min=1e-6) / 127
+        columns["means"] = torch.round(means / step).to(torch.int8).numpy()
+        steps = step.tolist()
+    else:
+        steps = None
     meta = run.dataset_meta
-    bpb = meta.extra["beats_per_bar"]
+    options = run_options(run)
     return {
         "title": f"chordvae progression explorer: {run.dir.name}",
         "run": {"dir": run.dir.name, "epoch": run.epoch, "latentDim": model.latent_dim,
                 "note": plane.note.replace("events", "windows"), "axes": list(plane.axis_labels),
-                "bars": int(meta.options.get("bars") or ProgressionOptions().bars), "beatsPerBar": bpb,
-                "window": meta.extra["window"], "context": meta.extra["context"],
-                "layoutRoot": bool(meta.options.get("root")), "defaultKey": DEFAULT_KEY},
+                "bars": options.bars, "beatsPerBar": meta.extra["beats_per_bar"],
+                "window": model.config.window, "transpose": options.transpose, "layoutRoot": options.root},
         "model": exported,
         "plane": {**plane.to_dict(), "extent": extent},
         "names": name_table(),
@@ -164,17 +173,30 @@ def progression_data(run: Run, max_points: int = MAX_POINTS) -> dict[str, Any]:
         "pitchNames": list(PITCH_NAMES),
         "voicing": {"bassLow": BASS_LOW, "middleC": MIDDLE_C},
         "render": {"bpm": RenderOptions.bpm, "velocity": RenderOptions.velocity, "program": RenderOptions.program},
-        "points": {"scale": scale, "uv": _b64(quantised), "n": len(chosen), "total": total,
-                   "file": _b64(pieces.astype("<u2")), "bar": _b64(start_bar[chosen].numpy().astype("<i2"))},
-        "files": _short(sources),
+        "points": {"scale": scale, "n": len(chosen), "total": total, "meanSteps": steps,
+                   **{k: _b64(v) for k, v in columns.items()}},
+        "files": _short(files),
+        "keys": keys,
         "colourings": [
-            {"name": "corpus", "labels": names, "of": _b64(corpus_of if len(names) > 255 else corpus_of.astype(np.uint8)),
-             "wide": len(names) > 255,
-             "colours": [to_hex(CORPUS_COLOURS[k % len(CORPUS_COLOURS)]) for k in range(len(names))]},
-            {"name": "mode", "labels": list(MODE_LABELS), "of": _b64(mode_of), "wide": False,
-             "colours": list(MODE_COLOURS)},
+            _colouring("corpus", [info.corpus for info in infos], names, map_colours([], "corpus", names)),
+            _colouring("mode", [info.mode for info in infos], list(MODES), map_colours([], "mode")),
+            _colouring("cadence", [info.cadence for info in infos], cadences, cadence_colours),
         ],
     }
+
+
+def _index(values: list[str], labels: list[str], dtype: Any) -> np.ndarray:
+    """Each value's index in ``labels``."""
+    where = {label: i for i, label in enumerate(labels)}
+    return np.array([where[v] for v in values], dtype=dtype)
+
+
+def _colouring(name: str, values: list[str], labels: list[str], colours: dict[str, Any]) -> dict[str, Any]:
+    """A colouring of the points as the progression map colours them (labels without a colour there grey)."""
+    wide = len(labels) > 255
+    return {"name": name, "labels": labels, "wide": wide,
+            "colours": [to_hex(colours.get(label, OTHER_COLOUR)) for label in labels],
+            "of": _b64(_index(values, labels, "<u2" if wide else np.uint8))}
 
 
 def _short(paths: list[str]) -> list[str]:
