@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -21,6 +21,8 @@ from selenium.webdriver.common.keys import Keys
 from chordvae import runs
 from chordvae.cli import main
 from chordvae.errors import ChordVAEError
+from chordvae.progressions.frames import progression_text
+from chordvae.render.explorer import write_explorer
 from chordvae.render.progressions import corpus_points, expected_weights, model_weights, name_table
 from chordvae.chords.names import name_chord
 from chordvae.sequence import SequenceConfig, build_sequence
@@ -293,3 +295,26 @@ def test_keys_move_play_and_make_a_morph(page):
     canvas.send_keys(Keys.ESCAPE)
     assert js(page, "window.chordvaeTest.walk()") == []
     assert js(page, "document.activeElement.id") == "plane"
+
+
+def test_a_bernoulli_decoder_and_its_encoder_run_in_the_page_as_in_torch(browser, prog_run, tmp_path):
+    """The page follows the checkpoint's config: frames of independent Bernoulli keys too."""
+    run = runs.load_run(prog_run, progress=False)
+    torch.manual_seed(0)
+    model = build_sequence(replace(run.model.config, output="bernoulli")).eval()
+    with torch.no_grad():
+        model.decoder.frame.linear.weight.normal_(0, 1.5)    # random weights that vary with z
+    other = runs.Run(tmp_path, model, run.adapter, run.dataset_meta, run.training, 1, run.latent_plane())
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CHORDVAE_CACHE", str(prog_run.parent / "cache"))
+        write_explorer(other, tmp_path)
+    browser.get((tmp_path / "explorer.html").resolve().as_uri())
+    z = torch.randn(6, 4, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        expected = [progression_text(frames, 4) for frames in model.decode_mean(z).numpy()]
+    assert len(set(expected)) > 1 and any(set(t.split()) - {"|", ".", "N"} for t in expected)
+    assert js(browser, "arguments[0].map(z => window.chordvaeTest.decodeZ(z))", z.tolist()) == expected
+    found = js(browser, "window.chordvaeTest.search(arguments[0])", "Am F C G")
+    mu, _ = model.encode(run.adapter.parse_event("Am F C G", run.dataset_meta))
+    torch.testing.assert_close(torch.tensor(found["mu"]), mu[0].detach(), atol=1e-5, rtol=0)
+    assert [e for e in browser.get_log("browser") if e["level"] == "SEVERE"] == []
