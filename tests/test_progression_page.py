@@ -156,8 +156,13 @@ def test_page_loads_without_console_errors_and_looks_right(page, tmp_path):
     page.save_screenshot(str(shot))
     image = plt.imread(shot)
     assert image.shape[1] == 1280 and image[..., :3].std() > 0.05
-    beats = page.find_elements(By.CSS_SELECTOR, "#progression .beat")
-    assert len(beats) == 16 and beats[0].text not in ("", "·")
+    bars = page.find_elements(By.CSS_SELECTOR, "#progression .pbar")
+    text = js(page, "window.chordvaeTest.decodeAt(...window.chordvaeTest.cursor()).text")
+    assert page.find_element(By.ID, "text").text == text
+    expected = [[t for t in bar.split() if t != "."] for bar in text.strip("| ").split(" | ")]
+    assert [[c.text for c in bar.find_elements(By.CSS_SELECTOR, ".beat")] for bar in bars] == expected
+    assert [sum(int(c.value_of_css_property("flex-grow")) for c in bar.find_elements(By.CSS_SELECTOR, ".beat"))
+            for bar in bars] == [4] * 4
 
 
 def test_the_page_decodes_what_decode_prints(page, prog_run, tmp_path):
@@ -265,7 +270,19 @@ def test_the_typed_box_places_a_progression_where_encode_puts_it(page, prog_run)
     mean, xy = encoded(prog_run, "C G Am F")
     assert f"xy:{xy[0]:.3f},{xy[1]:.3f}" in shown.replace("-0.000", "0.000")
     assert f"z:{','.join(f'{m:.3f}' for m in mean)}" in shown
-    assert len(page.find_elements(By.CSS_SELECTOR, "#nearest li")) == 10
+    listed = [li.text for li in page.find_elements(By.CSS_SELECTOR, "#nearest li")]
+    assert len(listed) == 10
+    near = js(page, "window.chordvaeTest.search('C G Am F').near.map(i => window.chordvaeTest.window(i))")
+    assert [w["label"] for w in near] == listed
+    with pytest.MonkeyPatch.context() as mp:     # the same windows as `similar` finds first
+        mp.setenv("CHORDVAE_CACHE", str(prog_run.parent / "cache"))
+        result = CliRunner().invoke(main, ["similar", str(prog_run), "C G Am F", "--in", str(prog_run.parent / "first"),
+                                           "--in", str(prog_run.parent / "second"), "-n", "3", "--jobs", "1", "-q"])
+    assert result.exit_code == 0, result.output
+    found = [line.split()[0] for line in result.output.splitlines() if ".mid:" in line.split()[0]][:3]
+    assert len(found) == 3
+    first = near[0]
+    assert f"{Path(first['file']).name}:{first['first']}-{first['last']}" in [Path(f).name for f in found]
     run = runs.load_run(prog_run, progress=False)
     for text in ("C G Am F", "| C . G . | Am . F . | Dm7 . G7/B . | C . N . |", "0,4,7 F/A Bbmaj7 Em"):
         found = js(page, "window.chordvaeTest.search(arguments[0])", text)

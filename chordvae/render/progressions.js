@@ -242,11 +242,13 @@ const POINTS = (() => {
   const n = DATA.points.n;
   const u = new Float32Array(n), v = new Float32Array(n);
   for (let i = 0; i < n; i++) { u[i] = q[2 * i] * s; v[i] = q[2 * i + 1] * s; }
-  return { n, u, v, file: new Uint16Array(bytes(DATA.points.file)), bar: new Int16Array(bytes(DATA.points.bar)),
+  const file = new Uint16Array(bytes(DATA.points.file));
+  const labels = c => (c.wide ? new Uint16Array(bytes(c.of)) : new Uint8Array(bytes(c.of)));
+  return { n, u, v, file, bar: new Int16Array(bytes(DATA.points.bar)),
            span: new Uint8Array(bytes(DATA.points.span)), key: new Uint8Array(bytes(DATA.points.key)),
-           shift: new Uint8Array(bytes(DATA.points.shift)),
+           shift: DATA.points.shift ? new Uint8Array(bytes(DATA.points.shift)) : new Uint8Array(n),
            means: DATA.points.means ? new Int8Array(bytes(DATA.points.means)) : null,
-           of: DATA.colourings.map(c => (c.wide ? new Uint16Array(bytes(c.of)) : new Uint8Array(bytes(c.of)))) };
+           of: DATA.colourings.map(c => { const of = labels(c); return c.byFile ? Uint16Array.from(file, f => of[f]) : of; }) };
 })();
 
 /** What a corpus window is: file, bars, key, cadence, corpus (chordvae.progressions.annotate). */
@@ -258,9 +260,10 @@ function windowLabel(i) {
     `${DATA.keys[POINTS.key[i]]} · last chord ${col("cadence")} · ${col("corpus")}`;
 }
 
-/** The `k` corpus windows nearest to the latent points `queries` (the nearest of them for each
- *  window): in the latent space when the page holds the windows' means, else on the plane. */
-function nearest(queries, k) {
+/** The `k` corpus windows of `bars` bars nearest to the latent points `queries` (the nearest of
+ *  them for each window), as `chordvae similar` ranks them: in the latent space when the page holds
+ *  the windows' means, else on the plane. */
+function nearest(queries, k, bars) {
   const L = DATA.run.latentDim, steps = DATA.points.meanSteps;
   const planes = queries.map(project);
   const distance = i => {
@@ -275,6 +278,7 @@ function nearest(queries, k) {
   };
   const best = [];
   for (let i = 0; i < POINTS.n; i++) {
+    if (POINTS.span[i] + 1 !== bars) continue;
     const d = distance(i);
     if (best.length < k || d < best[best.length - 1][0]) {
       best.push([d, i]);
@@ -442,20 +446,24 @@ function draw() {
 }
 
 // ---------- readout ----------
+/** The beats as a row of bars, each chord one cell as wide as the beats it is held for (within its bar). */
 function barsElement(beats) {
   const row = document.createElement("div");
-  row.className = "bars-row";
-  row.style.gridTemplateColumns = `repeat(${Math.min(4, Math.ceil(beats.length / BPB))}, 1fr)`;
   for (let b = 0; b < beats.length; b += BPB) {
     const bar = document.createElement("div");
     bar.className = "pbar";
-    beats.slice(b, b + BPB).forEach((beat, k) => {
+    const inBar = beats.slice(b, b + BPB);
+    for (let k = 0; k < inBar.length;) {
+      let end = k + 1;
+      while (end < inBar.length && inBar[end].symbol === inBar[k].symbol) end++;
       const cell = document.createElement("span");
-      const held = (b + k) % BPB !== 0 && beat.symbol === beats[b + k - 1].symbol;
-      cell.className = held ? "beat hold" : "beat";
-      cell.textContent = held ? "·" : beat.symbol;
+      cell.className = inBar[k].symbol === "N" ? "beat rest" : "beat";
+      cell.style.flexGrow = end - k;
+      cell.textContent = inBar[k].symbol;
+      cell.title = `beat${end - k > 1 ? "s" : ""} ${k + 1}${end - k > 1 ? `–${end}` : ""} of bar ${b / BPB + 1}`;
       bar.append(cell);
-    });
+      k = end;
+    }
     row.append(bar);
   }
   return row;
@@ -528,7 +536,8 @@ function search(text) {
   const mu = encodeWindow(frames, mask);
   const shifts = DATA.run.transpose === "all" ? [...Array(12).keys()] : [0];
   const queries = shifts.map(k => (k ? encodeWindow(transposeFrames(frames, k), mask) : mu));
-  state.found = { text, mu, uv: project(mu), near: nearest(queries, 10) };
+  const bars = Math.ceil((mask.lastIndexOf(true) + 1) / BPB);
+  state.found = { text, mu, uv: project(mu), bars, near: nearest(queries, 10, bars) };
   return state.found;
 }
 
@@ -539,7 +548,7 @@ function runSearch() {
     const f = search(document.getElementById("search").value);
     result.className = "hint";
     result.textContent = `encoded at xy:${f.uv.map(x => x.toFixed(3)).join(",")} (★ on the plane; z:${f.mu.map(x => x.toFixed(3)).join(",")}). ` +
-      `Nearest corpus windows ${POINTS.means ? "in the latent space" : "on the plane"}:`;
+      `The ${f.bars}-bar corpus windows nearest ${POINTS.means ? "in the latent space" : "on the plane"}:`;
     list.replaceChildren(...f.near.map(i => {
       const li = document.createElement("li");
       li.textContent = windowLabel(i);
@@ -658,7 +667,7 @@ document.getElementById("run-info").textContent =
 document.getElementById("points-info").textContent =
   (DATA.points.n < DATA.points.total
     ? `${DATA.points.n} of the corpus's ${DATA.points.total} windows (a fixed random sample), `
-    : `All ${DATA.points.total} windows of the corpus (training windows on every bar, held-out pieces tiled), `) +
+    : `All ${DATA.points.total} windows of the corpus (one on every bar of every piece, as chordvae similar searches), `) +
   "at their posterior means. Hover a point for its file and bars.";
 // one colour per corpus is no help beyond the colours there are: start with the key's mode then
 state.colouring = DATA.colourings[0].labels.length > 8 ? 1 : 0;
@@ -680,6 +689,7 @@ window.chordvaeTest = {
   midi: () => Array.from(walkMidi()),
   toCanvas: (u, v) => toPx(u, v),
   point: i => [POINTS.u[i], POINTS.v[i]],
+  window: i => ({ file: DATA.files[POINTS.file[i]], first: POINTS.bar[i], last: POINTS.bar[i] + POINTS.span[i], label: windowLabel(i) }),
   cursor: () => state.cursor.slice(),
   hovered: () => state.hoverPoint,
   startedAt: () => state.started,

@@ -138,6 +138,7 @@ def progression_data(run: Run, max_points: int = MAX_POINTS) -> dict[str, Any]:
     extent = float(plane.extent or round(1.05 * uv.abs().max().item() + 0.05, 1))
     scale = max(extent, uv.abs().max().item())
     files = list(dict.fromkeys(info.path for info in infos))
+    corpus_of = {info.path: info.corpus for info in infos}
     names = list(dict.fromkeys(points.corpus.corpus))
     keys = [key_name(tonic, major) for major in (True, False) for tonic in range(12)]
     cadences = [c for c, _ in Counter(info.cadence for info in infos).most_common()]
@@ -148,8 +149,10 @@ def progression_data(run: Run, max_points: int = MAX_POINTS) -> dict[str, Any]:
         "bar": np.array([info.first_bar for info in infos], dtype="<i2"),
         "span": np.array([info.last_bar - info.first_bar for info in infos], dtype=np.uint8),
         "key": _index([info.key for info in infos], keys, np.uint8),
-        "shift": np.array([info.shift for info in infos], dtype=np.uint8),
     }
+    shifts = np.array([info.shift for info in infos], dtype=np.uint8)
+    if shifts.any():
+        columns["shift"] = shifts
     means = points.means[chosen]
     if means.numel() <= MAX_MEANS:
         step = means.abs().amax(0).clamp(min=1e-6) / 127
@@ -178,7 +181,7 @@ def progression_data(run: Run, max_points: int = MAX_POINTS) -> dict[str, Any]:
         "files": _short(files),
         "keys": keys,
         "colourings": [
-            _colouring("corpus", [info.corpus for info in infos], names, map_colours([], "corpus", names)),
+            _colouring("corpus", [corpus_of[f] for f in files], names, map_colours([], "corpus", names), by_file=True),
             _colouring("mode", [info.mode for info in infos], list(MODES), map_colours([], "mode")),
             _colouring("cadence", [info.cadence for info in infos], cadences, cadence_colours),
         ],
@@ -191,10 +194,12 @@ def _index(values: list[str], labels: list[str], dtype: Any) -> np.ndarray:
     return np.array([where[v] for v in values], dtype=dtype)
 
 
-def _colouring(name: str, values: list[str], labels: list[str], colours: dict[str, Any]) -> dict[str, Any]:
-    """A colouring of the points as the progression map colours them (labels without a colour there grey)."""
+def _colouring(name: str, values: list[str], labels: list[str], colours: dict[str, Any],
+               by_file: bool = False) -> dict[str, Any]:
+    """A colouring of the points as the progression map colours them (labels without a colour
+    there grey): ``values`` one per point, or with ``by_file`` one per file of the page's ``files``."""
     wide = len(labels) > 255
-    return {"name": name, "labels": labels, "wide": wide,
+    return {"name": name, "labels": labels, "wide": wide, "byFile": by_file,
             "colours": [to_hex(colours.get(label, OTHER_COLOUR)) for label in labels],
             "of": _b64(_index(values, labels, "<u2" if wide else np.uint8))}
 
