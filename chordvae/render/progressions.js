@@ -256,8 +256,9 @@ function windowLabel(i) {
   const first = POINTS.bar[i], last = first + POINTS.span[i];
   const col = name => { const k = DATA.colourings.findIndex(c => c.name === name); return DATA.colourings[k].labels[POINTS.of[k][i]]; };
   const shift = POINTS.shift[i] ? ` (moved ${((POINTS.shift[i] + 5) % 12) - 5 > 0 ? "+" : ""}${((POINTS.shift[i] + 5) % 12) - 5})` : "";
-  return `${DATA.files[POINTS.file[i]]}, bars ${first === last ? first : `${first}–${last}`}${shift} · ` +
-    `${DATA.keys[POINTS.key[i]]} · last chord ${col("cadence")} · ${col("corpus")}`;
+  const file = DATA.files[POINTS.file[i]], corpus = col("corpus");
+  return `${file}, bars ${first === last ? first : `${first}–${last}`}${shift} · ` +
+    `${DATA.keys[POINTS.key[i]]} · last chord ${col("cadence")}` + (file.startsWith(`${corpus}/`) ? "" : ` · ${corpus}`);
 }
 
 /** The `k` corpus windows of `bars` bars nearest to the latent points `queries` (the nearest of
