@@ -16,8 +16,8 @@ from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 
 DOCS = Path(__file__).resolve().parent
-#: on a progression page: the typed progression looked up, and the windows a morph joins (fractions of the corpus)
-QUERY, MORPH = "C G Am F", (0.2, 0.7)
+#: on a progression page: the typed progression looked up, and the windows a morph joins (quantiles along PC1)
+QUERY, MORPH = "C G Am F", (0.03, 0.97)
 
 
 def main(run: Path, name: str = "explorer.png") -> None:
@@ -35,7 +35,8 @@ def main(run: Path, name: str = "explorer.png") -> None:
             if driver.execute_script("return 'search' in window.chordvaeTest"):
                 driver.execute_script(f"""
                     const t = window.chordvaeTest, n = DATA.points.n;
-                    t.setPath([{MORPH[0]}, {MORPH[1]}].map(f => t.point(Math.floor(f * n))));
+                    const order = [...Array(n).keys()].sort((a, b) => t.point(a)[0] - t.point(b)[0]);
+                    t.setPath([{MORPH[0]}, {MORPH[1]}].map(f => t.point(order[Math.floor(f * n)])));
                     document.getElementById("search").value = {QUERY!r};
                     document.getElementById("search-form").requestSubmit();""")
                 time.sleep(1)

@@ -8,7 +8,7 @@ const CFG = DATA.model.config;
 const T = DATA.run.window;
 const BPB = DATA.run.beatsPerBar;
 const D = CFG.keys;
-const W = Object.fromEntries(Object.entries(DATA.model.weights).map(([k, v]) => [k, new Float32Array(bytes(v.data))]));
+const W = Object.fromEntries(Object.entries(DATA.model.weights).map(([k, v]) => [k, new Float32Array(bytes(v))]));
 
 // ---------- the model ----------
 const sigmoid = x => 1 / (1 + Math.exp(-x));
@@ -373,13 +373,10 @@ function paintPoints() {
   const col = DATA.colourings[state.colouring], of = POINTS.of[state.colouring];
   const r = POINTS.n > 5000 ? 1.1 : POINTS.n > 500 ? 2 : 3.2;
   lg.globalAlpha = POINTS.n > 5000 ? 0.55 : 0.8;
-  for (let c = 0; c < col.labels.length; c++) {
-    lg.fillStyle = col.colours[c];
-    for (let i = 0; i < POINTS.n; i++) {
-      if (of[i] !== c) continue;
-      const [x, y] = toPx(POINTS.u[i], POINTS.v[i]);
-      lg.fillRect(x - r, y - r, 2 * r, 2 * r);
-    }
+  for (let i = 0; i < POINTS.n; i++) {
+    lg.fillStyle = col.colours[of[i]];
+    const [x, y] = toPx(POINTS.u[i], POINTS.v[i]);
+    lg.fillRect(x - r, y - r, 2 * r, 2 * r);
   }
 }
 

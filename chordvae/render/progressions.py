@@ -36,6 +36,7 @@ from ..errors import ChordVAEError
 from ..listen.midi import RenderOptions
 from ..listen.voicing import BASS_LOW, MIDDLE_C
 from ..pictures.sequences import OTHER_COLOUR, map_colours
+from ..plane import MARGIN
 from ..progressions.annotate import MODES, key_name
 from ..progressions.corpus import read_progressions
 from ..progressions.search import WindowPoints, run_options, window_points
@@ -92,8 +93,7 @@ def model_weights(model: torch.nn.Module) -> dict[str, Any]:
         key = f"decoder.frame.{name}"
         if key in state:
             state[key] = state[key] * state.pop(f"decoder.frame.mask_{name[2:]}")
-    return {"config": {k: v for k, v in asdict(config).items()},
-            "weights": {k: {"shape": list(v.shape), "data": _b64(v.numpy().astype("<f4"))} for k, v in state.items()}}
+    return {"config": asdict(config), "weights": {k: _b64(v.numpy().astype("<f4")) for k, v in state.items()}}
 
 
 def name_table() -> dict[str, Any]:
@@ -135,7 +135,7 @@ def progression_data(run: Run, max_points: int = MAX_POINTS) -> dict[str, Any]:
     infos = points.infos(chosen)
     plane = run.latent_plane()
     uv = plane.project(points.means[chosen])
-    extent = float(plane.extent or round(1.05 * uv.abs().max().item() + 0.05, 1))
+    extent = max(plane.extent or 0.0, round(MARGIN * uv.abs().max().item() + 0.05, 1))   # every window in view
     scale = max(extent, uv.abs().max().item())
     files = list(dict.fromkeys(info.path for info in infos))
     corpus_of = {info.path: info.corpus for info in infos}
