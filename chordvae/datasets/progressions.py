@@ -26,7 +26,7 @@ from ..plane import LatentPlane
 from ..plots import save_figure
 from ..progressions.corpus import ProgressionCorpus, ProgressionOptions, read_progressions
 from ..progressions.search import WindowPoints, window_points
-from ..progressions.typed import parse_progression
+from ..progressions.typed import looks_roman, parse_key, parse_progression
 from ..progressions.windows import Windows, split
 from ..sequence import ABLATION, ARCH, SEQUENCE_K, SequenceConfig, build_sequence, sequence_report
 from ..train import TrainConfig
@@ -123,21 +123,21 @@ class Progressions(DatasetAdapter):
 
     def parse_event(self, text: str, meta: DatasetMeta, key: str | None = None) -> Masked:
         """A typed progression (chord symbols, beats with bar lines, Roman numerals in ``key``
-        (default C), or a file span ``FILE:FIRST-LAST``) as one window ``(1, C + T, D)`` of the
-        run's length."""
+        (default C; chord symbols ignore it), or a file span ``FILE:FIRST-LAST``) as one window
+        ``(1, C + T, D)`` of the run's length."""
         window, context = meta.extra["window"], meta.extra["context"]
         options = ProgressionOptions.from_dict(meta.options)
         meter = f"{meta.extra['beats_per_bar']}/4"
+        if key is not None:
+            parse_key(key)                      # a key the user gave is read even where chord symbols ignore it
         try:
-            typed = parse_progression(text, key=key, meter=meter, layout=options.layout, options=options)
-        except ChordVAEError as first:
-            if key is not None:
-                raise
+            typed = parse_progression(text, meter=meter, layout=options.layout, options=options)
+        except ChordVAEError as as_chords:
             try:
-                typed = parse_progression(text, key=DEFAULT_KEY, meter=meter, layout=options.layout,
+                typed = parse_progression(text, key=key or DEFAULT_KEY, meter=meter, layout=options.layout,
                                           options=options)
-            except ChordVAEError:
-                raise first from None
+            except ChordVAEError as as_numerals:
+                raise (as_numerals if looks_roman(text) else as_chords) from None
         frames, mask = typed.as_window(window)
         x = np.concatenate([np.zeros((context, frames.shape[1]), dtype=np.float32), frames])
         m = np.concatenate([np.zeros(context, dtype=bool), mask])
@@ -151,7 +151,7 @@ class Progressions(DatasetAdapter):
         plane = plane or LatentPlane.of(model, (data or self.reload(meta)).validation)
         save_figure(pictures.progression_grid_figure(
             model, plane, n or self.default_grid, scale or self.default_scale(plane), meta.extra["beats_per_bar"],
-            f"{self.name}: progressions decoded from the latent plane (greedy)"), path)
+            f"{self.name}: windows decoded from the latent plane (greedy), bar by bar"), path)
 
     def plot_label_clusters(self, model: nn.Module, data: Data, meta: DatasetMeta, path: Path,
                             plane: LatentPlane | None = None, colour_by: str = "corpus") -> None:
@@ -196,11 +196,11 @@ def progression_map(model: nn.Module, data: ProgressionData, plane: LatentPlane,
     labels = [getattr(info, colour_by) for info in infos]
     route = plane.project(path.means).numpy() if path is not None else None
     route_labels = [f"{i.first_bar}" for i in path.infos()] if path is not None else ()
-    what = {"corpus": "corpus", "mode": "the key's mode (major or minor; the piece's key)",
-            "cadence": "the last chord as a Roman numeral in the piece's key"}[colour_by]
+    what = {"corpus": "corpus", "mode": "the mode of the piece's key",
+            "cadence": "cadence: the last chord in the piece's key"}[colour_by]
     title = (f"progressions: {len(points)} windows of {data.options.bars} bars (every piece tiled) at their "
-             f"posterior means, coloured by {what}" + (f";\npath of {path_name}, bar numbers at its windows"
-                                                         if path is not None else ""))
+             f"posterior means,\ncoloured by {what}" + (f";\nthe path of {path_name}, each point named by its window's first bar"
+                                                          if path is not None else ""))
     return pictures.progression_map_figure(plane.project(points.means).numpy(), labels, colour_by, plane, title,
                                            names=data.corpus_names, path=route, path_labels=route_labels,
                                            path_name=path_name)

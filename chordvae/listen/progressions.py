@@ -8,29 +8,23 @@ import numpy as np
 import torch
 
 from ..errors import ChordVAEError
-from ..progressions.frames import progression_text
+from ..chords.pcset import from_mask
+from ..progressions.frames import frame_chords, frame_symbols, progression_text
 from .chords import write_and_play
 from .midi import RenderOptions
 
 
 def held_chords(frames: np.ndarray) -> list[tuple[int, int, tuple[int, ...], int | None]]:
-    """The chords of one window of 0/1 beat frames ``(T, D)`` (12 pitch classes, 12 bass, ...):
-    ``(first beat, end beat, pitch classes, bass)`` for every run of beats with the same chord
-    (a repeated chord is held), none where no pitch class sounds; the bass is None when its
-    one-hot is empty or names a pitch class outside the chord."""
-    frames = np.asarray(frames) >= 0.5
-    pcs, bass = frames[:, :12], frames[:, 12:24]
-    key = np.concatenate([pcs, bass], 1)
-    change = np.concatenate([[True], (key[1:] != key[:-1]).any(1)])
-    starts = np.flatnonzero(change)
-    ends = np.append(starts[1:], len(frames))
-    chords = []
-    for s, e in zip(starts.tolist(), ends.tolist()):
-        chord = tuple(np.flatnonzero(pcs[s]).tolist())
-        if chord:
-            b = int(bass[s].argmax()) if bass[s].any() else None
-            chords.append((s, e, chord, b if b in chord else None))
-    return chords
+    """The chords of one window of beat frames ``(T, D)``: ``(first beat, end beat, pitch
+    classes, bass or None)`` for every run of beats written with the same symbol (a repeated
+    chord is held, as :func:`~chordvae.progressions.frames.progression_text` writes it), none
+    where no pitch class sounds (see :func:`~chordvae.progressions.frames.frame_chords`)."""
+    codes, bass = frame_chords(frames)
+    symbols = np.asarray(frame_symbols(frames), dtype=object)
+    starts = np.flatnonzero(np.concatenate([[True], symbols[1:] != symbols[:-1]]))
+    ends = np.append(starts[1:], len(codes))
+    return [(s, e, from_mask(int(codes[s])), int(bass[s]) if bass[s] >= 0 else None)
+            for s, e in zip(starts.tolist(), ends.tolist()) if codes[s]]
 
 
 def render_progressions(frames: torch.Tensor, path: Path, options: RenderOptions) -> list[str]:

@@ -24,7 +24,7 @@ from .labels import place_labels
 #: what the progression map can be coloured by
 MAP_COLOURINGS = ("corpus", "mode", "cadence")
 MODE_COLOURS = {"major": "#d95f02", "minor": "#1b9e77"}
-#: the most frequent cadences get their own colour, the rest are "other" (grey)
+#: the most frequent cadences get their own colour (tab10 without its grey), the rest are "other" (grey)
 CADENCE_COLOURS = 9
 OTHER_COLOUR = "0.75"
 
@@ -95,8 +95,9 @@ def map_colours(labels: Sequence[str], by: str, names: Sequence[str] = ()) -> di
         return {name: CORPUS_COLOURS[i % len(CORPUS_COLOURS)] for i, name in enumerate(order)}
     if by == "mode":
         return dict(MODE_COLOURS)
+    palette = [c for i, c in enumerate(matplotlib.colormaps["tab10"].colors) if i != 7]   # no grey: that is "other"
     common = [c for c, _ in Counter(labels).most_common(CADENCE_COLOURS)]
-    return {c: matplotlib.colormaps["tab10"].colors[i] for i, c in enumerate(common)}
+    return {c: palette[i] for i, c in enumerate(common)}
 
 
 def progression_map_figure(points: np.ndarray, labels: Sequence[str], by: str, plane: LatentPlane, title: str,
@@ -112,15 +113,16 @@ def progression_map_figure(points: np.ndarray, labels: Sequence[str], by: str, p
     FigureCanvasAgg(fig)
     ax = fig.subplots()
     counts = Counter(labels.tolist())
+    size = float(np.clip(3000 / max(len(points), 1), 4, 30))    # dots shrink as they grow many
     other = ~np.isin(labels, list(colours))
     handles = []
     if other.any():
-        ax.scatter(points[other, 0], points[other, 1], s=7, color=OTHER_COLOUR, alpha=0.6, linewidths=0)
+        ax.scatter(points[other, 0], points[other, 1], s=size, color=OTHER_COLOUR, alpha=0.6, linewidths=0)
         handles.append(Patch(color=OTHER_COLOUR, label=f"other ({int(other.sum())})"))
     for label, colour in colours.items():
         chosen = labels == label
         if chosen.any():
-            ax.scatter(points[chosen, 0], points[chosen, 1], s=7, color=colour, alpha=0.7, linewidths=0)
+            ax.scatter(points[chosen, 0], points[chosen, 1], s=size, color=colour, alpha=0.7, linewidths=0)
             handles.insert(len(handles) - bool(other.any()), Patch(color=colour, label=f"{label} ({counts[label]})"))
     legend = ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8,
                        title={"corpus": "corpus", "mode": "key (mode)", "cadence": "last chord in the key"}[by])

@@ -19,6 +19,8 @@ import torch
 from ..batch import Masked
 from ..chords.vectors import transpose_blocks
 from ..errors import ChordVAEError
+from ..threads import training_threads
+from ..train import torch_settings
 from ..vae import VAE
 from .annotate import WindowInfo, annotate
 from .corpus import ProgressionCorpus, ProgressionOptions, read_progressions
@@ -73,12 +75,16 @@ def encode_windows(model: VAE, frames: torch.Tensor, mask: torch.Tensor, batch_s
     if frames.shape[1] != model.config.window:
         raise ChordVAEError(f"windows of {frames.shape[1]} beats; the run's hold {model.config.window}")
     model.eval()
-    means = [torch.zeros(0, model.latent_dim)]
-    for i in range(0, len(frames), batch_size):
+
+    def batch(i: int) -> Masked:
         x, m = frames[i:i + batch_size], mask[i:i + batch_size]
-        x = torch.cat([x.new_zeros(len(x), context, x.shape[2]), x], 1)
-        m = torch.cat([m.new_zeros(len(m), context), m], 1)
-        means.append(model.encode(Masked(x, m))[0].cpu())
+        return Masked(torch.cat([x.new_zeros(len(x), context, x.shape[2]), x], 1),
+                      torch.cat([m.new_zeros(len(m), context), m], 1))
+
+    means = [torch.zeros(0, model.latent_dim)]
+    if len(frames):   # a small network runs on one thread (chordvae.threads: waiting threads cost more)
+        with torch_settings(threads=training_threads(model, batch(0)[:1], batch_size)):
+            means += [model.encode(batch(i))[0].cpu() for i in range(0, len(frames), batch_size)]
     return torch.cat(means)
 
 
@@ -169,7 +175,13 @@ def similar(run: Run, text: str, sources: Sequence[str], n: int = 10, key: str |
 
 
 def piece_path(run: Run, path: str | Path, no_cache: bool = False) -> WindowPoints:
-    """The path of the music file at ``path`` through ``run``'s latent space: its windows, one on
-    every bar (as the run cuts them), at their posterior means, in order."""
+    """The path of the music file at ``path`` through ``run``'s latent space: its windows of the
+    run's bars, one on every bar (none cut short by the piece's end, unless the piece is shorter
+    than a window: then its one window), at their posterior means, in order."""
     options = run_options(run, jobs=1, strict=True, no_cache=no_cache)
-    return window_points(run.model, read_progressions([str(path)], options, progress=False), options)
+    corpus = read_progressions([str(path)], options, progress=False)
+    points = window_points(run.model, corpus, options, whole=True)
+    if len(points):
+        return points
+    first = window_points(run.model, corpus, options)
+    return WindowPoints(corpus, take(first.windows, [0]), first.means[:1])
