@@ -105,34 +105,30 @@ function project(z) {
   return [0, 1].map(k => z.reduce((s, x, i) => s + (x - centre[i]) * basis[k][i], 0));
 }
 
-// ---------- chord names (the table chordvae.chords.names.name_chord filled) ----------
+// ---------- chord names (the table chordvae.progressions.frames.frame_symbols filled) ----------
 const NAME_ROWS = DATA.names.symbols.split("\n").map(line => line.split("\t"));
 const ROOTS = DATA.names.roots;
 const pcsOf = mask => [...Array(12).keys()].filter(pc => (mask >> pc) & 1);
 
-/** name_chord(pcs, bass).symbol for the set `mask` (bass: a pitch class of the set, or null). */
+/** frame_symbols' symbol of the set `mask` over `bass` (a pitch class of the set, or null). */
 function symbolOf(mask, bass) {
-  if (!mask) return "—";
   const row = NAME_ROWS[mask - 1], plain = row[row.length - 1];
-  if (bass === null || !((mask >> bass) & 1)) return plain;
+  if (bass === null) return plain;
   let k = 0;
   for (let pc = 0; pc < bass; pc++) k += (mask >> pc) & 1;
   return row[k] || plain;
 }
 
-/** Per frame: its pitch-class mask, its bass block as a mask, its bass (the block's first
- *  pitch class, null when it has none) and its symbol as chordvae.progressions.frames.frame_symbols
- *  writes it ("N": no chord). */
+/** Per frame, as chordvae.progressions.frames.frame_chords and frame_symbols read it: its
+ *  pitch-class mask, its bass (the first bass pitch class set, null when none is or it is not in
+ *  the chord) and its symbol ("N": no chord). */
 function beatsOf(frames) {
   return frames.map(f => {
-    let mask = 0, bassBits = 0;
-    for (let pc = 0; pc < 12; pc++) {
-      if (f[pc] >= 0.5) mask |= 1 << pc;
-      if (f[12 + pc] >= 0.5) bassBits |= 1 << pc;
-    }
-    const bass = bassBits ? Math.log2(bassBits & -bassBits) : null;   // argmax of the bass block
-    const named = (mask >> (bass ?? 0)) & 1 ? bass ?? 0 : null;      // frame_symbols: argmax, 0 when empty
-    return { mask, bassBits, bass, symbol: mask ? symbolOf(mask, named) : "N" };
+    let mask = 0, bass = null;
+    for (let pc = 0; pc < 12; pc++) if (f[pc] >= 0.5) mask |= 1 << pc;
+    for (let pc = 11; pc >= 0; pc--) if (f[12 + pc] >= 0.5) bass = pc;
+    if (bass !== null && !((mask >> bass) & 1)) bass = null;
+    return { mask, bass, symbol: mask ? symbolOf(mask, bass) : "N" };
   });
 }
 
@@ -145,17 +141,15 @@ function progressionText(beats, perBar = BPB) {
 }
 
 /** Notes [pitch, start, end] (beats from `offset`) of the beats played as
- *  chordvae.listen.progressions.held_chords plays a window: a chord held while its pitch classes
- *  and bass block repeat, voiced over its bass when that is in the chord, else over its root. */
+ *  chordvae.listen.progressions.held_chords plays a window: a chord held while its symbol repeats,
+ *  voiced over its bass (else over its root). */
 function notesOf(beats, offset = 0) {
-  const same = (a, b) => a.mask === b.mask && a.bassBits === b.bassBits;
   const notes = [];
   beats.forEach((b, s) => {
-    if (!b.mask || (s > 0 && same(b, beats[s - 1]))) return;
+    if (!b.mask || (s > 0 && b.symbol === beats[s - 1].symbol)) return;
     let end = s + 1;
-    while (end < beats.length && same(beats[end], b)) end++;
-    const bass = b.bass !== null && (b.mask >> b.bass) & 1 ? b.bass : ROOTS[b.mask];
-    for (const p of voiceOver(pcsOf(b.mask), bass)) notes.push([p, offset + s, offset + end]);
+    while (end < beats.length && beats[end].symbol === b.symbol) end++;
+    for (const p of voiceOver(pcsOf(b.mask), b.bass ?? ROOTS[b.mask])) notes.push([p, offset + s, offset + end]);
   });
   return notes;
 }

@@ -7,8 +7,8 @@ corpus's windows (those ``chordvae similar`` searches: one on every bar) at thei
 with what :mod:`chordvae.progressions.annotate` says of them (file, bars, key, corpus, mode,
 cadence), the means themselves (8-bit, for the nearest windows, when the page has room), the
 chord-name table of
-:func:`chordvae.chords.names.name_chord` for every pitch-class set and bass (so the page names
-every decoded beat as ``chordvae decode`` does, without a second namer) and the vocabulary's
+:func:`~chordvae.progressions.frames.frame_symbols` for every pitch-class set and bass (so the
+page names every decoded beat as ``chordvae decode`` does, without a second namer) and the vocabulary's
 symbol suffixes (for the typed-progression box). The page runs the encoder (BiGRU) and the
 greedy decoder (GRU + MADE or Bernoulli frames) itself.
 
@@ -39,6 +39,7 @@ from ..pictures.sequences import OTHER_COLOUR, map_colours
 from ..plane import MARGIN
 from ..progressions.annotate import MODES, key_name
 from ..progressions.corpus import read_progressions
+from ..progressions.frames import frame_symbols
 from ..progressions.search import WindowPoints, run_options, window_points
 from ..runs import Run
 from ..sequence import OUTPUTS, SequenceConfig
@@ -97,17 +98,26 @@ def model_weights(model: torch.nn.Module) -> dict[str, Any]:
 
 
 def name_table() -> dict[str, Any]:
-    """The chord names the page needs, from :func:`name_chord` itself: for every pitch-class mask
-    1..4095 one line of tab-separated symbols, the symbol with each of its pitch classes as the
-    bass (ascending; empty where it equals the last) then without a bass; and each set's root."""
-    lines, roots = [], [-1]
-    for mask in range(1, 4096):
+    """The chord symbols the page writes, from :func:`~chordvae.progressions.frames.frame_symbols`
+    itself (the one namer behind it): for every pitch-class mask 1..4095 one line of tab-separated
+    symbols, of the set over each of its pitch classes as the bass (ascending; empty where equal to
+    the last) then without a bass; and each set's root (:func:`name_chord`, what voicing uses)."""
+    masks = np.arange(1, 4096)
+    sizes = np.array([len(from_mask(int(m))) for m in masks])
+    frames = np.zeros((int(sizes.sum()) + len(masks), 24), dtype=np.uint8)
+    row = 0
+    for mask, size in zip(masks.tolist(), sizes.tolist()):
         pcs = from_mask(mask)
-        plain = name_chord(pcs)
-        with_bass = [name_chord(pcs, b).symbol for b in pcs]
-        lines.append("\t".join([s if s != plain.symbol else "" for s in with_bass] + [plain.symbol]))
-        roots.append(plain.root)
-    return {"symbols": "\n".join(lines), "roots": roots}
+        frames[row:row + size + 1, list(pcs)] = 1
+        frames[np.arange(row, row + size), [12 + pc for pc in pcs]] = 1
+        row += size + 1
+    symbols = frame_symbols(frames)
+    lines, row = [], 0
+    for size in sizes.tolist():
+        plain = symbols[row + size]
+        lines.append("\t".join([s if s != plain else "" for s in symbols[row:row + size]] + [plain]))
+        row += size + 1
+    return {"symbols": "\n".join(lines), "roots": [-1] + [name_chord(from_mask(int(m))).root for m in masks]}
 
 
 def corpus_points(run: Run) -> WindowPoints:
