@@ -327,7 +327,9 @@ function renderWalk() {
     li.textContent = c.text;
     li.tabIndex = 0;
     if (i === state.playing) li.className = "playing";
-    li.addEventListener("click", () => { moveCursor(c.u, c.v); play(state.current); });
+    const go = () => { moveCursor(c.u, c.v); play(state.current); };
+    li.addEventListener("click", go);
+    li.addEventListener("keydown", e => { if (e.key === "Enter" || e.key === " ") { go(); e.preventDefault(); } });
     return li;
   }));
   for (const id of ["play-walk", "download"]) document.getElementById(id).disabled = !state.walk.length;
