@@ -296,3 +296,33 @@ def test_the_readme_progression_examples_run_as_written(trained, tmp_path, monke
         assert result.exit_code == 0, (command, result.output)
     assert (tmp_path / "walk.musicxml").is_file() and (tmp_path / "path.png").is_file()
     assert (tmp_path / "pictures" / "progression_map_cadence.png").is_file()
+
+
+def test_a_run_on_pieces_moved_to_c_encodes_windows_moved_and_names_them_as_written(trained):
+    from dataclasses import replace
+
+    import torch
+
+    from chordvae.chords.vectors import key_shift, transpose_blocks
+    from chordvae.progressions.corpus import read_progressions
+    from chordvae.progressions.search import encode_windows, nearest, run_options, window_points
+
+    folder, run_dir = trained
+    run = load_run(run_dir, progress=False)
+    options = replace(run_options(run), transpose="c")
+    corpus = read_progressions([str(folder)], options, progress=False)
+    points = window_points(run.model, corpus, options, whole=True)
+    i = next(k for k, info in enumerate(points.infos()) if info.path.endswith("in_d.mid") and info.first_bar == 5)
+    p = int(points.windows.piece[i])
+    shift = key_shift(int(corpus.key_tonic[p]), "major" if corpus.key_major[p] else "minor")
+    assert points.moved[i] == shift != 0
+    # named in the file's key ...
+    assert points.infos([i])[0].progression == "| D . . . | A . . . | Bm . . . | G . . . |"
+    assert np.array_equal(points.windows.frames[i].numpy(), corpus.piece_frames(p)[16:32])
+    # ... encoded moved to C, as the run was trained
+    moved = torch.from_numpy(transpose_blocks(points.windows.frames[i:i + 1].numpy(), np.array([shift]), 2))
+    torch.testing.assert_close(encode_windows(run.model, moved, points.windows.mask[i:i + 1]), points.means[i:i + 1])
+    # the query typed in the moved key finds it; the shift is the query's against the file
+    query = encode_windows(run.model, moved, points.windows.mask[i:i + 1])
+    (match,) = nearest(points, query, [0], 1)
+    assert match.distance < 1e-5 and match.info.bars == "5-8" and match.shift == (-shift) % 12

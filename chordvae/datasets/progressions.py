@@ -4,8 +4,10 @@ The sources are read as the chord dataset reads them, then each piece becomes on
 (:mod:`chordvae.progressions`): windows of ``bars`` bars, training windows on every bar of the
 training pieces, the held-out pieces (whole, chosen by the seed) tiled so that every beat is
 scored once. Each window is preceded by the window's length of context beats of its piece.
-Typed progressions (``"C G Am F"``, ``"| C . G . |"``, ``"I V vi IV"``: numerals in C) are
-events; decoded windows are written as MIDI, one chord per beat with held chords joined.
+Typed progressions (``"C G Am F"``, ``"| C . G . |"``, ``"I V vi IV"``: numerals in C or the
+key given, ``"song.mid:9-12"``) are events; decoded windows are written as MIDI or MusicXML with
+chord symbols (and WAV), one chord per beat with held chords joined. The pictures are the
+progression map (:mod:`chordvae.pictures.sequences`) and the decoded grid.
 """
 from __future__ import annotations
 
@@ -38,6 +40,8 @@ if TYPE_CHECKING:
 
 #: the key of Roman numerals typed without one
 DEFAULT_KEY = "C"
+#: about how many of a path's points the progression map names
+PATH_LABELS = 20
 
 
 @dataclass
@@ -180,7 +184,7 @@ class Progressions(DatasetAdapter):
 
 def map_points(model: nn.Module, data: ProgressionData) -> WindowPoints:
     """The windows the progression map shows: every piece of the run's corpus tiled (every beat
-    once, transposed as the run's training was only for ``--transpose c``) at their posterior means."""
+    once) at their posterior means (:func:`~chordvae.progressions.search.window_points`)."""
     if data.corpus is None:
         raise ChordVAEError("the progression map needs the run's corpus: reload the run's data")
     return window_points(model, data.corpus, data.options, tile=True)
@@ -195,11 +199,14 @@ def progression_map(model: nn.Module, data: ProgressionData, plane: LatentPlane,
     infos = points.infos()
     labels = [getattr(info, colour_by) for info in infos]
     route = plane.project(path.means).numpy() if path is not None else None
-    route_labels = [f"{i.first_bar}" for i in path.infos()] if path is not None else ()
+    # at most about PATH_LABELS windows named, evenly spaced (the rest: "" names none)
+    step = -(-len(route) // PATH_LABELS) if path is not None else 1
+    route_labels = [f"{info.first_bar}" if k % step == 0 else "" for k, info in enumerate(path.infos())] \
+        if path is not None else ()
     what = {"corpus": "corpus", "mode": "the mode of the piece's key",
             "cadence": "cadence: the last chord in the piece's key"}[colour_by]
     title = (f"progressions: {len(points)} windows of {data.options.bars} bars (every piece tiled) at their "
-             f"posterior means,\ncoloured by {what}" + (f";\nthe path of {path_name}, each point named by its window's first bar"
+             f"posterior means,\ncoloured by {what}" + (f";\nthe path of {path_name}: a point per window, one bar apart, some named by their first bar"
                                                           if path is not None else ""))
     return pictures.progression_map_figure(plane.project(points.means).numpy(), labels, colour_by, plane, title,
                                            names=data.corpus_names, path=route, path_labels=route_labels,

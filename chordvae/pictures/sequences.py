@@ -106,7 +106,8 @@ def progression_map_figure(points: np.ndarray, labels: Sequence[str], by: str, p
     """The progression map: windows at their posterior means ``points`` ``(N, 2)`` coloured by
     their ``labels`` (corpus, mode or cadence: ``by``), with a legend of how many windows each
     colour holds. ``path`` ``(M, 2)``: a piece's windows in order, drawn as a line from its
-    start (a circle) to its end (a square), each point named by ``path_labels`` where they fit."""
+    start (a circle) to its end (a square), its points named by ``path_labels`` where they fit
+    ("" names none)."""
     colours = map_colours(labels, by, names)
     labels = np.asarray(labels, dtype=object)
     fig = Figure(figsize=(11, 8))
@@ -142,6 +143,7 @@ def progression_map_figure(points: np.ndarray, labels: Sequence[str], by: str, p
     ax.set_ylim(lo[1] - pad[1], hi[1] + pad[1])
     label_plane(ax, plane, title)
     fig.tight_layout()
-    if path is not None and len(path_labels):
-        place_labels(ax, list(path_labels), path, fontsize=7)
+    named = [k for k, label in enumerate(path_labels) if label]
+    if path is not None and named:
+        place_labels(ax, [path_labels[k] for k in named], path[named], fontsize=7)
     return fig

@@ -17,10 +17,10 @@ from functools import lru_cache
 import numpy as np
 
 from ..chords.names import name_chord
-from ..chords.pcset import from_mask, rows_to_masks
+from ..chords.pcset import from_mask
 from ..chords.spelling import root_name
 from .corpus import ProgressionCorpus
-from .frames import frame_symbols, symbols_text
+from .frames import frame_chords, frame_symbols, symbols_text
 from .windows import Windows, bar_counts
 
 MODES = ("major", "minor")
@@ -70,8 +70,7 @@ def annotate(corpus: ProgressionCorpus, windows: Windows, index: np.ndarray | No
     major = corpus.key_major[piece]
     chord = mask & (frames[..., -1] < 0.5) & (frames[..., :12].max(-1) >= 0.5)   # beats with a chord
     last = np.where(chord.any(1), T - 1 - chord[:, ::-1].argmax(1), -1)
-    codes = rows_to_masks(frames[np.arange(n), last, :12] >= 0.5)
-    bass = frames[np.arange(n), last, 12:24].argmax(1)
+    codes, bass = frame_chords(frames[np.arange(n), last])
     bpb = corpus.bar_length()
     infos = []
     for w in range(n):
@@ -92,17 +91,17 @@ def key_name(tonic: int, major: bool) -> str:
 
 def _symbols(frames: np.ndarray) -> np.ndarray:
     """:func:`frame_symbols` of frames ``(M, D)``, naming each distinct chord once: str ``(M,)``."""
-    rows = frames >= 0.5
-    code = rows_to_masks(rows[:, :12]) * 13 + np.where(rows[:, 12:24].any(1), rows[:, 12:24].argmax(1), 12)
-    distinct, index, inverse = np.unique(code, return_index=True, return_inverse=True)
+    codes, bass = frame_chords(frames)
+    code = codes * 13 + bass + 1
+    _, index, inverse = np.unique(code, return_index=True, return_inverse=True)
     return np.asarray(frame_symbols(frames[index]), dtype=object)[inverse.reshape(-1)]
 
 
 def _cadence(code: int, bass: int, tonic: int, major: bool) -> str:
     """music21's Roman numeral (without figures) of the chord ``code`` (a pitch-class mask) over
-    ``bass`` in the key on ``tonic``; :data:`OTHER` when no chord symbol names the chord."""
+    ``bass`` (-1: none) in the key on ``tonic``; :data:`OTHER` when no chord symbol names the chord."""
     pcs = from_mask(code)
-    moved = name_chord([(p - tonic) % 12 for p in pcs], (bass - tonic) % 12 if bass in pcs else None)
+    moved = name_chord([(p - tonic) % 12 for p in pcs], (bass - tonic) % 12 if bass >= 0 else None)
     return OTHER if moved.music21 is None else _numeral(moved.music21, major)
 
 

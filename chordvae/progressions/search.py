@@ -1,9 +1,9 @@
 """A progression run's latent space over a corpus: every window at its posterior mean, the
 windows nearest to a typed progression (``chordvae similar``), a piece's path (``encode``).
 
-Windows are cut as the run's were (its bars and window length; for a run trained with
-``--transpose c`` each piece moved to C major / A minor by its key) and encoded to their
-posterior means in batches. For a run trained on all 12 transpositions a query is encoded in
+Windows are cut as the run's were (its bars and window length) and encoded to their posterior
+means in batches (for a run trained with ``--transpose c`` each moved to C major / A minor by its
+piece's key, as in training; they are named in their files' keys). For a run trained on all 12 transpositions a query is encoded in
 each of them and a window's distance is the smallest of the 12: the search finds a progression
 in whatever key it occurs.
 """
@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from ..batch import Masked
-from ..chords.vectors import transpose_blocks
+from ..chords.vectors import key_shift, transpose_blocks
 from ..errors import ChordVAEError
 from ..threads import training_threads
 from ..train import torch_settings
@@ -34,12 +34,14 @@ BATCH = 2048   # windows per encoder call
 
 @dataclass
 class WindowPoints:
-    """The windows of ``corpus`` (without context) and their posterior means ``means`` float32
-    ``(N, latent_dim)``."""
+    """The windows of ``corpus`` (without context, in their files' keys) and their posterior
+    means ``means`` float32 ``(N, latent_dim)``, each window encoded moved up by ``moved`` int64
+    ``(N,)`` semitones (to C major / A minor for a ``--transpose c`` run, else 0)."""
 
     corpus: ProgressionCorpus
     windows: Windows
     means: torch.Tensor
+    moved: np.ndarray
 
     def __len__(self) -> int:
         return len(self.windows)
@@ -96,10 +98,15 @@ def window_points(model: VAE, corpus: ProgressionCorpus, options: ProgressionOpt
     (not those cut short by their piece's end)."""
     cut = tiling_windows if tile else training_windows
     bars = bars or options.bars
-    windows = cut(corpus, bars=bars, length=model.config.window, transpose="c" if options.transpose == "c" else "none")
+    windows = cut(corpus, bars=bars, length=model.config.window)
     if whole:
         windows = take(windows, np.flatnonzero(bar_counts(corpus, windows) == bars))
-    return WindowPoints(corpus, windows, encode_windows(model, windows.frames, windows.mask))
+    moved = np.zeros(len(windows), dtype=np.int64)
+    if options.transpose == "c":
+        to_c = np.array([key_shift(t, "major" if m else "minor") for t, m in zip(corpus.key_tonic, corpus.key_major)])
+        moved = to_c[windows.piece.numpy()]
+    frames = torch.from_numpy(transpose_blocks(windows.frames.numpy(), moved, options.layout.blocks))
+    return WindowPoints(corpus, windows, encode_windows(model, frames, windows.mask), moved)
 
 
 def query_shifts(options: ProgressionOptions) -> list[int]:
@@ -109,13 +116,15 @@ def query_shifts(options: ProgressionOptions) -> list[int]:
 
 def nearest(points: WindowPoints, queries: torch.Tensor, shifts: Sequence[int], n: int) -> list[Match]:
     """The ``n`` windows of ``points`` nearest to any of the ``queries`` ``(S, latent_dim)``
-    (the query moved up by ``shifts[s]`` semitones), nearest first (ties: in corpus order)."""
+    (the query moved up by ``shifts[s]`` semitones), nearest first (ties: in corpus order); a
+    match's shift is the query's relative to the window in its file."""
     if not len(points):
         return []
     distances = torch.cdist(queries.double(), points.means.double())           # (S, N)
     best, which = distances.min(0)
     order = torch.argsort(best, stable=True)[:n].numpy()
-    return [Match(info, float(best[i]), int(shifts[int(which[i])])) for i, info in zip(order, points.infos(order))]
+    return [Match(info, float(best[i]), (int(shifts[int(which[i])]) - int(points.moved[i])) % 12)
+            for i, info in zip(order, points.infos(order))]
 
 
 def run_options(run: Run, **reading: object) -> ProgressionOptions:
@@ -184,4 +193,4 @@ def piece_path(run: Run, path: str | Path, no_cache: bool = False) -> WindowPoin
     if len(points):
         return points
     first = window_points(run.model, corpus, options)
-    return WindowPoints(corpus, take(first.windows, [0]), first.means[:1])
+    return WindowPoints(corpus, take(first.windows, [0]), first.means[:1], first.moved[:1])
