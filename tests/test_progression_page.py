@@ -75,6 +75,14 @@ def test_the_page_is_one_small_offline_file_with_the_runs_model(prog_run):
     assert data["colourings"][0]["labels"] == ["first", "second"]
 
 
+def test_the_extent_option(prog_run, tmp_path):
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CHORDVAE_CACHE", str(prog_run.parent / "cache"))
+        result = CliRunner().invoke(main, ["explore", str(prog_run), "--extent", "5", "-o", str(tmp_path), "-q"])
+    assert result.exit_code == 0, result.output
+    assert page_data(tmp_path)["plane"]["extent"] == 5 != page_data(prog_run)["plane"]["extent"]
+
+
 def test_the_name_table_is_frame_symbols():
     table = name_table()
     rows = table["symbols"].split("\n")

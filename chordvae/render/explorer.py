@@ -61,7 +61,7 @@ def write_explorer(run: Run, out: str | Path, options: ExplorerOptions = Explore
     if isinstance(run.adapter, Progressions):
         from .progressions import progression_data
 
-        write_text(out, page(progression_data(run), "progressions"))
+        write_text(out, page(progression_data(run, options.extent), "progressions"))
     else:
         write_text(out, page(explorer_data(run, options)))
     return out

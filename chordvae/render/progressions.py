@@ -129,8 +129,9 @@ def corpus_points(run: Run) -> WindowPoints:
 
 
 @torch.no_grad()
-def progression_data(run: Run, max_points: int = MAX_POINTS) -> dict[str, Any]:
-    """Everything the progression page shows, as JSON-ready values."""
+def progression_data(run: Run, extent: float | None = None, max_points: int = MAX_POINTS) -> dict[str, Any]:
+    """Everything the progression page shows, as JSON-ready values; the page shows
+    [-extent, extent]^2 of the plane (None: a square that holds every window)."""
     if not isinstance(run.adapter, Progressions):
         raise ChordVAEError(f"the progression page is for progression runs; {run.dir} is a {run.dataset} run")
     model = run.model.eval()
@@ -145,7 +146,7 @@ def progression_data(run: Run, max_points: int = MAX_POINTS) -> dict[str, Any]:
     infos = points.infos(chosen)
     plane = run.latent_plane()
     uv = plane.project(points.means[chosen])
-    extent = max(plane.extent or 0.0, round(MARGIN * uv.abs().max().item() + 0.05, 1))   # every window in view
+    extent = extent or max(plane.extent or 0.0, round(MARGIN * uv.abs().max().item() + 0.05, 1))
     scale = max(extent, uv.abs().max().item())
     files = list(dict.fromkeys(info.path for info in infos))
     corpus_of = {info.path: info.corpus for info in infos}
