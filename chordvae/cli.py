@@ -528,12 +528,12 @@ def _numbers(values) -> str:
 @click.option("--extent", type=click.FloatRange(0, min_open=True), default=None,
               help="show [-extent, extent] of each plane direction (default: fit the corpus's chords)")
 @click.option("--grid", type=click.IntRange(16, 1024), default=256, show_default=True,
-              help="background cells per side (the chords on a grid twice as fine are named)")
+              help="chord runs: background cells per side (the chords on a grid twice as fine are named)")
 @click.option("--open", "open_page", is_flag=True, help="open the page in the default browser")
 @quiet_option
 def explore_page(run_dir: str, out: str | None, extent: float | None, grid: int, open_page: bool,
                  quiet: bool) -> None:
-    """Write one self-contained HTML page that shows and plays a chord run's latent space."""
+    """Write one self-contained HTML page that shows and plays a chord or progression run's latent space."""
     import webbrowser
 
     from . import runs

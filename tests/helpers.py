@@ -1,10 +1,18 @@
-"""Helpers shared by the tests: music files built on the spot, and a toy dataset.
+"""Helpers shared by the tests: music files built on the spot, a toy dataset, headless Chromium.
 
 Test modules import these from here, never from each other; ``conftest.py`` registers ``Toy``.
 """
 from __future__ import annotations
 
+import shutil
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
 import pretty_midi
+import pytest
 import torch
 from matplotlib.figure import Figure
 from music21 import chord, meter, note, stream, tempo, tie
@@ -93,3 +101,48 @@ class Toy(DatasetAdapter):
         ax = fig.subplots()
         ax.plot(*posterior_means(model, data.validation)[:, :2].T.numpy(), ".")
         save_figure(fig, path)
+
+
+CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
+
+
+@contextmanager
+def chromium(downloads: Path) -> Iterator:
+    """Headless Chromium through Selenium (skips without Debian's chromium and chromium-driver),
+    downloads going to ``downloads`` (also ``driver.downloads``), the browser's log kept."""
+    if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
+        pytest.skip("needs Debian's chromium and chromium-driver (apt-get install chromium chromium-driver)")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    profile = tempfile.mkdtemp(prefix="chordvae-chromium-")
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                f"--user-data-dir={profile}", "--window-size=1280,900"):
+        options.add_argument(arg)
+    options.add_experimental_option("prefs", {"download.default_directory": str(downloads),
+                                              "download.prompt_for_download": False})
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    try:
+        driver.execute_cdp_cmd("Page.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)})
+        driver.downloads = downloads
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+def wait_for_download(target: Path, seconds: float = 20) -> None:
+    """Until Chromium has finished writing ``target``: it exists, is not empty, no partial
+    download (``*.crdownload``) is beside it and its size held still over one poll."""
+    deadline, last = time.monotonic() + seconds, -1
+    while time.monotonic() < deadline:
+        size = target.stat().st_size if target.exists() else -1
+        if size > 0 and size == last and not any(target.parent.glob("*.crdownload")):
+            return
+        last = size
+        time.sleep(0.1)
+    raise AssertionError(f"the page's download {target.name} did not finish within {seconds:.0f} s")

@@ -6,8 +6,6 @@ import base64
 import json
 import re
 import shutil
-import tempfile
-import time
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -16,8 +14,6 @@ import pretty_midi
 import pytest
 import torch
 from click.testing import CliRunner
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -33,9 +29,9 @@ from chordvae.meta import DatasetMeta
 from chordvae.plane import LatentPlane
 from chordvae.render.explorer import explorer_data
 from chordvae.vae import ModelConfig, build_model
+from tests.helpers import chromium, wait_for_download
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "midi" / "bach"
-CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 
 
 @pytest.fixture(scope="session")
@@ -127,27 +123,8 @@ def test_a_missing_run_is_one_line(tmp_path):
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory):
     """Headless Chromium on the page, downloads going to ``browser.downloads``."""
-    if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
-        pytest.skip("needs Debian's chromium and chromium-driver (apt-get install chromium chromium-driver)")
-    downloads = tmp_path_factory.mktemp("downloads")
-    profile = tempfile.mkdtemp(prefix="chordvae-chromium-")
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                f"--user-data-dir={profile}", "--window-size=1280,900"):
-        options.add_argument(arg)
-    options.add_experimental_option("prefs", {"download.default_directory": str(downloads),
-                                              "download.prompt_for_download": False})
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
-    try:
-        driver.execute_cdp_cmd("Page.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)})
-        driver.downloads = downloads
+    with chromium(tmp_path_factory.mktemp("downloads")) as driver:
         yield driver
-    finally:
-        driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
 
 
 def show(driver, run: Path, reload: bool = False):
@@ -297,19 +274,6 @@ def downloaded_walk(driver, a: tuple[float, float], b: tuple[float, float]) -> t
     driver.find_element(By.ID, "download").click()
     wait_for_download(target)
     return pretty_midi.PrettyMIDI(str(target)), js(driver, "window.chordvaeTest.walk()")
-
-
-def wait_for_download(target: Path, seconds: float = 20) -> None:
-    """Until Chromium has finished writing ``target``: it exists, is not empty, no partial
-    download (``*.crdownload``) is beside it and its size held still over one poll."""
-    deadline, last = time.monotonic() + seconds, -1
-    while time.monotonic() < deadline:
-        size = target.stat().st_size if target.exists() else -1
-        if size > 0 and size == last and not any(target.parent.glob("*.crdownload")):
-            return
-        last = size
-        time.sleep(0.1)
-    raise AssertionError(f"the page's download {target.name} did not finish within {seconds:.0f} s")
 
 
 def interpolated(run: Path, a: torch.Tensor, b: torch.Tensor, out: Path, prefix: str = "z:") -> pretty_midi.PrettyMIDI:

@@ -1,18 +1,10 @@
-"use strict";
-// chordvae explorer: the run's decoder, the latent plane, Web Audio and a small MIDI writer.
+// chordvae explorer: the run's decoder and the latent plane (after common.js: data, sound, MIDI).
 // Data comes from the JSON element written by chordvae/render/explorer.py.
 
-const DATA = JSON.parse(document.getElementById("chordvae-data").textContent);
 const E = DATA.plane.extent;
 const QUALITIES = DATA.colourings[0].labels;
 
 // ---------- decoding ----------
-function bytes(b64) {
-  const s = atob(b64);
-  const out = new Uint8Array(s.length);
-  for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
-  return out.buffer;
-}
 const LAYERS = DATA.decoder.map(l => ({ ...l, w: new Float32Array(bytes(l.w)), b: new Float32Array(bytes(l.b)) }));
 
 /** Bernoulli probabilities of the decoded event at latent point z (array of latentDim numbers). */
@@ -29,24 +21,6 @@ function forward(z) {
     x = y;
   }
   return Array.from(x, v => 1 / (1 + Math.exp(-v)));
-}
-
-/** Plane coordinates (u, v) -> latent point, as chordvae.plane.LatentPlane.to_latent: centre +
- *  u * basis[0] + v * basis[1], plus the hidden coordinates: the anchors' lifts averaged with
- *  weights softmax(log_weights - squared distance to the anchor / (2 bandwidth^2)). */
-function latentAt(u, v) {
-  const { centre, basis, anchors, lifts, log_weights: logW, bandwidth } = DATA.plane;
-  const z = centre.map((c, i) => c + u * basis[0][i] + v * basis[1][i]);
-  if (!anchors || !anchors.length) return z;
-  const logits = anchors.map(([a, b], k) => logW[k] - ((u - a) ** 2 + (v - b) ** 2) / (2 * bandwidth * bandwidth));
-  const top = Math.max(...logits);
-  const w = logits.map(l => Math.exp(l - top));
-  const total = w.reduce((s, x) => s + x, 0);
-  for (let k = 0; k < w.length; k++) {
-    const share = w[k] / total;
-    for (let i = 0; i < z.length; i++) z[i] += share * lifts[k][i];
-  }
-  return z;
 }
 
 const SET_INDEX = new Map(DATA.sets.masks.map((m, i) => [m, i]));
@@ -83,38 +57,12 @@ function chordAt(u, v) {
 /** MIDI notes as chordvae.listen.voicing.voice: the bass (given, else the root) in C2..B2,
  *  then every pitch class in close position upwards from middle C. */
 function voice(pcs, bass = null) {
-  const sorted = [...new Set(pcs)].sort((a, b) => a - b);
-  if (!sorted.length) throw new Error("cannot voice an empty chord");
-  const b = bass ?? describe(sorted).root;
-  return [DATA.voicing.bassLow + (((b % 12) + 12) % 12), ...sorted.map(pc => DATA.voicing.middleC + pc)];
+  return voiceOver(pcs, bass ?? describe([...new Set(pcs)].sort((a, b) => a - b)).root);
 }
 
 // ---------- the walk ----------
 const state = { cursor: [0, 0], path: [], walk: [], playing: -1, colouring: 0, hoverPoint: -1, drawing: null };
 
-/** `steps` points equally spaced along the polyline `path` by arc length (both ends included). */
-function resample(path, steps) {
-  if (path.length < 2) return [];
-  const cum = [0];
-  for (let i = 1; i < path.length; i++) cum.push(cum[i - 1] + Math.hypot(path[i][0] - path[i - 1][0], path[i][1] - path[i - 1][1]));
-  const total = cum[cum.length - 1];
-  const out = [];
-  let seg = 1;
-  for (let k = 0; k < steps; k++) {
-    const d = (total * k) / (steps - 1);
-    while (seg < path.length - 1 && cum[seg] < d) seg++;
-    const len = cum[seg] - cum[seg - 1];
-    const t = len > 0 ? Math.min(1, Math.max(0, (d - cum[seg - 1]) / len)) : 0;
-    const [a, b] = [path[seg - 1], path[seg]];
-    out.push(k === steps - 1 ? path[path.length - 1].slice() : [a[0] + t * (b[0] - a[0]), a[1] + t * (b[1] - a[1])]);
-  }
-  return out;
-}
-
-function field(id, fallback, lo, hi) {
-  const v = parseFloat(document.getElementById(id).value);
-  return Number.isFinite(v) ? Math.min(hi, Math.max(lo, v)) : fallback;
-}
 const settings = () => ({
   steps: Math.round(field("steps", 8, 2, 64)), bpm: field("bpm", DATA.render.bpm, 20, 300),
   beats: field("beats", DATA.render.beats, 0.25, 16),
@@ -136,52 +84,6 @@ function updateWalk() {
   draw();
 }
 
-// ---------- sound ----------
-const audio = { ctx: null, out: null, wave: null, nodes: [], timers: [] };
-const scheduled = [];
-
-/** The AudioContext, made on the first user gesture (browsers allow sound only after one). */
-function audioContext() {
-  if (!audio.ctx) {
-    const ctx = new AudioContext();
-    const comp = ctx.createDynamicsCompressor();
-    audio.out = ctx.createGain();
-    audio.out.gain.value = 0.5;
-    audio.out.connect(comp).connect(ctx.destination);
-    // A soft electric-piano-like tone: a few harmonics falling off quickly.
-    const real = new Float32Array([0, 1, 0.42, 0.18, 0.1, 0.04, 0.02]);
-    audio.wave = ctx.createPeriodicWave(real, new Float32Array(real.length));
-    audio.ctx = ctx;
-  }
-  if (audio.ctx.state === "suspended") audio.ctx.resume();
-  return audio.ctx;
-}
-
-/** Play MIDI `pitches` from time `start` (s, AudioContext clock) for `duration` s, with an envelope. */
-function schedule(pitches, start, duration) {
-  scheduled.push({ pitches: pitches.slice(), start, duration });
-  const ctx = audio.ctx;
-  const peak = 0.6 / Math.sqrt(pitches.length);
-  for (const p of pitches) {
-    const osc = ctx.createOscillator();
-    osc.setPeriodicWave(audio.wave);
-    osc.frequency.value = 440 * 2 ** ((p - 69) / 12);
-    const g = ctx.createGain();
-    g.gain.setValueAtTime(0, start);
-    g.gain.linearRampToValueAtTime(peak * (p < 48 ? 0.8 : 1), start + 0.012);
-    g.gain.setTargetAtTime(peak * 0.35, start + 0.012, 0.35);
-    g.gain.setTargetAtTime(0, start + duration * 0.95, 0.08);
-    osc.connect(g).connect(audio.out);
-    osc.start(start);
-    osc.stop(start + duration + 0.6);
-    audio.nodes.push(osc);
-    osc.onended = () => {
-      const k = audio.nodes.indexOf(osc);
-      if (k >= 0) audio.nodes.splice(k, 1);
-    };
-  }
-}
-
 function playChord(c) {
   if (!c.pcs.length) return;
   const ctx = audioContext();
@@ -189,8 +91,7 @@ function playChord(c) {
 }
 
 function stop() {
-  for (const osc of audio.nodes.splice(0)) osc.stop();
-  for (const t of audio.timers.splice(0)) clearTimeout(t);
+  stopAudio();
   state.playing = -1;
   updateWalk();
 }
@@ -209,50 +110,16 @@ function playWalk() {
   audio.timers.push(setTimeout(() => { state.playing = -1; updateWalk(); }, 50 + state.walk.length * length * 1000));
 }
 
-// ---------- MIDI (Standard MIDI File, format 0) ----------
-function varLen(n) {
-  const out = [n & 0x7f];
-  while ((n >>= 7)) out.unshift((n & 0x7f) | 0x80);
-  return out;
-}
-
+// ---------- MIDI ----------
 /** The chords voiced and played one after another, each `beats` long: the bytes of a .mid file,
  *  as chordvae.listen.midi.to_midi writes them. */
-function midiFile(chords, { bpm, beats, velocity = DATA.render.velocity, program = DATA.render.program }) {
-  const PPQ = 480;
-  const len = Math.round(beats * PPQ);
-  const events = []; // [tick, order (offs before ons), bytes]
-  chords.forEach((c, i) => {
-    for (const p of voice(c.pcs, c.bass)) {
-      events.push([i * len, 1, [0x90, p, velocity]]);
-      events.push([(i + 1) * len, 0, [0x80, p, 0]]);
-    }
-  });
-  events.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
-  const tempo = Math.round(60e6 / bpm);
-  const track = [0x00, 0xff, 0x51, 0x03, (tempo >> 16) & 0xff, (tempo >> 8) & 0xff, tempo & 0xff, 0x00, 0xc0, program];
-  let now = 0;
-  for (const [tick, , data] of events) {
-    track.push(...varLen(tick - now), ...data);
-    now = tick;
-  }
-  track.push(0x00, 0xff, 0x2f, 0x00);
-  const u32 = n => [(n >>> 24) & 0xff, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff];
-  const ascii = s => Array.from(s, ch => ch.charCodeAt(0));
-  return new Uint8Array([...ascii("MThd"), ...u32(6), 0, 0, 0, 1, PPQ >> 8, PPQ & 0xff,
-                         ...ascii("MTrk"), ...u32(track.length), ...track]);
+function midiFile(chords, { bpm, beats }) {
+  const notes = chords.flatMap((c, i) => voice(c.pcs, c.bass).map(p => [p, i * beats, (i + 1) * beats]));
+  return midiBytes(notes, { bpm });
 }
 
 function downloadMidi() {
-  if (!state.walk.length) return;
-  const blob = new Blob([midiFile(state.walk, settings())], { type: "audio/midi" });
-  const a = document.createElement("a");
-  a.href = URL.createObjectURL(blob);
-  a.download = "chordvae-walk.mid";
-  document.body.append(a);
-  a.click();
-  a.remove();
-  setTimeout(() => URL.revokeObjectURL(a.href), 10000);
+  if (state.walk.length) download(midiFile(state.walk, settings()), "chordvae-walk.mid", "audio/midi");
 }
 
 // ---------- drawing ----------

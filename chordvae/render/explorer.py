@@ -26,6 +26,7 @@ from ..chords.pcset import from_mask, rows_to_masks
 from ..chords.spelling import PITCH_NAMES
 from ..chords.stats import CORPUS_COLOURS
 from ..datasets.chords import ChordData, Chords
+from ..datasets.progressions import Progressions
 from ..errors import ChordVAEError
 from ..fileio import write_text
 from ..listen.midi import RenderOptions
@@ -51,23 +52,32 @@ class ExplorerOptions:
 
 
 def write_explorer(run: Run, out: str | Path, options: ExplorerOptions = ExplorerOptions()) -> Path:
-    """Write the explorer page of a chord run to ``out`` (a file, or a folder to hold
-    ``explorer.html``) atomically; returns the path written."""
+    """Write the explorer page of a chord run (or of a progression run:
+    :mod:`chordvae.render.progressions`) to ``out`` (a file, or a folder to hold ``explorer.html``)
+    atomically; returns the path written."""
     out = Path(out)
     if out.is_dir():
         out = out / "explorer.html"
-    write_text(out, page(explorer_data(run, options)))
+    if isinstance(run.adapter, Progressions):
+        from .progressions import progression_data
+
+        write_text(out, page(progression_data(run, options.extent), "progressions"))
+    else:
+        write_text(out, page(explorer_data(run, options)))
     return out
 
 
-def page(data: dict[str, Any]) -> str:
-    """The template filled with ``data`` (JSON in a non-executed script element) and its script and style."""
+def page(data: dict[str, Any], name: str = "explorer") -> str:
+    """The template ``NAME.html`` filled with ``data`` (JSON in a non-executed script element), the
+    shared script ``common.js`` and its own script ``NAME.js``, and the style ``explorer.css``
+    (with ``NAME.css`` after it when there is one)."""
     files = resources.files(__package__)
-    parts = {"STYLE": files.joinpath("explorer.css").read_text(encoding="utf-8"),
-             "SCRIPT": files.joinpath("explorer.js").read_text(encoding="utf-8"),
+    styles = ["explorer.css"] + ([f"{name}.css"] if name != "explorer" and files.joinpath(f"{name}.css").is_file() else [])
+    parts = {"STYLE": "\n".join(files.joinpath(f).read_text(encoding="utf-8") for f in styles),
+             "SCRIPT": "\n".join(files.joinpath(f).read_text(encoding="utf-8") for f in ("common.js", f"{name}.js")),
              "DATA": json.dumps(data, separators=(",", ":")).replace("<", "\\u003c"),  # no "</script>" inside
              "TITLE": html.escape(data["title"])}
-    template = files.joinpath("explorer.html").read_text(encoding="utf-8")
+    template = files.joinpath(f"{name}.html").read_text(encoding="utf-8")
     return re.sub(r"/\*(STYLE|SCRIPT|DATA|TITLE)\*/", lambda m: parts[m.group(1)], template)
 
 
@@ -75,7 +85,7 @@ def page(data: dict[str, Any]) -> str:
 def explorer_data(run: Run, options: ExplorerOptions = ExplorerOptions()) -> dict[str, Any]:
     """Everything the page shows, as JSON-ready values (weights as base64 float32)."""
     if not isinstance(run.adapter, Chords):
-        raise ChordVAEError(f"the explorer page is for chord runs; {run.dir} is a {run.dataset} run")
+        raise ChordVAEError(f"the explorer page is for chord runs and progression runs; {run.dir} is a {run.dataset} run")
     model = run.model.eval()
     data = run.data()
     events = torch.cat([data.train, data.validation])
