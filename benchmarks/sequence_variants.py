@@ -71,7 +71,9 @@ def main() -> None:
             r = sequence_nll(model, valid, 1, generator=torch.Generator().manual_seed(0))
             if r["elbo"] < best[0]:
                 best = (r["elbo"], epoch)
-            print(epoch, round(time.time() - start), {k: round(v, 3) for k, v in r.items()}, "best", best, flush=True)
+            exact = reconstruction(model, valid)["exact_frames"] if a.latent else 0.0
+            print(epoch, round(time.time() - start), {k: round(v, 3) for k, v in r.items()}, "best", best,
+                  f"exact from z {exact:.3f}", flush=True)
     model.eval()
     if a.latent:
         print("reconstruction from z alone", reconstruction(model, valid))
