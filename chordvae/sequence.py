@@ -255,13 +255,17 @@ class SequenceDecoder(nn.Module):
     def generate(self, z: torch.Tensor, length: int, context: torch.Tensor | None = None,
                  greedy: bool = False, generator: torch.Generator | None = None) -> torch.Tensor:
         """Frames ``(B, length, keys)`` decoded from z ``(B, latent_dim)`` one at a time, each
-        fed back (no teacher forcing), after reading ``context`` ``(B, C, keys)`` when given;
-        ``greedy``: every key takes its more likely value, else keys are sampled."""
+        fed back (no teacher forcing; with ``feed none`` nothing is), after reading ``context``
+        ``(B, C, keys)``; without one, the model's context is blank, as at a piece's start (and
+        as context dropout trains it); ``greedy``: every key takes its more likely value, else
+        keys are sampled."""
         b = len(z)
         h = torch.tanh(self.initial(z)).unsqueeze(0) if self.config.latent_dim else None
         prev = z.new_zeros(b, 1, self.config.keys)
         zt = z.unsqueeze(1)
-        if context is not None and context.shape[1]:
+        if context is None:
+            context = z.new_zeros(b, self.config.context, self.config.keys)
+        if context.shape[1]:
             inputs = torch.cat([prev, context[:, :-1]], 1)
             _, h = self.gru(torch.cat([inputs, zt.expand(-1, inputs.shape[1], -1)], -1), h)
             prev = context[:, -1:]
@@ -274,11 +278,11 @@ class SequenceDecoder(nn.Module):
         return torch.cat(frames, 1)
 
     def sample(self, z: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Sampled frames ``(N, window, keys)`` from z ``(N, latent_dim)`` alone."""
+        """Sampled frames ``(N, window, keys)`` from z ``(N, latent_dim)`` alone (blank context)."""
         return self.generate(z, self.config.window, generator=generator)
 
     def mean(self, z: torch.Tensor) -> torch.Tensor:
-        """Greedy frames ``(N, window, keys)`` from z alone (no context, no teacher forcing): an
+        """Greedy frames ``(N, window, keys)`` from z alone (blank context, no teacher forcing): an
         autoregressive decoder has no per-key probabilities, so its most likely frames stand in."""
         return self.generate(z, self.config.window, greedy=True)
 
@@ -353,9 +357,9 @@ def sequence_nll(model: VAE, data: Masked, k: int, batch_size: int = 256,
 @torch.no_grad()
 def reconstruction(model: VAE, data: Masked, with_context: bool = False,
                    batch_size: int = 512) -> dict[str, float]:
-    """Decode each window's posterior mean greedily without teacher forcing, from z alone (or,
-    ``with_context``, after reading the frames before the window): the share of scored frames
-    reproduced exactly, and F1 over sounding keys."""
+    """Decode each window's posterior mean greedily without teacher forcing, from z alone (a blank
+    context, as at a piece's start; or, ``with_context``, after reading the frames before the
+    window): the share of scored frames reproduced exactly, and F1 over sounding keys."""
     c = model.config.context
     exact = tp = fp = fn = 0.0
     for i in range(0, len(data), batch_size):
