@@ -84,8 +84,10 @@ def _apply(options: list, f):
 
 def colour_option(f):
     """``--colour-by`` (also ``--color-by``) for the pictures of train and plot."""
-    return click.option("--colour-by", "--color-by", "colour_by", type=click.Choice(["quality", "root", "corpus"]),
-                        default=None, help="chords: colour the pictures by chord quality (default), root or corpus")(f)
+    return click.option("--colour-by", "--color-by", "colour_by",
+                        type=click.Choice(["quality", "root", "corpus", "mode", "cadence"]), default=None,
+                        help="chords: colour the pictures by chord quality (default), root or corpus; "
+                             "progressions: the map by corpus (default), key mode or cadence")(f)
 
 
 def chord_options(f):
@@ -321,24 +323,39 @@ def _render(run, z, out: str, **options: Any) -> None:
     from . import explore
     from .listen.midi import RenderOptions
 
+    options.setdefault("beats_per_bar", run.dataset_meta.extra.get("beats_per_bar"))
     render = RenderOptions(**{k: v for k, v in options.items() if v is not None})
     for line in run.adapter.render(explore.decode(run.model, z), Path(out), render):
         click.echo(line)
     click.echo(f"wrote {out}")
 
 
-def _point(run, text: str):
-    """A latent point from ``z:...`` (raw), ``xy:...`` (the pictures' plane) or from an event the
-    adapter parses (its posterior mean)."""
-    from . import explore
+def key_option(f):
+    """``--key`` for Roman numerals typed as progressions."""
+    return click.option("--key", default=None,
+                        help="progressions: the key of Roman numerals (\"I V vi IV\" --key D, --key a for A minor; "
+                             "default C)")(f)
+
+
+def _event(run, text: str, key: str | None = None):
+    """The event the adapter parses from ``text`` as a batch of one (``key``: of typed Roman numerals)."""
     from .batch import Masked
+
+    if key is not None and run.dataset != "progressions":
+        raise click.UsageError("--key applies to progression runs (Roman numerals)")
+    event = run.adapter.parse_event(text, run.dataset_meta, **({"key": key} if key is not None else {}))
+    return event if isinstance(event, Masked) else event.unsqueeze(0)   # a sequence adapter gives a window
+
+
+def _point(run, text: str, key: str | None = None):
+    """A latent point from ``z:...`` (raw), ``xy:...`` (the pictures' plane) or from an event the
+    adapter parses (its posterior mean; ``key``: of typed Roman numerals)."""
+    from . import explore
 
     if explore.is_point(text):
         return explore.parse_point(text, run.model.latent_dim,
                                    run.latent_plane() if explore.is_plane_point(text) else None)
-    event = run.adapter.parse_event(text, run.dataset_meta)
-    batch = event if isinstance(event, Masked) else event.unsqueeze(0)   # a sequence adapter gives a window
-    return explore.encode(run.model, batch)[0][0]
+    return explore.encode(run.model, _event(run, text, key))[0][0]
 
 
 @main.command()
@@ -361,9 +378,12 @@ def sample(run_dir: str, count: int, seed: int, out: str, **options: Any) -> Non
 @click.option("--steps", type=click.IntRange(2), default=8, show_default=True,
               help="points from START to END inclusive")
 @click.option("--slerp", is_flag=True, help="spherical instead of straight-line interpolation")
+@key_option
 @render_options
-def interpolate(run_dir: str, start: str, end: str, steps: int, slerp: bool, out: str, **options: Any) -> None:
-    """Walk from START to END: chords ("C E G", "0,4,7", "Cmaj7"), points of the pictures' plane
+def interpolate(run_dir: str, start: str, end: str, steps: int, slerp: bool, key: str | None, out: str,
+                **options: Any) -> None:
+    """Walk from START to END: chords ("C E G", "0,4,7", "Cmaj7"), progressions ("C G Am F",
+    "| C . G . |", "I V vi IV", "song.mid:9-12"), points of the pictures' plane
     ("xy:0.5,-1.2") or raw latent points ("z:0.5,-1.2,0.1,0"). Between two plane points the walk
     follows the plane, as the explorer page's walks do; otherwise it goes straight (or with
     --slerp, spherically) through the latent space."""
@@ -373,7 +393,7 @@ def interpolate(run_dir: str, start: str, end: str, steps: int, slerp: bool, out
     if not slerp and explore.is_plane_point(start) and explore.is_plane_point(end):
         z = run.latent_plane().to_latent(explore.interpolate(explore.plane_point(start), explore.plane_point(end), steps))
     else:
-        z = explore.interpolate(_point(run, start), _point(run, end), steps, spherical=slerp)
+        z = explore.interpolate(_point(run, start, key), _point(run, end, key), steps, spherical=slerp)
     _render(run, z, out, columns=steps, **options)
 
 
@@ -405,19 +425,90 @@ def decode(run_dir: str, n: int | None, scale: float | None, point: str | None, 
 @main.command()
 @click.argument("run_dir", type=click.Path())
 @click.argument("events", nargs=-1, required=True)
-def encode(run_dir: str, events: tuple[str, ...]) -> None:
-    """Print the posterior mean and standard deviation of each chord given."""
+@key_option
+@click.option("--picture", type=OUT_FILE, default=None,
+              help="progressions: draw the path of the piece given (a music file) on the run's progression map (.png)")
+@colour_option
+@quiet_option
+def encode(run_dir: str, events: tuple[str, ...], key: str | None, picture: str | None, colour_by: str | None,
+           quiet: bool) -> None:
+    """Print the posterior mean and standard deviation of each chord or progression given; for a
+    progression run, a whole music file prints its path: a point for every window of the run's
+    bars, one bar apart."""
     from . import explore, runs
-    from .batch import Masked
 
-    run = runs.load_run(run_dir)
+    run = runs.load_run(run_dir, progress=not quiet)
     plane = run.latent_plane()
+    pieces = [text for text in events if _is_piece(run, text)]
+    if picture and len(pieces) != 1:
+        raise click.UsageError("--picture draws the path of one piece: give one music file (with a progression run)")
     for text in events:
-        event = run.adapter.parse_event(text, run.dataset_meta)
-        mu, sigma = explore.encode(run.model, event if isinstance(event, Masked) else event.unsqueeze(0))
+        if text in pieces:
+            _print_path(run, text, plane, picture, colour_by)
+            continue
+        mu, sigma = explore.encode(run.model, _event(run, text, key))
         xy = plane.project(mu)[0]
         click.echo(f"{text}: mean z:{_numbers(mu[0])}  std {_numbers(sigma[0])}  "
                    f"in the pictures' plane xy:{_numbers(xy)}")
+
+
+def _is_piece(run, text: str) -> bool:
+    """Whether ``text`` names a whole music file for a progression run (a path: a span has ``:BARS``)."""
+    from .chords.sources import SUFFIXES
+
+    return run.dataset == "progressions" and Path(text).suffix.lower() in SUFFIXES and Path(text).is_file()
+
+
+def _print_path(run, path: str, plane, picture: str | None, colour_by: str | None) -> None:
+    """One line per window of the piece at ``path``: its bars, plane point, latent mean and
+    progression; with ``picture``, the path drawn on the run's progression map."""
+    from .progressions.search import piece_path
+
+    if colour_by is not None and colour_by not in run.adapter.colourings:
+        raise click.UsageError(f"the progression map can be coloured by {', '.join(run.adapter.colourings)}")
+    points = piece_path(run, path)
+    xy = plane.project(points.means)
+    for info, mu, p in zip(points.infos(), points.means, xy):
+        click.echo(f"{path}:{info.bars}  xy:{_numbers(p)}  z:{_numbers(mu)}  {info.progression}")
+    if picture:
+        from .datasets.progressions import progression_map
+        from .plots import save_figure
+
+        save_figure(progression_map(run.model, run.data(), plane, colour_by or "corpus", path=points,
+                                    path_name=Path(path).name), picture)
+        click.echo(f"wrote {picture}")
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path())
+@click.argument("query")
+@click.option("--in", "sources", multiple=True, required=True, metavar="SOURCE",
+              help="the music to search (repeatable): files, folders, NAME=PATH, m21:COMPOSER")
+@click.option("-n", "count", type=click.IntRange(1), default=10, show_default=True, help="how many windows")
+@key_option
+@click.option("--jobs", type=click.IntRange(1), default=None, help="parallel parsing processes (default: all cores)")
+@click.option("--strict", is_flag=True, help="stop at the first unreadable file")
+@click.option("--no-cache", is_flag=True, help="parse every file again")
+@quiet_option
+def similar(run_dir: str, query: str, sources: tuple[str, ...], count: int, key: str | None, jobs: int | None,
+            strict: bool, no_cache: bool, quiet: bool) -> None:
+    """List the windows of the music --in SOURCES nearest to the progression QUERY in a
+    progression run's latent space ("C G Am F", "| C . G . |", "I V vi IV" --key D,
+    "song.mid:9-12"): file:bars (a span you can type back), distance, the semitones the query was
+    moved to match (a run trained on all transpositions finds it in any key) and the recognised
+    progression."""
+    from . import runs
+    from .progressions.search import similar as search
+
+    run = runs.load_run(run_dir, progress=not quiet)
+    if run.dataset != "progressions":
+        raise click.UsageError(f"similar searches progression runs; {run_dir} is a {run.dataset} run")
+    found = search(run, query, list(sources), count, key=key, progress=not quiet, jobs=jobs, strict=strict,
+                   no_cache=no_cache)
+    click.echo(f"{len(found.matches)} nearest of {found.searched} windows ({found.summary}); "
+               "file:bars  distance  shift  progression")
+    for match in found.matches:
+        click.echo(match.line())
 
 
 def _numbers(values) -> str:

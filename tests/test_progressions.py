@@ -325,3 +325,10 @@ def test_split_holds_out_whole_pieces_and_tiles_them():
     held = np.flatnonzero(held_out(corpus.n_pieces, 1))
     assert sorted(set(test.piece.tolist())) == held.tolist()
     assert test.mask.sum().item() == sum(corpus.offsets[p + 1] - corpus.offsets[p] for p in held)
+
+
+def test_a_set_without_a_symbol_is_written_as_one_token_that_reads_back():
+    frames = parse_progression("| C . 9,0 . | 4,7 . G . |").frames     # A+C over A; E+G over E
+    text = progression_text(frames, 4)
+    assert text == "| C . 9,0 . | 4,7 . G . |"
+    assert np.array_equal(parse_progression(text).frames, frames)

@@ -21,14 +21,14 @@ from typing import TYPE_CHECKING, Any, ClassVar, Sequence
 
 import numpy as np
 import torch
-from matplotlib.figure import Figure
 from torch import nn
 
 from ..cache import cache_dir
 from ..errors import ChordVAEError, DataError
 from ..meta import DatasetMeta
 from ..plane import LatentPlane, posterior_means
-from ..plots import label_plane, save_figure
+from ..pictures import sequences as pictures
+from ..plots import save_figure
 from ..checkpoint import load_checkpoint
 from ..batch import Masked
 from ..sequence import ABLATION, ARCH, SEQUENCE_K, SequenceConfig, build_sequence, sequence_report, windows
@@ -266,38 +266,23 @@ class Polyphonic(DatasetAdapter):
                           plane: LatentPlane | None = None) -> None:
         """An n x n grid (default ``default_grid``) of windows decoded greedily from points of the
         latent plane, each a piano roll (time across, keys up)."""
-        n = n or self.default_grid
         plane = plane or LatentPlane.of(model, (data or self.reload(meta)).validation)
-        z, ticks = plane.grid(n, scale or self.default_scale(plane))
-        rolls = model.decode_mean(z.reshape(n * n, -1))                 # (n * n, W, 88)
-        w = rolls.shape[1]
-        tiles = rolls.reshape(n, n, w, KEYS).flip(-1).permute(0, 3, 1, 2)   # (row, key, column, frame)
-        canvas = torch.nn.functional.pad(tiles, (0, 1, 0, 0, 0, 0, 0, 0), value=0.5)
-        fig = Figure(figsize=(2 + n * 1.6, 2 + n * 1.6))
-        ax = fig.subplots()
-        ax.imshow(canvas.reshape(n * KEYS, n * (w + 1)).numpy(), cmap="Greys", aspect="auto",
-                  interpolation="nearest", vmin=0, vmax=1)
-        labels = [f"{t:.1f}" for t in ticks.tolist()]
-        ax.set_xticks(np.arange(n) * (w + 1) + w / 2, labels)
-        ax.set_yticks(np.arange(n) * KEYS + KEYS / 2, labels[::-1])
-        label_plane(ax, plane, f"{self.name}: windows decoded from the latent plane (greedy)")
-        save_figure(fig, path)
+        save_figure(pictures.piano_roll_grid_figure(model, plane, n or self.default_grid,
+                                                    scale or self.default_scale(plane),
+                                                    f"{self.name}: windows decoded from the latent plane (greedy)"),
+                    path)
 
     def plot_label_clusters(self, model: nn.Module, data: Data, meta: DatasetMeta, path: Path,
                             plane: LatentPlane | None = None) -> None:
         """Posterior means of the validation windows on the latent plane, coloured by keys per frame."""
-        means = posterior_means(model, data.validation)
         plane = plane or LatentPlane.of(model, data.validation)
-        points = plane.project(means).numpy()
+        points = plane.project(posterior_means(model, data.validation)).numpy()
         v = data.validation
         mask = v.mask.float()
         density = (v.x.sum(-1) * mask).sum(1) / mask.sum(1).clamp(min=1)
-        fig = Figure(figsize=(9, 7))
-        ax = fig.subplots()
-        sc = ax.scatter(points[:, 0], points[:, 1], c=density.numpy(), s=6, cmap="viridis")
-        fig.colorbar(sc, ax=ax, label="keys sounding per frame")
-        label_plane(ax, plane, f"{self.name}: posterior means of {len(points)} validation windows")
-        save_figure(fig, path)
+        save_figure(pictures.density_figure(points, density.numpy(), plane,
+                                            f"{self.name}: posterior means of {len(points)} validation windows",
+                                            "keys sounding per frame"), path)
 
     def render(self, frames: torch.Tensor, path: Path, options: RenderOptions) -> list[str]:
         """Windows of frames ``(N, T, 88)`` (0/1, or probabilities sounding at >= ``min_prob``)

@@ -4,8 +4,10 @@ The sources are read as the chord dataset reads them, then each piece becomes on
 (:mod:`chordvae.progressions`): windows of ``bars`` bars, training windows on every bar of the
 training pieces, the held-out pieces (whole, chosen by the seed) tiled so that every beat is
 scored once. Each window is preceded by the window's length of context beats of its piece.
-Typed progressions (``"C G Am F"``, ``"| C . G . |"``, ``"I V vi IV"``: numerals in C) are
-events; decoded windows are written as MIDI, one chord per beat with held chords joined.
+Typed progressions (``"C G Am F"``, ``"| C . G . |"``, ``"I V vi IV"``: numerals in C or the
+key given, ``"song.mid:9-12"``) are events; decoded windows are written as MIDI or MusicXML with
+chord symbols (and WAV), one chord per beat with held chords joined. The pictures are the
+progression map (:mod:`chordvae.pictures.sequences`) and the decoded grid.
 """
 from __future__ import annotations
 
@@ -15,18 +17,18 @@ from typing import TYPE_CHECKING, Any, ClassVar, Mapping, Sequence
 
 import numpy as np
 import torch
-from matplotlib.figure import Figure
 from torch import nn
 
 from ..batch import Masked
 from ..checkpoint import load_checkpoint
 from ..errors import ChordVAEError
 from ..meta import DatasetMeta
-from ..plane import LatentPlane, posterior_means
-from ..plots import label_plane, save_figure
-from ..progressions.corpus import ProgressionOptions, read_progressions
-from ..progressions.frames import frame_symbols, progression_text
-from ..progressions.typed import parse_progression
+from ..pictures import sequences as pictures
+from ..plane import LatentPlane
+from ..plots import save_figure
+from ..progressions.corpus import ProgressionCorpus, ProgressionOptions, read_progressions
+from ..progressions.search import WindowPoints, window_points
+from ..progressions.typed import looks_roman, parse_key, parse_progression
 from ..progressions.windows import Windows, split
 from ..sequence import ABLATION, ARCH, SEQUENCE_K, SequenceConfig, build_sequence, sequence_report
 from ..train import TrainConfig
@@ -38,15 +40,20 @@ if TYPE_CHECKING:
 
 #: the key of Roman numerals typed without one
 DEFAULT_KEY = "C"
+#: about how many of a path's points the progression map names
+PATH_LABELS = 20
 
 
 @dataclass
 class ProgressionData(Data):
     """Progression windows that also know each held-out window's corpus: ``validation_corpus``
-    int64 ``(N_validation,)`` indices into ``corpus_names``."""
+    int64 ``(N_validation,)`` indices into ``corpus_names``; ``corpus``, the beats of every piece
+    read (for the progression map), and the ``options`` they were read and cut with."""
 
     corpus_names: list[str] = field(default_factory=list)
     validation_corpus: torch.Tensor | None = None
+    corpus: ProgressionCorpus | None = None
+    options: ProgressionOptions = field(default_factory=ProgressionOptions)
 
 
 def _masked(windows: Windows) -> Masked:
@@ -61,6 +68,7 @@ class Progressions(DatasetAdapter):
     """
 
     name: ClassVar[str] = "progressions"
+    colourings: ClassVar[tuple[str, ...]] = pictures.MAP_COLOURINGS
     default_arch: ClassVar[str] = ARCH
     default_latent_dim: ClassVar[int] = 8
     default_grid: ClassVar[int] = 4
@@ -92,7 +100,7 @@ class Progressions(DatasetAdapter):
             train=_masked(train), validation=_masked(held),
             train_labels=torch.full((len(train),), -1), validation_labels=torch.full((len(held),), -1),
             label_names=[], meta=meta, notices=[corpus.summary, note], train_groups=train.piece,
-            corpus_names=names, validation_corpus=corpus_of_piece[held.piece])
+            corpus_names=names, validation_corpus=corpus_of_piece[held.piece], corpus=corpus, options=opts)
 
     def build_model(self, data: Data, arch: str | None = None, latent_dim: int | None = None,
                     hidden: Sequence[int] | None = None) -> nn.Module:
@@ -117,20 +125,23 @@ class Progressions(DatasetAdapter):
         return sequence_report(run.model, data.train, x, k or SEQUENCE_K, seed,
                                ablation=load_checkpoint(ablation).model if ablation.is_file() else None)
 
-    def parse_event(self, text: str, meta: DatasetMeta) -> Masked:
-        """A typed progression (chord symbols, beats with bar lines, Roman numerals in C, or a
-        file span ``FILE:FIRST-LAST``) as one window ``(1, C + T, D)`` of the run's length."""
+    def parse_event(self, text: str, meta: DatasetMeta, key: str | None = None) -> Masked:
+        """A typed progression (chord symbols, beats with bar lines, Roman numerals in ``key``
+        (default C; chord symbols ignore it), or a file span ``FILE:FIRST-LAST``) as one window
+        ``(1, C + T, D)`` of the run's length."""
         window, context = meta.extra["window"], meta.extra["context"]
         options = ProgressionOptions.from_dict(meta.options)
         meter = f"{meta.extra['beats_per_bar']}/4"
+        if key is not None:
+            parse_key(key)                      # a key the user gave is read even where chord symbols ignore it
         try:
             typed = parse_progression(text, meter=meter, layout=options.layout, options=options)
-        except ChordVAEError as first:
+        except ChordVAEError as as_chords:
             try:
-                typed = parse_progression(text, key=DEFAULT_KEY, meter=meter, layout=options.layout,
+                typed = parse_progression(text, key=key or DEFAULT_KEY, meter=meter, layout=options.layout,
                                           options=options)
-            except ChordVAEError:
-                raise first from None
+            except ChordVAEError as as_numerals:
+                raise (as_numerals if looks_roman(text) else as_chords) from None
         frames, mask = typed.as_window(window)
         x = np.concatenate([np.zeros((context, frames.shape[1]), dtype=np.float32), frames])
         m = np.concatenate([np.zeros(context, dtype=bool), mask])
@@ -138,83 +149,65 @@ class Progressions(DatasetAdapter):
 
     def plot_latent_space(self, model: nn.Module, data: Data | None, meta: DatasetMeta,
                           path: Path, n: int | None = None, scale: float | None = None,
-                          plane: LatentPlane | None = None) -> None:
+                          plane: LatentPlane | None = None, colour_by: str | None = None) -> None:
         """An n x n grid (default ``default_grid``) of points of the latent plane, each written as
-        the progression decoded from it greedily."""
-        n = n or self.default_grid
+        the progression decoded from it greedily (``colour_by`` is for the map only)."""
         plane = plane or LatentPlane.of(model, (data or self.reload(meta)).validation)
-        z, ticks = plane.grid(n, scale or self.default_scale(plane))
-        decoded = model.decode_mean(z.reshape(n * n, -1)).numpy()         # (n * n, T, D)
-        bpb = meta.extra["beats_per_bar"]
-        fig = Figure(figsize=(2 + n * 3.2, 2 + n * 1.2))
-        ax = fig.subplots()
-        for i, frames in enumerate(decoded):
-            row, col = divmod(i, n)
-            text = progression_text(frames, bpb).replace(" | ", " |\n| ")
-            ax.text(col + 0.5, n - row - 0.5, text, ha="center", va="center", fontsize=7, family="monospace")
-        ax.set_xlim(0, n)
-        ax.set_ylim(0, n)
-        labels = [f"{t:.1f}" for t in ticks.tolist()]
-        ax.set_xticks(np.arange(n) + 0.5, labels)
-        ax.set_yticks(np.arange(n) + 0.5, labels)
-        label_plane(ax, plane, f"{self.name}: progressions decoded from the latent plane (greedy)")
-        save_figure(fig, path)
+        save_figure(pictures.progression_grid_figure(
+            model, plane, n or self.default_grid, scale or self.default_scale(plane), meta.extra["beats_per_bar"],
+            f"{self.name}: windows decoded from the latent plane (greedy), bar by bar"), path)
 
     def plot_label_clusters(self, model: nn.Module, data: Data, meta: DatasetMeta, path: Path,
-                            plane: LatentPlane | None = None) -> None:
-        """Posterior means of the held-out windows on the latent plane, coloured by corpus."""
-        means = posterior_means(model, data.validation)
+                            plane: LatentPlane | None = None, colour_by: str = "corpus") -> None:
+        """The progression map (:func:`progression_map`) coloured by ``colour_by``."""
+        save_figure(progression_map(model, data, plane or LatentPlane.of(model, data.validation), colour_by), path)
+
+    def plot_extra(self, model: nn.Module, data: Data, meta: DatasetMeta, run_dir: Path,
+                   plane: LatentPlane | None = None) -> list[Path]:
+        """The progression map coloured by key mode and by cadence: ``progression_map_mode.png``
+        and ``progression_map_cadence.png``."""
         plane = plane or LatentPlane.of(model, data.validation)
-        points = plane.project(means).numpy()
-        names = getattr(data, "corpus_names", []) or ["corpus"]
-        corpus = getattr(data, "validation_corpus", None)
-        corpus = np.zeros(len(points), dtype=np.int64) if corpus is None else corpus.numpy()
-        fig = Figure(figsize=(9, 7))
-        ax = fig.subplots()
-        for c, name in enumerate(names):
-            chosen = corpus == c
-            if chosen.any():
-                ax.scatter(points[chosen, 0], points[chosen, 1], s=8, label=name)
-        ax.legend(loc="best", fontsize=8)
-        label_plane(ax, plane, f"{self.name}: posterior means of {len(points)} held-out windows")
-        save_figure(fig, path)
+        points = map_points(model, data)
+        paths = []
+        for by in ("mode", "cadence"):
+            paths.append(Path(run_dir) / f"progression_map_{by}.png")
+            save_figure(progression_map(model, data, plane, by, points), paths[-1])
+        return paths
 
     def render(self, frames: torch.Tensor, path: Path, options: RenderOptions) -> list[str]:
-        """Decoded windows ``(N, T, D)`` (0/1) one after another as MIDI (``.mid``): a beat per
-        quarter note at ``options.bpm``, a chord held over the beats it repeats on, silence for
-        no chord; returns each window as a progression with beats (bars of 4 beats when the
-        window's length allows, else 3: a render is not told the corpus's meter)."""
-        from ..chords.readers import MIDI_SUFFIXES
-        from ..fileio import atomic_path
-        from ..listen.midi import pretty_midi
-        from ..listen.voicing import voice
+        """Decoded windows ``(N, T, D)`` as MIDI, MusicXML with chord symbols, and WAV:
+        :func:`chordvae.listen.progressions.render_progressions`."""
+        from ..listen.progressions import render_progressions
 
-        path = Path(path)
-        if path.suffix.lower() not in MIDI_SUFFIXES:
-            raise ChordVAEError(f"progressions are written as MIDI: give a .mid file, not {path.name}")
-        frames = (frames >= options.min_prob).numpy()
-        n, length, _ = frames.shape
-        bpb = next((b for b in (4, 3) if length % b == 0), length)
-        beat = 60.0 / options.bpm
-        pm = pretty_midi.PrettyMIDI(initial_tempo=options.bpm)
-        instrument = pretty_midi.Instrument(program=options.program)
-        lines = []
-        for w, window in enumerate(frames):
-            symbols = frame_symbols(window)
-            t = w * length
-            for s in range(length):
-                if symbols[s] == "N" or (s > 0 and symbols[s] == symbols[s - 1]):
-                    continue
-                end = s + 1
-                while end < length and symbols[end] == symbols[s]:
-                    end += 1
-                pcs = np.flatnonzero(window[s, :12]).tolist()
-                bass = int(window[s, 12:24].argmax()) if window[s, 12:24].any() else None
-                for pitch in voice(pcs, bass if bass in pcs else None):
-                    instrument.notes.append(pretty_midi.Note(options.velocity, pitch, (t + s) * beat,
-                                                             (t + end) * beat))
-            lines.append(f"{w + 1:3d}  {progression_text(window, bpb)}")
-        pm.instruments.append(instrument)
-        with atomic_path(path) as tmp:
-            pm.write(str(tmp))
-        return lines
+        return render_progressions(frames, path, options)
+
+
+def map_points(model: nn.Module, data: ProgressionData) -> WindowPoints:
+    """The windows the progression map shows: every piece of the run's corpus tiled (every beat
+    once) at their posterior means (:func:`~chordvae.progressions.search.window_points`)."""
+    if data.corpus is None:
+        raise ChordVAEError("the progression map needs the run's corpus: reload the run's data")
+    return window_points(model, data.corpus, data.options, tile=True)
+
+
+def progression_map(model: nn.Module, data: ProgressionData, plane: LatentPlane, colour_by: str = "corpus",
+                    points: WindowPoints | None = None, path: WindowPoints | None = None, path_name: str = ""):
+    """The figure of the progression map (:func:`chordvae.pictures.sequences.progression_map_figure`)
+    of ``data``'s windows (``points``, default :func:`map_points`) coloured by ``colour_by``, with
+    the ``path`` of a piece (its windows, e.g. :func:`chordvae.progressions.search.piece_path`)."""
+    points = points or map_points(model, data)
+    infos = points.infos()
+    labels = [getattr(info, colour_by) for info in infos]
+    route = plane.project(path.means).numpy() if path is not None else None
+    # at most about PATH_LABELS windows named, evenly spaced (the rest: "" names none)
+    step = -(-len(route) // PATH_LABELS) if path is not None else 1
+    route_labels = [f"{info.first_bar}" if k % step == 0 else "" for k, info in enumerate(path.infos())] \
+        if path is not None else ()
+    what = {"corpus": "corpus", "mode": "the mode of the piece's key",
+            "cadence": "cadence: the last chord in the piece's key"}[colour_by]
+    title = (f"progressions: {len(points)} windows of {data.options.bars} bars (every piece tiled) at their "
+             f"posterior means,\ncoloured by {what}" + (f";\nthe path of {path_name}: a point per window, one bar apart, some named by their first bar"
+                                                          if path is not None else ""))
+    return pictures.progression_map_figure(plane.project(points.means).numpy(), labels, colour_by, plane, title,
+                                           names=data.corpus_names, path=route, path_labels=route_labels,
+                                           path_name=path_name)

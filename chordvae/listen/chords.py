@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -9,7 +10,7 @@ import torch
 from ..chords.names import name_chord
 from ..errors import ChordVAEError
 from .audio import render_wav
-from .midi import RenderOptions, write_chords
+from .midi import RenderOptions, Times, write_chords
 
 
 def render_chords(probs: torch.Tensor, path: Path, options: RenderOptions) -> list[str]:
@@ -41,11 +42,19 @@ def render_chords(probs: torch.Tensor, path: Path, options: RenderOptions) -> li
         lines.append(f"{i + 1:3d}  {named.name:40s} {named.symbol:10s} {list(pcs)}")
     if not chords:
         raise ChordVAEError("every decoded chord is empty; lower --min-prob or use --notes K")
-    written = write_chords(chords, path, options, basses=kept_basses)
-    if options.wav:
-        try:
-            render_wav(written, options.wav, soundfont=options.soundfont)
-            lines.append(f"audio: {options.wav}")
-        except ChordVAEError as e:
-            lines.append(f"no audio: {e} (the chords are still in {path})")
-    return lines
+    return lines + write_and_play(chords, path, options, basses=kept_basses)
+
+
+def write_and_play(chords: Sequence[Sequence[int]], path: Path, options: RenderOptions,
+                   basses: Sequence[int | None] | None = None, times: Times | None = None,
+                   meter: str = "4/4") -> list[str]:
+    """:func:`~chordvae.listen.midi.write_chords`, then a WAV through FluidSynth when
+    ``options.wav`` is set; returns a line on the audio's fate (none without ``wav``)."""
+    written = write_chords(chords, path, options, basses=basses, times=times, meter=meter)
+    if not options.wav:
+        return []
+    try:
+        render_wav(written, options.wav, soundfont=options.soundfont)
+        return [f"audio: {options.wav}"]
+    except ChordVAEError as e:
+        return [f"no audio: {e} (the chords are still in {path})"]

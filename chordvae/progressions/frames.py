@@ -87,25 +87,44 @@ def beat_frames(piece: PieceChords, layout: FrameLayout = FrameLayout()) -> np.n
     return encode(*beat_chords(piece), layout)
 
 
+def frame_chords(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The chord of each frame ``(T, D)`` (values >= 0.5 count): its pitch-class mask (0: no
+    chord) and its bass, the first bass one-hot set, -1 when none is or it is not in the chord;
+    int64 ``(T,)`` each."""
+    on = np.asarray(frames) >= 0.5
+    codes = rows_to_masks(on[:, :12])
+    bass = np.where(on[:, 12:24].any(1), on[:, 12:24].argmax(1), -1)
+    inside = (bass >= 0) & ((codes >> np.maximum(bass, 0)) & 1).astype(bool)
+    return codes, np.where(inside, bass, -1)
+
+
 def frame_symbols(frames: np.ndarray) -> list[str]:
-    """A lead-sheet symbol per frame ``(T, D)`` (pitch classes >= 0.5; ``"/bass"`` when the
-    bass is not the chord's root; :func:`chordvae.chords.names.name_chord`), ``"N"`` for no chord."""
-    codes = rows_to_masks(np.asarray(frames)[:, :12])
-    bass = np.asarray(frames)[:, 12:24].argmax(1)
+    """A lead-sheet symbol per frame ``(T, D)`` (see :func:`frame_chords`; ``"/bass"`` when the
+    bass is not the chord's root; :func:`chordvae.chords.names.name_chord`), ``"N"`` for no
+    chord; a set no symbol names is written as its pitch classes, the bass first (``"9,0"``),
+    one token that the typed progressions read back."""
     symbols = []
-    for code, b in zip(codes.tolist(), bass.tolist()):
+    for code, b in zip(*(a.tolist() for a in frame_chords(frames))):
         pcs = from_mask(code)
         if not pcs:
             symbols.append("N")
             continue
-        symbols.append(name_chord(pcs, b if b in pcs else None).symbol)
+        named = name_chord(pcs, b if b >= 0 else None)
+        if named.quality is None:
+            symbols.append(",".join(str(p) for p in sorted(pcs, key=lambda p: p != b)))
+        else:
+            symbols.append(named.symbol)
     return symbols
 
 
 def progression_text(frames: np.ndarray, beats_per_bar: int) -> str:
     """Frames ``(T, D)`` written as a typed progression with beats, ``"| C . G . | Am . F . |"``:
     ``.`` holds the chord before; every bar names its first chord."""
-    symbols = frame_symbols(frames)
+    return symbols_text(frame_symbols(frames), beats_per_bar)
+
+
+def symbols_text(symbols: list[str], beats_per_bar: int) -> str:
+    """Symbols, one per beat, written as :func:`progression_text` writes frames."""
     tokens = [s if i % beats_per_bar == 0 or s != symbols[i - 1] else "." for i, s in enumerate(symbols)]
     bars = [" ".join(tokens[b:b + beats_per_bar]) for b in range(0, len(tokens), beats_per_bar)]
     return "| " + " | ".join(bars) + " |"

@@ -92,6 +92,12 @@ def parse_progression(text: str, key: str | None = None, meter: str = "4/4",
     return TypedProgression(text, frames, np.ones(len(frames), dtype=bool), bpb)
 
 
+def looks_roman(text: str) -> bool:
+    """Whether the first chord of a typed progression looks like a Roman numeral (``I``, ``bVII``, ``vi``)."""
+    tokens = [t for t in text.replace("|", " ").split() if t != HOLD]
+    return bool(tokens) and bool(_ROMAN.match(tokens[0])) and tokens[0].upper() not in NO_CHORD
+
+
 def beats_per_bar(meter: str) -> int:
     """Beats in a bar of ``meter`` as music21 counts them (4/4: 4, 3/4: 3, 6/8: 2, 12/8: 4)."""
     from music21 import meter as m21meter

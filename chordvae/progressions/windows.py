@@ -158,6 +158,22 @@ def transpose_windows(windows: Windows, shift: torch.Tensor | np.ndarray, blocks
                    (windows.shift + torch.from_numpy(shift)) % 12, windows.sources, windows.context)
 
 
+def bar_counts(corpus: ProgressionCorpus, windows: Windows) -> np.ndarray:
+    """How many bars (or parts of bars) each window's scored beats reach into, int64 ``(N,)``."""
+    beats = windows.mask[:, windows.context:].sum(1).numpy()
+    first = corpus.offsets[windows.piece.numpy()] + windows.start_beat.numpy()
+    downbeats = np.concatenate([[0], np.cumsum(corpus.downbeat)])
+    return 1 + downbeats[first + beats] - downbeats[first + 1]
+
+
+def take(windows: Windows, index: np.ndarray) -> Windows:
+    """The windows ``index`` ``(K,)`` of ``windows``."""
+    index = torch.from_numpy(np.asarray(index, dtype=np.int64))
+    return Windows(windows.frames[index], windows.mask[index], windows.piece[index], windows.start_bar[index],
+                   windows.start_beat[index], windows.lead[index], windows.shift[index], windows.sources,
+                   windows.context)
+
+
 def _in(piece: np.ndarray, pieces: np.ndarray | None, n_pieces: int) -> np.ndarray:
     if pieces is None:
         return np.ones(len(piece), dtype=bool)
