@@ -3,7 +3,8 @@
 The sources are read as the chord dataset reads them, then each piece becomes one frame per beat
 (:mod:`chordvae.progressions`): windows of ``bars`` bars, training windows on every bar of the
 training pieces, the held-out pieces (whole, chosen by the seed) tiled so that every beat is
-scored once. Each window is preceded by the window's length of context beats of its piece.
+scored once. Windows have no context: the decoder reads z alone, so a point of the latent space
+is a whole window, the same progression that ``decode``, ``interpolate`` and the explorer play.
 Typed progressions (``"C G Am F"``, ``"| C . G . |"``, ``"I V vi IV"``: numerals in C or the
 key given, ``"song.mid:9-12"``) are events; decoded windows are written as MIDI or MusicXML with
 chord symbols (and WAV), one chord per beat with held chords joined. The pictures are the
@@ -70,7 +71,7 @@ class Progressions(DatasetAdapter):
     name: ClassVar[str] = "progressions"
     colourings: ClassVar[tuple[str, ...]] = pictures.MAP_COLOURINGS
     default_arch: ClassVar[str] = ARCH
-    default_latent_dim: ClassVar[int] = 8
+    default_latent_dim: ClassVar[int] = 32
     default_grid: ClassVar[int] = 4
     default_model: ClassVar[SequenceConfig] = SequenceConfig(encoder_hidden=64, decoder_hidden=128, made_hidden=64,
                                                              input_dropout=0.5)
@@ -85,13 +86,13 @@ class Progressions(DatasetAdapter):
         corpus = read_progressions(list(sources), opts, progress=self.progress)
         beats_per_bar = corpus.bar_length()
         length = opts.bars * beats_per_bar
-        train, held = split(corpus, opts, seed, length, context=length)
+        train, held = split(corpus, opts, seed, length)
         if not len(train) or not len(held):
             raise ChordVAEError(f"too little music for windows of {opts.bars} bars: {corpus.summary}")
         names = list(dict.fromkeys(corpus.corpus))
         corpus_of_piece = torch.tensor([names.index(c) for c in corpus.corpus], dtype=torch.int64)
         meta = DatasetMeta(self.name, list(sources), opts.to_dict(), seed,
-                           {"window": length, "context": length, "beats_per_bar": beats_per_bar,
+                           {"window": length, "context": 0, "beats_per_bar": beats_per_bar,
                             "pieces": corpus.n_pieces})
         n_held = len(set(held.piece.tolist()))
         note = (f"{n_held} of {corpus.n_pieces} pieces held out whole (seed {seed}); windows of "
