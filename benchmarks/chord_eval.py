@@ -86,6 +86,26 @@ def load_rn_dev(folder: Path = SHARED / "rn-dev", limit: int | None = None,
     return pieces[:limit]
 
 
+#: rn-dev's pieces split in two halves for fitting and checking (benchmarks/fit_emission.py):
+#: each group (textbooks, lieder) shuffled with this seed, its first half ``fit``, the rest ``check``.
+RN_DEV_SPLIT_SEED = 19
+RN_DEV_PARTS = ("all", "fit", "check")
+
+
+def rn_dev_part(pieces: list[Piece], part: str = "all") -> list[Piece]:
+    """The pieces of ``pieces`` (rn-dev) in ``part``: ``all``, ``fit`` or ``check`` (whole pieces,
+    half of each group, drawn with :data:`RN_DEV_SPLIT_SEED`)."""
+    if part == "all":
+        return pieces
+    chosen = set()
+    for group in sorted({p.group for p in pieces}):
+        names = sorted(p.name for p in pieces if p.group == group)
+        order = np.random.default_rng(RN_DEV_SPLIT_SEED).permutation(len(names))
+        half = order[: len(names) // 2] if part == "fit" else order[len(names) // 2:]
+        chosen.update(names[i] for i in half)
+    return [p for p in pieces if p.name in chosen]
+
+
 def score(starts: np.ndarray, ends: np.ndarray, sets: Sequence[frozenset[int]], basses: Sequence[int],
           roots: Sequence[int], spans: Sequence[Span], supported_only: bool = False) -> dict[str, float]:
     """Duration-weighted agreement of predicted chords with truth ``spans``.

@@ -5,14 +5,16 @@ Sets (``--sets``):
   the standard ``mir_eval.chord`` scores (root, majmin, sevenths), duration-weighted over all
   songs. Development data.
 - ``rn-dev``: 300 expert Roman-numeral analyses (MIDI exports), scored in beats, per group
-  (textbooks, lieder) and over all; also over the ``supported`` spans only. Development data.
+  (textbooks, lieder) and over all; also over the ``supported`` spans only. Development data. ``--rn-dev-part check`` scores only the half of rn-dev's pieces the learned emission was
+  not fitted on (``fit``: the other half; benchmarks/fit_emission.py).
 - ``m21``: music21's own analyses of Bach chorales and Monteverdi madrigals
   (benchmarks/m21_analyses.py), on the scores and on their MIDI exports. FINAL-CHECK data:
   report, never tune on it. Pieces whose analysis does not fit their score are dropped and
   listed.
 
-Systems (``--systems``, benchmarks/chord_systems.py): ``chords`` (the recogniser), ``argmax``
-(its per-beat templates without smoothing), ``onset`` (the plain slicer, the old default) and
+Systems (``--systems``, benchmarks/chord_systems.py): ``chords`` (the recogniser), ``templates``
+(the recogniser with its hand-set templates, not its learned emission), ``argmax`` (its per-beat
+templates without smoothing), ``onset`` (the plain slicer, the old default) and
 ``chordify`` (music21; slow on pop909, so limited there to ``--chordify-limit`` songs).
 
 Scores (benchmarks/chord_eval.py): duration-weighted over the truth spans: coverage, exact
@@ -45,7 +47,8 @@ import numpy as np
 
 sys.path.append(str(Path(__file__).resolve().parents[1]))
 from benchmarks import m21_analyses  # noqa: E402
-from benchmarks.chord_eval import METRICS, SHARED, Piece, add, load_pop909, load_rn_dev, rates, score  # noqa: E402
+from benchmarks.chord_eval import (METRICS, RN_DEV_PARTS, SHARED, Piece, add, load_pop909, load_rn_dev,  # noqa: E402
+                                   rates, rn_dev_part, score)
 from benchmarks.chord_systems import SYSTEMS, Prediction, predict  # noqa: E402
 from chordvae.chords.readers import read_notes  # noqa: E402
 
@@ -141,14 +144,14 @@ def _fill_gaps(pred: Prediction, t_min: float, t_max: float) -> tuple[np.ndarray
 
 
 def _jobs(data: Path, sets: tuple[str, ...], limit: int | None, systems: tuple[str, ...],
-          chordify_limit: int | None) -> list[tuple[str, object, tuple[str, ...]]]:
-    """(set, piece or analysis, systems to run) for every piece."""
+          chordify_limit: int | None, rn_part: str = "all") -> list[tuple[str, object, tuple[str, ...]]]:
+    """(set, piece or analysis, systems to run) for every piece (of rn-dev: those in ``rn_part``)."""
     jobs = []
     for set_name in sets:
         if set_name == "pop909":
             items: list = load_pop909(data / "pop909-dev", limit=limit)
         elif set_name == "rn-dev":
-            items = load_rn_dev(data / "rn-dev", limit=limit)
+            items = rn_dev_part(load_rn_dev(data / "rn-dev"), rn_part)[:limit]
         else:
             items = m21_analyses.analyses()[:limit]
         cap = chordify_limit if chordify_limit is not None else CHORDIFY_LIMIT.get(set_name)
@@ -159,10 +162,10 @@ def _jobs(data: Path, sets: tuple[str, ...], limit: int | None, systems: tuple[s
 
 
 def run(data: Path, sets: tuple[str, ...], systems: tuple[str, ...], limit: int | None, jobs: int,
-        chordify_limit: int | None) -> dict:
+        chordify_limit: int | None, rn_part: str = "all") -> dict:
     """Evaluate and aggregate: {set: {group: {system: {"all"|"supported": rates, "pieces": n,
     "mir_eval": {...}}}}} plus the dropped pieces and failures."""
-    todo = _jobs(data, sets, limit, systems, chordify_limit)
+    todo = _jobs(data, sets, limit, systems, chordify_limit, rn_part)
     totals: dict = defaultdict(dict)
     mir: dict = defaultdict(lambda: defaultdict(lambda: (0.0, 0.0)))
     pieces: dict = defaultdict(int)
@@ -274,6 +277,9 @@ def main(argv: list[str] | None = None) -> None:
                         help=f"run chordify on the first N pieces of each set (default: {CHORDIFY_LIMIT} songs, other sets all)")
     parser.add_argument("--data", type=Path, default=SHARED, help="folder with pop909-dev/ and rn-dev/")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="worker processes (pieces in parallel)")
+    parser.add_argument("--rn-dev-part", choices=RN_DEV_PARTS, default="all",
+                        help="rn-dev's pieces to score: all, or the half the emission model is fitted on (fit) "
+                             "or the held-out half (check); see benchmarks/fit_emission.py")
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--speed", action="store_true", help="time extraction instead (see above)")
     parser.add_argument("--repeats", type=int, default=3, help="--speed: interleaved repeats")
@@ -286,7 +292,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.speed:
         report = speed(args.data, args.repeats, args.jobs, args.limit)
     else:
-        report = run(args.data, sets, systems, args.limit, args.jobs, args.chordify_limit)
+        report = run(args.data, sets, systems, args.limit, args.jobs, args.chordify_limit, args.rn_dev_part)
         print_tables(report, systems)
     report["command"] = "python benchmarks/chord_recognition.py " + " ".join(sys.argv[1:] if argv is None else argv)
     if args.json:

@@ -1,9 +1,11 @@
 """The chord systems compared in ``chord_recognition.py``: each turns one music file into
 predicted chords on a given time axis (quarter-note beats or seconds).
 
-- ``chords``: chordvae's recogniser (the default segmentation);
+- ``chords``: chordvae's recogniser (the default segmentation, its learned emission);
+- ``templates``: the recogniser with its hand-set templates instead of the learned emission
+  (``RecogniserOptions(emission="templates")``, the default before the learned one);
 - ``argmax``: the recogniser's per-beat templates without smoothing (every frame decoded on
-  its own, ``RecogniserOptions(decoder="argmax")``);
+  its own, ``RecogniserOptions(decoder="argmax", emission="templates")``);
 - ``onset``: the plain onset slicer with its default filters (at least 3 pitch classes and
   0.25 beats), the default before the recogniser;
 - ``chordify``: music21's ``chordify`` of the parsed file, every vertical sonority kept (MIDI
@@ -27,7 +29,7 @@ from chordvae.chords.readers import MIDI_SUFFIXES, Notes, read_notes
 from chordvae.chords.segment import Segmentation, segment
 from chordvae.chords.vocabulary import harte_label
 
-SYSTEMS = ("chords", "argmax", "onset", "chordify")
+SYSTEMS = ("chords", "templates", "argmax", "onset", "chordify")
 
 
 @dataclass
@@ -52,17 +54,18 @@ def predict(system: str, path: Path, unit: str, notes: Notes | None = None) -> P
     return _from_events(_EVENTS[system](notes), unit)
 
 
-def _recognised(decoder: str) -> Callable[[Notes], list[ChordEvent]]:
+def _recognised(decoder: str, emission: str = "learned") -> Callable[[Notes], list[ChordEvent]]:
     def run(notes: Notes) -> list[ChordEvent]:
         from chordvae.chords.recognise import RecogniserOptions, recognise
 
-        return recognise(notes, RecogniserOptions(decoder=decoder))
+        return recognise(notes, RecogniserOptions(decoder=decoder, emission=emission))
     return run
 
 
 _EVENTS: dict[str, Callable[[Notes], list[ChordEvent]]] = {
     "chords": _recognised("viterbi"),
-    "argmax": _recognised("argmax"),
+    "templates": _recognised("viterbi", "templates"),
+    "argmax": _recognised("argmax", "templates"),
     "onset": lambda notes: segment(notes, Segmentation(mode="onset")),
 }
 

@@ -60,6 +60,11 @@ class Masked:
         return Masked(self.x.to(device), self.mask.to(device))
 
     @property
+    def shape(self) -> torch.Size:
+        """``(N, T, D)``, the shape of the frames (so that shapes compare as a tensor's do)."""
+        return self.x.shape
+
+    @property
     def frames(self) -> int:
         """How many real frames the sequences hold in all."""
         return int(self.mask.sum())

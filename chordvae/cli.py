@@ -130,6 +130,12 @@ def _chord_opts(kw: dict[str, Any]):
     return ChordOptions.from_dict({k: kw.pop(k) for k in ChordOptions.names() if k in kw})
 
 
+def _progression_options(chords: Any, bars: int | None) -> dict[str, Any]:
+    """The progression dataset's options from the chord options it takes and ``--bars``."""
+    return {"bars": bars, "transpose": chords.transpose, "jobs": chords.jobs, "strict": chords.strict,
+            "no_cache": chords.no_cache}
+
+
 def quiet_option(f):
     return click.option("--quiet", "-q", is_flag=True,
                         help="no progress bars (nor, reading chords, a line per skipped file)")(f)
@@ -239,8 +245,7 @@ def train(dataset: str | None, paths: tuple[str, ...], data_dir: str | None, spl
         chords = _chord_opts(kw)
         bars = kw.pop("bars")
         if dataset == "progressions":
-            options = {"bars": bars, "transpose": chords.transpose, "jobs": chords.jobs,
-                       "strict": chords.strict, "no_cache": chords.no_cache}
+            options = _progression_options(chords, bars)
         elif bars is not None:
             raise click.UsageError(f"--bars does not apply to --dataset {dataset}")
         else:
@@ -598,8 +603,9 @@ def _counts(text: str) -> tuple[int, ...]:
 
 
 @main.command()
-@click.option("--dataset", "-d", required=True, help="a dataset made of pieces: chords")
+@click.option("--dataset", "-d", required=True, help="a dataset made of pieces: chords or progressions")
 @click.argument("paths", nargs=-1)
+@click.option("--bars", type=click.IntRange(1), default=None, help="progressions: bars per window (default 4)")
 @click.option("--pieces", required=True, help="training-set sizes in pieces, e.g. 5,10,20,50,all")
 @click.option("--repeats", type=click.IntRange(1), default=3, show_default=True,
               help="models per size, each on its own draw of training pieces")
@@ -614,36 +620,48 @@ def _counts(text: str) -> tuple[int, ...]:
 @chord_options
 @vector_options
 @click.option("--latent-dim", type=click.IntRange(1), default=None, help="latent size (default: the dataset's, chords 4)")
-@click.option("--hidden", default=None, help="mlp hidden sizes, e.g. 256,128 (default: the dataset's)")
+@click.option("--hidden", default=None, help="mlp hidden sizes, e.g. 256,128 (progressions: the encoder and "
+                                             "decoder GRUs, e.g. 64,128; default: the dataset's)")
 @click.option("--beta", type=click.FloatRange(0), default=None, help="KL weight (default: the dataset's, chords 0.5)")
-@click.option("--batch-size", type=click.IntRange(1), default=128, show_default=True, help="examples per Adam step")
-@click.option("--lr", "learning_rate", type=click.FloatRange(0, min_open=True), default=1e-3, show_default=True,
-              help="Adam learning rate")
+@click.option("--batch-size", type=click.IntRange(1), default=None, help="examples per Adam step (default: the dataset's)")
+@click.option("--lr", "learning_rate", type=click.FloatRange(0, min_open=True), default=None,
+              help="Adam learning rate (default: the dataset's)")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="fixes the held-out pieces, each repeat's draws and the initialisations")
 @click.option("--threads", type=click.IntRange(1), default=None, help="CPU threads for torch")
 @click.option("--out", "-o", type=click.Path(file_okay=False), default=None,
               help="folder for curve.json and curve.png (default runs/curve-<date>-<time>)")
 @quiet_option
-def curve(dataset: str, paths: tuple[str, ...], pieces: str, repeats: int, held_out: float, steps: int,
-          epochs: int, iw_samples: int, latent_dim: int | None, hidden: str | None, beta: float | None,
-          batch_size: int, learning_rate: float, seed: int, threads: int | None, out: str | None, quiet: bool,
-          **kw: Any) -> None:
+def curve(dataset: str, paths: tuple[str, ...], bars: int | None, pieces: str, repeats: int, held_out: float,
+          steps: int, epochs: int, iw_samples: int, latent_dim: int | None, hidden: str | None, beta: float | None,
+          batch_size: int | None, learning_rate: float | None, seed: int, threads: int | None, out: str | None,
+          quiet: bool, **kw: Any) -> None:
     """Learning curve: train on growing numbers of pieces of PATHS, score the same held-out pieces."""
     from .curve import CurveConfig, run_curve, within_message
     from .runs import new_run_dir, training_config
 
     config = CurveConfig(_counts(pieces), repeats, held_out, steps, epochs, iw_samples, seed)
     config.validate()
+    if dataset == "progressions":
+        from .chords.options import ChordOptions
+
+        misplaced = _given(tuple(n for n in ChordOptions.names() if n not in PROGRESSION_CHORD_OPTIONS))
+        if misplaced:
+            raise click.UsageError(f"{', '.join(misplaced)} do not apply to --dataset progressions")
+    chords = _chord_opts(kw)
+    options = _progression_options(chords, bars) if dataset == "progressions" else chords
+    if bars is not None and dataset != "progressions":
+        raise click.UsageError(f"--bars does not apply to --dataset {dataset}")
     out = out or str(new_run_dir("curve"))
-    result = run_curve(dataset, paths, _chord_opts(kw), config,
-                       training_config(dataset, batch_size=batch_size, learning_rate=learning_rate, seed=seed,
-                                       threads=threads, **({} if beta is None else {"beta": beta})),
+    given = {"batch_size": batch_size, "learning_rate": learning_rate, "beta": beta}
+    result = run_curve(dataset, paths, options, config,
+                       training_config(dataset, seed=seed, threads=threads,
+                                       **{k: v for k, v in given.items() if v is not None}),
                        out, latent_dim=latent_dim, hidden=_ints(hidden), progress=not quiet)
-    click.echo(f"{'pieces':>8s} {'chords':>8s} {'VAE NLL':>9s} " + " ".join(f"{b:>22s}" for b in
-                                                                     ("independent Bernoulli", "empirical sets")))
+    unit = "frames" if dataset == "progressions" else "chords"
+    click.echo(f"{'pieces':>8s} {unit:>8s} {'VAE NLL':>9s} " + " ".join(f"{b:>22s}" for b in result["baselines"]))
     for s in result["summary"]:
         click.echo(f"{s['pieces']:8d} {s['chords']['mean']:8.0f} {s['nll']['mean']:9.3f} "
-                   f"{s['independent Bernoulli']['mean']:22.3f} {s['empirical sets']['mean']:22.3f}")
+                   + " ".join(f"{s[b]['mean']:22.3f}" for b in result["baselines"]))
     click.echo(within_message(result))
     click.echo(f"wrote {Path(out) / 'curve.json'} and {Path(out) / 'curve.png'}")

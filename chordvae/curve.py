@@ -6,7 +6,11 @@ them, and each count takes the first n, so a repeat's training sets are nested) 
 ``steps`` optimiser updates and at least ``epochs`` passes over its data (small sets are not
 starved of updates, large ones see their data as often as a normal run would), and is scored on the held-out pieces: importance-weighted NLL
 (nats per event), the adapter's figures (chords: exact set rate) and the two baselines
-(:mod:`chordvae.baselines`) fitted on the same training pieces.
+(:mod:`chordvae.baselines`) fitted on the same training pieces: independent Bernoulli and the
+empirical sets for chords; for sequences (windows of frames, e.g. progressions: nats per frame)
+independent Bernoulli over frames and the n-gram over frames (:class:`~chordvae.baselines.FrameNGram`,
+cross-validated over the training pieces). A sequence model trains on the pieces' tiled windows
+(those its adapter's ``load_pieces`` gives), not on the overlapping windows of ``train``.
 """
 from __future__ import annotations
 
@@ -19,7 +23,8 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-from .baselines import EmpiricalSets, IndependentBernoulli
+from .baselines import EmpiricalSets, FrameNGram, IndependentBernoulli
+from .batch import Events, Masked
 from .datasets import get_adapter
 from .datasets.base import Pieces
 from .errors import ChordVAEError
@@ -28,9 +33,11 @@ from .fileio import check_writable, write_json
 from .plots import save_figure
 from .threads import training_threads
 from .train import TrainConfig, fit, torch_settings
-from .vae import ModelConfig, build_model
+from .sequence import build_any, frames_of
 
+#: the baselines of a curve over single events (chords), and over sequences
 BASELINES = ("independent Bernoulli", "empirical sets")
+SEQUENCE_BASELINES = ("independent Bernoulli", "n-gram")
 
 
 @dataclass(frozen=True)
@@ -56,12 +63,14 @@ class CurveConfig:
             raise ChordVAEError("the held-out fraction must be between 0 and 1")
 
 
-def learning_curve(pieces: Pieces, config: CurveConfig, model_config: ModelConfig, train: TrainConfig,
+def learning_curve(pieces: Pieces, config: CurveConfig, model_config: Any, train: TrainConfig,
                    metrics: Callable[[Any, torch.Tensor], dict[str, float]] | None = None,
                    log: Callable[[str], None] = print) -> dict[str, Any]:
     """Train and score one model per (piece count, repeat); returns the points and a summary.
 
-    ``metrics(model, x)`` adds figures on the held-out events (e.g. the exact set rate).
+    ``model_config``: a :class:`~chordvae.vae.ModelConfig`, or a sequence model's config for
+    events that are windows (:class:`~chordvae.batch.Masked`); ``metrics(model, x)`` adds
+    figures on the held-out events (e.g. the exact set rate).
     """
     config.validate()
     rng = np.random.default_rng(config.seed)
@@ -74,37 +83,49 @@ def learning_curve(pieces: Pieces, config: CurveConfig, model_config: ModelConfi
                             f"({pieces.n_pieces} pieces, {n_held} held out)")
     piece = pieces.piece.numpy()
     x_held = pieces.events[torch.from_numpy(np.isin(piece, held))]
-    log(f"held out {n_held} of {pieces.n_pieces} pieces ({len(x_held)} events); "
+    log(f"held out {n_held} of {pieces.n_pieces} pieces ({_count(x_held)} events); "
         f"training on {', '.join(map(str, counts))} of the other {len(pool)}, {config.repeats} repeat(s)")
     points = []
     for r in range(config.repeats):
         shuffled = np.random.default_rng(config.seed + 1 + r).permutation(pool)
         for n in counts:
-            x_train = pieces.events[torch.from_numpy(np.isin(piece, shuffled[:n]))]
-            point = _train_and_score(x_train, x_held, model_config, train, config, config.seed + r, metrics)
+            chosen = torch.from_numpy(np.isin(piece, shuffled[:n]))
+            point = _train_and_score(pieces.events[chosen], x_held, model_config, train, config, config.seed + r,
+                                     metrics, pieces.piece[chosen])
             points.append({"pieces": n, "repeat": r, **point})
             log(f"  {n:5d} pieces ({point['chords']} chords), repeat {r + 1}: held-out NLL {point['nll']:.3f}"
                 + "".join(f", {k} {v:.3f}" for k, v in point["figures"].items()))
-    return {"pieces": counts, "held_out": {"pieces": n_held, "events": len(x_held)},
+    return {"pieces": counts, "held_out": {"pieces": n_held, "events": _count(x_held)},
+            "baselines": list(SEQUENCE_BASELINES if isinstance(x_held, Masked) else BASELINES),
             "training_pieces": len(pool), "config": asdict(config), "training": train.to_dict(),
             "model": model_config.to_dict(), "points": points, "summary": summarise(points)}
 
 
-def _train_and_score(x_train: torch.Tensor, x_held: torch.Tensor, model_config: ModelConfig,
-                     train: TrainConfig, config: CurveConfig, seed: int,
-                     metrics: Callable | None) -> dict[str, Any]:
+def _count(x: Events) -> int:
+    """Events scored: frames for windows of sequences, else examples."""
+    return x.frames if isinstance(x, Masked) else len(x)
+
+
+def _train_and_score(x_train: Events, x_held: Events, model_config: Any, train: TrainConfig, config: CurveConfig,
+                     seed: int, metrics: Callable | None, groups: torch.Tensor) -> dict[str, Any]:
+    """Train one model on ``x_train`` (of pieces ``groups``) and score ``x_held`` (nats per event)."""
     batches = math.ceil(len(x_train) / train.batch_size)
     settings = replace(train, epochs=max(config.epochs, math.ceil(config.steps / batches)), seed=seed)
     with torch_settings(seed=seed):   # the caller's threads and random state come back afterwards
-        model = build_model(model_config)
+        model = build_any(model_config.to_dict())
         torch.set_num_threads(training_threads(model, x_train[:1], train.batch_size, train.threads))
         fit(model, x_train, x_held, settings, progress=False, log=lambda line: None)
     model.eval()
     generator = torch.Generator().manual_seed(seed)
-    nll = iwae_nll(model, x_held, config.iw_samples, generator=generator).mean().item()
-    baselines = {BASELINES[0]: IndependentBernoulli().fit(x_train).nll(x_held).mean().item(),
-                 BASELINES[1]: EmpiricalSets().fit(x_train).nll(x_held).mean().item()}
-    return {"chords": len(x_train), "epochs": settings.epochs, "nll": nll,
+    nll = iwae_nll(model, x_held, config.iw_samples, generator=generator).sum().item() / _count(x_held)
+    if isinstance(x_held, Masked):
+        frames = frames_of(x_held)
+        baselines = {SEQUENCE_BASELINES[0]: IndependentBernoulli().fit(frames_of(x_train)).nll(frames).mean().item(),
+                     SEQUENCE_BASELINES[1]: FrameNGram().fit(x_train, groups).nll(x_held).mean().item()}
+    else:
+        baselines = {BASELINES[0]: IndependentBernoulli().fit(x_train).nll(x_held).mean().item(),
+                     BASELINES[1]: EmpiricalSets().fit(x_train).nll(x_held).mean().item()}
+    return {"chords": _count(x_train), "epochs": settings.epochs, "nll": nll,
             "figures": metrics(model, x_held) if metrics else {}, "baselines": baselines}
 
 
@@ -115,7 +136,7 @@ def summarise(points: list[dict[str, Any]]) -> list[dict[str, Any]]:
         group = [p for p in points if p["pieces"] == n]
         series = {"chords": [p["chords"] for p in group], "nll": [p["nll"] for p in group]}
         series.update({k: [p["figures"][k] for p in group] for k in group[0]["figures"]})
-        series.update({k: [p["baselines"][k] for p in group] for k in BASELINES})
+        series.update({k: [p["baselines"][k] for p in group] for k in group[0]["baselines"]})
         out.append({"pieces": n, **{k: {"mean": float(np.mean(v)), "min": float(np.min(v)),
                                          "max": float(np.max(v))} for k, v in series.items()}})
     return out
@@ -149,12 +170,14 @@ def plot_curve(result: dict[str, Any], path: Path, title: str = "") -> None:
     """``curve.png``: held-out NLL (with the baselines) and the figures (e.g. exact set rate)
     against training pieces (top) and training chords (bottom); bands span the repeats."""
     summary = sorted(result["summary"], key=lambda s: s["pieces"])
-    figures = [k for k in summary[0] if k not in ("pieces", "chords", "nll", *BASELINES)]
+    baselines = result.get("baselines", BASELINES)
+    figures = [k for k in summary[0] if k not in ("pieces", "chords", "nll", *baselines)]
+    unit = "frame" if "n-gram" in baselines else "chord"
     fig = Figure(figsize=(6 * (1 + len(figures)), 8))
     axes = fig.subplots(2, 1 + len(figures), squeeze=False)
     for row, xkey in enumerate(("pieces", "chords")):
         x = [s["pieces"] if xkey == "pieces" else s["chords"]["mean"] for s in summary]
-        panels = [("nll", ["nll", *BASELINES])] + [(f, [f]) for f in figures]
+        panels = [("nll", ["nll", *baselines])] + [(f, [f]) for f in figures]
         for ax, (ylabel, keys) in zip(axes[row], panels):
             for key in keys:
                 mean = [s[key]["mean"] for s in summary]
@@ -165,8 +188,8 @@ def plot_curve(result: dict[str, Any], path: Path, title: str = "") -> None:
             ax.set_xscale("log")
             ax.set_xticks(x, [f"{v:.0f}" for v in x])
             ax.minorticks_off()
-            ax.set_xlabel(f"training {xkey}")
-            ax.set_ylabel("held-out NLL (nats per chord)" if ylabel == "nll" else ylabel.replace("_", " "))
+            ax.set_xlabel(f"training {'frames' if xkey == 'chords' and unit == 'frame' else xkey}")
+            ax.set_ylabel(f"held-out NLL (nats per {unit})" if ylabel == "nll" else ylabel.replace("_", " "))
             ax.legend(fontsize=8)
     held = result["held_out"]
     fig.suptitle(f"{title}learning curve: {held['pieces']} held-out pieces ({held['events']} events); "

@@ -131,17 +131,18 @@ def evaluate(model: VAE, x_train: Events, x_eval: Events, k: int, seed: int = 0,
 
 def format_report(report: dict[str, Any]) -> str:
     """A readable table: the model's figures, then where it stands among the baselines."""
-    if report.get("kind") == "sequence":
-        from .sequence import format_sequence_report
-        return format_sequence_report(report)
-    e, lat = report["elbo"], report["latent"]
     header = []
     if "on" in report:
         on = report["on"]
         scored = "every piece, seen or not" if on["include_seen"] else "the new pieces only"
+        size = f"{report['examples']} events" if "examples" in report else f"{report['frames']} frames"
         header = [f"read {' '.join(on['sources'])}: {on['read']} pieces, {on['parts']}; "
-                  f"scored {scored}: {on['pieces']} pieces, {report['examples']} events; "
+                  f"scored {scored}: {on['pieces']} pieces, {size}; "
                   f"baselines fitted on the run's training split"]
+    if report.get("kind") == "sequence":
+        from .sequence import format_sequence_report
+        return "\n".join(header + [format_sequence_report(report)])
+    e, lat = report["elbo"], report["latent"]
     rows = [f"{report['examples']} examples ({report.get('distinct_examples', report['examples'])} distinct) "
             f"of {report['dims']} dimensions (nats per example)",
             f"  negative ELBO              {e['loss']:10.4f}",

@@ -316,7 +316,7 @@ def evaluate_run(run_dir: str | Path, part: str = "validation", k: int | None = 
     run = load_run(run_dir, progress=progress)
     data = run.data()
     if on:
-        read = run.adapter.load_pieces(list(on), run.dataset_meta.options)
+        read = run.adapter.load_pieces_for(list(on), run.dataset_meta)
         parts = classify(read, data.piece_parts)
         pieces = read if include_seen else keep(read, parts, {"new", "unknown"})
         if not len(pieces.events):

@@ -382,13 +382,19 @@ def frames_of(data: Masked) -> torch.Tensor:
 
 @torch.no_grad()
 def sequence_report(model: VAE, train: Masked, x: Masked, k: int, seed: int = 0,
-                    ablation: VAE | None = None) -> dict[str, Any]:
+                    ablation: VAE | None = None, train_groups: torch.Tensor | None = None,
+                    frame_model: VAE | None = None) -> dict[str, Any]:
     """``evaluate`` for a sequence run, in nats per frame over the scored frames of ``x``: the
     K-sample bound and the ELBO, per-dimension KL and active units, reconstruction from z
-    alone, and beside them the independent-Bernoulli baseline fitted on the frames of
-    ``train`` and ``ablation`` (the same decoder without a latent), when given."""
-    from .baselines import IndependentBernoulli
+    alone, and beside them the baselines fitted on the scored frames of ``train`` (windows that
+    should tile the training pieces; ``train_groups`` ``(N_train,)`` their pieces): independent
+    Bernoulli, the n-gram over frames (:class:`chordvae.baselines.FrameNGram`, orders 1-4 and
+    smoothing by cross-validation over the pieces), and when given ``ablation`` (the same
+    decoder without a latent) and ``frame_model`` (a VAE of single frames scoring each frame
+    alone: :mod:`chordvae.frame_vae`)."""
+    from .baselines import FrameNGram, IndependentBernoulli
     from .evaluate import latent_diagnostics
+    from .frame_vae import frame_vae_nll
 
     model.eval()
     generator = torch.Generator().manual_seed(seed)
@@ -402,8 +408,14 @@ def sequence_report(model: VAE, train: Masked, x: Masked, k: int, seed: int = 0,
             report["reconstruction_with_context"] = reconstruction(model, x, with_context=True)
     bernoulli = IndependentBernoulli().fit(frames_of(train))
     baselines = {"independent Bernoulli": bernoulli.nll(frames_of(x)).mean().item()}
+    ngram = FrameNGram().fit(train, train_groups)
+    baselines[f"n-gram, order {ngram.order}"] = ngram.nll(x).mean().item()
+    report["ngram"] = {"order": ngram.order, "discounts": list(ngram.discounts), "folds": ngram.folds,
+                       "cv": {str(order): v for order, v in ngram.cv.items()}}
     if ablation is not None:
         baselines["same decoder, no latent"] = sequence_nll(ablation, x, 1)["iwae"]
+    if frame_model is not None:
+        baselines["VAE per frame (IWAE)"] = frame_vae_nll(frame_model, frames_of(x), seed=seed)
     report["baselines"] = baselines
     return report
 
@@ -432,4 +444,8 @@ def format_sequence_report(report: dict[str, Any]) -> str:
     ranking = sorted([(f"sequence VAE (IWAE, K={n['k']})", n["iwae"])] + list(report["baselines"].items()),
                      key=lambda r: -r[1])
     rows += [f"    {name:26s} {value:10.4f}" for name, value in ranking]
+    if "ngram" in report:
+        g = report["ngram"]
+        rows.append(f"  (n-gram: interpolated absolute discounting, discounts {', '.join(f'{d:g}' for d in g['discounts'])}"
+                    f", order and discounts chosen by {g['folds']}-fold cross-validation over the training pieces)")
     return "\n".join(rows)

@@ -110,6 +110,40 @@ def test_notes_off_the_grid_get_their_chords_on_the_right_beats(tmp_path):
     assert np.allclose([start for _, start, _ in found[1:]], [4 + 1 / 3, 8 + 1 / 3, 12 + 1 / 3], atol=1e-3)
 
 
+def test_a_bass_moving_under_a_held_chord_makes_two_chords(tmp_path):
+    # C major held for two bars in the upper voices; the bass is C in bar 1 and E in bar 2: I, I6
+    upper = [(0, 8, 60), (0, 8, 64), (0, 8, 67)]
+    path = write_midi(tmp_path / "i6.mid", {"Piano": upper + [(0, 4, 48), (4, 8, 52)]})
+    found = [(e.label, e.bass, e.start_beats, e.end_beats) for e in recognise(read_notes(path))]
+    assert found == [("C:maj", 0, 0, 4), ("C:maj/3", 4, 4, 8)]
+
+
+def test_a_bass_arpeggio_keeps_one_chord(tmp_path):
+    # the bass walks C E G C in eighths under a held C major: one chord, its bass the lowest C
+    upper = [(0, 4, 60), (0, 4, 64), (0, 4, 67)]
+    walk = [(0.5 * i, 0.5 * (i + 1), p) for i, p in enumerate([36, 40, 43, 48] * 2)]
+    path = write_midi(tmp_path / "walk.mid", {"Piano": upper + walk})
+    assert [(e.label, e.bass) for e in recognise(read_notes(path))] == [("C:maj", 0)]
+
+
+def test_bass_parts_need_a_held_bass():
+    from chordvae.chords.recognise import _bass_parts
+
+    c_major, beats = (0, 4, 7), np.ones(10, dtype=bool)
+    # C for 4 frames, a passing D (not a chord tone) and E for 1 frame, then E for 4: cut before the long E
+    bass = np.array([48, 48, 48, 48, 50, 52, 52, 52, 52, 52])
+    assert _bass_parts(bass, beats, c_major, 0, 2) == [(0, 5), (5, 10)]
+    assert _bass_parts(bass, beats, c_major, 0, 6) == [(0, 10)]       # no part long enough
+    assert _bass_parts(bass, beats, c_major, 0, 0) == [(0, 10)]       # splitting off
+    assert _bass_parts(bass, np.arange(10) % 2 == 0, c_major, 0, 2) == [(0, 6), (6, 10)]   # E counts from a beat
+    assert _bass_parts(bass, np.arange(10) % 4 == 0, c_major, 0, 2) == [(0, 8), (8, 10)]
+    assert _bass_parts(bass, np.arange(10) % 4 == 0, c_major, 0, 3) == [(0, 10)]   # from the beat on, too short
+    assert _bass_parts(np.array([-1, -1, 50]), beats, c_major, 0, 1) == [(0, 3)]   # no chord tone in the bass
+    # the fifth must be held twice as long: G for 3 frames stays in the C chord, G for 4 does not
+    assert _bass_parts(np.array([48] * 4 + [43] * 3), beats, c_major, 0, 2) == [(0, 7)]
+    assert _bass_parts(np.array([48] * 4 + [43] * 4), beats, c_major, 0, 2) == [(0, 4), (4, 8)]
+
+
 def test_events_carry_what_the_issue_asks(tmp_path):
     path = write_midi(tmp_path / "a.mid", {"Melody": MELODY, "Piano": alberti(PROGRESSION)})
     event = recognise(read_notes(path))[2]
@@ -184,3 +218,30 @@ def test_decoder_matches_a_full_transition_matrix():
     for t in range(frames - 1, 0, -1):
         path.append(int(back[t, path[-1]]))
     assert _viterbi(emission, log_change).tolist() == path[::-1]
+
+
+def test_the_learned_emission_at_the_templates_weights_scores_as_the_templates():
+    # the learned emission's form holds the hand-set templates: started from them, it scores alike
+    from benchmarks.fit_emission import template_weights
+    from chordvae.chords.emission import features
+    from chordvae.chords.recognise import RecogniserOptions, States, _emission
+
+    options, states = RecogniserOptions(), States.vocabulary()
+    rng = np.random.default_rng(0)
+    profile = rng.random((40, 12)) * (rng.random((40, 12)) < 0.4) * rng.uniform(0.1, 3, (40, 1))
+    profile[profile.sum(1) == 0, 0] = 1.0   # no silent frame (silence is scored differently)
+    bass = rng.integers(36, 60, 40)
+    bass[::5] = -1
+    length = np.full(40, 0.5)
+    notes_w, bass_w, bias = template_weights(options).state_matrices(states.names)
+    x, bass_class = features(profile, bass, length, options.evidence_notes)
+    learned = x @ notes_w.T + bass_w[:, bass_class].T + bias
+    assert np.allclose(learned, _emission(profile, bass, length, states, options))
+
+
+def test_the_learned_emission_names_its_weights_in_the_cache_key():
+    from chordvae.chords.emission import load_model
+    from chordvae.chords.recognise import RecogniserOptions
+
+    learned, templates = RecogniserOptions(emission="learned"), RecogniserOptions(emission="templates")
+    assert load_model().digest in learned.cache_key() and load_model().digest not in templates.cache_key()

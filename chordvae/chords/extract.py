@@ -9,7 +9,7 @@ import numpy as np
 
 from .events import ChordEvent
 from .readers import FileRejected, Notes, read_notes
-from .recognise import beats_and_bars
+from .recognise import analysis_frames, beats_and_bars, recognise
 from .segment import Segmentation, segment
 
 __all__ = ["FileRejected", "PieceChords", "extract_file", "find_key"]
@@ -37,14 +37,16 @@ def extract_file(path: str | os.PathLike, seg: Segmentation, corpus: str | None 
     """Read, segment and key-analyse one file, a piece of ``corpus`` (default: as a source of
     its own, the corpus named after the file's stem); raises FileRejected with a reason."""
     notes = read_notes(path)
-    events = segment(notes, seg)
+    # the recogniser's frames serve its chords and its beat grid: computed once
+    frames = analysis_frames(notes) if seg.mode == "chords" else None
+    events = recognise(notes, frames=frames) if frames is not None else segment(notes, seg)
     if not events:
         raise FileRejected("no chord recognised" if seg.mode == "chords"
                            else f"no chord of at least {seg.min_notes} pitch classes")
     tonic, mode = find_key(notes)
     piece = PieceChords(str(Path(path)), events, tonic, mode, Path(path).stem if corpus is None else corpus)
     if seg.mode == "chords":
-        beats, downbeat = beats_and_bars(notes)
+        beats, downbeat = beats_and_bars(notes, frames=frames)
         piece.beats = tuple(np.round(beats, 6).tolist())   # rounded as the events' times are
         piece.downbeats = tuple(np.flatnonzero(downbeat).tolist())
     return piece

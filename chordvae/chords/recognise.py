@@ -8,9 +8,11 @@
 2. **Evidence** per frame (a half beat; a third of a compound beat): duration- and
    velocity-weighted pitch-class profiles with melody tracks weighted down, and the bass (the
    lowest note that sounds for a good part of the frame, melody excluded).
-3. **Templates**: every root and quality of :mod:`~chordvae.chords.vocabulary` plus "no
+3. **Emission**: every root and quality of :mod:`~chordvae.chords.vocabulary` plus "no
    chord", scored as a hidden Markov model's emission: chord tones share most of the note
-   mass, the bass prefers the root, and qualities have a prior.
+   mass, the bass prefers the root, and qualities have a prior. The weights are learned
+   (:mod:`~chordvae.chords.emission`, fitted inside this chain on labelled development data
+   from the hand-set templates they replace, which remain an option).
 4. **Decoding** the whole piece at once (Viterbi) with a harmonic-rhythm prior: a change is
    likeliest on a downbeat, less so on the bar's other strong beat, then on a beat, and least
    between beats. So a broken chord accumulates into one chord over its beat or bar, and a
@@ -18,24 +20,28 @@
    piece (its expected changes per metrical level, by forward-backward), so a chorale may move
    on every beat while a pop song moves by the bar; a short suspended chord joins the chord it
    resolves to. Forward-backward posteriors give each chord a confidence.
+5. **Bass**: a chord is cut where its bass moves to another chord tone and stays there (at
+   least a beat; the fifth, two): an analyst writes I and I6 as two chords.
 
 All parameters are fields of :class:`RecogniserOptions`, fitted on the development data
-(``benchmarks/tune_recogniser.py``).
+(``benchmarks/tune_recogniser.py``; the learned emission's weights: ``benchmarks/fit_emission.py``).
 """
 from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 import numpy as np
 
 from ..errors import ChordVAEError
+from .emission import features, load_model
 from .events import ChordEvent
 from .readers import FileRejected, Notes
 from .vocabulary import chord_set, templates
 
 DECODERS = ("viterbi", "argmax")
+EMISSIONS = ("learned", "templates")
 #: Track or part names that announce a melody (voice, lead, ...).
 MELODY_NAMES = re.compile(r"melod|vocal|voice|voix|vox|lead|sing|soprano|chant|gesang|canto|solo", re.I)
 #: Most (note, frame) pairs one piece may make; a hostile file is refused before it fills memory.
@@ -58,6 +64,10 @@ ABOVE_ANY_PITCH = 1 << 10
 SOUNDING_SHARE = 0.02
 #: The log prior of a quality that ``RecogniserOptions.quality_prior`` does not list.
 UNLISTED_QUALITY_PRIOR = -3.0
+#: A bass on the chord's fifth (perfect, diminished or augmented: semitones above the root) makes a
+#: chord of its own (a six-four) only when held this many times longer than another chord tone.
+FIFTHS = (6, 7, 8)
+FIFTH_HELD = 2
 #: A piece's change probabilities per metrical level are kept within this range.
 CHANGE_RATE_RANGE = (1e-4, 0.9)
 
@@ -70,7 +80,9 @@ def _default_quality_prior() -> dict[str, float]:
 
 @dataclass(frozen=True)
 class RecogniserOptions:
-    """The recogniser's parameters (fitted on pop909-dev and rn-dev).
+    """The recogniser's parameters (fitted on the development data: pop909-dev and rn-dev by
+    ``benchmarks/tune_recogniser.py``; the learned emission on pop909-train and half of rn-dev by
+    ``benchmarks/fit_emission.py``).
 
     Evidence: ``melody_weight`` multiplies the notes of melody tracks; ``evidence_notes`` is
     how many notes sounding through a frame make full-strength evidence. Emission:
@@ -84,7 +96,12 @@ class RecogniserOptions:
     The change probabilities are a prior: each piece's own harmonic rhythm is estimated from
     its expected changes, with the prior worth ``rhythm_prior`` frames (``inf``: fixed).
     ``decoder``: ``viterbi`` (the whole piece) or ``argmax`` (every
-    frame on its own, no smoothing: a baseline).
+    frame on its own, no smoothing: a baseline). ``emission``: ``learned`` (the fitted weights of
+    :mod:`~chordvae.chords.emission`, times ``emission_scale``; ``concentration``,
+    ``non_chord_mass``, the bass terms and the priors then serve only ``templates``) or
+    ``templates`` (the hand-set templates above). A chord is cut where its bass moves to another
+    chord tone for at least ``bass_split_beats`` beats (``FIFTH_HELD`` times that for the fifth;
+    0: never).
     """
 
     melody_weight: float = 0.2
@@ -100,15 +117,24 @@ class RecogniserOptions:
     absorb_beats: float = 1.0
     rhythm_prior: float = 10.0
     decoder: str = "viterbi"
+    emission: str = "learned"
+    emission_scale: float = 1.0
+    bass_split_beats: float = 1.0
 
     def __post_init__(self) -> None:
+        if self.emission not in EMISSIONS:
+            raise ChordVAEError(f"unknown emission {self.emission!r}; choose from {', '.join(EMISSIONS)}")
+        if not self.emission_scale > 0 or not self.bass_split_beats >= 0:
+            raise ChordVAEError("emission_scale must be positive and bass_split_beats at least 0")
         if self.decoder not in DECODERS:
             raise ChordVAEError(f"unknown decoder {self.decoder!r}; choose from {', '.join(DECODERS)}")
         if not all(0 < p < 1 for p in self.change_prob) or len(self.change_prob) != 4:
             raise ChordVAEError("change_prob needs four probabilities between 0 and 1")
 
     def cache_key(self) -> str:
-        return "rec:" + repr(sorted(asdict(self).items()))
+        """Names these options and, for the learned emission, the fitted weights' file."""
+        model = f",model:{load_model().digest}" if self.emission == "learned" else ""
+        return "rec:" + repr(sorted(asdict(self).items())) + model
 
 
 @dataclass(frozen=True, eq=False)
@@ -152,19 +178,43 @@ class Grid:
     level: np.ndarray
 
 
-def recognise(notes: Notes, options: RecogniserOptions = RecogniserOptions()) -> list[ChordEvent]:
-    """The chords of ``notes`` in time order (no-chord stretches are left out)."""
+@dataclass
+class Frames:
+    """One piece's evidence per analysis frame: the ``grid``, ``sub`` frames per beat, ``beats``
+    (B + 1,) the beat edges in quarter notes, ``profile`` (F, 12) and ``bass`` (F,) of :func:`evidence`."""
+
+    grid: Grid
+    sub: int
+    beats: np.ndarray
+    profile: np.ndarray
+    bass: np.ndarray
+
+
+def analysis_frames(notes: Notes, options: RecogniserOptions = RecogniserOptions()) -> Frames | None:
+    """The frames :func:`recognise` decodes (None when no note sounds)."""
     sounding = notes.end > notes.start
     if not sounding.any():
-        return []
-    melody = melody_tracks(notes)
+        return None
     beats, moved = beat_grid(notes)
     edges, sub = _frames(beats)
-    profile, bass = evidence(notes, sounding, melody, edges, options)
+    profile, bass = evidence(notes, sounding, melody_tracks(notes), edges, options)
     level = _levels(notes, beats, sub, profile, reliable_bars=not moved)
-    grid = Grid(edges, level)
+    return Frames(Grid(edges, level), sub, beats, profile, bass)
+
+
+def recognise(notes: Notes, options: RecogniserOptions = RecogniserOptions(),
+              frames: Frames | None = None) -> list[ChordEvent]:
+    """The chords of ``notes`` in time order (no-chord stretches are left out); ``frames``: their
+    :func:`analysis_frames` with ``options`` if already computed."""
+    frames = frames if frames is not None else analysis_frames(notes, options)
+    if frames is None:
+        return []
+    grid = frames.grid
     states = States.vocabulary()
-    emission = _emission(profile, bass, np.diff(edges), states, options)
+    if options.emission == "learned":
+        emission = _learned_emission(frames.profile, frames.bass, np.diff(grid.edges), states, options)
+    else:
+        emission = _emission(frames.profile, frames.bass, np.diff(grid.edges), states, options)
     if options.decoder == "argmax":
         path = emission.argmax(1)
         confidence = np.exp(emission.max(1) - _logsumexp(emission, 1))
@@ -173,9 +223,10 @@ def recognise(notes: Notes, options: RecogniserOptions = RecogniserOptions()) ->
         log_change = np.log(change_prob)[grid.level]
         path = _viterbi(emission, log_change)
         posterior, _ = _posterior(emission, log_change)
-        path = _absorb(path, states, round(options.absorb_beats * sub))
+        path = _absorb(path, states, round(options.absorb_beats * frames.sub))
         confidence = posterior[np.arange(len(path)), path]
-    return _events(notes, grid, path, confidence, profile, bass, states)
+    return _events(notes, grid, path, confidence, frames.profile, frames.bass, states,
+                   round(options.bass_split_beats * frames.sub))
 
 
 def melody_tracks(notes: Notes) -> np.ndarray:
@@ -345,6 +396,22 @@ def _emission(profile: np.ndarray, bass: np.ndarray, length: np.ndarray, states:
     return score + prior[None, :]
 
 
+def _learned_emission(profile: np.ndarray, bass: np.ndarray, length: np.ndarray, states: States,
+                      options: RecogniserOptions) -> np.ndarray:
+    """Log score ``(F, S)`` of each frame under each state from the fitted emission model
+    (:mod:`~chordvae.chords.emission`), times ``emission_scale``."""
+    notes_w, bass_w, bias = _state_matrices(states.names)
+    x, bass_class = features(profile, bass, length, options.evidence_notes)
+    score = np.einsum("fd,sd->fs", x, notes_w) + bass_w[:, bass_class].T + bias[None, :]
+    return options.emission_scale * score
+
+
+@lru_cache(maxsize=4)
+def _state_matrices(names: tuple[tuple[int, str], ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The fitted model's weights for the states of ``names`` (computed once per process)."""
+    return load_model().state_matrices(names)
+
+
 def _viterbi(emission: np.ndarray, log_change: np.ndarray) -> np.ndarray:
     """Most likely state path ``(F,)``: from frame t - 1 to t a state stays with probability
     1 - p_t or moves to any one other state with p_t / (S - 1)."""
@@ -446,17 +513,20 @@ def _absorb(path: np.ndarray, states: States, frames: int) -> np.ndarray:
 
 
 def _events(notes: Notes, grid: Grid, path: np.ndarray, confidence: np.ndarray, profile: np.ndarray,
-            bass: np.ndarray, states: States) -> list[ChordEvent]:
-    """Runs of one state -> chord events (no-chord runs left out). An event's bass is its lowest
-    chord tone among the frames' basses (the root where none sounds)."""
+            bass: np.ndarray, states: States, split_frames: int) -> list[ChordEvent]:
+    """Runs of one state -> chord events (no-chord runs left out), each cut where its bass moves
+    to another chord tone for at least ``split_frames`` frames (:func:`_bass_parts`). An event's
+    bass is its lowest chord tone among the frames' basses (the root where none sounds)."""
     change = np.flatnonzero(np.concatenate([[True], path[1:] != path[:-1]]))
     ends = np.concatenate([change[1:], [len(path)]])
-    starts_s, ends_s = notes.seconds(grid.edges[change]), notes.seconds(grid.edges[ends])
+    parts = [(a + c, a + d, int(path[a])) for a, b in zip(change, ends) if path[a] != States.NO_CHORD
+             for c, d in _bass_parts(bass[a:b], grid.level[a:b] < 3, chord_set(*states.chord(int(path[a]))),
+                                     states.chord(int(path[a]))[0], split_frames)]
+    first = np.array([a for a, _, _ in parts], dtype=np.int64)
+    last = np.array([b for _, b, _ in parts], dtype=np.int64)
+    starts_s, ends_s = notes.seconds(grid.edges[first]), notes.seconds(grid.edges[last])
     events = []
-    for i, (a, b) in enumerate(zip(change, ends)):
-        state = int(path[a])
-        if state == States.NO_CHORD:
-            continue
+    for i, (a, b, state) in enumerate(parts):
         root, quality = states.chord(state)
         pcs = chord_set(root, quality)
         lowest = [int(p) for p in bass[a:b] if p >= 0 and p % 12 in pcs]
@@ -470,15 +540,54 @@ def _events(notes: Notes, grid: Grid, path: np.ndarray, confidence: np.ndarray, 
     return events
 
 
-def beats_and_bars(notes: Notes,
-                   options: RecogniserOptions = RecogniserOptions()) -> tuple[np.ndarray, np.ndarray]:
+def _bass_parts(bass: np.ndarray, on_beat: np.ndarray, pcs: tuple[int, ...], root: int,
+                frames: int) -> list[tuple[int, int]]:
+    """Frame ranges ``[c, d)`` of one chord (``bass`` (F,) its frames' MIDI bass, -1 none) that
+    keep one bass pitch class: I and I6 are two chords. A frame whose bass is not a chord tone keeps
+    the bass before it; a bass heard in fewer than ``frames`` frames (an arpeggio's or a walking
+    bass's other notes), or the fifth for fewer than ``FIFTH_HELD`` times that (an alternating
+    bass, not a six-four chord), joins the part before it (the first part, the next). A bass that
+    arrives between beats (``on_beat`` (F,) false) counts from the next beat on, so a broken
+    chord's upper notes on the off-beats never hold long enough. ``frames`` <= 0: never cut."""
+    if frames <= 0:
+        return [(0, len(bass))]
+    tone = np.where((bass >= 0) & np.isin(bass % 12, pcs), bass % 12, -1)
+    known = np.flatnonzero(tone >= 0)
+    if len(known) == 0:
+        return [(0, len(bass))]
+    filled = tone[known[np.clip(np.searchsorted(known, np.arange(len(bass)), side="right") - 1, 0, None)]]
+    change = np.flatnonzero(np.concatenate([[True], filled[1:] != filled[:-1]]))
+    needed = np.where(np.isin((filled - root) % 12, FIFTHS), FIFTH_HELD * frames, frames)
+
+    heard = (bass >= 0) & (bass % 12 == filled)   # frames that sound the part's bass (not filled in)
+
+    def short(part: list[int]) -> bool:
+        return heard[part[0]:part[1]].sum() < needed[part[0]]
+
+    parts: list[list[int]] = []   # [start, end, pitch class]
+    for c, d in zip(change, np.concatenate([change[1:], [len(bass)]])):
+        if parts and not on_beat[c]:   # a bass arriving between beats takes over on the next beat
+            beat = c + int(np.argmax(on_beat[c:d])) if on_beat[c:d].any() else d
+            parts[-1][1], c = beat, beat
+            if c == d:
+                continue
+        if parts and (short([c, d]) or filled[c] == parts[-1][2]):
+            parts[-1][1] = d
+        else:
+            parts.append([c, d, filled[c]])
+    if len(parts) > 1 and short(parts[0]):
+        parts[1][0] = 0
+        parts.pop(0)
+    return [(int(c), int(d)) for c, d, _ in parts]
+
+
+def beats_and_bars(notes: Notes, options: RecogniserOptions = RecogniserOptions(),
+                   frames: Frames | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The beat grid :func:`recognise` decodes on: beat edges ``(B + 1,)`` in quarter notes (beat
     k is ``[edges[k], edges[k + 1])``) and ``downbeat`` bool ``(B,)``, the beats that start a bar
-    (the file's bars, or those found from the harmony when the file's are unreliable)."""
-    if not (notes.end > notes.start).any():
+    (the file's bars, or those found from the harmony when the file's are unreliable); ``frames``:
+    the notes' :func:`analysis_frames` if already computed."""
+    frames = frames if frames is not None else analysis_frames(notes, options)
+    if frames is None:
         return np.zeros(1), np.zeros(0, dtype=bool)
-    beats, moved = beat_grid(notes)
-    edges, sub = _frames(beats)
-    profile, _ = evidence(notes, notes.end > notes.start, melody_tracks(notes), edges, options)
-    level = _levels(notes, beats, sub, profile, reliable_bars=not moved)
-    return beats, level[::sub] == 0
+    return frames.beats, frames.grid.level[::frames.sub] == 0

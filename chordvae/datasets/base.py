@@ -40,7 +40,8 @@ class Data:
     Events may also be a tensor-like batch (:class:`chordvae.batch.Masked`: windows with a
     mask); ``test``, when the data has a canonical test split, is held out for reporting only;
     ``train_tiled``, when the training windows overlap, is the training split with every frame
-    once (for baselines fitted on it).
+    once (for baselines fitted on it), ``train_tiled_groups`` ``(N_tiled,)`` the piece of each
+    of its windows (for cross-validation over pieces).
     """
 
     train: torch.Tensor
@@ -54,6 +55,7 @@ class Data:
     piece_parts: dict[str, str] = field(default_factory=dict)
     test: Any = None
     train_tiled: Any = None
+    train_tiled_groups: torch.Tensor | None = None
 
     def events(self) -> Events:
         """The corpus the pictures and the latent plane show: every event, training then
@@ -132,6 +134,12 @@ class DatasetAdapter:
     def load_pieces(self, sources: list[str], options: Options | Mapping[str, Any]) -> Pieces:
         """All events of ``sources`` read with ``options``, grouped by piece (not split)."""
         raise ChordVAEError(f"{self.name} data is not made of pieces; use a dataset such as chords")
+
+    def load_pieces_for(self, sources: list[str], meta: DatasetMeta) -> Pieces:
+        """All events of ``sources`` read as the run of ``meta`` reads its own (its options; an
+        adapter whose events depend on more, such as a window length, also uses that), by piece:
+        what ``evaluate --on`` scores."""
+        return self.load_pieces(sources, meta.options)
 
     def evaluation(self, run: Run, data: Data, x: Events, k: int | None, seed: int,
                    progress: bool) -> dict[str, Any]:

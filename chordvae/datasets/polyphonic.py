@@ -217,12 +217,13 @@ class Polyphonic(DatasetAdapter):
         train, _ = windows(pieces["train"], window, context, stride)
         validation, _ = windows(pieces["valid"], window, context)
         test, _ = windows(pieces["test"], window, context)
+        tiled, tiled_piece = windows(pieces["train"], window, context)
         data_dir = str(Path(options["data_dir"]).resolve()) if options.get("data_dir") else None
         meta = DatasetMeta(self.name, [], {"data_dir": data_dir, "window": window, "context": context,
                                            "stride": stride}, seed)
         return Data(train=train, validation=validation, train_labels=torch.full((len(train),), -1),
                     validation_labels=torch.full((len(validation),), -1), label_names=[], meta=meta,
-                    notices=notices, test=test, train_tiled=windows(pieces["train"], window, context)[0])
+                    notices=notices, test=test, train_tiled=tiled, train_tiled_groups=tiled_piece)
 
     def build_model(self, data: Data, arch: str | None = None, latent_dim: int | None = None,
                     hidden: Sequence[int] | None = None) -> nn.Module:
@@ -242,11 +243,12 @@ class Polyphonic(DatasetAdapter):
     def evaluation(self, run: Run, data: Data, x: Masked, k: int | None, seed: int,
                    progress: bool) -> dict[str, Any]:
         """NLL per time step as the papers define it (:func:`chordvae.sequence.sequence_report`), with
-        the independent-Bernoulli baseline and the same decoder without a latent where one was
-        trained beside the run (``RUN/no-latent``)."""
+        the independent-Bernoulli and n-gram baselines fitted on the training pieces, and the same
+        decoder without a latent where one was trained beside the run (``RUN/no-latent``)."""
         ablation = run.dir / ABLATION / "model.pt"
         return sequence_report(run.model, data.train_tiled or data.train, x, k or SEQUENCE_K, seed,
-                               ablation=load_checkpoint(ablation).model if ablation.is_file() else None)
+                               ablation=load_checkpoint(ablation).model if ablation.is_file() else None,
+                               train_groups=data.train_tiled_groups)
 
     def parse_event(self, text: str, meta: DatasetMeta) -> Masked:
         """``valid:N``, ``test:N`` or ``train:N``: window N (from 0) of that split, windows tiling its pieces."""

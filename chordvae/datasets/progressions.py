@@ -20,9 +20,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..baselines import MAX_ORDER
 from ..batch import Masked
 from ..checkpoint import load_checkpoint
 from ..errors import ChordVAEError
+from ..frame_vae import stored_frame_vae
 from ..meta import DatasetMeta
 from ..pictures import sequences as pictures
 from ..plane import LatentPlane
@@ -30,10 +32,12 @@ from ..plots import save_figure
 from ..progressions.corpus import ProgressionCorpus, ProgressionOptions, read_progressions
 from ..progressions.search import WindowPoints, window_points
 from ..progressions.typed import looks_roman, parse_key, parse_progression
-from ..progressions.windows import Windows, split
-from ..sequence import ABLATION, ARCH, SEQUENCE_K, SequenceConfig, build_sequence, sequence_report
+from ..progressions.windows import Windows, held_out, split, tiling_windows
+from ..sequence import ABLATION, ARCH, SEQUENCE_K, SequenceConfig, build_sequence, frames_of, sequence_report
 from ..train import TrainConfig
-from .base import Data, DatasetAdapter
+from .base import Data, DatasetAdapter, Pieces
+from .chords import fingerprint
+from .seen import split_parts
 
 if TYPE_CHECKING:
     from ..listen.midi import RenderOptions
@@ -59,6 +63,12 @@ class ProgressionData(Data):
 
 def _masked(windows: Windows) -> Masked:
     return Masked(windows.frames, windows.mask)
+
+
+def _piece_ids(sources: list[str], corpus: ProgressionCorpus) -> list[str]:
+    """Each piece's identity: its file's sha256 (as the chord dataset knows pieces)."""
+    files = fingerprint(list(sources))
+    return [files.get(source, source) for source in corpus.sources]
 
 
 class Progressions(DatasetAdapter):
@@ -94,6 +104,11 @@ class Progressions(DatasetAdapter):
         meta = DatasetMeta(self.name, list(sources), opts.to_dict(), seed,
                            {"window": length, "context": 0, "beats_per_bar": beats_per_bar,
                             "pieces": corpus.n_pieces})
+        held_pieces = held_out(corpus.n_pieces, seed)
+        ids = _piece_ids(sources, corpus)
+        # every training beat once, for the baselines: after only the beats an n-gram reads
+        tiled = tiling_windows(corpus, np.flatnonzero(~held_pieces), opts.bars, length, opts.transpose,
+                               context=min(length, MAX_ORDER - 1))
         n_held = len(set(held.piece.tolist()))
         note = (f"{n_held} of {corpus.n_pieces} pieces held out whole (seed {seed}); windows of "
                 f"{opts.bars} bars = {length} beats")
@@ -101,30 +116,66 @@ class Progressions(DatasetAdapter):
             train=_masked(train), validation=_masked(held),
             train_labels=torch.full((len(train),), -1), validation_labels=torch.full((len(held),), -1),
             label_names=[], meta=meta, notices=[corpus.summary, note], train_groups=train.piece,
+            train_tiled=_masked(tiled), train_tiled_groups=tiled.piece,
+            piece_parts=split_parts(ids, np.arange(corpus.n_pieces), ~held_pieces),
             corpus_names=names, validation_corpus=corpus_of_piece[held.piece], corpus=corpus, options=opts)
 
-    def build_model(self, data: Data, arch: str | None = None, latent_dim: int | None = None,
-                    hidden: Sequence[int] | None = None) -> nn.Module:
-        """The sequence VAE sized to the windows; ``hidden`` = (encoder, decoder) GRU sizes."""
+    def model_config(self, event_shape: tuple[int, ...], arch: str | None = None, latent_dim: int | None = None,
+                     hidden: Sequence[int] | None = None) -> SequenceConfig:
+        """The sequence model for windows of shape ``(C + T, D)`` whose first half is context (as
+        :meth:`load` and :meth:`load_pieces` cut them); ``hidden`` = (encoder, decoder) GRU sizes."""
         if arch not in (None, ARCH):
             raise ChordVAEError(f"{self.name} trains a sequence VAE; --arch {arch} is for single events")
-        extra = data.meta.extra
-        config = replace(self.default_model, keys=data.train.x.shape[-1], window=extra["window"],
-                         context=extra["context"],
+        length, keys = event_shape
+        config = replace(self.default_model, keys=keys, window=length - length // 2, context=length // 2,
                          latent_dim=self.default_latent_dim if latent_dim is None else latent_dim)
         if hidden:
             if len(hidden) != 2:
                 raise ChordVAEError("--hidden for a sequence model is ENCODER,DECODER (GRU sizes), e.g. 64,128")
             config = replace(config, encoder_hidden=hidden[0], decoder_hidden=hidden[1])
-        return build_sequence(config)
+        return config
+
+    def build_model(self, data: Data, arch: str | None = None, latent_dim: int | None = None,
+                    hidden: Sequence[int] | None = None) -> nn.Module:
+        """The sequence VAE sized to the windows; ``hidden`` = (encoder, decoder) GRU sizes."""
+        extra = data.meta.extra
+        config = self.model_config(tuple(data.train.shape[1:]), arch, latent_dim, hidden)
+        return build_sequence(replace(config, window=extra["window"], context=extra["context"]))
+
+    def load_pieces(self, sources: list[str], options: ProgressionOptions | Mapping[str, Any]) -> Pieces:
+        """Every piece of ``sources`` tiled in windows of ``bars`` bars after as many context beats
+        (see :meth:`load_pieces_for`; here the window length is that of these pieces' meter)."""
+        opts = options if isinstance(options, ProgressionOptions) else ProgressionOptions.from_dict(options)
+        corpus = read_progressions(list(sources), opts, progress=self.progress)
+        length = opts.bars * corpus.bar_length()
+        return self._tiled_pieces(sources, corpus, opts, length, length)
+
+    def _tiled_pieces(self, sources: list[str], corpus: ProgressionCorpus, opts: ProgressionOptions,
+                      length: int, context: int) -> Pieces:
+        tiled = tiling_windows(corpus, None, opts.bars, length, opts.transpose, context=context)
+        return Pieces(_masked(tiled), tiled.piece, corpus.n_pieces, [corpus.summary], _piece_ids(sources, corpus))
+
+    def load_pieces_for(self, sources: list[str], meta: DatasetMeta) -> Pieces:
+        """Every piece of ``sources`` read with the run's options and tiled in the run's windows
+        (its length and context, whatever the meter of these pieces), one ``Masked`` window per
+        row of ``events``; pieces are known by their file's sha256."""
+        opts = ProgressionOptions.from_dict(meta.options)
+        corpus = read_progressions(list(sources), opts, progress=self.progress)
+        return self._tiled_pieces(sources, corpus, opts, meta.extra["window"], meta.extra["context"])
 
     def evaluation(self, run: Run, data: Data, x: Masked, k: int | None, seed: int,
                    progress: bool) -> dict[str, Any]:
-        """NLL per beat (:func:`chordvae.sequence.sequence_report`) with the independent-Bernoulli
-        baseline, and the decoder without a latent when one was trained beside the run."""
+        """NLL per beat (:func:`chordvae.sequence.sequence_report`) with the baselines fitted on the
+        training pieces (every beat once): independent Bernoulli, the n-gram over beat frames and
+        the chord VAE applied beat by beat (:mod:`chordvae.frame_vae`; trained with the run's seed
+        the first time and kept in ``RUN/per-frame``), and the decoder without a latent when one
+        was trained beside the run."""
         ablation = run.dir / ABLATION / "model.pt"
-        return sequence_report(run.model, data.train, x, k or SEQUENCE_K, seed,
-                               ablation=load_checkpoint(ablation).model if ablation.is_file() else None)
+        train = data.train_tiled or data.train
+        frame_model = stored_frame_vae(run.dir, frames_of(train), run.training.seed, run.dataset_meta)
+        return sequence_report(run.model, train, x, k or SEQUENCE_K, seed,
+                               ablation=load_checkpoint(ablation).model if ablation.is_file() else None,
+                               train_groups=data.train_tiled_groups, frame_model=frame_model)
 
     def parse_event(self, text: str, meta: DatasetMeta, key: str | None = None) -> Masked:
         """A typed progression (chord symbols, beats with bar lines, Roman numerals in ``key``
