@@ -122,12 +122,12 @@ class Progressions(DatasetAdapter):
 
     def model_config(self, event_shape: tuple[int, ...], arch: str | None = None, latent_dim: int | None = None,
                      hidden: Sequence[int] | None = None) -> SequenceConfig:
-        """The sequence model for windows of shape ``(C + T, D)`` whose first half is context (as
-        :meth:`load` and :meth:`load_pieces` cut them); ``hidden`` = (encoder, decoder) GRU sizes."""
+        """The sequence model for windows of shape ``(T, D)`` without context (as :meth:`load` and
+        :meth:`load_pieces` cut them); ``hidden`` = (encoder, decoder) GRU sizes."""
         if arch not in (None, ARCH):
             raise ChordVAEError(f"{self.name} trains a sequence VAE; --arch {arch} is for single events")
         length, keys = event_shape
-        config = replace(self.default_model, keys=keys, window=length - length // 2, context=length // 2,
+        config = replace(self.default_model, keys=keys, window=length, context=0,
                          latent_dim=self.default_latent_dim if latent_dim is None else latent_dim)
         if hidden:
             if len(hidden) != 2:
@@ -143,12 +143,12 @@ class Progressions(DatasetAdapter):
         return build_sequence(replace(config, window=extra["window"], context=extra["context"]))
 
     def load_pieces(self, sources: list[str], options: ProgressionOptions | Mapping[str, Any]) -> Pieces:
-        """Every piece of ``sources`` tiled in windows of ``bars`` bars after as many context beats
-        (see :meth:`load_pieces_for`; here the window length is that of these pieces' meter)."""
+        """Every piece of ``sources`` tiled in windows of ``bars`` bars, without context (see
+        :meth:`load_pieces_for`; here the window length is that of these pieces' meter)."""
         opts = options if isinstance(options, ProgressionOptions) else ProgressionOptions.from_dict(options)
         corpus = read_progressions(list(sources), opts, progress=self.progress)
         length = opts.bars * corpus.bar_length()
-        return self._tiled_pieces(sources, corpus, opts, length, length)
+        return self._tiled_pieces(sources, corpus, opts, length, 0)
 
     def _tiled_pieces(self, sources: list[str], corpus: ProgressionCorpus, opts: ProgressionOptions,
                       length: int, context: int) -> Pieces:
