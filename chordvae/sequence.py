@@ -33,6 +33,13 @@ from .batch import Masked
 from .vae import VAE, ModelConfig, build_model, iwae_nll
 
 OUTPUTS = ("made", "bernoulli")
+#: how the encoder summarises its BiGRU: the mean over the scored frames, or the two ends (the
+#: forward state at the last scored frame and the backward state at the first)
+POOLINGS = ("mean", "ends")
+#: what the decoder reads at each step of the window: the previous frame (teacher forcing in
+#: training, its own output when generating) or nothing but z (frames independent given z and
+#: the context, a conductor-like decoder that must put the window in z)
+FEEDS = ("frames", "none")
 ARCH = "sequence"
 #: where the same decoder without a latent is stored beside a run (``RUN/no-latent/model.pt``)
 ABLATION = "no-latent"
@@ -123,7 +130,11 @@ class SequenceConfig:
     ``made`` (with ``made_hidden`` units) or ``bernoulli``; ``latent_dim`` 0: no latent;
     ``input_dropout``: while training, each previous frame the decoder reads is blanked with
     this probability (word dropout, Bowman et al. 2016: makes the decoder lean on z);
-    ``dropout`` on the decoder's GRU outputs."""
+    ``context_dropout``: while training, a window's context is blanked with this probability (as
+    at a piece's start), so that the decoder also learns to decode a window from z alone;
+    ``dropout`` on the decoder's GRU outputs; ``pooling`` (:data:`POOLINGS`) and ``feed``
+    (:data:`FEEDS`) as their constants say. Configs stored without ``pooling`` or ``feed`` load as
+    ``mean`` and ``frames``, what they were trained with."""
 
     keys: int = 88
     window: int = 16
@@ -134,14 +145,19 @@ class SequenceConfig:
     output: str = "made"
     made_hidden: int = 256
     input_dropout: float = 0.0
+    context_dropout: float = 0.0
     dropout: float = 0.0
+    pooling: str = "ends"
+    feed: str = "frames"
 
     def validate(self) -> None:
         if self.output not in OUTPUTS:
             raise ValueError(f"unknown frame output {self.output!r}; choose from {', '.join(OUTPUTS)}")
+        if self.pooling not in POOLINGS or self.feed not in FEEDS:
+            raise ValueError(f"pooling must be one of {', '.join(POOLINGS)} and feed one of {', '.join(FEEDS)}")
         if self.window < 1 or self.context < 0 or self.latent_dim < 0 or self.keys < 1:
             raise ValueError("a sequence model needs window >= 1, context >= 0, latent >= 0 and keys >= 1")
-        if not (0 <= self.input_dropout < 1 and 0 <= self.dropout < 1):
+        if not (0 <= self.input_dropout < 1 and 0 <= self.dropout < 1 and 0 <= self.context_dropout <= 1):
             raise ValueError("dropout rates must be in [0, 1)")
 
     @property
@@ -154,7 +170,7 @@ class SequenceConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "SequenceConfig":
-        return cls(**{k: v for k, v in d.items() if k != "arch"})
+        return cls(**{"pooling": "mean", "feed": "frames", **{k: v for k, v in d.items() if k != "arch"}})
 
 
 def build_any(config: dict[str, Any]) -> VAE:
@@ -166,12 +182,13 @@ def build_any(config: dict[str, Any]) -> VAE:
 
 
 class SequenceEncoder(nn.Module):
-    """q(z | scored frames): a bidirectional GRU, its outputs averaged over the scored frames ->
-    ``(B, 2 * latent_dim)``; with ``latent_dim`` 0 no weights and ``(B, 0)``."""
+    """q(z | scored frames): a bidirectional GRU over the scored frames, pooled as
+    ``config.pooling`` says -> ``(B, 2 * latent_dim)``; with ``latent_dim`` 0 no weights and
+    ``(B, 0)``."""
 
     def __init__(self, config: SequenceConfig):
         super().__init__()
-        self.context, self.latent_dim = config.context, config.latent_dim
+        self.context, self.latent_dim, self.pooling = config.context, config.latent_dim, config.pooling
         if config.latent_dim:
             self.gru = nn.GRU(config.keys, config.encoder_hidden, batch_first=True, bidirectional=True)
             self.posterior = nn.Linear(2 * config.encoder_hidden, 2 * config.latent_dim)
@@ -183,8 +200,10 @@ class SequenceEncoder(nn.Module):
         # packed: the backward direction starts at each window's last scored frame, not in its padding
         lengths = m.sum(1).clamp(min=1).long().cpu()
         packed = nn.utils.rnn.pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
-        out, _ = nn.utils.rnn.pad_packed_sequence(self.gru(packed)[0], batch_first=True,
-                                                  total_length=x.shape[1])
+        out, last = self.gru(packed)
+        if self.pooling == "ends":   # forward state after the last scored frame, backward after the first
+            return self.posterior(torch.cat([last[0], last[1]], -1))
+        out, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
         pooled = (out * m.unsqueeze(-1)).sum(1) / m.sum(1, keepdim=True).clamp(min=1)
         return self.posterior(pooled)
 
@@ -208,9 +227,15 @@ class SequenceDecoder(nn.Module):
     def _states(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """Decoder contexts ``(B, T, H + latent)``: frame t's from frames < t and z ``(B, latent)``."""
         prev = torch.cat([x.new_zeros(len(x), 1, x.shape[2]), x[:, :-1]], 1)
+        if self.config.feed == "none":            # only the context is read: frames after it come from z
+            prev[:, self.config.context + 1:] = 0
         if self.training and self.config.input_dropout > 0:
             keep = torch.rand(prev.shape[:2], device=x.device) >= self.config.input_dropout
             prev = prev * keep.unsqueeze(-1)
+        c = self.config.context
+        if self.training and c and self.config.context_dropout > 0:
+            blank = torch.rand(len(x), device=x.device) < self.config.context_dropout
+            prev[blank, :c + 1] = 0
         zt = z.unsqueeze(1).expand(-1, x.shape[1], -1)
         h0 = torch.tanh(self.initial(z)).unsqueeze(0) if self.config.latent_dim else None
         out, _ = self.gru(torch.cat([prev, zt], -1), h0)
@@ -230,29 +255,34 @@ class SequenceDecoder(nn.Module):
     def generate(self, z: torch.Tensor, length: int, context: torch.Tensor | None = None,
                  greedy: bool = False, generator: torch.Generator | None = None) -> torch.Tensor:
         """Frames ``(B, length, keys)`` decoded from z ``(B, latent_dim)`` one at a time, each
-        fed back (no teacher forcing), after reading ``context`` ``(B, C, keys)`` when given;
-        ``greedy``: every key takes its more likely value, else keys are sampled."""
+        fed back (no teacher forcing; with ``feed none`` nothing is), after reading ``context``
+        ``(B, C, keys)``; without one, the model's context is blank, as at a piece's start (and
+        as context dropout trains it); ``greedy``: every key takes its more likely value, else
+        keys are sampled."""
         b = len(z)
         h = torch.tanh(self.initial(z)).unsqueeze(0) if self.config.latent_dim else None
         prev = z.new_zeros(b, 1, self.config.keys)
         zt = z.unsqueeze(1)
-        if context is not None and context.shape[1]:
+        if context is None:
+            context = z.new_zeros(b, self.config.context, self.config.keys)
+        if context.shape[1]:
             inputs = torch.cat([prev, context[:, :-1]], 1)
             _, h = self.gru(torch.cat([inputs, zt.expand(-1, inputs.shape[1], -1)], -1), h)
             prev = context[:, -1:]
         frames = []
         for _ in range(length):
             out, h = self.gru(torch.cat([prev, zt], -1), h)
-            prev = self.frame.sample(torch.cat([out, zt], -1), greedy=greedy, generator=generator)
-            frames.append(prev)
+            frame = self.frame.sample(torch.cat([out, zt], -1), greedy=greedy, generator=generator)
+            frames.append(frame)
+            prev = frame if self.config.feed == "frames" else torch.zeros_like(frame)
         return torch.cat(frames, 1)
 
     def sample(self, z: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Sampled frames ``(N, window, keys)`` from z ``(N, latent_dim)`` alone."""
+        """Sampled frames ``(N, window, keys)`` from z ``(N, latent_dim)`` alone (blank context)."""
         return self.generate(z, self.config.window, generator=generator)
 
     def mean(self, z: torch.Tensor) -> torch.Tensor:
-        """Greedy frames ``(N, window, keys)`` from z alone (no context, no teacher forcing): an
+        """Greedy frames ``(N, window, keys)`` from z alone (blank context, no teacher forcing): an
         autoregressive decoder has no per-key probabilities, so its most likely frames stand in."""
         return self.generate(z, self.config.window, greedy=True)
 
@@ -327,9 +357,9 @@ def sequence_nll(model: VAE, data: Masked, k: int, batch_size: int = 256,
 @torch.no_grad()
 def reconstruction(model: VAE, data: Masked, with_context: bool = False,
                    batch_size: int = 512) -> dict[str, float]:
-    """Decode each window's posterior mean greedily without teacher forcing, from z alone (or,
-    ``with_context``, after reading the frames before the window): the share of scored frames
-    reproduced exactly, and F1 over sounding keys."""
+    """Decode each window's posterior mean greedily without teacher forcing, from z alone (a blank
+    context, as at a piece's start; or, ``with_context``, after reading the frames before the
+    window): the share of scored frames reproduced exactly, and F1 over sounding keys."""
     c = model.config.context
     exact = tp = fp = fn = 0.0
     for i in range(0, len(data), batch_size):

@@ -234,3 +234,60 @@ def test_free_bits_can_stop_after_some_epochs(tmp_path):
         kls[n] = [r["train"]["kl_loss"] for r in history]
     assert kls[0][:2] == pytest.approx(kls[2][:2])     # the same first two epochs
     assert kls[2][5] < kls[0][5] - 1.0                 # then the KL is paid for, and falls (nats)
+
+
+@pytest.mark.parametrize("pooling", ["mean", "ends"])
+def test_both_poolings_ignore_padding(pooling):
+    torch.manual_seed(0)
+    model = build_sequence(SequenceConfig(keys=5, window=6, context=0, latent_dim=2, encoder_hidden=8,
+                                          decoder_hidden=12, made_hidden=10, pooling=pooling)).eval()
+    batch, _ = windows(random_pieces([2, 6, 4]), 6, 0)
+    noisy = Masked(batch.x + (~batch.mask).unsqueeze(-1).float(), batch.mask)
+    assert torch.allclose(model.encode(noisy)[0], model.encode(batch)[0], atol=1e-5)
+
+
+def test_old_configs_load_with_the_pooling_and_feed_they_were_trained_with():
+    stored = {k: v for k, v in SequenceConfig().to_dict().items() if k not in ("pooling", "feed")}
+    old = SequenceConfig.from_dict(stored)
+    assert (old.pooling, old.feed) == ("mean", "frames")
+    assert SequenceConfig().pooling == "ends"
+
+
+def test_a_decoder_fed_nothing_scores_each_frame_from_z_and_the_context_alone():
+    """feed none: changing a frame of the window changes no other frame's log-probability."""
+    torch.manual_seed(0)
+    config = SequenceConfig(keys=5, window=4, context=2, latent_dim=2, encoder_hidden=8, decoder_hidden=12,
+                            made_hidden=10, feed="none")
+    model = build_sequence(config).eval()
+    x = (torch.rand(1, 6, 5) < 0.5).float()
+    z = torch.randn(1, 2)
+
+    def per_frame(x: torch.Tensor) -> torch.Tensor:
+        return model.decoder.frame.log_prob(x, model.decoder._states(x, z))[0]
+
+    changed = x.clone()
+    changed[0, 3] = 1 - changed[0, 3]                    # the window's second frame
+    before, after = per_frame(x), per_frame(changed)
+    assert not torch.allclose(before[3], after[3])
+    assert torch.allclose(before[4:], after[4:]) and torch.allclose(before[:3], after[:3])
+    context_changed = x.clone()
+    context_changed[0, 1] = 1 - context_changed[0, 1]    # the frame before the window: read
+    assert not torch.allclose(per_frame(context_changed)[2:], before[2:])
+    # generating feeds nothing back either: each greedy frame is the greedy frame of the scoring state
+    frames = model.decoder.generate(z, 4, context=x[:, :2], greedy=True)
+    assert torch.equal(frames, model.decoder.frame.sample(model.decoder._states(x, z)[:, 2:], greedy=True))
+
+
+def test_context_dropout_blanks_the_context_while_training():
+    torch.manual_seed(0)
+    config = SequenceConfig(keys=5, window=3, context=3, latent_dim=2, encoder_hidden=8, decoder_hidden=12,
+                            made_hidden=10, context_dropout=1.0)
+    model = build_sequence(config)
+    x = (torch.rand(2, 6, 5) < 0.5).float()
+    z = torch.randn(2, 2)
+    blank = x.clone()
+    blank[:, :3] = 0
+    model.train()
+    assert torch.allclose(model.decoder._states(x, z), model.decoder._states(blank, z))
+    model.eval()                                          # scoring reads the context
+    assert not torch.allclose(model.decoder._states(x, z), model.decoder._states(blank, z))
