@@ -64,23 +64,28 @@ function frameGreedy(ctx) {
   return x;
 }
 
-/** The window decoded greedily from z alone, as chordvae.sequence.SequenceDecoder.mean: T frames. */
+/** The window decoded greedily from z alone, as chordvae.sequence.SequenceDecoder.mean: T frames
+ *  after a blank context (the decoder first reads CFG.context empty frames); with feed "none" no
+ *  frame is fed back. */
 function decodeFrames(z) {
   const H = CFG.decoder_hidden;
   let h = new Float64Array(H);
   if (CFG.latent_dim) h = affine(W["decoder.initial.weight"], W["decoder.initial.bias"], z).map(Math.tanh);
-  let prev = new Float64Array(D);
-  const zf = Float64Array.from(z), frames = [];
+  const blank = new Float64Array(D), zf = Float64Array.from(z), frames = [];
+  for (let t = 0; t < CFG.context; t++) h = gruStep("decoder.gru", "", concat(blank, zf), h);
+  let prev = blank;
   for (let t = 0; t < T; t++) {
     h = gruStep("decoder.gru", "", concat(prev, zf), h);
-    prev = frameGreedy(concat(h, zf));
-    frames.push(prev);
+    const frame = frameGreedy(concat(h, zf));
+    frames.push(frame);
+    prev = CFG.feed === "none" ? blank : frame;
   }
   return frames;
 }
 
 /** The posterior mean of a window (`frames`: T frames of D numbers, `mask`: which are scored), as
- *  chordvae.sequence.SequenceEncoder: a BiGRU over the first (scored) frames, its outputs averaged. */
+ *  chordvae.sequence.SequenceEncoder: a BiGRU over the first (scored) frames, its outputs averaged
+ *  over the scored frames (pooling "mean") or its two end states (pooling "ends"). */
 function encodeWindow(frames, mask) {
   const He = CFG.encoder_hidden;
   const scored = mask.filter(Boolean).length;
@@ -91,6 +96,11 @@ function encodeWindow(frames, mask) {
   h = new Float64Array(He);
   for (let t = L - 1; t >= 0; t--) bwd[t] = h = gruStep("encoder.gru", "_reverse", frames[t], h);
   const pooled = new Float64Array(2 * He);
+  if (CFG.pooling === "ends") {
+    pooled.set(fwd[L - 1], 0);
+    pooled.set(bwd[0], He);
+    return Array.from(affine(W["encoder.posterior.weight"], W["encoder.posterior.bias"], pooled).slice(0, CFG.latent_dim));
+  }
   for (let t = 0; t < L; t++) {
     if (!mask[t]) continue;
     for (let j = 0; j < He; j++) { pooled[j] += fwd[t][j]; pooled[He + j] += bwd[t][j]; }

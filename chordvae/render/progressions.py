@@ -51,7 +51,7 @@ MAX_POINTS = 60_000
 MAX_MEANS = 500_000
 #: the configuration fields whose meaning the page's encoder and decoder implement
 KNOWN_CONFIG = {"arch", "keys", "window", "context", "latent_dim", "encoder_hidden", "decoder_hidden",
-                "output", "made_hidden", "input_dropout", "dropout"}
+                "output", "made_hidden", "input_dropout", "context_dropout", "dropout", "pooling", "feed"}
 _QUANT = 32767  # plane coordinates are stored as int16 fractions of the view's half-width
 
 
