@@ -157,3 +157,33 @@ function download(data, name, type) {
   a.remove();
   setTimeout(() => URL.revokeObjectURL(a.href), 10000);
 }
+
+/** Adds the plane point `uv` to the walk. */
+function addWaypoint(uv) {
+  state.path = [...state.path, uv.slice()];
+  updateWalk();
+}
+
+/** Stops playing and empties the walk. */
+function clearWalk() {
+  stop();
+  state.path = [];
+  updateWalk();
+}
+
+/** Keyboard on the plane: arrows move the cursor (Shift: larger steps), Enter or Space calls
+ *  `playHere`, W adds the cursor to the walk, P plays the walk, Esc clears it. */
+function bindPlaneKeys(playHere) {
+  canvas.addEventListener("keydown", e => {
+    const step = (2 * E) / (e.shiftKey ? 12 : 48);
+    const moves = { ArrowLeft: [-step, 0], ArrowRight: [step, 0], ArrowUp: [0, step], ArrowDown: [0, -step] };
+    const key = e.key.length === 1 ? e.key.toLowerCase() : e.key;
+    if (moves[key]) moveCursor(state.cursor[0] + moves[key][0], state.cursor[1] + moves[key][1]);
+    else if (key === "Enter" || key === " ") playHere();
+    else if (key === "w") addWaypoint(state.cursor);
+    else if (key === "p") playWalk();
+    else if (key === "Escape") clearWalk();
+    else return;
+    e.preventDefault();
+  });
+}

@@ -322,29 +322,7 @@ canvas.addEventListener("pointerup", e => {
 });
 canvas.addEventListener("pointerleave", () => { if (!press) { state.hoverPoint = -1; draw(); } });
 
-function addWaypoint(uv) {
-  state.path = [...state.path, uv.slice()];
-  updateWalk();
-}
-
-canvas.addEventListener("keydown", e => {
-  const step = (2 * E) / (e.shiftKey ? 12 : 48);
-  const moves = { ArrowLeft: [-step, 0], ArrowRight: [step, 0], ArrowUp: [0, step], ArrowDown: [0, -step] };
-  const key = e.key.length === 1 ? e.key.toLowerCase() : e.key;
-  if (moves[key]) moveCursor(state.cursor[0] + moves[key][0], state.cursor[1] + moves[key][1]);
-  else if (key === "Enter" || key === " ") playChord(chordAt(...state.cursor));
-  else if (key === "w") addWaypoint(state.cursor);
-  else if (key === "p") playWalk();
-  else if (key === "Escape") clearWalk();
-  else return;
-  e.preventDefault();
-});
-
-function clearWalk() {
-  stop();
-  state.path = [];
-  updateWalk();
-}
+bindPlaneKeys(() => playChord(chordAt(...state.cursor)));
 
 document.getElementById("play-walk").addEventListener("click", playWalk);
 document.getElementById("stop").addEventListener("click", stop);
