@@ -6,6 +6,8 @@ chosen, so importing chordvae never changes a notebook's backend.
 """
 from __future__ import annotations
 
+import warnings
+
 from pathlib import Path
 from typing import Sequence
 
@@ -48,8 +50,16 @@ def loss_figure(metrics: Sequence[dict], kept_epoch: int | None = None) -> Figur
     return fig
 
 
+def tight(fig: Figure) -> None:
+    """``fig.tight_layout()``, quietly: where a tall title leaves it no room it changes nothing,
+    and :func:`save_figure` crops to what is drawn anyway."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Tight layout not applied", UserWarning)
+        fig.tight_layout()
+
+
 def save_figure(fig: Figure, path: str | Path) -> None:
     """Save ``fig`` as PNG atomically, cropped to what is drawn (legends beside the axes included)."""
-    fig.tight_layout()
+    tight(fig)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight", pad_inches=0.1)

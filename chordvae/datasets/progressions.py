@@ -86,7 +86,7 @@ class Progressions(DatasetAdapter):
     #: chosen on pop909-train's held-out pieces (benchmarks/README.md, sequence_variants.py): the
     #: encoder's end states, word dropout 0.5, free bits of 1 nat per dimension for 8 epochs, then
     #: the ELBO; patience = epochs: the checkpoint keeps the best epoch on the held-out pieces
-    default_model: ClassVar[SequenceConfig] = SequenceConfig(encoder_hidden=128, decoder_hidden=256, made_hidden=64,
+    default_model: ClassVar[SequenceConfig] = SequenceConfig(encoder_hidden=64, decoder_hidden=192, made_hidden=64,
                                                              input_dropout=0.5)
     default_training: ClassVar[TrainConfig] = TrainConfig(
         epochs=16, batch_size=128, learning_rate=3e-3, free_bits=1.0, free_bits_epochs=8, patience=16)

@@ -27,6 +27,7 @@ from ..chords.pcset import rows_to_masks, to_mask
 from ..chords.stats import CORPUS_COLOURS
 from ..errors import ChordVAEError
 from ..plane import LatentPlane, posterior_means
+from ..plots import tight
 from ..vae import VAE
 from .labels import place_labels
 
@@ -117,7 +118,7 @@ def latent_space_figure(model: VAE, plane: LatentPlane, colouring: Colouring, n:
     ax.set_title("decoded chords on the latent grid (pitch classes with p ≥ 0.5; shade = confidence),\n"
                  "each cell decoded at the dot of its most frequent chord, else at its centre"
                  + (f"\n{plane.note}" if plane.note else ""), fontsize=10)
-    fig.tight_layout()
+    tight(fig)
     ax.apply_aspect()   # the equal aspect shrinks the axes at draw time: measure the cells as drawn
     renderer = fig.canvas.get_renderer()
     cell = abs(ax.transData.transform((step, 0))[0] - ax.transData.transform((0, 0))[0])  # pixels
@@ -185,7 +186,7 @@ def label_clusters_figure(model: VAE, data: Data, plane: LatentPlane, colouring:
     _fit_limits(ax, points)
     ax.set_title(f"{len(distinct)} distinct chords ({len(events)} events) at their posterior means"
                  + (f"\n{plane.note}" if plane.note else ""), fontsize=10)
-    fig.tight_layout()
+    tight(fig)
     top = torch.argsort(counts, descending=True, stable=True)[:labelled].numpy()
     place_labels(ax, [name_chord(pcs[i]).symbol for i in top], points[top])
     return fig
@@ -214,7 +215,7 @@ def circle_of_fifths_figure(circle: CircleOfFifths, title: str = "") -> Figure:
     note = f"\n{circle.plane.note}" if circle.plane.note else ""
     ax.set_title((title or "major, minor and dominant-seventh chords at their posterior means, "
                   "in circle-of-fifths order") + note, fontsize=10)
-    fig.tight_layout()
+    tight(fig)
     place_labels(ax, circle.labels, p, colours=colours, fontsize=9)
     return fig
 

@@ -16,7 +16,7 @@ from matplotlib.patches import Patch
 
 from ..chords.stats import CORPUS_COLOURS
 from ..plane import LatentPlane
-from ..plots import label_plane
+from ..plots import label_plane, tight
 from ..progressions.frames import progression_text
 from ..vae import VAE
 from .labels import place_labels
@@ -142,7 +142,7 @@ def progression_map_figure(points: np.ndarray, labels: Sequence[str], by: str, p
     ax.set_xlim(lo[0] - pad[0], hi[0] + pad[0])
     ax.set_ylim(lo[1] - pad[1], hi[1] + pad[1])
     label_plane(ax, plane, title)
-    fig.tight_layout()
+    tight(fig)
     named = [k for k, label in enumerate(path_labels) if label]
     if path is not None and named:
         place_labels(ax, [path_labels[k] for k in named], path[named], fontsize=7)
