@@ -63,13 +63,13 @@ def test_train_writes_a_sequence_run(trained):
         assert (run_dir / name).is_file(), name
     run = load_run(run_dir, progress=False)
     config = run.model.config
-    assert (config.keys, config.window, config.context, config.latent_dim) == (25, 8, 8, 2)
+    assert (config.keys, config.window, config.context, config.latent_dim) == (25, 8, 0, 2)
     assert run.dataset_meta.options["bars"] == 2
     data = run.data()
-    assert isinstance(data.train, Masked) and data.train.x.shape[1:] == (16, 25)
+    assert isinstance(data.train, Masked) and data.train.x.shape[1:] == (8, 25)
     # held-out pieces are whole: no training window comes from a held-out piece
     corpus = read_progressions([str(folder)], ProgressionOptions(bars=2), progress=False)
-    train, held = split(corpus, ProgressionOptions(bars=2), 0, 8, context=8)
+    train, held = split(corpus, ProgressionOptions(bars=2), 0, 8)
     assert set(train.piece.tolist()).isdisjoint(held.piece.tolist())
     assert torch.equal(data.validation.x, held.frames) and torch.equal(data.train.x, train.frames)
 
@@ -86,8 +86,8 @@ def test_typed_progressions_are_windows_of_the_run(trained):
     run = load_run(run_dir, progress=False)
     adapter, meta = run.adapter, run.dataset_meta
     chords = adapter.parse_event("C G", meta)
-    assert chords.x.shape == (1, 16, 25) and chords.mask.tolist() == [[False] * 8 + [True] * 8]
-    assert progression_text(chords.x[0, 8:].numpy(), 4) == "| C . . . | G . . . |"
+    assert chords.x.shape == (1, 8, 25) and chords.mask.tolist() == [[True] * 8]      # no context
+    assert progression_text(chords.x[0].numpy(), 4) == "| C . . . | G . . . |"
     assert torch.equal(adapter.parse_event("| C . . . | G . . . |", meta).x, chords.x)
     assert torch.equal(adapter.parse_event("I V", meta).x, chords.x)      # numerals without a key: in C
     with pytest.raises(Exception, match="beats"):
@@ -99,7 +99,7 @@ def test_a_corpus_window_reads_back_and_encodes(trained):
     run = load_run(run_dir, progress=False)
     event = run.adapter.parse_event(f"{folder / 'a.mid'}:3-4", run.dataset_meta)
     typed = parse_progression("Am F")
-    assert torch.equal(event.x[0, 8:], torch.from_numpy(typed.frames))
+    assert torch.equal(event.x[0], torch.from_numpy(typed.frames))
     mu, _ = run.model.encode(event)
     # the CLI prints the same posterior mean for the file's bars and the typed chords
     out = CliRunner().invoke(main, ["encode", str(run_dir), f"{folder / 'a.mid'}:3-4", "Am F"])
