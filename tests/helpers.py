@@ -4,6 +4,8 @@ Test modules import these from here, never from each other; ``conftest.py`` regi
 """
 from __future__ import annotations
 
+import json
+import re
 import shutil
 import tempfile
 import time
@@ -146,3 +148,9 @@ def wait_for_download(target: Path, seconds: float = 20) -> None:
         last = size
         time.sleep(0.1)
     raise AssertionError(f"the page's download {target.name} did not finish within {seconds:.0f} s")
+
+
+def page_data(run: Path) -> dict:
+    """The data block an explorer page (``RUN/explorer.html``) carries."""
+    html = (run / "explorer.html").read_text()
+    return json.loads(re.search(r'<script type="application/json" id="chordvae-data">(.*?)</script>', html, re.S).group(1))

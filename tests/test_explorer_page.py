@@ -29,7 +29,7 @@ from chordvae.meta import DatasetMeta
 from chordvae.plane import LatentPlane
 from chordvae.render.explorer import explorer_data
 from chordvae.vae import ModelConfig, build_model
-from tests.helpers import chromium, wait_for_download
+from tests.helpers import chromium, page_data, wait_for_download
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "midi" / "bach"
 
@@ -52,11 +52,6 @@ def chord_run(tmp_path_factory) -> Path:
         assert result.exit_code == 0, result.output
     assert result.output.strip() == f"open {(root / 'run' / 'explorer.html').resolve()}"
     return root / "run"
-
-
-def page_data(run: Path) -> dict:
-    html = (run / "explorer.html").read_text()
-    return json.loads(re.search(r'<script type="application/json" id="chordvae-data">(.*?)</script>', html, re.S).group(1))
 
 
 def test_the_page_is_one_small_file_that_needs_no_network(chord_run):

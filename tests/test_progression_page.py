@@ -2,7 +2,6 @@
 Chromium it decodes, names, plays, morphs and encodes progressions exactly as the CLI does."""
 from __future__ import annotations
 
-import json
 import re
 import shutil
 from dataclasses import asdict, dataclass, replace
@@ -26,7 +25,7 @@ from chordvae.render.explorer import write_explorer
 from chordvae.render.progressions import corpus_points, expected_weights, model_weights, name_table
 from chordvae.chords.names import name_chord
 from chordvae.sequence import SequenceConfig, build_sequence
-from tests.helpers import chromium, wait_for_download
+from tests.helpers import chromium, page_data, wait_for_download
 
 POP = Path(__file__).resolve().parents[1] / "data" / "midi" / "pop"
 
@@ -51,11 +50,6 @@ def prog_run(tmp_path_factory) -> Path:
         assert result.exit_code == 0, result.output
     assert result.output.strip() == f"open {(root / 'run' / 'explorer.html').resolve()}"
     return root / "run"
-
-
-def page_data(run: Path) -> dict:
-    html = (run / "explorer.html").read_text()
-    return json.loads(re.search(r'<script type="application/json" id="chordvae-data">(.*?)</script>', html, re.S).group(1))
 
 
 def test_the_page_is_one_small_offline_file_with_the_runs_model(prog_run):

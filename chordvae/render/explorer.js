@@ -196,17 +196,7 @@ function draw() {
   g.drawImage(background, M.left, M.top, side, side);
   // axes
   g.strokeStyle = "#9aa3b2"; g.fillStyle = "#5d6675"; g.lineWidth = 1;
-  g.font = "11px system-ui, sans-serif";
-  const step = niceStep(2 * E);
-  for (let t = Math.ceil(-E / step) * step; t <= E + 1e-9; t += step) {
-    const [x] = toPx(t, 0); const [, y] = toPx(0, t);
-    g.textAlign = "center"; g.fillText(+t.toFixed(2), x, M.top + side + 14);
-    g.textAlign = "right"; g.fillText(+t.toFixed(2), M.left - 6, y + 4);
-    g.beginPath(); g.moveTo(x, M.top + side); g.lineTo(x, M.top + side + 4); g.moveTo(M.left - 4, y); g.lineTo(M.left, y); g.stroke();
-  }
-  g.font = "12px system-ui, sans-serif"; g.textAlign = "center";
-  g.fillText(DATA.run.axes[0], M.left + side / 2, M.top + side + 32);
-  g.save(); g.translate(14, M.top + side / 2); g.rotate(-Math.PI / 2); g.fillText(DATA.run.axes[1], 0, 0); g.restore();
+  drawAxes(g, side);
   g.save();
   g.beginPath(); g.rect(M.left, M.top, side, side); g.clip();
   // corpus chords
