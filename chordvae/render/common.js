@@ -202,3 +202,40 @@ function drawAxes(g, side) {
   g.fillText(DATA.run.axes[0], M.left + side / 2, M.top + side + 32);
   g.save(); g.translate(14, M.top + side / 2); g.rotate(-Math.PI / 2); g.fillText(DATA.run.axes[1], 0, 0); g.restore();
 }
+
+/** Pointer input on the plane over `points` (`u`, `v` per point): hovering moves the cursor
+ *  (snapping to a point near it), dragging draws a walk, a click calls `clicked(c, shift)` with
+ *  what `moveCursor` returns (Shift-click also adds the point to the walk). */
+function bindPlane(points, clicked) {
+  function eventPoint(e) {
+    const r = canvas.getBoundingClientRect();
+    const [x, y] = [e.clientX - r.left, e.clientY - r.top];
+    const i = pointNear(x, y);
+    return { uv: i >= 0 ? [points.u[i], points.v[i]] : fromPx(x, y), point: i, x, y };
+  }
+  let press = null;
+  canvas.addEventListener("pointerdown", e => {
+    press = { ...eventPoint(e), shift: e.shiftKey };
+    canvas.setPointerCapture(e.pointerId);
+  });
+  canvas.addEventListener("pointermove", e => {
+    const p = eventPoint(e);
+    if (press && !state.drawing && Math.hypot(p.x - press.x, p.y - press.y) > 6) state.drawing = [fromPx(press.x, press.y)];
+    if (state.drawing) state.drawing.push(fromPx(p.x, p.y));
+    moveCursor(...p.uv, p.point);
+  });
+  canvas.addEventListener("pointerup", () => {
+    if (!press) return;
+    if (state.drawing) {
+      state.path = state.drawing;
+      state.drawing = null;
+      updateWalk();
+    } else {
+      const c = moveCursor(...press.uv, press.point);
+      if (press.shift) addWaypoint(press.uv);
+      clicked(c, press.shift);
+    }
+    press = null;
+  });
+  canvas.addEventListener("pointerleave", () => { if (!press) { state.hoverPoint = -1; draw(); } });
+}

@@ -279,39 +279,7 @@ function moveCursor(u, v, point = -1) {
 }
 
 // ---------- input ----------
-function eventPoint(e) {
-  const r = canvas.getBoundingClientRect();
-  const [x, y] = [e.clientX - r.left, e.clientY - r.top];
-  const i = pointNear(x, y);
-  return { uv: i >= 0 ? [DATA.points.u[i], DATA.points.v[i]] : fromPx(x, y), point: i, x, y };
-}
-
-let press = null;
-canvas.addEventListener("pointerdown", e => {
-  press = { ...eventPoint(e), shift: e.shiftKey };
-  canvas.setPointerCapture(e.pointerId);
-});
-canvas.addEventListener("pointermove", e => {
-  const p = eventPoint(e);
-  if (press && !state.drawing && Math.hypot(p.x - press.x, p.y - press.y) > 6) state.drawing = [fromPx(press.x, press.y)];
-  if (state.drawing) state.drawing.push(fromPx(p.x, p.y));
-  moveCursor(...p.uv, p.point);
-});
-canvas.addEventListener("pointerup", e => {
-  if (!press) return;
-  if (state.drawing) {
-    state.path = state.drawing;
-    state.drawing = null;
-    updateWalk();
-  } else {
-    const c = moveCursor(...press.uv, press.point);
-    if (press.shift) addWaypoint(press.uv);
-    playChord(c);
-  }
-  press = null;
-});
-canvas.addEventListener("pointerleave", () => { if (!press) { state.hoverPoint = -1; draw(); } });
-
+bindPlane(DATA.points, c => playChord(c));
 bindPlaneKeys(() => playChord(chordAt(...state.cursor)));
 
 document.getElementById("play-walk").addEventListener("click", playWalk);
