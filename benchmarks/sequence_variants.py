@@ -4,6 +4,9 @@ epochs the negative ELBO per frame and its KL; at the end reconstruction from z 
 the context) and the IWAE bound (K = 100).
 
 ``--free-bits-epochs N``: free bits for the first N epochs only, then the plain ELBO.
+``--refit-epochs N``: the last N epochs refit the encoder (and the prior) to the ELBO with the
+decoder frozen; ``--prior-components K``: the prior is a mixture of K Gaussians, fitted to the
+training codes when the refit starts.
 ``--context N``: frames before each window the decoder reads (progressions: at most the window).
 
     python benchmarks/sequence_variants.py --data-dir ../shared/datasets/polyphonic --latent 16 \\
@@ -21,6 +24,7 @@ import torch
 from chordvae.batch import Masked
 from chordvae.datasets import get_adapter
 from chordvae.sequence import SequenceConfig, build_sequence, reconstruction, sequence_nll
+from chordvae.train import TrainConfig, TrainState, train_epoch
 
 
 def main() -> None:
@@ -32,7 +36,8 @@ def main() -> None:
     for name, value in dict(window=16, context=-1, latent=16, output="made", epochs=60, free_bits=0.0,
                             input_dropout=0.0, context_dropout=0.0, dropout=0.0, lr=1e-3, batch_size=64, decoder_hidden=256,
                             encoder_hidden=128, made_hidden=256, warmup=0, weight_decay=0.0, stride=0,
-                            free_bits_epochs=0, pooling="ends", feed="frames", threads=1).items():
+                            free_bits_epochs=0, pooling="ends", feed="frames", threads=1, refit_epochs=0,
+                            prior_components=0).items():
         p.add_argument("--" + name.replace("_", "-"), type=type(value), default=value)
     a = p.parse_args()
     print(a)
@@ -53,19 +58,20 @@ def main() -> None:
                                            latent_dim=a.latent, output=a.output,
                                            input_dropout=a.input_dropout, context_dropout=a.context_dropout, dropout=a.dropout,
                                            decoder_hidden=a.decoder_hidden, encoder_hidden=a.encoder_hidden,
-                                           made_hidden=a.made_hidden, pooling=a.pooling, feed=a.feed))
-    optimizer = torch.optim.AdamW(model.parameters(), a.lr, weight_decay=a.weight_decay)
+                                           made_hidden=a.made_hidden, pooling=a.pooling, feed=a.feed,
+                                           prior_components=a.prior_components))
+    config = TrainConfig(epochs=a.epochs, batch_size=a.batch_size, learning_rate=a.lr, weight_decay=a.weight_decay,
+                         warmup_epochs=a.warmup, free_bits=a.free_bits, free_bits_epochs=a.free_bits_epochs,
+                         refit_epochs=a.refit_epochs, threads=a.threads)
+    state = TrainState.start(model, config, torch.device("cpu"))
     best, start = (float("inf"), 0), time.time()
     for epoch in range(1, a.epochs + 1):
-        model.train()
-        beta = min(1.0, epoch / a.warmup) if a.warmup else 1.0
-        order = torch.randperm(len(train))
-        for i in range(0, len(train), a.batch_size):
-            free_bits = a.free_bits if not a.free_bits_epochs or epoch <= a.free_bits_epochs else 0.0
-            out = model.loss(train[order[i:i + a.batch_size]], beta=beta, free_bits=free_bits)
-            optimizer.zero_grad()
-            out.loss.mean().backward()
-            optimizer.step()
+        train_epoch(state, train, config, progress=False)
+        state.epoch = epoch
+        if a.refit_epochs and epoch == a.epochs - a.refit_epochs and a.latent:
+            model.eval()
+            print("before the refit: from z alone", reconstruction(model, valid), "IWAE K=100",
+                  sequence_nll(model, valid, 100, generator=torch.Generator().manual_seed(0)), flush=True)
         if epoch % 5 == 0 or epoch == a.epochs:
             model.eval()
             r = sequence_nll(model, valid, 1, generator=torch.Generator().manual_seed(0))

@@ -202,6 +202,9 @@ PROGRESSION_CHORD_OPTIONS = ("transpose", "jobs", "strict", "no_cache")
               help="KL floor per latent dimension (nats; default 0)")
 @click.option("--free-bits-epochs", type=click.IntRange(0), default=None,
               help="the KL floor holds during this many first epochs only (0: always; jsb-chorales: 15)")
+@click.option("--refit-epochs", type=click.IntRange(0), default=None,
+              help="the last this many epochs refit the posterior and the prior with the decoder frozen "
+                   "(default: the dataset's; progressions 3, else 0)")
 @click.option("--mc-samples", type=click.IntRange(1), default=None,
               help="z samples per example (default 1)")
 @click.option("--objective", type=click.Choice(["elbo", "iwae"]), default=None,
@@ -369,11 +372,11 @@ def _point(run, text: str, key: str | None = None):
 @click.option("--seed", type=int, default=0, show_default=True, help="fixes the draws")
 @render_options
 def sample(run_dir: str, count: int, seed: int, out: str, **options: Any) -> None:
-    """Decode draws z ~ N(0, I), one after another."""
+    """Decode draws z from the prior (N(0, I), or the run's fitted mixture), one after another."""
     from . import explore, runs
 
     run = runs.load_run(run_dir)
-    _render(run, explore.sample(run.model.latent_dim, count, seed), out, columns=count, **options)
+    _render(run, explore.sample(run.model, count, seed), out, columns=count, **options)
 
 
 @main.command()

@@ -17,7 +17,11 @@ class TrainConfig:
     ``beta`` weighs the KL term; ``warmup_epochs`` ramps it linearly from 0 to ``beta`` over
     that many epochs; ``free_bits`` is a per-dimension KL floor in nats (during the first
     ``free_bits_epochs`` epochs only, when that is not 0); ``mc_samples`` draws
-    of z per example estimate the reconstruction term.
+    of z per example estimate the reconstruction term. The last ``refit_epochs`` of ``epochs`` (at
+    most all but the first)
+    refit the posterior q(z|x) and the prior to the ELBO (no free bits) with the decoder frozen (a decoder
+    trained to read z keeps reading it, while the bound tightens; a mixture prior is first fitted
+    to the training codes).
     ``objective`` ``iwae`` trains on the importance-weighted bound with ``mc_samples`` draws
     instead of the ELBO (Burda et al. 2016).
 
@@ -37,6 +41,7 @@ class TrainConfig:
     warmup_epochs: int = 0
     free_bits: float = 0.0
     free_bits_epochs: int = 0
+    refit_epochs: int = 0
     mc_samples: int = 1
     objective: str = "elbo"
     validation_samples: int = 1
@@ -57,6 +62,7 @@ class TrainConfig:
                   (self.warmup_epochs >= 0, "warm-up epochs must be non-negative"),
                   (self.free_bits >= 0, "free bits must be non-negative"),
                   (self.free_bits_epochs >= 0, "free-bits epochs must be non-negative"),
+                  (self.refit_epochs >= 0, "refit epochs must be non-negative"),
                   (self.mc_samples >= 1, "Monte-Carlo samples must be at least 1"),
                   (self.objective in OBJECTIVES, f"objective must be one of {', '.join(OBJECTIVES)}"),
                   (self.objective == "elbo" or self.free_bits == 0, "free bits need the elbo objective"),
@@ -69,6 +75,10 @@ class TrainConfig:
         for ok, message in checks:
             if not ok:
                 raise ChordVAEError(message)
+
+    def refits(self, epoch: int) -> bool:
+        """Whether 1-based ``epoch`` refits only the posterior and the prior (the decoder frozen)."""
+        return epoch > self.epochs - min(self.refit_epochs, self.epochs - 1)
 
     def beta_at(self, epoch: int) -> float:
         """KL weight during 1-based ``epoch``."""

@@ -11,7 +11,7 @@ from .baselines import EmpiricalSets, IndependentBernoulli
 from .batch import Events
 from .plane import distinct_events, posterior_means
 from .train import METRIC_KEYS
-from .vae import VAE, iwae_nll, kl_divergence
+from .vae import VAE, iwae_nll
 
 #: K-sample IWAE estimates evaluate spends at most on a large data set: their Monte-Carlo noise on
 #: the chord model is a few thousandths of a nat (benchmarks/evaluation.py)
@@ -21,13 +21,23 @@ IWAE_BUDGET = 4096
 @torch.no_grad()
 def latent_diagnostics(model: VAE, x: Events, threshold: float = 0.01) -> dict[str, Any]:
     """Active units (dimensions whose posterior mean varies across ``x`` by more than
-    ``threshold``, Burda et al.'s A_u = Cov_x(E_q[z])) and the mean KL per dimension."""
+    ``threshold``, Burda et al.'s A_u = Cov_x(E_q[z])) and the mean KL per dimension (None when
+    the prior has no closed-form KL per dimension: a fitted mixture)."""
     mu = posterior_means(model, x)
     logvar = torch.cat([model.encode(x[i:i + 4096])[1] for i in range(0, len(x), 4096)])
     variance = mu.var(0) if len(mu) > 1 else torch.zeros(mu.shape[1])
     active = (variance > threshold).nonzero().flatten().tolist()
+    per_dim = model.prior.kl_per_dim(mu, logvar)
     return {"active_units": len(active), "latent_dim": model.latent_dim, "active": active,
-            "mean_variance": variance.tolist(), "kl_per_dim": kl_divergence(mu, logvar).mean(0).tolist()}
+            "mean_variance": variance.tolist(),
+            "kl_per_dim": per_dim.mean(0).tolist() if per_dim is not None else None}
+
+
+def kl_dims_text(latent: dict[str, Any], unit: str = "") -> str:
+    """The report's KL per dimension (``unit`` after it), or why there is none."""
+    if latent["kl_per_dim"] is None:
+        return "(prior: a Gaussian mixture fitted to the codes, no KL per dimension)"
+    return f"(KL per dimension{unit}: {', '.join(f'{v:.2f}' for v in latent['kl_per_dim'])})"
 
 
 def bernoulli_baselines(x_train: torch.Tensor, x_eval: torch.Tensor, weights: torch.Tensor,
@@ -150,7 +160,7 @@ def format_report(report: dict[str, Any]) -> str:
             f"    KL                       {e['kl_loss']:10.4f}",
             f"  IWAE bound, K={report['iwae']['k']:<11d}{report['iwae']['nll']:10.4f}",
             f"  active latent units        {lat['active_units']:4d} of {lat['latent_dim']}   "
-            f"(KL per dimension: {', '.join(f'{v:.2f}' for v in lat['kl_per_dim'])})"]
+            f"{kl_dims_text(lat)}"]
     for name, value in report["figures"].items():
         rows.append(f"  {name.replace('_', ' '):26s} {value:10.4f}")
     rows.append("  -log p(x), lower is better:")

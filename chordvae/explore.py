@@ -60,9 +60,9 @@ def parse_point(text: str, latent_dim: int, plane: LatentPlane | None = None) ->
     return torch.tensor(values)
 
 
-def sample(latent_dim: int, n: int, seed: int = 0) -> torch.Tensor:
-    """``n`` draws from the prior N(0, I), shape ``(n, latent_dim)``."""
-    return torch.randn(n, latent_dim, generator=torch.Generator().manual_seed(seed))
+def sample(model: VAE, n: int, seed: int = 0) -> torch.Tensor:
+    """``n`` draws from the model's prior (N(0, I), or its fitted mixture), shape ``(n, latent_dim)``."""
+    return model.prior.sample(n, model.latent_dim, generator=torch.Generator().manual_seed(seed))
 
 
 def interpolate(a: torch.Tensor, b: torch.Tensor, steps: int, spherical: bool = False) -> torch.Tensor:

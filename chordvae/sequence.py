@@ -30,6 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .batch import Masked
+from .priors import GaussianMixture
 from .vae import VAE, ModelConfig, build_model, iwae_nll
 
 OUTPUTS = ("made", "bernoulli")
@@ -133,7 +134,9 @@ class SequenceConfig:
     ``context_dropout``: while training, a window's context is blanked with this probability (as
     at a piece's start), so that the decoder also learns to decode a window from z alone;
     ``dropout`` on the decoder's GRU outputs; ``pooling`` (:data:`POOLINGS`) and ``feed``
-    (:data:`FEEDS`) as their constants say. Configs stored without ``pooling`` or ``feed`` load as
+    (:data:`FEEDS`) as their constants say; ``prior_components`` K > 0: the prior is a mixture
+    of K Gaussians (:class:`chordvae.priors.GaussianMixture`, the standard normal until training
+    fits it to the codes), 0: N(0, I). Configs stored without ``pooling`` or ``feed`` load as
     ``mean`` and ``frames``, what they were trained with."""
 
     keys: int = 88
@@ -149,14 +152,16 @@ class SequenceConfig:
     dropout: float = 0.0
     pooling: str = "ends"
     feed: str = "frames"
+    prior_components: int = 0
 
     def validate(self) -> None:
         if self.output not in OUTPUTS:
             raise ValueError(f"unknown frame output {self.output!r}; choose from {', '.join(OUTPUTS)}")
         if self.pooling not in POOLINGS or self.feed not in FEEDS:
             raise ValueError(f"pooling must be one of {', '.join(POOLINGS)} and feed one of {', '.join(FEEDS)}")
-        if self.window < 1 or self.context < 0 or self.latent_dim < 0 or self.keys < 1:
-            raise ValueError("a sequence model needs window >= 1, context >= 0, latent >= 0 and keys >= 1")
+        if self.window < 1 or self.context < 0 or self.latent_dim < 0 or self.keys < 1 or self.prior_components < 0:
+            raise ValueError("a sequence model needs window >= 1, context >= 0, latent >= 0, keys >= 1 "
+                             "and prior components >= 0")
         if not (0 <= self.input_dropout < 1 and 0 <= self.dropout < 1 and 0 <= self.context_dropout <= 1):
             raise ValueError("dropout rates must be in [0, 1)")
 
@@ -304,10 +309,13 @@ def _rename_old_keys(module: nn.Module, state_dict: dict[str, Any], prefix: str,
 
 
 def build_sequence(config: SequenceConfig) -> VAE:
-    """An untrained sequence VAE: the core's VAE with a :class:`SequenceEncoder` and a
-    :class:`SequenceDecoder`; it also loads the state dicts of the older sequence checkpoints."""
+    """An untrained sequence VAE: the core's VAE with a :class:`SequenceEncoder`, a
+    :class:`SequenceDecoder` and the config's prior; it also loads the state dicts of the older
+    sequence checkpoints."""
     config.validate()
-    model = VAE(config, SequenceEncoder(config), SequenceDecoder(config))
+    mixture = config.prior_components and config.latent_dim
+    prior = GaussianMixture(config.prior_components, config.latent_dim) if mixture else None
+    model = VAE(config, SequenceEncoder(config), SequenceDecoder(config), prior)
     model.register_load_state_dict_pre_hook(_rename_old_keys)
     return model
 
@@ -422,6 +430,8 @@ def sequence_report(model: VAE, train: Masked, x: Masked, k: int, seed: int = 0,
 
 def format_sequence_report(report: dict[str, Any]) -> str:
     """The sequence report as a readable table (nats per frame)."""
+    from .evaluate import kl_dims_text
+
     n = report["nll"]
     rows = [f"{report['frames']} frames in {report['windows']} windows of {report['window']} "
             f"(after {report['context']} context frames); nats per frame",
@@ -431,7 +441,7 @@ def format_sequence_report(report: dict[str, Any]) -> str:
     if "latent" in report:
         lat, rec = report["latent"], report["reconstruction"]
         rows += [f"  active latent units        {lat['active_units']:4d} of {lat['latent_dim']}   "
-                 f"(KL per dimension, nats per window: {', '.join(f'{v:.2f}' for v in lat['kl_per_dim'])})",
+                 f"{kl_dims_text(lat, ', nats per window')}",
                  "  from z alone (posterior mean, greedy, no teacher forcing):",
                  f"    frames exactly right     {rec['exact_frames']:10.4f}",
                  f"    F1 over sounding keys    {rec['key_f1']:10.4f}"]

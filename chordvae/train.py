@@ -23,6 +23,7 @@ from .config import TrainConfig
 from .errors import ChordVAEError, TrainingDiverged
 from .fileio import appending, write_json
 from .meta import DatasetMeta
+from .priors import GaussianMixture
 from .stopping import EarlyStopping
 from .vae import VAE, iwae_nll
 
@@ -165,7 +166,12 @@ def train_epoch(state: TrainState, train: Events, config: TrainConfig, progress:
     epoch = state.epoch + 1
     beta = config.beta_at(epoch)
     model = state.model
+    refit = config.refits(epoch) and model.latent_dim > 0
+    if refit:
+        fit_prior(model, train, config.seed)
     model.train()
+    model.decoder.train(not refit)            # refitting: the decoder as it is evaluated, frozen
+    model.decoder.requires_grad_(not refit)
     device = next(model.parameters()).device
     start = time.perf_counter()
     order = torch.randperm(len(train), generator=state.batch_order).to(device)
@@ -180,7 +186,7 @@ def train_epoch(state: TrainState, train: Events, config: TrainConfig, progress:
         if config.objective == "iwae":
             out = model.iwae_loss(batch, config.mc_samples, beta=beta)
         else:
-            free_bits = config.free_bits if epoch <= (config.free_bits_epochs or epoch) else 0.0
+            free_bits = config.free_bits if epoch <= (config.free_bits_epochs or epoch) and not refit else 0.0
             out = model.loss(batch, beta=beta, samples=config.mc_samples, free_bits=free_bits)
         objective = out.loss.mean()
         if not torch.isfinite(objective):
@@ -192,6 +198,23 @@ def train_epoch(state: TrainState, train: Events, config: TrainConfig, progress:
                                  out.reconstruction.sum(), out.kl.sum()]).detach())
     return {"epoch": epoch, "seconds": round(time.perf_counter() - start, 4), "beta": beta,
             "learning_rate": state.optimizer.param_groups[0]["lr"], "train": per_example(sums, len(train))}
+
+
+@torch.no_grad()
+def fit_prior(model: VAE, train: Events, seed: int, batch_size: int = 4096) -> None:
+    """Fit a model's not yet fitted mixture prior to one posterior draw of z per training event
+    (drawn with ``seed``); other priors stay as they are."""
+    prior = model.prior
+    if not isinstance(prior, GaussianMixture) or prior.fitted:
+        return
+    model.eval()
+    generator = torch.Generator().manual_seed(seed)
+    codes = []
+    for i in range(0, len(train), batch_size):
+        mu, logvar = model.encode(train[i:i + batch_size])
+        eps = torch.randn(mu.shape, generator=generator).to(mu.device)
+        codes.append((mu + torch.exp(0.5 * logvar) * eps).cpu())
+    prior.fit(torch.cat(codes).to(prior.means.device), generator=generator)
 
 
 def validate(model: VAE, validation: Events, config: TrainConfig,

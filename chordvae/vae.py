@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .batch import Events
+from .priors import LOG_2PI, StandardNormal, log_normal
 
 
 @dataclass
@@ -55,11 +56,6 @@ def reparameterize(mu: torch.Tensor, logvar: torch.Tensor,
     """z = mu + exp(logvar / 2) * eps with eps ~ N(0, I); gradients flow to mu and logvar."""
     eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
     return mu + torch.exp(0.5 * logvar) * eps
-
-
-def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """KL(N(mu, diag(exp(logvar))) || N(0, I)) per latent dimension, shape ``(B, D)``."""
-    return -0.5 * (1 + logvar - mu.pow(2) - logvar.exp())
 
 
 def bernoulli_nll(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -140,11 +136,13 @@ class VAE(nn.Module):
     """A VAE from an encoder ``events -> (B, 2 * latent_dim)`` and a decoder that is a
     :class:`Likelihood` (and a module)."""
 
-    def __init__(self, config: ArchitectureConfig, encoder: nn.Module, decoder: nn.Module):
+    def __init__(self, config: ArchitectureConfig, encoder: nn.Module, decoder: nn.Module,
+                 prior: StandardNormal | None = None):
         super().__init__()
         self.config = config
         self.encoder = encoder
         self.decoder = decoder
+        self.prior = prior if prior is not None else StandardNormal()
 
     @property
     def latent_dim(self) -> int:
@@ -169,39 +167,53 @@ class VAE(nn.Module):
         std = torch.exp(0.5 * logvar)
         z = mu + std * eps                                              # (samples, B, D)
         log_px = self.decoder.log_prob(x, z)
-        # log N(z; 0, I) - log N(z; mu, std^2): the 2 pi terms cancel
-        log_ratio = (-0.5 * z.pow(2) + 0.5 * eps.pow(2) + 0.5 * logvar).sum(-1)
-        return log_px, log_ratio
+        log_q = -0.5 * (eps.pow(2) + logvar + LOG_2PI).sum(-1)                # log N(z; mu, std^2)
+        return log_px, self.prior.log_prob(z) - log_q
+
+    def kl(self, mu: torch.Tensor, logvar: torch.Tensor, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """KL(q(z|x) || p(z)) per example ``(B,)`` and per dimension ``(B, D)`` where the prior has a
+        closed form (else None, and the KL is estimated from the draws ``z`` ``(S, B, D)``)."""
+        per_dim = self.prior.kl_per_dim(mu, logvar)
+        if per_dim is not None:
+            return per_dim.sum(1), per_dim
+        return (log_normal(z, mu, logvar) - self.prior.log_prob(z)).mean(0), None
 
     def iwae_loss(self, x: Events, samples: int, beta: float = 1.0,
                   generator: torch.Generator | None = None) -> Losses:
         """The importance-weighted bound with ``samples`` draws (Burda et al. 2016) as a loss:
         -log (1/K) sum_k p(x|z_k) p(z_k)^beta / q(z_k|x)^beta per example; ``reconstruction``
-        and ``kl`` are the ELBO's parts (mean over the draws; closed form), for reporting."""
+        and ``kl`` are the ELBO's parts (mean over the draws; the KL closed form where the prior
+        has one), for reporting."""
         mu, logvar = self.encode(x)
         log_px, log_ratio = self.log_weights(x, mu, logvar, samples, generator)
         bound = torch.logsumexp(log_px + beta * log_ratio, 0) - math.log(samples)
-        return Losses(-bound, -log_px.mean(0).detach(), kl_divergence(mu, logvar).sum(1).detach())
+        per_dim = self.prior.kl_per_dim(mu, logvar)
+        kl = per_dim.sum(1) if per_dim is not None else -log_ratio.mean(0)
+        return Losses(-bound, -log_px.mean(0).detach(), kl.detach())
 
     def loss(self, x: Events, beta: float = 1.0, samples: int = 1,
              free_bits: float = 0.0, generator: torch.Generator | None = None) -> Losses:
         """Negative ELBO per example, with ``samples`` Monte-Carlo draws of z per example.
 
         The reconstruction term is the mean over the draws (the 1/M sum estimator); the KL
-        term is closed form. ``free_bits`` (nats per latent dimension, averaged over the
-        batch) stops the optimiser pushing a dimension's KL below that floor; the reported
-        ``kl`` is always the true KL. ``generator`` draws the noise (default: torch's global one).
+        term is closed form where the prior has one, else estimated from the same draws.
+        ``free_bits`` (nats per latent dimension, averaged over the batch) stops the optimiser
+        pushing a dimension's KL below that floor (without a closed form: the whole KL below
+        ``free_bits * latent_dim``); the reported ``kl`` is always the true KL (or its estimate).
+        ``generator`` draws the noise (default: torch's global one).
         """
         mu, logvar = self.encode(x)
         if samples == 1:
-            rec = -self.decoder.log_prob(x, reparameterize(mu, logvar, generator))
+            z = reparameterize(mu, logvar, generator).unsqueeze(0)
+            rec = -self.decoder.log_prob(x, z[0])
         else:
-            z = reparameterize(mu.repeat(samples, 1), logvar.repeat(samples, 1), generator)
-            rec = -self.decoder.log_prob(x, z.view(samples, *mu.shape)).mean(0)
-        kl_dims = kl_divergence(mu, logvar)
-        kl = kl_dims.sum(1)
-        if free_bits > 0:
+            z = reparameterize(mu.repeat(samples, 1), logvar.repeat(samples, 1), generator).view(samples, *mu.shape)
+            rec = -self.decoder.log_prob(x, z).mean(0)
+        kl, kl_dims = self.kl(mu, logvar, z)
+        if free_bits > 0 and kl_dims is not None:
             kl_train = kl_dims.mean(0).clamp(min=free_bits).sum().expand_as(kl)
+        elif free_bits > 0:
+            kl_train = kl.mean().clamp(min=free_bits * mu.shape[1]).expand_as(kl)
         else:
             kl_train = kl
         return Losses(rec + beta * kl_train, rec, kl)

@@ -6,6 +6,7 @@ import torch
 
 from chordvae import explore
 from chordvae.errors import ChordVAEError
+from chordvae.vae import ModelConfig, build_model
 
 
 def test_linear_walk_ends_at_both_points_in_equal_steps():
@@ -47,9 +48,10 @@ def test_slerp_of_parallel_points_falls_back_to_the_line():
 
 
 def test_prior_samples_are_seeded():
-    torch.testing.assert_close(explore.sample(3, 4, seed=1), explore.sample(3, 4, seed=1))
-    assert not torch.equal(explore.sample(3, 4, seed=1), explore.sample(3, 4, seed=2))
-    assert explore.sample(3, 4).shape == (4, 3)
+    model = build_model(ModelConfig("mlp", (12,), latent_dim=3, hidden=(8,)))
+    torch.testing.assert_close(explore.sample(model, 4, seed=1), explore.sample(model, 4, seed=1))
+    assert not torch.equal(explore.sample(model, 4, seed=1), explore.sample(model, 4, seed=2))
+    assert explore.sample(model, 4).shape == (4, 3)
 
 
 @pytest.mark.parametrize("text", ["z:0.5,-1.2", "0.5,-1.2", " z:0.5,-1.2 "])

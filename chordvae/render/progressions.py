@@ -50,8 +50,11 @@ MAX_POINTS = 60_000
 #: the windows' latent means are in the page (8 bits per coordinate) up to this many numbers
 MAX_MEANS = 500_000
 #: the configuration fields whose meaning the page's encoder and decoder implement
+#: the page decodes points and encodes typed progressions, and never draws from the prior, so
+#: ``prior_components`` changes nothing it runs
 KNOWN_CONFIG = {"arch", "keys", "window", "context", "latent_dim", "encoder_hidden", "decoder_hidden",
-                "output", "made_hidden", "input_dropout", "context_dropout", "dropout", "pooling", "feed"}
+                "output", "made_hidden", "input_dropout", "context_dropout", "dropout", "pooling", "feed",
+                "prior_components"}
 _QUANT = 32767  # plane coordinates are stored as int16 fractions of the view's half-width
 
 
@@ -84,7 +87,8 @@ def model_weights(model: torch.nn.Module) -> dict[str, Any]:
     if unknown or config.output not in OUTPUTS:
         raise ChordVAEError(f"the progression page does not implement this model's {', '.join(unknown) or 'output'} "
                             "(its decoder runs in the page): update chordvae/render/progressions.js")
-    state = {k: v.detach().float().cpu() for k, v in model.state_dict().items()}
+    state = {k: v.detach().float().cpu() for k, v in model.state_dict().items()
+             if not k.startswith("prior.")}                # the page never draws from the prior
     expected = expected_weights(config)
     if set(state) != expected:
         extra, missing = sorted(set(state) - expected), sorted(expected - set(state))
