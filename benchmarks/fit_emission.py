@@ -59,8 +59,16 @@ def examples(piece: Piece, notes: Notes, options: RecogniserOptions,
     if frames is None:
         empty = np.zeros(0, dtype=int)
         return np.zeros((0, emission.BLOCKS * 12)), empty, empty, empty, piece.group == "pop"
-    edges = frames.grid.edges
-    x, bass_class = emission.features(frames.profile, frames.bass, np.diff(edges), options.evidence_notes)
+    x, bass_class = emission.features(frames.profile, frames.bass, np.diff(frames.grid.edges), options.evidence_notes)
+    span = frame_spans(piece, notes, frames.grid.edges)
+    span_state = np.array([state_of(s, states) for s in piece.spans])
+    label = np.where(span >= 0, span_state[np.clip(span, 0, None)], -1)
+    return x, bass_class, label, frames.grid.level, piece.group == "pop"
+
+
+def frame_spans(piece: Piece, notes: Notes, edges: np.ndarray) -> np.ndarray:
+    """Int ``(F,)``: the truth span at the middle of each frame (``edges`` (F + 1,) in quarter
+    notes) as an index into ``piece.spans``, -1 where none."""
     middle = 0.5 * (edges[:-1] + edges[1:])
     if piece.unit == "seconds":
         middle = notes.seconds(middle)
@@ -68,9 +76,7 @@ def examples(piece: Piece, notes: Notes, options: RecogniserOptions,
     ends = np.array([s.end for s in piece.spans])
     k = np.searchsorted(starts, middle, side="right") - 1
     inside = (k >= 0) & (middle < ends[np.clip(k, 0, None)])
-    span_state = np.array([state_of(s, states) for s in piece.spans])
-    label = np.where(inside, span_state[np.clip(k, 0, None)], -1)
-    return x, bass_class, label, frames.grid.level, piece.group == "pop"
+    return np.where(inside, k, -1)
 
 
 def template_weights(options: RecogniserOptions) -> emission.EmissionModel:

@@ -35,6 +35,7 @@ from functools import cached_property, lru_cache
 import numpy as np
 
 from ..errors import ChordVAEError
+from . import keys
 from .emission import features, load_model
 from .events import ChordEvent
 from .readers import FileRejected, Notes
@@ -120,20 +121,27 @@ class RecogniserOptions:
     emission: str = "learned"
     emission_scale: float = 1.0
     bass_split_beats: float = 1.0
+    key_weight: float = 0.2
+    key_concentration: float = 0.5
+    key_change: float = 0.002
 
     def __post_init__(self) -> None:
         if self.emission not in EMISSIONS:
             raise ChordVAEError(f"unknown emission {self.emission!r}; choose from {', '.join(EMISSIONS)}")
         if not self.emission_scale > 0 or not self.bass_split_beats >= 0:
             raise ChordVAEError("emission_scale must be positive and bass_split_beats at least 0")
+        if not self.key_weight >= 0 or not self.key_concentration > 0 or not 0 < self.key_change < 1:
+            raise ChordVAEError("key_weight must be at least 0, key_concentration positive and key_change "
+                                "between 0 and 1")
         if self.decoder not in DECODERS:
             raise ChordVAEError(f"unknown decoder {self.decoder!r}; choose from {', '.join(DECODERS)}")
         if not all(0 < p < 1 for p in self.change_prob) or len(self.change_prob) != 4:
             raise ChordVAEError("change_prob needs four probabilities between 0 and 1")
 
     def cache_key(self) -> str:
-        """Names these options and, for the learned emission, the fitted weights' file."""
+        """Names these options and, for the learned emission and the key prior, the fitted files."""
         model = f",model:{load_model().digest}" if self.emission == "learned" else ""
+        model += f",keys:{keys.load_model().digest}" if self.key_weight > 0 else ""
         return "rec:" + repr(sorted(asdict(self).items())) + model
 
 
@@ -215,6 +223,8 @@ def recognise(notes: Notes, options: RecogniserOptions = RecogniserOptions(),
         emission = _learned_emission(frames.profile, frames.bass, np.diff(grid.edges), states, options)
     else:
         emission = _emission(frames.profile, frames.bass, np.diff(grid.edges), states, options)
+    if options.key_weight > 0:
+        emission = emission + options.key_weight * _key_prior(frames, states, options)
     if options.decoder == "argmax":
         path = emission.argmax(1)
         confidence = np.exp(emission.max(1) - _logsumexp(emission, 1))
@@ -404,6 +414,26 @@ def _learned_emission(profile: np.ndarray, bass: np.ndarray, length: np.ndarray,
     x, bass_class = features(profile, bass, length, options.evidence_notes)
     score = np.einsum("fd,sd->fs", x, notes_w) + bass_w[:, bass_class].T + bias[None, :]
     return options.emission_scale * score
+
+
+def key_posterior(frames: Frames, options: RecogniserOptions = RecogniserOptions()) -> np.ndarray:
+    """``(F, KEYS)``: each frame's local key (:mod:`~chordvae.chords.keys`), by forward-backward
+    over a chain of the 24 keys that changes key with probability ``key_change`` per frame."""
+    x, _ = features(frames.profile, frames.bass, np.diff(frames.grid.edges), options.evidence_notes)
+    evidence = keys.key_evidence(x[:, :12], keys.load_model(), options.key_concentration)
+    posterior, _ = _posterior(evidence, np.full(len(evidence), np.log(options.key_change)))
+    return posterior
+
+
+def _key_prior(frames: Frames, states: States, options: RecogniserOptions) -> np.ndarray:
+    """Log prior ``(F, S)`` of each state given the frame's local key (:func:`key_posterior`)."""
+    return keys.chord_prior(key_posterior(frames, options), _key_ratios(states.names))
+
+
+@lru_cache(maxsize=4)
+def _key_ratios(names: tuple[tuple[int, str], ...]) -> np.ndarray:
+    """The key model's ``P(chord | key) / P(chord)`` ``(KEYS, S)`` (computed once per process)."""
+    return keys.load_model().chord_ratios(names)
 
 
 @lru_cache(maxsize=4)
