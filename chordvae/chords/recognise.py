@@ -69,6 +69,10 @@ UNLISTED_QUALITY_PRIOR = -3.0
 #: chord of its own (a six-four) only when held this many times longer than another chord tone.
 FIFTHS = (6, 7, 8)
 FIFTH_HELD = 2
+#: The key chain's blocks, in beats.
+KEY_BLOCK_BEATS = 4
+#: The rhythm class of the last beat of a bar of three beats (of four: the next).
+LAST_BEAT = 4
 #: A piece's change probabilities per metrical level are kept within this range.
 CHANGE_RATE_RANGE = (1e-4, 0.9)
 
@@ -124,6 +128,7 @@ class RecogniserOptions:
     key_weight: float = 0.2
     key_concentration: float = 0.5
     key_change: float = 0.002
+    last_beat_change: tuple[float, float] | None = None
 
     def __post_init__(self) -> None:
         if self.emission not in EMISSIONS:
@@ -137,6 +142,9 @@ class RecogniserOptions:
             raise ChordVAEError(f"unknown decoder {self.decoder!r}; choose from {', '.join(DECODERS)}")
         if not all(0 < p < 1 for p in self.change_prob) or len(self.change_prob) != 4:
             raise ChordVAEError("change_prob needs four probabilities between 0 and 1")
+        if self.last_beat_change is not None and (len(self.last_beat_change) != 2 or not all(
+                0 < m * self.change_prob[2] < 1 for m in self.last_beat_change)):
+            raise ChordVAEError("last_beat_change needs two positive factors (bars of three and of four beats)")
 
     def cache_key(self) -> str:
         """Names these options and, for the learned emission and the key prior, the fitted files."""
@@ -180,10 +188,13 @@ class States:
 @dataclass
 class Grid:
     """Analysis frames: ``edges`` (F + 1,) in quarter notes; ``level`` (F,) metrical level of
-    each frame's start: 0 downbeat, 1 the bar's other strong beat, 2 another beat, 3 between beats."""
+    each frame's start: 0 downbeat, 1 the bar's other strong beat, 2 another beat, 3 between beats;
+    ``rhythm`` (F,) the frame's class for the harmonic rhythm: its level, or :data:`LAST_BEAT` for
+    the last beat of a bar of three beats and that plus one for the last beat of a bar of four."""
 
     edges: np.ndarray
     level: np.ndarray
+    rhythm: np.ndarray
 
 
 @dataclass
@@ -206,8 +217,8 @@ def analysis_frames(notes: Notes, options: RecogniserOptions = RecogniserOptions
     beats, moved = beat_grid(notes)
     edges, sub = _frames(beats)
     profile, bass = evidence(notes, sounding, melody_tracks(notes), edges, options)
-    level = _levels(notes, beats, sub, profile, reliable_bars=not moved)
-    return Frames(Grid(edges, level), sub, beats, profile, bass)
+    level, rhythm = _levels(notes, beats, sub, profile, reliable_bars=not moved)
+    return Frames(Grid(edges, level, rhythm), sub, beats, profile, bass)
 
 
 def recognise(notes: Notes, options: RecogniserOptions = RecogniserOptions(),
@@ -229,8 +240,9 @@ def recognise(notes: Notes, options: RecogniserOptions = RecogniserOptions(),
         path = emission.argmax(1)
         confidence = np.exp(emission.max(1) - _logsumexp(emission, 1))
     else:
-        change_prob = _piece_rhythm(emission, grid.level, options)
-        log_change = np.log(change_prob)[grid.level]
+        rhythm = grid.rhythm if options.last_beat_change is not None else np.minimum(grid.level, grid.rhythm)
+        change_prob = _piece_rhythm(emission, rhythm, options)
+        log_change = np.log(change_prob)[rhythm]
         path = _viterbi(emission, log_change)
         posterior, _ = _posterior(emission, log_change)
         path = _absorb(path, states, round(options.absorb_beats * frames.sub))
@@ -342,8 +354,10 @@ def evidence(notes: Notes, sounding: np.ndarray, melody: np.ndarray, edges: np.n
     return profile, bass
 
 
-def _levels(notes: Notes, beats: np.ndarray, sub: int, profile: np.ndarray, reliable_bars: bool) -> np.ndarray:
-    """Metrical level of every frame: 0 downbeat, 1 the bar's other strong beat, 2 beat, 3 off-beat.
+def _levels(notes: Notes, beats: np.ndarray, sub: int, profile: np.ndarray,
+            reliable_bars: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Metrical level of every frame: 0 downbeat, 1 the bar's other strong beat, 2 beat, 3 off-beat;
+    and its rhythm class (:class:`Grid`).
 
     Bars come from the file's downbeats when they are reliable (at least two beats a bar);
     otherwise a four-beat bar starts where the harmony changes most (the largest summed change
@@ -365,9 +379,12 @@ def _levels(notes: Notes, beats: np.ndarray, sub: int, profile: np.ndarray, reli
         position = (np.arange(n_beats) - _bar_phase(profile, sub, n_beats)) % 4
     strong = (size % 2 == 0) & (size >= 4) & (position == size // 2)
     beat_level = np.where(position == 0, 0, np.where(strong, 1, 2))
+    last = (beat_level == 2) & np.isin(size, (3, 4)) & (position == size - 1)
     level = np.full(n_beats * sub, 3)
     level[::sub] = beat_level
-    return level
+    rhythm = level.copy()
+    rhythm[::sub] = np.where(last, LAST_BEAT + size - 3, beat_level)
+    return level, rhythm
 
 
 def _bar_phase(profile: np.ndarray, sub: int, n_beats: int) -> int:
@@ -418,16 +435,31 @@ def _learned_emission(profile: np.ndarray, bass: np.ndarray, length: np.ndarray,
 
 def key_posterior(frames: Frames, options: RecogniserOptions = RecogniserOptions()) -> np.ndarray:
     """``(F, KEYS)``: each frame's local key (:mod:`~chordvae.chords.keys`), by forward-backward
-    over a chain of the 24 keys that changes key with probability ``key_change`` per frame."""
+    over a chain of the 24 keys, on blocks of ``KEY_BLOCK_BEATS`` beats (a key lasts longer; the
+    chain is that many times cheaper), that changes key with probability ``key_change`` per frame."""
+    posterior, block = _key_blocks(frames, options)
+    return np.repeat(posterior, block, axis=0)[:len(frames.profile)]
+
+
+def _key_blocks(frames: Frames, options: RecogniserOptions) -> tuple[np.ndarray, int]:
+    """The key posteriors ``(B, KEYS)`` of the blocks of :func:`key_posterior` and the frames per block."""
     x, _ = features(frames.profile, frames.bass, np.diff(frames.grid.edges), options.evidence_notes)
-    evidence = keys.key_evidence(x[:, :12], keys.load_model(), options.key_concentration)
-    posterior, _ = _posterior(evidence, np.full(len(evidence), np.log(options.key_change)))
-    return posterior
+    block = frames.sub * KEY_BLOCK_BEATS
+    n_blocks = -(-len(x) // block)
+    summed = np.zeros((n_blocks * block, 12))
+    summed[:len(x)] = x[:, :12]
+    summed = summed.reshape(n_blocks, block, 12).sum(1)
+    evidence = keys.key_evidence(summed, keys.load_model(), options.key_concentration)
+    change = min(block * options.key_change, CHANGE_RATE_RANGE[1])
+    posterior, _ = _posterior(evidence, np.full(n_blocks, np.log(change)))
+    return posterior, block
 
 
 def _key_prior(frames: Frames, states: States, options: RecogniserOptions) -> np.ndarray:
     """Log prior ``(F, S)`` of each state given the frame's local key (:func:`key_posterior`)."""
-    return keys.chord_prior(key_posterior(frames, options), _key_ratios(states.names))
+    posterior, block = _key_blocks(frames, options)
+    prior = keys.chord_prior(posterior, _key_ratios(states.names))
+    return np.repeat(prior, block, axis=0)[:len(frames.profile)]
 
 
 @lru_cache(maxsize=4)
@@ -466,17 +498,19 @@ def _viterbi(emission: np.ndarray, log_change: np.ndarray) -> np.ndarray:
     return path
 
 
-def _piece_rhythm(emission: np.ndarray, level: np.ndarray, options: RecogniserOptions) -> np.ndarray:
-    """This piece's change probability per metrical level (4,): the expected number of changes
-    at each level under the default rhythm (forward-backward), with ``options.change_prob`` as a
-    prior worth ``rhythm_prior`` frames. A chorale that moves on every beat gets a faster
+def _piece_rhythm(emission: np.ndarray, rhythm: np.ndarray, options: RecogniserOptions) -> np.ndarray:
+    """This piece's change probability per rhythm class (``rhythm`` (F,), :class:`Grid`): the
+    expected number of changes in each class under the default rhythm (forward-backward), with
+    the prior (``options.change_prob`` per level, the last beats' ``last_beat_change`` times the
+    other beats') worth ``rhythm_prior`` frames. A chorale that moves on every beat gets a faster
     harmonic rhythm than a pop song that changes by the bar."""
-    prior = np.asarray(options.change_prob)
+    beat = options.change_prob[2]
+    prior = np.array([*options.change_prob, *(beat * m for m in (options.last_beat_change or (1.0, 1.0)))])
     if not np.isfinite(options.rhythm_prior):
         return prior
-    _, changes = _posterior(emission, np.log(prior)[level])
-    counts = np.bincount(level[1:], weights=changes[1:], minlength=4)
-    frames = np.bincount(level[1:], minlength=4)
+    _, changes = _posterior(emission, np.log(prior)[rhythm])
+    counts = np.bincount(rhythm[1:], weights=changes[1:], minlength=len(prior))
+    frames = np.bincount(rhythm[1:], minlength=len(prior))
     rate = (counts + options.rhythm_prior * prior) / (frames + options.rhythm_prior)
     return np.clip(rate, *CHANGE_RATE_RANGE)
 
