@@ -13,6 +13,9 @@
    mass, the bass prefers the root, and qualities have a prior. The weights are learned
    (:mod:`~chordvae.chords.emission`, fitted inside this chain on labelled development data
    from the hand-set templates they replace, which remain an option).
+   **Key**: a chain over the 24 keys (on blocks of four beats) gives each frame a local key;
+   each chord's emission gains ``key_weight`` times the log of how much likelier the key makes it
+   (:mod:`~chordvae.chords.keys`: V/V and vii° gain in their key, a chord foreign to it loses).
 4. **Decoding** the whole piece at once (Viterbi) with a harmonic-rhythm prior: a change is
    likeliest on a downbeat, less so on the bar's other strong beat, then on a beat, and least
    between beats. So a broken chord accumulates into one chord over its beat or bar, and a
@@ -71,8 +74,6 @@ FIFTHS = (6, 7, 8)
 FIFTH_HELD = 2
 #: The key chain's blocks, in beats.
 KEY_BLOCK_BEATS = 4
-#: The rhythm class of the last beat of a bar of three beats (of four: the next).
-LAST_BEAT = 4
 #: A piece's change probabilities per metrical level are kept within this range.
 CHANGE_RATE_RANGE = (1e-4, 0.9)
 
@@ -106,7 +107,10 @@ class RecogniserOptions:
     ``non_chord_mass``, the bass terms and the priors then serve only ``templates``) or
     ``templates`` (the hand-set templates above). A chord is cut where its bass moves to another
     chord tone for at least ``bass_split_beats`` beats (``FIFTH_HELD`` times that for the fifth;
-    0: never).
+    0: never). Key: each chord's log score gains ``key_weight`` (0: no key) times its log prior
+    given the frame's local key (:mod:`~chordvae.chords.keys`), from a chain over the keys whose
+    evidence is scaled by ``key_concentration`` and which changes key with probability
+    ``key_change`` per frame (``benchmarks/fit_keys.py``).
     """
 
     melody_weight: float = 0.2
@@ -128,7 +132,6 @@ class RecogniserOptions:
     key_weight: float = 0.2
     key_concentration: float = 0.5
     key_change: float = 0.002
-    last_beat_change: tuple[float, float] | None = None
 
     def __post_init__(self) -> None:
         if self.emission not in EMISSIONS:
@@ -142,9 +145,6 @@ class RecogniserOptions:
             raise ChordVAEError(f"unknown decoder {self.decoder!r}; choose from {', '.join(DECODERS)}")
         if not all(0 < p < 1 for p in self.change_prob) or len(self.change_prob) != 4:
             raise ChordVAEError("change_prob needs four probabilities between 0 and 1")
-        if self.last_beat_change is not None and (len(self.last_beat_change) != 2 or not all(
-                0 < m * self.change_prob[2] < 1 for m in self.last_beat_change)):
-            raise ChordVAEError("last_beat_change needs two positive factors (bars of three and of four beats)")
 
     def cache_key(self) -> str:
         """Names these options and, for the learned emission and the key prior, the fitted files."""
@@ -188,13 +188,10 @@ class States:
 @dataclass
 class Grid:
     """Analysis frames: ``edges`` (F + 1,) in quarter notes; ``level`` (F,) metrical level of
-    each frame's start: 0 downbeat, 1 the bar's other strong beat, 2 another beat, 3 between beats;
-    ``rhythm`` (F,) the frame's class for the harmonic rhythm: its level, or :data:`LAST_BEAT` for
-    the last beat of a bar of three beats and that plus one for the last beat of a bar of four."""
+    each frame's start: 0 downbeat, 1 the bar's other strong beat, 2 another beat, 3 between beats."""
 
     edges: np.ndarray
     level: np.ndarray
-    rhythm: np.ndarray
 
 
 @dataclass
@@ -217,8 +214,8 @@ def analysis_frames(notes: Notes, options: RecogniserOptions = RecogniserOptions
     beats, moved = beat_grid(notes)
     edges, sub = _frames(beats)
     profile, bass = evidence(notes, sounding, melody_tracks(notes), edges, options)
-    level, rhythm = _levels(notes, beats, sub, profile, reliable_bars=not moved)
-    return Frames(Grid(edges, level, rhythm), sub, beats, profile, bass)
+    level = _levels(notes, beats, sub, profile, reliable_bars=not moved)
+    return Frames(Grid(edges, level), sub, beats, profile, bass)
 
 
 def recognise(notes: Notes, options: RecogniserOptions = RecogniserOptions(),
@@ -240,9 +237,8 @@ def recognise(notes: Notes, options: RecogniserOptions = RecogniserOptions(),
         path = emission.argmax(1)
         confidence = np.exp(emission.max(1) - _logsumexp(emission, 1))
     else:
-        rhythm = grid.rhythm if options.last_beat_change is not None else np.minimum(grid.level, grid.rhythm)
-        change_prob = _piece_rhythm(emission, rhythm, options)
-        log_change = np.log(change_prob)[rhythm]
+        change_prob = _piece_rhythm(emission, grid.level, options)
+        log_change = np.log(change_prob)[grid.level]
         path = _viterbi(emission, log_change)
         posterior, _ = _posterior(emission, log_change)
         path = _absorb(path, states, round(options.absorb_beats * frames.sub))
@@ -354,10 +350,8 @@ def evidence(notes: Notes, sounding: np.ndarray, melody: np.ndarray, edges: np.n
     return profile, bass
 
 
-def _levels(notes: Notes, beats: np.ndarray, sub: int, profile: np.ndarray,
-            reliable_bars: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Metrical level of every frame: 0 downbeat, 1 the bar's other strong beat, 2 beat, 3 off-beat;
-    and its rhythm class (:class:`Grid`).
+def _levels(notes: Notes, beats: np.ndarray, sub: int, profile: np.ndarray, reliable_bars: bool) -> np.ndarray:
+    """Metrical level of every frame: 0 downbeat, 1 the bar's other strong beat, 2 beat, 3 off-beat.
 
     Bars come from the file's downbeats when they are reliable (at least two beats a bar);
     otherwise a four-beat bar starts where the harmony changes most (the largest summed change
@@ -379,12 +373,9 @@ def _levels(notes: Notes, beats: np.ndarray, sub: int, profile: np.ndarray,
         position = (np.arange(n_beats) - _bar_phase(profile, sub, n_beats)) % 4
     strong = (size % 2 == 0) & (size >= 4) & (position == size // 2)
     beat_level = np.where(position == 0, 0, np.where(strong, 1, 2))
-    last = (beat_level == 2) & np.isin(size, (3, 4)) & (position == size - 1)
     level = np.full(n_beats * sub, 3)
     level[::sub] = beat_level
-    rhythm = level.copy()
-    rhythm[::sub] = np.where(last, LAST_BEAT + size - 3, beat_level)
-    return level, rhythm
+    return level
 
 
 def _bar_phase(profile: np.ndarray, sub: int, n_beats: int) -> int:
@@ -498,19 +489,17 @@ def _viterbi(emission: np.ndarray, log_change: np.ndarray) -> np.ndarray:
     return path
 
 
-def _piece_rhythm(emission: np.ndarray, rhythm: np.ndarray, options: RecogniserOptions) -> np.ndarray:
-    """This piece's change probability per rhythm class (``rhythm`` (F,), :class:`Grid`): the
-    expected number of changes in each class under the default rhythm (forward-backward), with
-    the prior (``options.change_prob`` per level, the last beats' ``last_beat_change`` times the
-    other beats') worth ``rhythm_prior`` frames. A chorale that moves on every beat gets a faster
+def _piece_rhythm(emission: np.ndarray, level: np.ndarray, options: RecogniserOptions) -> np.ndarray:
+    """This piece's change probability per metrical level (4,): the expected number of changes
+    at each level under the default rhythm (forward-backward), with ``options.change_prob`` as a
+    prior worth ``rhythm_prior`` frames. A chorale that moves on every beat gets a faster
     harmonic rhythm than a pop song that changes by the bar."""
-    beat = options.change_prob[2]
-    prior = np.array([*options.change_prob, *(beat * m for m in (options.last_beat_change or (1.0, 1.0)))])
+    prior = np.asarray(options.change_prob)
     if not np.isfinite(options.rhythm_prior):
         return prior
-    _, changes = _posterior(emission, np.log(prior)[rhythm])
-    counts = np.bincount(rhythm[1:], weights=changes[1:], minlength=len(prior))
-    frames = np.bincount(rhythm[1:], minlength=len(prior))
+    _, changes = _posterior(emission, np.log(prior)[level])
+    counts = np.bincount(level[1:], weights=changes[1:], minlength=4)
+    frames = np.bincount(level[1:], minlength=4)
     rate = (counts + options.rhythm_prior * prior) / (frames + options.rhythm_prior)
     return np.clip(rate, *CHANGE_RATE_RANGE)
 
