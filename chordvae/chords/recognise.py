@@ -72,6 +72,7 @@ UNLISTED_QUALITY_PRIOR = -3.0
 #: chord of its own (a six-four) only when held this many times longer than another chord tone.
 FIFTHS = (6, 7, 8)
 FIFTH_HELD = 2
+FIFTH_MASK = np.isin(np.arange(12), FIFTHS)
 #: The key chain's blocks, in beats.
 KEY_BLOCK_BEATS = 4
 #: A piece's change probabilities per metrical level are kept within this range.
@@ -604,13 +605,15 @@ def _bass_parts(bass: np.ndarray, on_beat: np.ndarray, pcs: tuple[int, ...], roo
     chord's upper notes on the off-beats never hold long enough. ``frames`` <= 0: never cut."""
     if frames <= 0:
         return [(0, len(bass))]
-    tone = np.where((bass >= 0) & np.isin(bass % 12, pcs), bass % 12, -1)
+    in_chord = np.zeros(12, dtype=bool)
+    in_chord[list(pcs)] = True
+    tone = np.where((bass >= 0) & in_chord[bass % 12], bass % 12, -1)
     known = np.flatnonzero(tone >= 0)
-    if len(known) == 0:
+    if len(known) == 0 or (tone[known] == tone[known[0]]).all():   # one bass (or none): one part
         return [(0, len(bass))]
     filled = tone[known[np.clip(np.searchsorted(known, np.arange(len(bass)), side="right") - 1, 0, None)]]
     change = np.flatnonzero(np.concatenate([[True], filled[1:] != filled[:-1]]))
-    needed = np.where(np.isin((filled - root) % 12, FIFTHS), FIFTH_HELD * frames, frames)
+    needed = np.where(FIFTH_MASK[(filled - root) % 12], FIFTH_HELD * frames, frames)
 
     heard = (bass >= 0) & (bass % 12 == filled)   # frames that sound the part's bass (not filled in)
 
