@@ -11,7 +11,7 @@ from chordvae.chords import keys
 from chordvae.chords.readers import read_notes
 from chordvae.chords.recognise import RecogniserOptions, States, analysis_frames, key_posterior, recognise
 from chordvae.errors import ChordVAEError
-from tests.test_recognise import write_midi
+from tests.helpers import midi_file
 
 C, F, G = (48, 64, 67, 72), (41, 65, 69, 72), (43, 62, 67, 71)
 DM, AM, E7 = (50, 62, 65, 69), (45, 64, 69, 72), (40, 62, 68, 71)
@@ -19,9 +19,8 @@ NO_KEY = replace(RecogniserOptions(), key_weight=0.0)
 
 
 def blocks(tmp_path, chords, name="k.mid"):
-    """One chord (MIDI pitches) per 4/4 bar, held."""
-    notes = [(4 * i, 4 * (i + 1), p) for i, chord in enumerate(chords) for p in chord]
-    return read_notes(write_midi(tmp_path / name, {"Piano": notes}))
+    """One chord (MIDI pitches) per bar of four beats at 120 bpm, held."""
+    return read_notes(midi_file(tmp_path / name, [(2.0 * i, 2.0 * (i + 1), chord) for i, chord in enumerate(chords)]))
 
 
 def labels(notes, options=RecogniserOptions()):
