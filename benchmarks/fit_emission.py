@@ -13,8 +13,9 @@ for ``--iterations`` steps, with the chain's transitions (the default change pro
 metrical level) fixed. The weights start from the hand-set templates and an L2 penalty
 (``--l2``) keeps them near them; rn-dev's frames are weighted so that the two sources weigh
 ``--rn-weight`` : 1. No randomness beyond the seeded rn-dev split: the same data give the same
-weights. ``--scales`` then scores the recogniser with the new weights (and the templates) on
-fit pieces only: rn-dev's fit half and the first ``--check-songs`` pop909-train songs.
+weights. ``--scales`` then scores the recogniser with the new weights (and the templates), both without
+the key prior (``key_weight=0``; the emission is fitted without it), on fit pieces only: rn-dev's
+fit half and the first ``--check-songs`` pop909-train songs.
 
     python benchmarks/fit_emission.py --scales 1     # writes chordvae/chords/emission.json
 """
@@ -213,7 +214,7 @@ def main() -> None:
 
     torch.set_num_threads(1)
     start = time.perf_counter()
-    options = replace(RecogniserOptions(), emission="learned")
+    options = replace(RecogniserOptions(), emission="learned", key_weight=0.0)   # fitted without the key prior
     states = States.vocabulary()
     pieces = [(p, read_notes(p.path)) for p in
               load_pop909(args.data / "pop909-train", limit=args.pop_limit)
@@ -227,7 +228,7 @@ def main() -> None:
     print(f"wrote {emission.MODEL_FILE} ({time.perf_counter() - start:.0f} s)", flush=True)
     if args.scales:
         check = [(p, n) for p, n in pieces if p.group != "pop"] + [(p, n) for p, n in pieces if p.group == "pop"][:args.check_songs]
-        print("templates:", line(evaluate(check, RecogniserOptions())), flush=True)
+        print("templates:", line(evaluate(check, replace(options, emission="templates"))), flush=True)
         for scale in [float(s) for s in args.scales.split(",")]:
             print(f"learned, scale {scale}:", line(evaluate(check, replace(options, emission_scale=scale))), flush=True)
 
