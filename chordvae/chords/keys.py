@@ -22,6 +22,7 @@ from typing import Sequence
 import numpy as np
 
 from ..errors import ChordVAEError
+from .spelling import note_name
 
 MODEL_FILE = Path(__file__).with_name("keys.json")
 MODES = ("major", "minor")
@@ -30,8 +31,6 @@ KEYS = 12 * len(MODES)
 
 def key_name(key: int) -> str:
     """``"C major"``, ``"A minor"``: key ``key`` (0..23) by its tonic's pitch-class name."""
-    from .spelling import note_name
-
     return f"{note_name(key % 12)} {MODES[key // 12]}"
 
 
