@@ -25,7 +25,8 @@ METRICS = ("coverage", "exact", "triad", "jaccard", "root", "bass")
 @dataclass(frozen=True)
 class Span:
     """One truth chord: ``start``/``end`` in the piece's unit; pitch classes, C = 0; ``root``
-    and ``bass`` -1 for no chord; ``triad``: the root, third and fifth the prediction must hold."""
+    and ``bass`` -1 for no chord; ``triad``: the root, third and fifth the prediction must hold;
+    ``key``: the local key (``chordvae.chords.keys``: tonic + 12 if minor), -1 unknown."""
 
     start: float
     end: float
@@ -35,6 +36,7 @@ class Span:
     triad: frozenset[int]
     label: str | None = None
     supported: bool = True
+    key: int = -1
 
 
 @dataclass
@@ -48,14 +50,31 @@ class Piece:
     spans: list[Span] = field(default_factory=list)
 
 
+NOTE_NAMES = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
+
+
+def parse_key(text: str) -> int:
+    """``"E- major"`` (music21), ``"Gb:maj"`` / ``"A:min"`` (POP909) -> tonic + 12 if minor."""
+    tonic, mode = text.replace(":", " ").split()
+    pc = NOTE_NAMES[tonic[0].upper()] + sum({"#": 1, "-": -1, "b": -1}[a] for a in tonic[1:])
+    return pc % 12 + (12 if mode.startswith("min") else 0)
+
+
+def _pop909_keys(song: Path) -> tuple[np.ndarray, np.ndarray]:
+    """A POP909 song's key changes: start times (seconds, the audio's clock, close to the MIDI's) and keys."""
+    rows = [line.split("\t") for line in (song / "key_audio.txt").read_text().splitlines() if line.strip()]
+    return np.array([float(r[0]) for r in rows]), np.array([parse_key(r[2]) for r in rows])
+
+
 def load_pop909(folder: Path = SHARED / "pop909-dev", limit: int | None = None) -> list[Piece]:
-    """POP909 songs with their Harte chord labels (seconds on the MIDI clock); ``N`` spans
-    have an empty set and root -1."""
+    """POP909 songs with their Harte chord labels (seconds on the MIDI clock) and keys; ``N``
+    spans have an empty set and root -1."""
     import mir_eval
 
     pieces = []
     for song in sorted(p for p in folder.iterdir() if p.is_dir())[:limit]:
         spans = []
+        key_start, song_keys = _pop909_keys(song)
         for line in (song / "chord_midi.txt").read_text().splitlines():
             start, end, label = line.split("\t")
             root, bitmap, bass = mir_eval.chord.encode(label)
@@ -64,7 +83,9 @@ def load_pop909(folder: Path = SHARED / "pop909-dev", limit: int | None = None) 
                 continue
             pcs = frozenset(int(root + i) % 12 for i in np.flatnonzero(bitmap))
             triad = frozenset((root + i) % 12 for i in (0, 3, 4, 6, 7, 8) if bitmap[i])
-            spans.append(Span(float(start), float(end), pcs, int(root), int(root + bass) % 12, triad, label))
+            key = int(song_keys[max(np.searchsorted(key_start, float(start), side="right") - 1, 0)])
+            spans.append(Span(float(start), float(end), pcs, int(root), int(root + bass) % 12, triad, label,
+                              key=key))
         pieces.append(Piece(song.name, song / f"{song.name}.mid", "pop", "seconds", spans))
     return pieces
 
@@ -81,7 +102,7 @@ def load_rn_dev(folder: Path = SHARED / "rn-dev", limit: int | None = None,
         for line in (folder / entry["truth"]).read_text().splitlines():
             d = json.loads(line)
             spans.append(Span(d["start_beats"], d["end_beats"], frozenset(d["pitch_classes"]), d["root_pc"],
-                              d["bass_pc"], frozenset(d["triad_pcs"]), None, d["supported"]))
+                              d["bass_pc"], frozenset(d["triad_pcs"]), None, d["supported"], parse_key(d["key"])))
         pieces.append(Piece(entry["name"], folder / entry["midi"], entry["group"], "beats", spans))
     return pieces[:limit]
 

@@ -2,10 +2,13 @@
 predicted chords on a given time axis (quarter-note beats or seconds).
 
 - ``chords``: chordvae's recogniser (the default segmentation, its learned emission);
+- ``no-key``: the recogniser without its key prior (``RecogniserOptions(key_weight=0)``, the
+  default before it);
 - ``templates``: the recogniser with its hand-set templates instead of the learned emission
-  (``RecogniserOptions(emission="templates")``, the default before the learned one);
-- ``argmax``: the recogniser's per-beat templates without smoothing (every frame decoded on
-  its own, ``RecogniserOptions(decoder="argmax", emission="templates")``);
+  and no key prior (``RecogniserOptions(emission="templates", key_weight=0)``, the default before
+  the learned one);
+- ``argmax``: the recogniser's per-beat templates without smoothing or key prior (every frame
+  decoded on its own, ``RecogniserOptions(decoder="argmax", emission="templates", key_weight=0)``);
 - ``onset``: the plain onset slicer with its default filters (at least 3 pitch classes and
   0.25 beats), the default before the recogniser;
 - ``chordify``: music21's ``chordify`` of the parsed file, every vertical sonority kept (MIDI
@@ -29,7 +32,7 @@ from chordvae.chords.readers import MIDI_SUFFIXES, Notes, read_notes
 from chordvae.chords.segment import Segmentation, segment
 from chordvae.chords.vocabulary import harte_label
 
-SYSTEMS = ("chords", "templates", "argmax", "onset", "chordify")
+SYSTEMS = ("chords", "no-key", "templates", "argmax", "onset", "chordify")
 
 
 @dataclass
@@ -51,26 +54,28 @@ def predict(system: str, path: Path, unit: str, notes: Notes | None = None) -> P
     notes = notes if notes is not None else read_notes(path)
     if system == "chordify":
         return _chordify(path, notes, unit)
-    return _from_events(_EVENTS[system](notes), unit)
+    return predicted(_EVENTS[system](notes), unit)
 
 
-def _recognised(decoder: str, emission: str = "learned") -> Callable[[Notes], list[ChordEvent]]:
+def _recognised(decoder: str, emission: str = "learned", **options: float) -> Callable[[Notes], list[ChordEvent]]:
     def run(notes: Notes) -> list[ChordEvent]:
         from chordvae.chords.recognise import RecogniserOptions, recognise
 
-        return recognise(notes, RecogniserOptions(decoder=decoder, emission=emission))
+        return recognise(notes, RecogniserOptions(decoder=decoder, emission=emission, **options))
     return run
 
 
 _EVENTS: dict[str, Callable[[Notes], list[ChordEvent]]] = {
     "chords": _recognised("viterbi"),
-    "templates": _recognised("viterbi", "templates"),
-    "argmax": _recognised("argmax", "templates"),
+    "no-key": _recognised("viterbi", key_weight=0.0),
+    "templates": _recognised("viterbi", "templates", key_weight=0.0),
+    "argmax": _recognised("argmax", "templates", key_weight=0.0),
     "onset": lambda notes: segment(notes, Segmentation(mode="onset")),
 }
 
 
-def _from_events(events: list[ChordEvent], unit: str) -> Prediction:
+def predicted(events: list[ChordEvent], unit: str) -> Prediction:
+    """Chord events as a :class:`Prediction` on the ``unit`` axis (``beats`` or ``seconds``)."""
     events = sorted(events, key=lambda e: e.start_beats)
     seconds = unit == "seconds"
     starts = np.array([e.start_s if seconds else e.start_beats for e in events], dtype=float)

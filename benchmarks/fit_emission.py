@@ -13,8 +13,9 @@ for ``--iterations`` steps, with the chain's transitions (the default change pro
 metrical level) fixed. The weights start from the hand-set templates and an L2 penalty
 (``--l2``) keeps them near them; rn-dev's frames are weighted so that the two sources weigh
 ``--rn-weight`` : 1. No randomness beyond the seeded rn-dev split: the same data give the same
-weights. ``--scales`` then scores the recogniser with the new weights (and the templates) on
-fit pieces only: rn-dev's fit half and the first ``--check-songs`` pop909-train songs.
+weights. ``--scales`` then scores the recogniser with the new weights (and the templates), both without
+the key prior (``key_weight=0``; the emission is fitted without it), on fit pieces only: rn-dev's
+fit half and the first ``--check-songs`` pop909-train songs.
 
     python benchmarks/fit_emission.py --scales 1     # writes chordvae/chords/emission.json
 """
@@ -59,8 +60,16 @@ def examples(piece: Piece, notes: Notes, options: RecogniserOptions,
     if frames is None:
         empty = np.zeros(0, dtype=int)
         return np.zeros((0, emission.BLOCKS * 12)), empty, empty, empty, piece.group == "pop"
-    edges = frames.grid.edges
-    x, bass_class = emission.features(frames.profile, frames.bass, np.diff(edges), options.evidence_notes)
+    x, bass_class = emission.features(frames.profile, frames.bass, np.diff(frames.grid.edges), options.evidence_notes)
+    span = frame_spans(piece, notes, frames.grid.edges)
+    span_state = np.array([state_of(s, states) for s in piece.spans])
+    label = np.where(span >= 0, span_state[np.clip(span, 0, None)], -1)
+    return x, bass_class, label, frames.grid.level, piece.group == "pop"
+
+
+def frame_spans(piece: Piece, notes: Notes, edges: np.ndarray) -> np.ndarray:
+    """Int ``(F,)``: the truth span at the middle of each frame (``edges`` (F + 1,) in quarter
+    notes) as an index into ``piece.spans``, -1 where none."""
     middle = 0.5 * (edges[:-1] + edges[1:])
     if piece.unit == "seconds":
         middle = notes.seconds(middle)
@@ -68,9 +77,7 @@ def examples(piece: Piece, notes: Notes, options: RecogniserOptions,
     ends = np.array([s.end for s in piece.spans])
     k = np.searchsorted(starts, middle, side="right") - 1
     inside = (k >= 0) & (middle < ends[np.clip(k, 0, None)])
-    span_state = np.array([state_of(s, states) for s in piece.spans])
-    label = np.where(inside, span_state[np.clip(k, 0, None)], -1)
-    return x, bass_class, label, frames.grid.level, piece.group == "pop"
+    return np.where(inside, k, -1)
 
 
 def template_weights(options: RecogniserOptions) -> emission.EmissionModel:
@@ -207,7 +214,7 @@ def main() -> None:
 
     torch.set_num_threads(1)
     start = time.perf_counter()
-    options = replace(RecogniserOptions(), emission="learned")
+    options = replace(RecogniserOptions(), emission="learned", key_weight=0.0)   # fitted without the key prior
     states = States.vocabulary()
     pieces = [(p, read_notes(p.path)) for p in
               load_pop909(args.data / "pop909-train", limit=args.pop_limit)
@@ -221,7 +228,7 @@ def main() -> None:
     print(f"wrote {emission.MODEL_FILE} ({time.perf_counter() - start:.0f} s)", flush=True)
     if args.scales:
         check = [(p, n) for p, n in pieces if p.group != "pop"] + [(p, n) for p, n in pieces if p.group == "pop"][:args.check_songs]
-        print("templates:", line(evaluate(check, RecogniserOptions())), flush=True)
+        print("templates:", line(evaluate(check, replace(options, emission="templates"))), flush=True)
         for scale in [float(s) for s in args.scales.split(",")]:
             print(f"learned, scale {scale}:", line(evaluate(check, replace(options, emission_scale=scale))), flush=True)
 

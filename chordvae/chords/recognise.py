@@ -13,6 +13,9 @@
    mass, the bass prefers the root, and qualities have a prior. The weights are learned
    (:mod:`~chordvae.chords.emission`, fitted inside this chain on labelled development data
    from the hand-set templates they replace, which remain an option).
+   **Key**: a chain over the 24 keys (on blocks of four beats) gives each frame a local key;
+   each chord's emission gains ``key_weight`` times the log of how much likelier the key makes it
+   (:mod:`~chordvae.chords.keys`: V/V and vii° gain in their key, a chord foreign to it loses).
 4. **Decoding** the whole piece at once (Viterbi) with a harmonic-rhythm prior: a change is
    likeliest on a downbeat, less so on the bar's other strong beat, then on a beat, and least
    between beats. So a broken chord accumulates into one chord over its beat or bar, and a
@@ -35,6 +38,7 @@ from functools import cached_property, lru_cache
 import numpy as np
 
 from ..errors import ChordVAEError
+from . import keys
 from .emission import features, load_model
 from .events import ChordEvent
 from .readers import FileRejected, Notes
@@ -68,6 +72,9 @@ UNLISTED_QUALITY_PRIOR = -3.0
 #: chord of its own (a six-four) only when held this many times longer than another chord tone.
 FIFTHS = (6, 7, 8)
 FIFTH_HELD = 2
+FIFTH_MASK = np.isin(np.arange(12), FIFTHS)
+#: The key chain's blocks, in beats.
+KEY_BLOCK_BEATS = 4
 #: A piece's change probabilities per metrical level are kept within this range.
 CHANGE_RATE_RANGE = (1e-4, 0.9)
 
@@ -101,7 +108,10 @@ class RecogniserOptions:
     ``non_chord_mass``, the bass terms and the priors then serve only ``templates``) or
     ``templates`` (the hand-set templates above). A chord is cut where its bass moves to another
     chord tone for at least ``bass_split_beats`` beats (``FIFTH_HELD`` times that for the fifth;
-    0: never).
+    0: never). Key: each chord's log score gains ``key_weight`` (0: no key) times its log prior
+    given the frame's local key (:mod:`~chordvae.chords.keys`), from a chain over the keys whose
+    evidence is scaled by ``key_concentration`` and which changes key with probability
+    ``key_change`` per frame (``benchmarks/fit_keys.py``).
     """
 
     melody_weight: float = 0.2
@@ -120,20 +130,27 @@ class RecogniserOptions:
     emission: str = "learned"
     emission_scale: float = 1.0
     bass_split_beats: float = 1.0
+    key_weight: float = 0.2
+    key_concentration: float = 0.5
+    key_change: float = 0.002
 
     def __post_init__(self) -> None:
         if self.emission not in EMISSIONS:
             raise ChordVAEError(f"unknown emission {self.emission!r}; choose from {', '.join(EMISSIONS)}")
         if not self.emission_scale > 0 or not self.bass_split_beats >= 0:
             raise ChordVAEError("emission_scale must be positive and bass_split_beats at least 0")
+        if not self.key_weight >= 0 or not self.key_concentration > 0 or not 0 < self.key_change < 1:
+            raise ChordVAEError("key_weight must be at least 0, key_concentration positive and key_change "
+                                "between 0 and 1")
         if self.decoder not in DECODERS:
             raise ChordVAEError(f"unknown decoder {self.decoder!r}; choose from {', '.join(DECODERS)}")
         if not all(0 < p < 1 for p in self.change_prob) or len(self.change_prob) != 4:
             raise ChordVAEError("change_prob needs four probabilities between 0 and 1")
 
     def cache_key(self) -> str:
-        """Names these options and, for the learned emission, the fitted weights' file."""
+        """Names these options and, for the learned emission and the key prior, the fitted files."""
         model = f",model:{load_model().digest}" if self.emission == "learned" else ""
+        model += f",keys:{keys.load_model().digest}" if self.key_weight > 0 else ""
         return "rec:" + repr(sorted(asdict(self).items())) + model
 
 
@@ -215,6 +232,8 @@ def recognise(notes: Notes, options: RecogniserOptions = RecogniserOptions(),
         emission = _learned_emission(frames.profile, frames.bass, np.diff(grid.edges), states, options)
     else:
         emission = _emission(frames.profile, frames.bass, np.diff(grid.edges), states, options)
+    if options.key_weight > 0:
+        emission = emission + options.key_weight * _key_prior(frames, states, options)
     if options.decoder == "argmax":
         path = emission.argmax(1)
         confidence = np.exp(emission.max(1) - _logsumexp(emission, 1))
@@ -406,6 +425,41 @@ def _learned_emission(profile: np.ndarray, bass: np.ndarray, length: np.ndarray,
     return options.emission_scale * score
 
 
+def key_posterior(frames: Frames, options: RecogniserOptions = RecogniserOptions()) -> np.ndarray:
+    """``(F, KEYS)``: each frame's local key (:mod:`~chordvae.chords.keys`), by forward-backward
+    over a chain of the 24 keys, on blocks of ``KEY_BLOCK_BEATS`` beats (a key lasts longer; the
+    chain is that many times cheaper), that changes key with probability ``key_change`` per frame."""
+    posterior, block = _key_blocks(frames, options)
+    return np.repeat(posterior, block, axis=0)[:len(frames.profile)]
+
+
+def _key_blocks(frames: Frames, options: RecogniserOptions) -> tuple[np.ndarray, int]:
+    """The key posteriors ``(B, KEYS)`` of the blocks of :func:`key_posterior` and the frames per block."""
+    x, _ = features(frames.profile, frames.bass, np.diff(frames.grid.edges), options.evidence_notes)
+    block = frames.sub * KEY_BLOCK_BEATS
+    n_blocks = -(-len(x) // block)
+    summed = np.zeros((n_blocks * block, 12))
+    summed[:len(x)] = x[:, :12]
+    summed = summed.reshape(n_blocks, block, 12).sum(1)
+    evidence = keys.key_evidence(summed, keys.load_model(), options.key_concentration)
+    change = min(block * options.key_change, CHANGE_RATE_RANGE[1])
+    posterior, _ = _posterior(evidence, np.full(n_blocks, np.log(change)))
+    return posterior, block
+
+
+def _key_prior(frames: Frames, states: States, options: RecogniserOptions) -> np.ndarray:
+    """Log prior ``(F, S)`` of each state given the frame's local key (:func:`key_posterior`)."""
+    posterior, block = _key_blocks(frames, options)
+    prior = keys.chord_prior(posterior, _key_ratios(states.names))
+    return np.repeat(prior, block, axis=0)[:len(frames.profile)]
+
+
+@lru_cache(maxsize=4)
+def _key_ratios(names: tuple[tuple[int, str], ...]) -> np.ndarray:
+    """The key model's ``P(chord | key) / P(chord)`` ``(KEYS, S)`` (computed once per process)."""
+    return keys.load_model().chord_ratios(names)
+
+
 @lru_cache(maxsize=4)
 def _state_matrices(names: tuple[tuple[int, str], ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The fitted model's weights for the states of ``names`` (computed once per process)."""
@@ -551,13 +605,15 @@ def _bass_parts(bass: np.ndarray, on_beat: np.ndarray, pcs: tuple[int, ...], roo
     chord's upper notes on the off-beats never hold long enough. ``frames`` <= 0: never cut."""
     if frames <= 0:
         return [(0, len(bass))]
-    tone = np.where((bass >= 0) & np.isin(bass % 12, pcs), bass % 12, -1)
+    in_chord = np.zeros(12, dtype=bool)
+    in_chord[list(pcs)] = True
+    tone = np.where((bass >= 0) & in_chord[bass % 12], bass % 12, -1)
     known = np.flatnonzero(tone >= 0)
-    if len(known) == 0:
+    if len(known) == 0 or (tone[known] == tone[known[0]]).all():   # one bass (or none): one part
         return [(0, len(bass))]
     filled = tone[known[np.clip(np.searchsorted(known, np.arange(len(bass)), side="right") - 1, 0, None)]]
     change = np.flatnonzero(np.concatenate([[True], filled[1:] != filled[:-1]]))
-    needed = np.where(np.isin((filled - root) % 12, FIFTHS), FIFTH_HELD * frames, frames)
+    needed = np.where(FIFTH_MASK[(filled - root) % 12], FIFTH_HELD * frames, frames)
 
     heard = (bass >= 0) & (bass % 12 == filled)   # frames that sound the part's bass (not filled in)
 

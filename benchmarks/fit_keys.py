@@ -1,0 +1,177 @@
+"""Count the recogniser's key model (chordvae/chords/keys.py) on labelled development data.
+
+Training data as for the learned emission (benchmarks/fit_emission.py): the first ``--pop-limit``
+songs of pop909-train (keys from ``key_audio.txt``) and the ``fit`` half of rn-dev (the
+analyses' local keys); rn-dev's ``check`` half and pop909-dev stay held out. Each analysis frame
+of the recogniser gets the truth chord and key at its middle. Per mode, relative to the tonic:
+
+- the key profile: the share of the frames' note time on each pitch class (log);
+- the chord table: ``log P(root, quality | key) / P(quality) / 12``, the frames' truth chords
+  (as the decoder's states) counted with a Dirichlet prior of ``--smoothing`` times the mode's
+  frames, centred on the quality's overall share (a chord never seen in a mode gets
+  ``log(smoothing / (1 + smoothing))``).
+
+The two sources weigh 1 : 1 (frames weighted by their length in quarter notes). Counting only: the
+same data give the same tables. ``--grid`` then scores the recogniser on the fit pieces only
+(rn-dev's fit half, the first ``--check-songs`` pop909-train songs) for key weights,
+concentrations and change probabilities, and prints the key chain's frame accuracy.
+
+    python benchmarks/fit_keys.py          # writes chordvae/chords/keys.json
+"""
+from __future__ import annotations
+
+import argparse
+import itertools
+import sys
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.chord_eval import SHARED, Piece, add, load_pop909, load_rn_dev, rates, rn_dev_part, score_events  # noqa: E402
+from benchmarks.chord_recognition import mir_eval_sums  # noqa: E402
+from benchmarks.chord_systems import predicted  # noqa: E402
+from benchmarks.fit_emission import frame_spans, line, state_of  # noqa: E402
+from chordvae.chords import keys, recognise as rec  # noqa: E402
+from chordvae.chords.readers import Notes, read_notes  # noqa: E402
+from chordvae.chords.recognise import Frames, RecogniserOptions, States, analysis_frames  # noqa: E402
+from chordvae.chords.vocabulary import RECOGNISED  # noqa: E402
+
+
+@dataclass
+class Labelled:
+    """One fit piece: its notes, frames, and per frame the truth state and key (-1 unknown)."""
+
+    piece: Piece
+    notes: Notes
+    frames: Frames
+    state: np.ndarray
+    key: np.ndarray
+
+
+def labelled(piece: Piece, options: RecogniserOptions, states: States) -> Labelled | None:
+    notes = read_notes(piece.path)
+    frames = analysis_frames(notes, options)
+    if frames is None:
+        return None
+    span = frame_spans(piece, notes, frames.grid.edges)
+    span_state = np.array([state_of(s, states) for s in piece.spans])
+    span_key = np.array([s.key for s in piece.spans])
+    inside = span >= 0
+    k = np.clip(span, 0, None)
+    return Labelled(piece, notes, frames, np.where(inside, span_state[k], -1), np.where(inside, span_key[k], -1))
+
+
+#: The triad each quality of the vocabulary is built on: major, minor, diminished, augmented, suspended.
+FAMILIES = {"maj": 0, "7": 0, "maj7": 0, "maj6": 0, "min": 1, "min7": 1, "min6": 1, "dim": 2, "hdim7": 2,
+            "dim7": 2, "aug": 3, "sus2": 4, "sus4": 4, "sus4(b7)": 4}
+
+
+def count(data: list[Labelled], states: States, smoothing: float, by_family: bool) -> keys.KeyModel:
+    """The key profiles and chord tables of ``data`` (see the module's docstring)."""
+    modes = len(keys.MODES)
+    profile = np.zeros((modes, 12))
+    chords = np.zeros((modes, 12, len(RECOGNISED)))
+    quality = np.array([RECOGNISED.index(q) for _, q in states.names])
+    pop_frames = sum(float(np.diff(d.frames.grid.edges)[d.key >= 0].sum()) for d in data if d.piece.group == "pop")
+    rn_frames = sum(float(np.diff(d.frames.grid.edges)[d.key >= 0].sum()) for d in data if d.piece.group != "pop")
+    for d in data:
+        source = 1.0 / max(pop_frames if d.piece.group == "pop" else rn_frames, 1e-9)
+        length = np.diff(d.frames.grid.edges) * source
+        known = d.key >= 0
+        tonic, mode = d.key % 12, d.key // 12
+        rel_pc = (np.arange(12)[None, :] + tonic[:, None]) % 12        # [frame, interval] -> pitch class
+        share = d.frames.profile / np.maximum(d.frames.profile.sum(1, keepdims=True), 1e-12)
+        rotated = np.take_along_axis(share, rel_pc, axis=1)
+        np.add.at(profile, mode[known], rotated[known] * length[known, None])
+        chord = known & (d.state > 0)
+        s = d.state[chord] - 1
+        np.add.at(chords, (mode[chord], (states.roots[s] - tonic[chord]) % 12, quality[s]), length[chord])
+    profile = np.log(profile / profile.sum(1, keepdims=True))
+    if by_family:   # pool the qualities of one triad: the key then says nothing of V against V7
+        family = np.array([FAMILIES[q] for q in RECOGNISED])
+        pooled = np.stack([chords[:, :, family == f].sum(2) for f in range(max(family) + 1)], axis=2)
+        return keys.KeyModel(RECOGNISED, profile, _log_ratios(pooled, smoothing)[:, :, family])
+    return keys.KeyModel(RECOGNISED, profile, _log_ratios(chords, smoothing))
+
+
+def _log_ratios(chords: np.ndarray, smoothing: float) -> np.ndarray:
+    """``log P(root, c | mode) / (P(c) / 12)`` from counts ``(modes, 12, C)`` (see the module's docstring)."""
+    per_class = chords.sum((0, 1)) / chords.sum()                      # P(c), both modes
+    total = chords.sum((1, 2), keepdims=True)
+    expected = per_class[None, None, :] / 12
+    p = (chords + smoothing * total * expected) / ((1 + smoothing) * total)
+    return np.log(p / expected)
+
+
+def key_accuracy(data: list[Labelled], options: RecogniserOptions) -> float:
+    """Share of the frames (by length) whose truth key is the key chain's most likely key."""
+    right = total = 0.0
+    for d in data:
+        known = d.key >= 0
+        guess = rec.key_posterior(d.frames, options).argmax(1)
+        length = np.diff(d.frames.grid.edges)
+        right += float(length[known & (guess == d.key)].sum())
+        total += float(length[known].sum())
+    return right / max(total, 1e-9)
+
+
+def evaluate(data: list[Labelled], options: RecogniserOptions) -> str:
+    """The recogniser's scores per group (pop, textbooks, lieder), pop's with mir_eval's majmin."""
+    totals: dict[str, dict] = {}
+    majmin = np.zeros(2)
+    for d in data:
+        events = rec.recognise(d.notes, options, d.frames)
+        totals[d.piece.group] = add(totals.get(d.piece.group, {}), score_events(events, d.piece))
+        if d.piece.group == "pop":
+            majmin += mir_eval_sums(predicted(events, d.piece.unit), d.piece)["majmin"]
+    return line({g: rates(t) for g, t in totals.items()}) + f" | pop majmin {majmin[0] / max(majmin[1], 1e-9):.3f}"
+
+
+def floats(text: str) -> list[float]:
+    return [float(v) for v in text.split(",") if v.strip()]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=SHARED)
+    parser.add_argument("--pop-limit", type=int, default=150, help="the first N pop909-train songs")
+    parser.add_argument("--smoothing", type=float, default=0.05,
+                        help="Dirichlet prior of the chord tables, as a share of the mode's frames")
+    parser.add_argument("--tables", choices=("families", "qualities"), default="families",
+                        help="chord tables per triad (the qualities of one triad share their entry) or per quality")
+    parser.add_argument("--grid", action="store_true", help="score key weights x concentrations x changes")
+    parser.add_argument("--weights", default="0,0.5,1,2")
+    parser.add_argument("--concentrations", default="1")
+    parser.add_argument("--changes", default="0.01")
+    parser.add_argument("--check-songs", type=int, default=60)
+    args = parser.parse_args()
+    start = time.perf_counter()
+    options, states = RecogniserOptions(), States.vocabulary()
+    pieces = load_pop909(args.data / "pop909-train", limit=args.pop_limit) \
+        + rn_dev_part(load_rn_dev(args.data / "rn-dev"), "fit")
+    data = [d for d in (labelled(p, options, states) for p in pieces) if d is not None]
+    print(f"read {len(data)} pieces in {time.perf_counter() - start:.0f} s", flush=True)
+    model = count(data, states, args.smoothing, args.tables == "families")
+    from chordvae.fileio import write_json
+
+    write_json(keys.MODEL_FILE, model.to_json())
+    keys.load_model.cache_clear()
+    rec._key_ratios.cache_clear()
+    print(f"wrote {keys.MODEL_FILE} ({time.perf_counter() - start:.0f} s)", flush=True)
+    if not args.grid:
+        return
+    check = [d for d in data if d.piece.group != "pop"] + [d for d in data if d.piece.group == "pop"][:args.check_songs]
+    for concentration, change in itertools.product(floats(args.concentrations), floats(args.changes)):
+        keyed = replace(options, key_concentration=concentration, key_change=change)
+        print(f"concentration {concentration} change {change}: key accuracy {key_accuracy(check, keyed):.3f}",
+              flush=True)
+        for weight in floats(args.weights):
+            print(f"  weight {weight}:", evaluate(check, replace(keyed, key_weight=weight)), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,101 @@
+"""The local key under the chords: a key per frame, and a prior over chords given the key.
+
+24 keys: key ``k`` has tonic ``k % 12`` (C = 0) and is major for ``k < 12``, minor from 12.
+A frame's key evidence is its pitch-class shares (times its evidence strength) scored against
+each key's pitch-class profile; the recogniser decodes a sticky chain over the keys
+(forward-backward) and adds ``log sum_k P(key k | frames) R(k, chord)`` to each chord's
+emission, where ``R = P(chord | key) / P(chord)``: a chord the key makes likelier than usual
+(V/V and vii° in their key, a diatonic triad) gains, a chord foreign to the key loses, and the
+average chord stays as it was. Profiles and chord tables (relative to the tonic, one per mode) are
+counted on labelled development data by ``benchmarks/fit_keys.py`` and stored in ``keys.json``
+beside this module.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from ..errors import ChordVAEError
+from .spelling import note_name
+
+MODEL_FILE = Path(__file__).with_name("keys.json")
+MODES = ("major", "minor")
+KEYS = 12 * len(MODES)
+
+
+def key_name(key: int) -> str:
+    """``"C major"``, ``"A minor"``: key ``key`` (0..23) by its tonic's pitch-class name."""
+    return f"{note_name(key % 12)} {MODES[key // 12]}"
+
+
+@dataclass(frozen=True, eq=False)
+class KeyModel:
+    """Counted tables. ``profiles`` (2, 12): log share of note time per pitch class above the
+    tonic, per mode; ``chords`` (2, 12, Q): log ``P(chord | key) / P(chord)`` of each quality of
+    ``qualities`` on each root above the tonic, per mode. ``digest``: of the file it was read from."""
+
+    qualities: tuple[str, ...]
+    profiles: np.ndarray
+    chords: np.ndarray
+    digest: str = ""
+
+    def key_scores(self) -> np.ndarray:
+        """``(KEYS, 12)``: each key's log profile on absolute pitch classes."""
+        rel = (np.arange(12)[None, :] - np.arange(12)[:, None]) % 12   # [tonic, pc] -> interval
+        return np.concatenate([self.profiles[m][rel] for m in range(len(MODES))])
+
+    def chord_ratios(self, names: Sequence[tuple[int, str]]) -> np.ndarray:
+        """``(KEYS, S)``: ``P(chord | key) / P(chord)`` for no chord (1: the key says nothing
+        about silence) then every ``(root, quality)`` of ``names``."""
+        index = {q: k for k, q in enumerate(self.qualities)}
+        missing = sorted({q for _, q in names} - set(index))
+        if missing:
+            raise ChordVAEError(f"the key model has no table for {', '.join(missing)}")
+        q = np.array([index[quality] for _, quality in names])
+        roots = np.array([root for root, _ in names])
+        tonic = np.arange(KEYS) % 12
+        mode = np.arange(KEYS) // 12
+        log_r = self.chords[mode[:, None], (roots[None, :] - tonic[:, None]) % 12, q[None, :]]
+        return np.concatenate([np.ones((KEYS, 1)), np.exp(log_r)], axis=1)
+
+    def to_json(self) -> dict:
+        return {"qualities": list(self.qualities), "profiles": np.round(self.profiles, 6).tolist(),
+                "chords": np.round(self.chords, 6).tolist()}
+
+
+@lru_cache(maxsize=4)
+def load_model(path: Path = MODEL_FILE) -> KeyModel:
+    """The model stored at ``path`` (read once per process)."""
+    try:
+        data = path.read_bytes()
+        d = json.loads(data)
+        model = KeyModel(tuple(d["qualities"]), np.array(d["profiles"], dtype=float),
+                         np.array(d["chords"], dtype=float), hashlib.sha256(data).hexdigest()[:16])
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise ChordVAEError(f"cannot read the key model {path}: {e}") from None
+    if model.profiles.shape != (len(MODES), 12) or model.chords.shape != (len(MODES), 12, len(model.qualities)):
+        raise ChordVAEError(f"the key model {path} has the wrong shapes")
+    return model
+
+
+def key_evidence(x: np.ndarray, model: KeyModel, concentration: float) -> np.ndarray:
+    """Log score ``(F, KEYS)`` of each frame under each key: ``concentration`` times the frame's
+    pitch-class shares times its evidence strength (``x`` (F, 12), the first block of
+    :func:`~chordvae.chords.emission.features`) against each key's log profile."""
+    return concentration * np.einsum("fp,kp->fk", x, model.key_scores())
+
+
+def chord_prior(key_posterior: np.ndarray, ratios: np.ndarray) -> np.ndarray:
+    """Log prior ``(F, S)`` of each state given the key posteriors ``(F, KEYS)`` and the model's
+    :meth:`KeyModel.chord_ratios` ``(KEYS, S)``: ``log sum_k P(k) R(k, s)`` for the chords; no
+    chord (state 0) gets the frame's best chord's, so the key ranks chords but never makes a
+    chord of a frame the emission hears as no chord."""
+    prior = np.log(np.einsum("fk,ks->fs", key_posterior, ratios))
+    prior[:, 0] = prior[:, 1:].max(1)
+    return prior
