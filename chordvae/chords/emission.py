@@ -16,11 +16,14 @@ import json
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence, TypeVar
 
 import numpy as np
 
 from ..errors import ChordVAEError
+
+#: a parameter model read from JSON
+M = TypeVar("M")
 
 MODEL_FILE = Path(__file__).with_name("emission.json")
 #: Feature blocks of 12 pitch-class shares: scaled by the evidence strength, and by its complement.
@@ -83,17 +86,22 @@ class EmissionModel:
                 "no_chord": np.round(self.no_chord, 6).tolist()}
 
 
+def read_model_file(path: Path, what: str, build: Callable[[dict, str], M]) -> M:
+    """``build(fields, digest)`` of the JSON parameter file at ``path`` (digest: the first 16 hex
+    digits of its sha256, for cache keys); ChordVAEError naming ``what`` if it cannot be read."""
+    try:
+        data = path.read_bytes()
+        return build(json.loads(data), hashlib.sha256(data).hexdigest()[:16])
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise ChordVAEError(f"cannot read the {what} {path}: {e}") from None
+
+
 @lru_cache(maxsize=4)
 def load_model(path: Path = MODEL_FILE) -> EmissionModel:
     """The model stored at ``path`` (read once per process)."""
-    try:
-        data = path.read_bytes()
-        d = json.loads(data)
-        model = EmissionModel(tuple(d["qualities"]), np.array(d["notes"], dtype=float),
-                              np.array(d["bass"], dtype=float), np.array(d["bias"], dtype=float),
-                              np.array(d["no_chord"], dtype=float), hashlib.sha256(data).hexdigest()[:16])
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        raise ChordVAEError(f"cannot read the emission model {path}: {e}") from None
+    model = read_model_file(path, "emission model", lambda d, digest: EmissionModel(
+        tuple(d["qualities"]), np.array(d["notes"], dtype=float), np.array(d["bass"], dtype=float),
+        np.array(d["bias"], dtype=float), np.array(d["no_chord"], dtype=float), digest))
     q = len(model.qualities)
     if model.notes.shape != (q, BLOCKS, 12) or model.bass.shape != (q, BASS_CLASSES) \
             or model.bias.shape != (q,) or model.no_chord.shape != (BLOCKS + 2,):

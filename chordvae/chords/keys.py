@@ -12,8 +12,6 @@ beside this module.
 """
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -22,6 +20,7 @@ from typing import Sequence
 import numpy as np
 
 from ..errors import ChordVAEError
+from .emission import read_model_file
 from .spelling import note_name
 
 MODEL_FILE = Path(__file__).with_name("keys.json")
@@ -72,13 +71,8 @@ class KeyModel:
 @lru_cache(maxsize=4)
 def load_model(path: Path = MODEL_FILE) -> KeyModel:
     """The model stored at ``path`` (read once per process)."""
-    try:
-        data = path.read_bytes()
-        d = json.loads(data)
-        model = KeyModel(tuple(d["qualities"]), np.array(d["profiles"], dtype=float),
-                         np.array(d["chords"], dtype=float), hashlib.sha256(data).hexdigest()[:16])
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        raise ChordVAEError(f"cannot read the key model {path}: {e}") from None
+    model = read_model_file(path, "key model", lambda d, digest: KeyModel(
+        tuple(d["qualities"]), np.array(d["profiles"], dtype=float), np.array(d["chords"], dtype=float), digest))
     if model.profiles.shape != (len(MODES), 12) or model.chords.shape != (len(MODES), 12, len(model.qualities)):
         raise ChordVAEError(f"the key model {path} has the wrong shapes")
     return model
