@@ -301,7 +301,7 @@ def plot(run_dir: str, n: int, scale: float | None, out: str | None, overwrite: 
     if into_run and not overwrite and Path(run_dir).is_dir() and any(Path(run_dir).glob("*.png")):
         raise click.UsageError(f"{run_dir} already has its pictures; give -o DIR to draw them elsewhere, "
                                "or --overwrite to replace them")
-    for path in runs.draw_pictures(runs.load_run(run_dir, progress=not quiet), n=n, scale=scale,
+    for path in runs.draw_pictures(_load_run(run_dir, progress=not quiet), n=n, scale=scale,
                                    colour_by=colour_by, out=out):
         click.echo(path)
 
@@ -355,15 +355,29 @@ def _event(run, text: str, key: str | None = None):
     return event if isinstance(event, Masked) else event.unsqueeze(0)   # a sequence adapter gives a window
 
 
+def _load_run(run_dir: str, **kwargs: Any):
+    """:func:`chordvae.runs.load_run`, with torch on the cores that are idle
+    (:func:`chordvae.threads.use_idle_cores`)."""
+    from .runs import load_run
+    from .threads import use_idle_cores
+
+    use_idle_cores()
+    return load_run(run_dir, **kwargs)
+
+
 def _point(run, text: str, key: str | None = None):
     """A latent point from ``z:...`` (raw), ``xy:...`` (the pictures' plane) or from an event the
-    adapter parses (its posterior mean; ``key``: of typed Roman numerals)."""
+    adapter parses (``key``: of typed Roman numerals): its posterior mean, or for a sequence run
+    a point that decodes back to it (:func:`chordvae.explore.point_of`; a note if none is found)."""
     from . import explore
 
     if explore.is_point(text):
         return explore.parse_point(text, run.model.latent_dim,
                                    run.latent_plane() if explore.is_plane_point(text) else None)
-    return explore.encode(run.model, _event(run, text, key))[0][0]
+    z, exact = explore.point_of(run.model, _event(run, text, key))
+    if not exact:
+        click.echo(f"note: no latent point found that decodes back to {text!r} exactly; using its posterior mean")
+    return z
 
 
 @main.command()
@@ -373,9 +387,9 @@ def _point(run, text: str, key: str | None = None):
 @render_options
 def sample(run_dir: str, count: int, seed: int, out: str, **options: Any) -> None:
     """Decode draws z from the prior (N(0, I), or the run's fitted mixture), one after another."""
-    from . import explore, runs
+    from . import explore
 
-    run = runs.load_run(run_dir)
+    run = _load_run(run_dir)
     _render(run, explore.sample(run.model, count, seed), out, columns=count, **options)
 
 
@@ -395,9 +409,9 @@ def interpolate(run_dir: str, start: str, end: str, steps: int, slerp: bool, key
     ("xy:0.5,-1.2") or raw latent points ("z:0.5,-1.2,0.1,0"). Between two plane points the walk
     follows the plane, as the explorer page's walks do; otherwise it goes straight (or with
     --slerp, spherically) through the latent space."""
-    from . import explore, runs
+    from . import explore
 
-    run = runs.load_run(run_dir)
+    run = _load_run(run_dir)
     if not slerp and explore.is_plane_point(start) and explore.is_plane_point(end):
         z = run.latent_plane().to_latent(explore.interpolate(explore.plane_point(start), explore.plane_point(end), steps))
     else:
@@ -419,9 +433,9 @@ def interpolate(run_dir: str, start: str, end: str, steps: int, slerp: bool, key
 @render_options
 def decode(run_dir: str, n: int | None, scale: float | None, point: str | None, out: str, **options: Any) -> None:
     """Decode the latent grid (the audible latent_space.png) or one point, from the checkpoint alone."""
-    from . import explore, runs
+    from . import explore
 
-    run = runs.load_run(run_dir)
+    run = _load_run(run_dir)
     if point is not None:
         _render(run, _point(run, point if explore.is_point(point) else f"z:{point}").unsqueeze(0), out,
                 columns=1, **options)
@@ -443,9 +457,9 @@ def encode(run_dir: str, events: tuple[str, ...], key: str | None, picture: str 
     """Print the posterior mean and standard deviation of each chord or progression given; for a
     progression run, a whole music file prints its path: a point for every window of the run's
     bars, one bar apart."""
-    from . import explore, runs
+    from . import explore
 
-    run = runs.load_run(run_dir, progress=not quiet)
+    run = _load_run(run_dir, progress=not quiet)
     plane = run.latent_plane()
     pieces = [text for text in events if _is_piece(run, text)]
     if picture and len(pieces) != 1:
@@ -505,10 +519,9 @@ def similar(run_dir: str, query: str, sources: tuple[str, ...], count: int, key:
     "song.mid:9-12"): file:bars (a span you can type back), distance, the semitones the query was
     moved to match (a run trained on all transpositions finds it in any key) and the recognised
     progression."""
-    from . import runs
     from .progressions.search import similar as search
 
-    run = runs.load_run(run_dir, progress=not quiet)
+    run = _load_run(run_dir, progress=not quiet)
     if run.dataset != "progressions":
         raise click.UsageError(f"similar searches progression runs; {run_dir} is a {run.dataset} run")
     found = search(run, query, list(sources), count, key=key, progress=not quiet, jobs=jobs, strict=strict,
@@ -539,10 +552,9 @@ def explore_page(run_dir: str, out: str | None, extent: float | None, grid: int,
     """Write one self-contained HTML page that shows and plays a chord or progression run's latent space."""
     import webbrowser
 
-    from . import runs
     from .render.explorer import ExplorerOptions, write_explorer
 
-    path = write_explorer(runs.load_run(run_dir, progress=not quiet), out or Path(run_dir) / "explorer.html",
+    path = write_explorer(_load_run(run_dir, progress=not quiet), out or Path(run_dir) / "explorer.html",
                           ExplorerOptions(grid=grid, extent=extent)).resolve()
     click.echo(f"open {path}")
     if open_page and not webbrowser.open(path.as_uri()):
@@ -589,9 +601,11 @@ def evaluate(run_dir: str, part: str, k: int | None, seed: int, as_json: bool, o
 
     from . import runs
     from .evaluate import format_report
+    from .threads import use_idle_cores
 
     if include_seen and not on:
         raise click.UsageError("--include-seen applies to --on SOURCE only")
+    use_idle_cores()
     runs.evaluate_run(run_dir, part, k, seed, progress=not quiet, on=on, include_seen=include_seen,
                       show=lambda report: click.echo(json.dumps(report, indent=2) if as_json
                                                      else format_report(report)))

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import torch
 
+from .batch import Events
 from .errors import ChordVAEError
 from .plane import LatentPlane
 from .runs import Run
+from .sequence import SequenceConfig, exact_points
 from .vae import VAE
 
 
@@ -94,6 +96,17 @@ def decode(model: VAE, z: torch.Tensor) -> torch.Tensor:
     """Bernoulli probabilities of the decoded events, ``(N, *event_shape)`` (a sequence model
     decodes frames of 0/1 directly: autoregressive outputs have no per-key probabilities)."""
     return model.decode_mean(z)
+
+
+def point_of(model: VAE, x: Events) -> tuple[torch.Tensor, bool]:
+    """The latent point ``(D,)`` of one event: its posterior mean; for a sequence model a point
+    that decodes back to it exactly when inference finds one
+    (:func:`chordvae.sequence.exact_points`). Also whether the point decodes back (True for
+    other models, whose decoding is not compared)."""
+    if isinstance(model.config, SequenceConfig) and model.latent_dim:
+        z, found = exact_points(model, x)
+        return z[0], bool(found[0])
+    return model.encode(x)[0][0].detach(), True
 
 
 @torch.no_grad()

@@ -12,7 +12,7 @@ from chordvae._pretty_midi import pretty_midi
 from chordvae.listen.midi import RenderOptions
 from chordvae.listen.piano_roll import roll_notes, write_piano_roll
 from chordvae.batch import Masked
-from chordvae.sequence import MADE, SequenceConfig, build_sequence, windows
+from chordvae.sequence import MADE, SequenceConfig, build_sequence, exact_points, windows
 from chordvae.vae import VAE, iwae_nll
 
 
@@ -277,6 +277,48 @@ class _Snapshot:
 
     def on_train_end(self, state) -> None:
         pass
+
+
+@pytest.mark.parametrize("output,feed,context", [("made", "frames", 0), ("bernoulli", "frames", 2), ("made", "none", 3)])
+def test_greedy_matches_say_exactly_which_windows_greedy_decoding_gives_back(output, feed, context):
+    """One teacher-forced pass tells which windows decoding from z alone reproduces: checked against
+    generate() on windows it produced (all back), and on the same windows with one key flipped."""
+    torch.manual_seed(0)
+    model = build_sequence(SequenceConfig(keys=4, window=5, context=context, latent_dim=3, encoder_hidden=8,
+                                          decoder_hidden=12, output=output, made_hidden=10, feed=feed)).eval()
+    z = torch.randn(40, 3) * 2
+    decoded = model.decoder.generate(z, 5, greedy=True)
+    x = torch.cat([torch.rand(40, context, 4).round(), decoded], 1)       # any context: decoding blanks it
+    mask = torch.ones(40, context + 5, dtype=torch.bool)
+    mask[:, :context] = False
+    mask[:5, -1] = False                                                    # padding counts as matched
+    assert model.decoder.greedy_matches(Masked(x, mask), z).all()
+    flipped = x.clone()
+    rows, frames, keys = torch.arange(40), context + torch.randint(0, 5, (40,)), torch.randint(0, 4, (40,))
+    flipped[rows, frames, keys] = 1 - flipped[rows, frames, keys]
+    matches = model.decoder.greedy_matches(Masked(flipped, mask), z)
+    redecoded = model.decoder.generate(z, 5, greedy=True)
+    truth = ((redecoded == flipped[:, context:]).all(-1) | ~mask[:, context:]).all(1)
+    assert torch.equal(matches.all(1), truth)
+    assert not truth[5:].any()
+
+
+def test_exact_points_find_a_point_that_decodes_back_or_keep_the_posterior_mean():
+    model = tiny(latent=2, d=4, window=4, components=0)
+    z = torch.randn(12, 2) * 1.5
+    windows_back = model.decoder.generate(z, 4, greedy=True)                 # each has a point: its z
+    batch = Masked(windows_back, torch.ones(12, 4, dtype=torch.bool))
+    mu = model.encode(batch)[0]
+    before = model.decoder.greedy_matches(batch, mu).all(1)
+    points, found = exact_points(model, batch, steps=300)
+    assert found.sum() > before.sum()                                        # inference finds more than the encoder
+    again = (model.decoder.generate(points, 4, greedy=True) == windows_back).all(-1).all(1)
+    assert torch.equal(again, found)
+    torch.testing.assert_close(points[~found], mu[~found].detach())
+    from chordvae.sequence import reconstruction     # what evaluate reports beside the means' figures
+    plain, searched = reconstruction(model, batch), reconstruction(model, batch, searched=True)
+    assert searched["exact_windows"] == pytest.approx(found.float().mean().item())
+    assert plain["exact_frames"] < searched["exact_frames"] <= 1.0
 
 
 @pytest.mark.parametrize("pooling", ["mean", "ends"])
