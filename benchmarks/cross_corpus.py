@@ -15,7 +15,7 @@ fitted on A's training pieces (order and smoothing by cross-validation) as the m
 
     python benchmarks/cross_corpus.py [--corpus bach=m21:bach monteverdi=m21:monteverdi
         pop=../shared/datasets/pop909-dev] [--epochs 60] [--latent 4] [--out runs/cross-corpus]
-    python benchmarks/cross_corpus.py --dataset progressions [--bars 4] [--epochs 60] [--latent 8] ...
+    python benchmarks/cross_corpus.py --dataset progressions [--bars 4] [--epochs 19] [--latent 32] ...
 """
 from __future__ import annotations
 
@@ -44,8 +44,10 @@ def main() -> None:
                                                         f"pop={POP909}"], help="NAME=SOURCE, one per corpus")
     parser.add_argument("--dataset", choices=["chords", "progressions"], default="chords")
     parser.add_argument("--bars", type=int, default=4, help="progressions: bars per window")
-    parser.add_argument("--epochs", type=int, default=60)
-    parser.add_argument("--latent", type=int, default=None, help="latent size (default: chords 4, progressions 8)")
+    parser.add_argument("--epochs", type=int, default=None,
+                        help="default: chords 60, progressions the dataset's default training")
+    parser.add_argument("--latent", type=int, default=None,
+                        help="latent size (default: chords 4, progressions the dataset's, 32)")
     parser.add_argument("--transpose", default="c")
     parser.add_argument("--iw-samples", type=int, default=500)
     parser.add_argument("--threads", type=int, default=1)
@@ -56,6 +58,7 @@ def main() -> None:
     if args.dataset == "progressions":
         return progression_matrix(args, names)
     args.latent = args.latent or 4
+    args.epochs = args.epochs or 60
     trained = {}
     for name, spec in zip(names, args.corpus):
         out = args.out / name
@@ -87,6 +90,7 @@ def progression_matrix(args: argparse.Namespace, names: list[str]) -> None:
     """The matrix of progression models: per beat, each model on every corpus's held-out pieces."""
     adapter = get_adapter("progressions")
     adapter.progress = False
+    args.epochs = args.epochs or adapter.default_training.epochs
     trained = {}
     for name, spec in zip(names, args.corpus):
         out = args.out / f"progressions-{name}"
