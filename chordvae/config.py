@@ -17,11 +17,10 @@ class TrainConfig:
     ``beta`` weighs the KL term; ``warmup_epochs`` ramps it linearly from 0 to ``beta`` over
     that many epochs; ``free_bits`` is a per-dimension KL floor in nats (during the first
     ``free_bits_epochs`` epochs only, when that is not 0); ``mc_samples`` draws
-    of z per example estimate the reconstruction term. The last ``refit_epochs`` of ``epochs`` (at
-    most all but the first)
-    refit the posterior q(z|x) and the prior to the ELBO (no free bits) with the decoder frozen (a decoder
-    trained to read z keeps reading it, while the bound tightens; a mixture prior is first fitted
-    to the training codes).
+    of z per example estimate the reconstruction term. The last ``refit_epochs`` of ``epochs``
+    (at most all but the first) refit the posterior q(z|x) and the prior to the ELBO (no free
+    bits) with the decoder frozen: a decoder trained to read z keeps reading it while the bound
+    tightens (a mixture prior is first fitted to the training codes).
     ``objective`` ``iwae`` trains on the importance-weighted bound with ``mc_samples`` draws
     instead of the ELBO (Burda et al. 2016).
 
