@@ -4,6 +4,19 @@
 
 const DATA = JSON.parse(document.getElementById("chordvae-data").textContent);
 
+/** The plane's margins around its square plot (px). */
+const M = { left: 50, right: 14, top: 14, bottom: 44 };
+
+/** Size `canvas` (2-d context `g`) to its displayed width at the device's pixel ratio; the new
+ *  view: its size and the side of the square plot inside the margins (CSS px). */
+function fitCanvas(canvas, g) {
+  const dpr = window.devicePixelRatio || 1;
+  const size = canvas.clientWidth;
+  canvas.width = canvas.height = Math.round(size * dpr);
+  g.setTransform(dpr, 0, 0, dpr, 0, 0);
+  return { size, side: size - Math.max(M.left + M.right, M.top + M.bottom) };
+}
+
 /** The bytes of a base64 string, as an ArrayBuffer (little-endian arrays come from Python). */
 function bytes(b64) {
   const s = atob(b64);

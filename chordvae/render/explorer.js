@@ -125,7 +125,6 @@ function downloadMidi() {
 // ---------- drawing ----------
 const canvas = document.getElementById("plane");
 const g = canvas.getContext("2d");
-const M = { left: 50, right: 14, top: 14, bottom: 44 };
 let view = { size: 0, side: 0 };
 const background = document.createElement("canvas");
 const regionLabels = [];
@@ -174,11 +173,7 @@ const MAX_COUNT = Math.max(...DATA.points.count);
 const POINT_ORDER = DATA.points.count.map((_, i) => i).sort((a, b) => DATA.points.count[b] - DATA.points.count[a]);
 
 function resize() {
-  const dpr = window.devicePixelRatio || 1;
-  const size = canvas.clientWidth;
-  canvas.width = canvas.height = Math.round(size * dpr);
-  g.setTransform(dpr, 0, 0, dpr, 0, 0);
-  view = { size, side: size - Math.max(M.left + M.right, M.top + M.bottom) };
+  view = fitCanvas(canvas, g);
   draw();
 }
 

@@ -362,7 +362,6 @@ const walkMidi = () => midiBytes(walkNotes(), { bpm: settings().bpm });
 // ---------- drawing ----------
 const canvas = document.getElementById("plane");
 const g = canvas.getContext("2d");
-const M = { left: 50, right: 14, top: 14, bottom: 44 };
 let view = { size: 0, side: 0 };
 const layer = document.createElement("canvas");
 
@@ -387,11 +386,7 @@ function paintPoints() {
 }
 
 function resize() {
-  const dpr = window.devicePixelRatio || 1;
-  const size = canvas.clientWidth;
-  canvas.width = canvas.height = Math.round(size * dpr);
-  g.setTransform(dpr, 0, 0, dpr, 0, 0);
-  view = { size, side: size - Math.max(M.left + M.right, M.top + M.bottom) };
+  view = fitCanvas(canvas, g);
   paintPoints();
   draw();
 }
