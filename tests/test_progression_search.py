@@ -170,6 +170,22 @@ def test_the_map_legend_counts_every_window_once(trained):
     assert {i.cadence for i in infos if i.path.endswith("in_c.mid") and i.first_bar == 1} == {"IV"}
 
 
+def test_a_map_of_many_corpora_names_the_most_frequent_and_greys_the_rest(trained):
+    """pop909-train read as a folder of song folders is 659 corpora: a legend of 659 entries made a
+    picture 12,696 px tall. The most frequent corpora get colours; the rest, "other", still count."""
+    from chordvae.pictures.sequences import MAP_COLOURS, progression_map_figure
+
+    _, run_dir = trained
+    plane = load_run(run_dir, progress=False).latent_plane()
+    labels = [f"song{i:03d}" for i in range(40) for _ in range(1 + (i < 5) * 10)]   # 5 large corpora, 35 small
+    points = np.random.default_rng(0).normal(size=(len(labels), 2))
+    fig = progression_map_figure(points, labels, "corpus", plane, "t", names=sorted(set(labels)))
+    texts = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert len(texts) == MAP_COLOURS + 1 and texts[-1] == f"other ({len(labels) - 5 * 11 - (MAP_COLOURS - 5)})"
+    assert all(f"song{i:03d} (11)" in texts for i in range(5))
+    assert sum(int(t.rsplit("(", 1)[1].rstrip(")")) for t in texts) == len(labels)
+
+
 def test_sample_writes_musicxml_with_chord_symbols_on_their_beats_and_wav(trained, tmp_path):
     _, run_dir = trained
     out = CliRunner().invoke(main, ["sample", str(run_dir), "-n", "2", "-o", str(tmp_path / "s.musicxml"),

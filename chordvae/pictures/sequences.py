@@ -24,8 +24,9 @@ from .labels import place_labels
 #: what the progression map can be coloured by
 MAP_COLOURINGS = ("corpus", "mode", "cadence")
 MODE_COLOURS = {"major": "#d95f02", "minor": "#1b9e77"}
-#: the most frequent cadences get their own colour (tab10 without its grey), the rest are "other" (grey)
-CADENCE_COLOURS = 9
+#: the most frequent cadences (or corpora, when a run has more than this many) get their own
+#: colour, the rest are "other" (grey): a legend stays readable
+MAP_COLOURS = 9
 OTHER_COLOUR = "0.75"
 
 
@@ -88,15 +89,19 @@ def density_figure(points: np.ndarray, values: np.ndarray, plane: LatentPlane, t
 
 def map_colours(labels: Sequence[str], by: str, names: Sequence[str] = ()) -> dict[str, object]:
     """A colour per label of the progression map coloured ``by`` (one of :data:`MAP_COLOURINGS`):
-    corpora in the chord pictures' colours (in the order of ``names``), modes in two, the
-    :data:`CADENCE_COLOURS` most frequent cadences in their own and the others grey ("other")."""
+    corpora in the chord pictures' colours (in the order of ``names``; of more than
+    :data:`MAP_COLOURS` corpora, only the most frequent in ``labels`` have one), modes in two,
+    the :data:`MAP_COLOURS` most frequent cadences in their own; the rest are grey ("other")."""
     if by == "corpus":
         order = list(names) or list(dict.fromkeys(labels))
+        if len(order) > MAP_COLOURS:
+            common = {c for c, _ in Counter(labels).most_common(MAP_COLOURS)}
+            order = [name for name in order if name in common]
         return {name: CORPUS_COLOURS[i % len(CORPUS_COLOURS)] for i, name in enumerate(order)}
     if by == "mode":
         return dict(MODE_COLOURS)
     palette = [c for i, c in enumerate(matplotlib.colormaps["tab10"].colors) if i != 7]   # no grey: that is "other"
-    common = [c for c, _ in Counter(labels).most_common(CADENCE_COLOURS)]
+    common = [c for c, _ in Counter(labels).most_common(MAP_COLOURS)]
     return {c: palette[i] for i, c in enumerate(common)}
 
 

@@ -196,7 +196,8 @@ def progression_data(run: Run, extent: float | None = None, max_points: int = MA
         "files": _short(files),
         "keys": keys,
         "colourings": [
-            _colouring("corpus", [corpus_of[f] for f in files], names, map_colours([], "corpus", names), by_file=True),
+            _colouring("corpus", [corpus_of[f] for f in files], names,
+                       map_colours([corpus_of[f] for f in files], "corpus", names), by_file=True),
             _colouring("mode", [info.mode for info in infos], list(MODES), map_colours([], "mode")),
             _colouring("cadence", [info.cadence for info in infos], cadences, cadence_colours),
         ],
