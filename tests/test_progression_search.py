@@ -173,6 +173,7 @@ def test_the_map_legend_counts_every_window_once(trained):
 def test_a_map_of_many_corpora_names_the_most_frequent_and_greys_the_rest(trained):
     """pop909-train read as a folder of song folders is 659 corpora: a legend of 659 entries made a
     picture 12,696 px tall. The most frequent corpora get colours; the rest, "other", still count."""
+    from chordvae.chords.stats import CORPUS_COLOURS
     from chordvae.pictures.sequences import MAP_COLOURS, progression_map_figure
 
     _, run_dir = trained
@@ -180,8 +181,12 @@ def test_a_map_of_many_corpora_names_the_most_frequent_and_greys_the_rest(traine
     labels = [f"song{i:03d}" for i in range(40) for _ in range(1 + (i < 5) * 10)]   # 5 large corpora, 35 small
     points = np.random.default_rng(0).normal(size=(len(labels), 2))
     fig = progression_map_figure(points, labels, "corpus", plane, "t", names=sorted(set(labels)))
-    texts = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
-    assert len(texts) == MAP_COLOURS + 1 and texts[-1] == f"other ({len(labels) - 5 * 11 - (MAP_COLOURS - 5)})"
+    legend = fig.axes[0].get_legend()
+    texts = [t.get_text() for t in legend.get_texts()]
+    kept = min(MAP_COLOURS, len(CORPUS_COLOURS))
+    assert len(texts) == kept + 1 and texts[-1] == f"other ({len(labels) - 5 * 11 - (kept - 5)})"
+    colours = [tuple(h.get_facecolor()) for h in legend.legend_handles]
+    assert len(set(colours)) == len(colours)                # no two corpora share a colour
     assert all(f"song{i:03d} (11)" in texts for i in range(5))
     assert sum(int(t.rsplit("(", 1)[1].rstrip(")")) for t in texts) == len(labels)
 

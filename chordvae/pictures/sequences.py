@@ -94,8 +94,8 @@ def map_colours(labels: Sequence[str], by: str, names: Sequence[str] = ()) -> di
     the :data:`MAP_COLOURS` most frequent cadences in their own; the rest are grey ("other")."""
     if by == "corpus":
         order = list(names) or list(dict.fromkeys(labels))
-        if len(order) > MAP_COLOURS:
-            common = {c for c, _ in Counter(labels).most_common(MAP_COLOURS)}
+        if len(order) > MAP_COLOURS:            # as many as there are corpus colours: none twice
+            common = {c for c, _ in Counter(labels).most_common(min(MAP_COLOURS, len(CORPUS_COLOURS)))}
             order = [name for name in order if name in common]
         return {name: CORPUS_COLOURS[i % len(CORPUS_COLOURS)] for i, name in enumerate(order)}
     if by == "mode":
