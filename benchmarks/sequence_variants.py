@@ -8,6 +8,7 @@ the context) and the IWAE bound (K = 100).
 decoder frozen; ``--prior-components K``: the prior is a mixture of K Gaussians, fitted to the
 training codes when the refit starts.
 ``--context N``: frames before each window the decoder reads (progressions: at most the window).
+``--latent-per frame``: a latent per frame (:mod:`chordvae.stepwise`; ``--latent`` per frame).
 
     python benchmarks/sequence_variants.py --data-dir ../shared/datasets/polyphonic --latent 16 \\
         --free-bits 1.0 --input-dropout 0.3 --epochs 50 --stride 4 --batch-size 32 --lr 2e-3
@@ -37,7 +38,7 @@ def main() -> None:
                             input_dropout=0.0, context_dropout=0.0, dropout=0.0, lr=1e-3, batch_size=64, decoder_hidden=256,
                             encoder_hidden=128, made_hidden=256, warmup=0, weight_decay=0.0, stride=0,
                             free_bits_epochs=0, pooling="ends", feed="frames", threads=1, refit_epochs=0,
-                            prior_components=0).items():
+                            prior_components=0, latent_per="window").items():
         p.add_argument("--" + name.replace("_", "-"), type=type(value), default=value)
     a = p.parse_args()
     print(a)
@@ -59,7 +60,7 @@ def main() -> None:
                                            input_dropout=a.input_dropout, context_dropout=a.context_dropout, dropout=a.dropout,
                                            decoder_hidden=a.decoder_hidden, encoder_hidden=a.encoder_hidden,
                                            made_hidden=a.made_hidden, pooling=a.pooling, feed=a.feed,
-                                           prior_components=a.prior_components))
+                                           prior_components=a.prior_components, latent_per=a.latent_per))
     config = TrainConfig(epochs=a.epochs, batch_size=a.batch_size, learning_rate=a.lr, weight_decay=a.weight_decay,
                          warmup_epochs=a.warmup, free_bits=a.free_bits, free_bits_epochs=a.free_bits_epochs,
                          refit_epochs=a.refit_epochs, threads=a.threads)

@@ -9,7 +9,7 @@ from tqdm.auto import tqdm
 
 from .baselines import EmpiricalSets, IndependentBernoulli
 from .batch import Events
-from .plane import distinct_events, posterior_means
+from .plane import distinct_events
 from .train import METRIC_KEYS
 from .vae import VAE, iwae_nll
 
@@ -22,13 +22,14 @@ IWAE_BUDGET = 4096
 def latent_diagnostics(model: VAE, x: Events, threshold: float = 0.01) -> dict[str, Any]:
     """Active units (dimensions whose posterior mean varies across ``x`` by more than
     ``threshold``, Burda et al.'s A_u = Cov_x(E_q[z])) and the mean KL per dimension (None when
-    the prior has no closed-form KL per dimension: a fitted mixture)."""
-    mu = posterior_means(model, x)
-    logvar = torch.cat([model.encode(x[i:i + 4096])[1] for i in range(0, len(x), 4096)])
+    the prior has no closed-form KL per dimension: a fitted mixture), over the units
+    :meth:`chordvae.vae.VAE.codes` gives (examples; the frames of a model with a latent per frame)."""
+    codes = [model.codes(x[i:i + 4096]) for i in range(0, len(x), 4096)]
+    mu = torch.cat([c[0] for c in codes])
     variance = mu.var(0) if len(mu) > 1 else torch.zeros(mu.shape[1])
     active = (variance > threshold).nonzero().flatten().tolist()
-    per_dim = model.prior.kl_per_dim(mu, logvar)
-    return {"active_units": len(active), "latent_dim": model.latent_dim, "active": active,
+    per_dim = None if codes[0][1] is None else torch.cat([c[1] for c in codes])
+    return {"active_units": len(active), "latent_dim": mu.shape[1], "active": active,
             "mean_variance": variance.tolist(),
             "kl_per_dim": per_dim.mean(0).tolist() if per_dim is not None else None}
 

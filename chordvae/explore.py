@@ -12,6 +12,7 @@ from .errors import ChordVAEError
 from .plane import LatentPlane
 from .runs import Run
 from .sequence import SequenceConfig, exact_points
+from .stepwise import StepwiseVAE
 from .vae import VAE
 
 
@@ -63,8 +64,9 @@ def parse_point(text: str, latent_dim: int, plane: LatentPlane | None = None) ->
 
 
 def sample(model: VAE, n: int, seed: int = 0) -> torch.Tensor:
-    """``n`` draws from the model's prior (N(0, I), or its fitted mixture), shape ``(n, latent_dim)``."""
-    return model.prior.sample(n, model.latent_dim, generator=torch.Generator().manual_seed(seed))
+    """``n`` draws from the model's prior (N(0, I), its fitted mixture, or frame by frame for a
+    latent per frame), shape ``(n, latent_dim)``."""
+    return model.sample_prior(n, generator=torch.Generator().manual_seed(seed))
 
 
 def interpolate(a: torch.Tensor, b: torch.Tensor, steps: int, spherical: bool = False) -> torch.Tensor:
@@ -103,6 +105,9 @@ def point_of(model: VAE, x: Events) -> tuple[torch.Tensor, bool]:
     that decodes back to it exactly when inference finds one
     (:func:`chordvae.sequence.exact_points`). Also whether the point decodes back (True for
     other models, whose decoding is not compared)."""
+    if isinstance(model, StepwiseVAE):
+        z = model.encode(x)[0].detach()
+        return z[0], bool(model.decodes_back(x, z)[0])
     if isinstance(model.config, SequenceConfig) and model.latent_dim:
         z, found = exact_points(model, x)
         return z[0], bool(found[0])

@@ -29,6 +29,13 @@ def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     return -0.5 * (1 + logvar - mu.pow(2) - logvar.exp())
 
 
+def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor, prior_mu: torch.Tensor,
+                prior_logvar: torch.Tensor) -> torch.Tensor:
+    """KL(N(mu, diag(exp(logvar))) || N(prior_mu, diag(exp(prior_logvar)))) per dimension,
+    elementwise (any shape)."""
+    return 0.5 * (prior_logvar - logvar + (logvar.exp() + (mu - prior_mu).pow(2)) / prior_logvar.exp() - 1)
+
+
 def components_log_prob(z: torch.Tensor, means: torch.Tensor, logvars: torch.Tensor) -> torch.Tensor:
     """log N(z; m_k, diag(exp(logvar_k))) for every component k: ``(..., K)`` for ``z`` ``(..., D)``
     and ``means``, ``logvars`` ``(K, D)``, by products of matrices (no ``(..., K, D)`` tensor)."""

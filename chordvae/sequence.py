@@ -31,6 +31,7 @@ from torch import nn
 
 from .batch import Masked
 from .priors import GaussianMixture
+from .stepwise import StepwiseVAE, build_stepwise
 from .vae import VAE, ModelConfig, build_model, iwae_nll
 
 OUTPUTS = ("made", "bernoulli")
@@ -41,6 +42,9 @@ POOLINGS = ("mean", "ends")
 #: training, its own output when generating) or nothing but z (frames independent given z and
 #: the context, a conductor-like decoder that must put the window in z)
 FEEDS = ("frames", "none")
+#: a latent per window (one point z for the whole window) or per frame (z_t for every frame, a
+#: state-space model: :mod:`chordvae.stepwise`)
+LATENT_SCOPES = ("window", "frame")
 ARCH = "sequence"
 #: where the same decoder without a latent is stored beside a run (``RUN/no-latent/model.pt``)
 ABLATION = "no-latent"
@@ -140,8 +144,11 @@ class SequenceConfig:
     ``dropout`` on the decoder's GRU outputs; ``pooling`` (:data:`POOLINGS`) and ``feed``
     (:data:`FEEDS`) as their constants say; ``prior_components`` K > 0: the prior is a mixture
     of K Gaussians (:class:`chordvae.priors.GaussianMixture`, the standard normal until training
-    fits it to the codes), 0: N(0, I). Configs stored without ``pooling`` or ``feed`` load as
-    ``mean`` and ``frames``, what they were trained with."""
+    fits it to the codes), 0: N(0, I); ``latent_per`` (:data:`LATENT_SCOPES`): ``frame`` gives
+    every frame its own ``latent_dim`` latents with a learned prior given the previous frames
+    (:mod:`chordvae.stepwise`; ``encoder_hidden`` is then its posterior's hidden layer). Configs
+    stored without ``pooling``, ``feed`` or ``latent_per`` load as ``mean``, ``frames`` and
+    ``window``, what they were trained with."""
 
     keys: int = 88
     window: int = 16
@@ -157,6 +164,7 @@ class SequenceConfig:
     pooling: str = "ends"
     feed: str = "frames"
     prior_components: int = 0
+    latent_per: str = "window"
 
     def validate(self) -> None:
         if self.output not in OUTPUTS:
@@ -168,6 +176,11 @@ class SequenceConfig:
                              "and prior components >= 0")
         if not (0 <= self.input_dropout < 1 and 0 <= self.dropout < 1 and 0 <= self.context_dropout <= 1):
             raise ValueError("dropout rates must be in [0, 1)")
+        if self.latent_per not in LATENT_SCOPES:
+            raise ValueError(f"a latent per {self.latent_per!r}? choose from {', '.join(LATENT_SCOPES)}")
+        if self.latent_per == "frame" and (self.feed != "frames" or self.prior_components or self.context_dropout):
+            raise ValueError("a latent per frame has its own learned prior and reads the previous frames: "
+                             "it takes no feed none, prior components or context dropout")
 
     @property
     def arch(self) -> str:
@@ -217,6 +230,15 @@ class SequenceEncoder(nn.Module):
         return self.posterior(pooled)
 
 
+def frame_output(config: SequenceConfig) -> nn.Module:
+    """p(frame | decoder state, z): a MADE or independent Bernoulli over ``config.keys``, reading
+    ``decoder_hidden + latent_dim`` numbers."""
+    context = config.decoder_hidden + config.latent_dim
+    if config.output == "made":
+        return MADE(config.keys, context, config.made_hidden)
+    return BernoulliFrame(config.keys, context)
+
+
 class SequenceDecoder(nn.Module):
     """p(x | z) over masked windows, a :class:`chordvae.vae.Likelihood`: a GRU over the frames,
     conditioned on z ``(B, latent_dim)`` through its initial state and an input at every step,
@@ -230,8 +252,7 @@ class SequenceDecoder(nn.Module):
             self.initial = nn.Linear(c.latent_dim, c.decoder_hidden)
         self.gru = nn.GRU(d + c.latent_dim, c.decoder_hidden, batch_first=True)
         self.drop = nn.Dropout(c.dropout)
-        self.frame = (MADE(d, c.decoder_hidden + c.latent_dim, c.made_hidden) if c.output == "made"
-                      else BernoulliFrame(d, c.decoder_hidden + c.latent_dim))
+        self.frame = frame_output(c)
 
     def _states(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """Decoder contexts ``(B, T, H + latent)``: frame t's from frames < t and z ``(B, latent)``."""
@@ -326,9 +347,11 @@ def _rename_old_keys(module: nn.Module, state_dict: dict[str, Any], prefix: str,
 
 def build_sequence(config: SequenceConfig) -> VAE:
     """An untrained sequence VAE: the core's VAE with a :class:`SequenceEncoder`, a
-    :class:`SequenceDecoder` and the config's prior; it also loads the state dicts of the older
-    sequence checkpoints."""
+    :class:`SequenceDecoder` and the config's prior (it also loads the state dicts of the older
+    sequence checkpoints); with a latent per frame, a :class:`chordvae.stepwise.StepwiseVAE`."""
     config.validate()
+    if config.latent_per == "frame" and config.latent_dim:
+        return build_stepwise(config, frame_output(config))
     mixture = config.prior_components and config.latent_dim
     prior = GaussianMixture(config.prior_components, config.latent_dim) if mixture else None
     model = VAE(config, SequenceEncoder(config), SequenceDecoder(config), prior)
@@ -461,7 +484,8 @@ def sequence_report(model: VAE, train: Masked, x: Masked, k: int, seed: int = 0,
     if model.latent_dim:
         report["latent"] = latent_diagnostics(model, x)
         report["reconstruction"] = reconstruction(model, x)
-        report["reconstruction_searched"] = reconstruction(model, x, searched=True)
+        if not isinstance(model, StepwiseVAE):      # a latent per frame: exact_points does not search it
+            report["reconstruction_searched"] = reconstruction(model, x, searched=True)
         if model.config.context:
             report["reconstruction_with_context"] = reconstruction(model, x, with_context=True)
     bernoulli = IndependentBernoulli().fit(frames_of(train))

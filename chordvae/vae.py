@@ -154,6 +154,12 @@ class VAE(nn.Module):
         mu, logvar = h.chunk(2, dim=1)
         return mu, logvar
 
+    def codes(self, x: Events) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """What latent diagnostics count, per example of ``x``: posterior means ``(B, latent_dim)``
+        and the closed-form KL per dimension ``(B, latent_dim)`` (None without one)."""
+        mu, logvar = self.encode(x)
+        return mu, self.prior.kl_per_dim(mu, logvar)
+
     def decode_mean(self, z: torch.Tensor) -> torch.Tensor:
         """The decoded events E[x | z] for ``z`` ``(N, latent_dim)``: Bernoulli probabilities
         ``(N, *event_shape)`` for the mlp and conv decoders."""
@@ -162,7 +168,10 @@ class VAE(nn.Module):
     def log_weights(self, x: Events, mu: torch.Tensor, logvar: torch.Tensor, samples: int,
                     generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """``samples`` draws z ~ q(z|x) for each example of ``x`` (posterior ``mu``, ``logvar``):
-        ``(log p(x|z), log p(z) - log q(z|x))``, each of shape ``(samples, B)``."""
+        ``(log p(x|z), log p(z) - log q(z|x))``, each of shape ``(samples, B)``. A model whose
+        latents fall into F groups that are independent under q and whose joint p(x, z) is a
+        product of one factor per group (a latent per frame: :mod:`chordvae.stepwise`) gives
+        ``(samples, B, F)``: importance weighting then works group by group (:func:`iwae_nll`)."""
         eps = torch.randn((samples, *mu.shape), generator=generator, device=mu.device, dtype=mu.dtype)
         std = torch.exp(0.5 * logvar)
         z = mu + std * eps                                              # (samples, B, D)
@@ -186,10 +195,14 @@ class VAE(nn.Module):
         has one), for reporting."""
         mu, logvar = self.encode(x)
         log_px, log_ratio = self.log_weights(x, mu, logvar, samples, generator)
-        bound = torch.logsumexp(log_px + beta * log_ratio, 0) - math.log(samples)
-        per_dim = self.prior.kl_per_dim(mu, logvar)
-        kl = per_dim.sum(1) if per_dim is not None else -log_ratio.mean(0)
-        return Losses(-bound, -log_px.mean(0).detach(), kl.detach())
+        bound = sum_groups(torch.logsumexp(log_px + beta * log_ratio, 0) - math.log(samples))
+        per_dim = self.prior.kl_per_dim(mu, logvar) if log_px.dim() == 2 else None
+        kl = per_dim.sum(1) if per_dim is not None else -sum_groups(log_ratio.mean(0))
+        return Losses(-bound, -sum_groups(log_px.mean(0)).detach(), kl.detach())
+
+    def sample_prior(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """``n`` draws from the prior, ``(n, latent_dim)``."""
+        return self.prior.sample(n, self.latent_dim, generator=generator)
 
     def loss(self, x: Events, beta: float = 1.0, samples: int = 1,
              free_bits: float = 0.0, generator: torch.Generator | None = None) -> Losses:
@@ -227,17 +240,24 @@ def iwae_nll(model: VAE, x: Events, k: int, batch_size: int = 256, chunk: int = 
     -log (1/K) sum_k p(x|z_k) p(z_k) / q(z_k|x), z_k ~ q(z|x). Examples go in batches and
     samples in chunks combined by a running log-sum-exp, so memory does not grow with K.
     K = 1 is the single-sample negative ELBO; the bound falls towards -log p(x) as K grows.
+    Where the model's latents fall into independent groups (see :meth:`VAE.log_weights`), each
+    group gets its own K-sample estimate and their logarithms add up: still a bound, and tighter.
     """
     out = []
     for i in range(0, len(x), batch_size):
         xb = x[i:i + batch_size]
         mu, logvar = model.encode(xb)
-        total = torch.full((len(xb),), -math.inf, dtype=torch.float64)   # on the CPU: MPS has no float64
+        total = torch.tensor(-math.inf, dtype=torch.float64)   # on the CPU: MPS has no float64
         for start in range(0, k, chunk):
             log_px, log_ratio = model.log_weights(xb, mu, logvar, min(chunk, k - start), generator)
             total = torch.logaddexp(total, torch.logsumexp((log_px + log_ratio).cpu().double(), 0))
-        out.append(-(total - math.log(k)))
+        out.append(-sum_groups(total - math.log(k)))
     return torch.cat(out)
+
+
+def sum_groups(values: torch.Tensor) -> torch.Tensor:
+    """``(B,)`` values as they are; ``(B, F)`` values of independent latent groups summed to ``(B,)``."""
+    return values.sum(1) if values.dim() == 2 else values
 
 
 class MLPEncoder(nn.Sequential):

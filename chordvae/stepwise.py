@@ -1,0 +1,206 @@
+"""A latent per frame: the sequence VAE as a state-space model. Knows nothing of music.
+
+With ``SequenceConfig(latent_per="frame")`` every scored frame t of a window has its own latent
+z_t of ``latent_dim`` dimensions (a window's point is the ``window * latent_dim`` numbers of its
+frames, frame by frame), as in the deep Markov model (Krishnan et al. 2017), the VRNN (Chung et
+al. 2015) and the SRNN (Fraccaro et al. 2016):
+
+- p(x, z) = prod_t p(z_t | x_<t) p(x_t | x_<t, z_t): a GRU over the previous frames gives a
+  state h_t (teacher-forced in training, with word dropout); a learned Gaussian prior over z_t
+  and the frame's output (MADE or independent Bernoulli) read it, the output with z_t.
+- q(z_t | x_<=t) = N(mu, sigma^2) from h_t and the frame x_t (a small MLP).
+
+So each frame is a continuous mixture of frame outputs, and the true posterior factorises over
+the frames as q does. The importance-weighted bound is therefore taken frame by frame (K draws
+of z_t for each frame; the product of the frames' unbiased estimates is unbiased for the window),
+which is far tighter than K draws of a whole window's latents. Decoding a window from its
+latents alone (no teacher forcing) runs the GRU on its own output, each frame greedy given z_t.
+Free bits keep z_t in use: without them the GRU predicts the frame and z_t collapses
+(benchmarks/README.md, "A latent per frame").
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .batch import Masked
+from .priors import LOG_2PI, gaussian_kl, log_normal
+from .vae import VAE, Losses
+
+
+class FramePosterior(nn.Module):
+    """q(z_t | h_t, x_t): ``(..., hidden + keys)`` -> mean and log-variance, ``(..., 2 * latent)``."""
+
+    def __init__(self, state: int, keys: int, hidden: int, latent: int):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(state + keys, hidden), nn.Tanh(), nn.Linear(hidden, 2 * latent))
+
+    def forward(self, h: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        return self.net(torch.cat([h, x], -1))
+
+
+class StepwiseDecoder(nn.Module):
+    """The generative side: the GRU over previous frames, the prior p(z_t | h_t) and the frame
+    output p(x_t | h_t, z_t). Latent points are ``(B, window * latent_dim)``, frame by frame."""
+
+    def __init__(self, config, frame: nn.Module):
+        super().__init__()
+        self.config = config
+        self.gru = nn.GRU(config.keys, config.decoder_hidden, batch_first=True)
+        self.drop = nn.Dropout(config.dropout)
+        self.prior = nn.Linear(config.decoder_hidden, 2 * config.latent_dim)
+        self.frame = frame
+
+    def states(self, x: torch.Tensor) -> torch.Tensor:
+        """States ``(B, T, hidden)``: frame t's from frames < t of ``x`` ``(B, T, keys)`` (in training
+        each previous frame is blanked with probability ``input_dropout``)."""
+        prev = torch.cat([x.new_zeros(len(x), 1, x.shape[2]), x[:, :-1]], 1)
+        if self.training and self.config.input_dropout > 0:
+            prev = prev * (torch.rand(prev.shape[:2], device=x.device) >= self.config.input_dropout).unsqueeze(-1)
+        return self.drop(self.gru(prev)[0])
+
+    def prior_of(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean and log-variance of p(z_t | h_t), each ``(..., latent_dim)``."""
+        return self.prior(h).chunk(2, -1)
+
+    def frames_of(self, z: torch.Tensor) -> torch.Tensor:
+        """``(B, window * latent_dim)`` -> ``(B, window, latent_dim)``."""
+        return z.view(len(z), self.config.window, self.config.latent_dim)
+
+    @torch.no_grad()
+    def generate(self, z: torch.Tensor, length: int, context: torch.Tensor | None = None,
+                 greedy: bool = False, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Frames ``(B, length, keys)`` from latents ``z`` ``(B, length * latent_dim)``, each fed
+        back (no teacher forcing) after reading ``context`` ``(B, C, keys)`` (default: blank, as at
+        a piece's start); ``greedy``: every key its more likely value, else sampled."""
+        return self.unroll(z, length, context, greedy, generator)[0]
+
+    @torch.no_grad()
+    def unroll(self, z: torch.Tensor | None, length: int, context: torch.Tensor | None = None,
+               greedy: bool = False, generator: torch.Generator | None = None,
+               n: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`generate`; with ``z`` None, for ``n`` windows whose latents are drawn from the
+        prior as they go (ancestral sampling). Returns the frames and the latents used
+        ``(B, length * latent_dim)``."""
+        c = self.config
+        b = n if z is None else len(z)
+        device = self.prior.weight.device
+        if context is None:
+            context = torch.zeros(b, c.context, c.keys, device=device)
+        h = None
+        prev = torch.zeros(b, 1, c.keys, device=device)
+        if context.shape[1]:
+            _, h = self.gru(torch.cat([prev, context[:, :-1]], 1), h)
+            prev = context[:, -1:]
+        zs = None if z is None else z.view(b, length, c.latent_dim)
+        frames, used = [], []
+        for t in range(length):
+            out, h = self.gru(prev, h)
+            if zs is None:
+                mean, logvar = self.prior_of(out)
+                eps = torch.randn(mean.shape, generator=generator, device=device)
+                zt = mean + (0.5 * logvar).exp() * eps
+            else:
+                zt = zs[:, t:t + 1]
+            prev = self.frame.sample(torch.cat([out, zt], -1), greedy=greedy, generator=generator)
+            frames.append(prev)
+            used.append(zt)
+        return torch.cat(frames, 1), torch.cat(used, 1).flatten(1)
+
+    def mean(self, z: torch.Tensor) -> torch.Tensor:
+        """Greedy frames ``(N, window, keys)`` from latents ``z`` ``(N, window * latent_dim)`` alone."""
+        return self.generate(z, self.config.window, greedy=True)
+
+    def sample(self, z: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Frames ``(N, window, keys)`` sampled given latents ``z`` (blank context)."""
+        return self.generate(z, self.config.window, generator=generator)
+
+
+class StepwiseVAE(VAE):
+    """The core's VAE with a latent per frame (see the module docstring): ``latent_dim`` is
+    ``window * config.latent_dim``; losses are nats per window, as for every sequence VAE."""
+
+    @property
+    def latent_dim(self) -> int:
+        return self.config.window * self.config.latent_dim
+
+    def terms(self, batch: Masked) -> tuple[torch.Tensor, ...]:
+        """For the window's positions (after the context): states ``h`` ``(B, W, hidden)``, the
+        prior's and the posterior's means and log-variances ``(B, W, latent)`` and the scored-frame
+        mask ``(B, W)`` as floats."""
+        c = self.config.context
+        h = self.decoder.states(batch.x)[:, c:]
+        prior_mu, prior_logvar = self.decoder.prior_of(h)
+        mu, logvar = self.encoder(h, batch.x[:, c:]).chunk(2, -1)
+        return h, prior_mu, prior_logvar, mu, logvar, batch.mask[:, c:].float()
+
+    def encode(self, x: Masked) -> tuple[torch.Tensor, torch.Tensor]:
+        """Posterior means and log-variances, each ``(B, window * latent_dim)``, frame by frame."""
+        _, _, _, mu, logvar, _ = self.terms(x)
+        return mu.flatten(1), logvar.flatten(1)
+
+    def codes(self, x: Masked) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per scored frame of ``x`` (F of them): posterior means ``(F, latent_dim)`` and
+        KL(q(z_t) || p(z_t | h_t)) per dimension ``(F, latent_dim)``."""
+        _, prior_mu, prior_logvar, mu, logvar, mask = self.terms(x)
+        scored = mask.bool()
+        return mu[scored], gaussian_kl(mu, logvar, prior_mu, prior_logvar)[scored]
+
+    def _frame_log_px(self, x: torch.Tensor, h: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """log p(x_t | h_t, z_t) ``(S, B, W)`` for draws ``z`` ``(S, B, W, latent)``."""
+        s = len(z)
+        return self.decoder.frame.log_prob(x.expand(s, *x.shape), torch.cat([h.expand(s, *h.shape), z], -1))
+
+    def log_weights(self, x: Masked, mu: torch.Tensor, logvar: torch.Tensor, samples: int,
+                    generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per frame: ``(log p(x_t | h_t, z_t), log p(z_t | h_t) - log q(z_t))``, each
+        ``(samples, B, window)``, 0 where a frame is not scored (the core's IWAE then weighs
+        each frame on its own and adds the frames up)."""
+        h, prior_mu, prior_logvar, _, _, mask = self.terms(x)
+        mu, logvar = self.decoder.frames_of(mu), self.decoder.frames_of(logvar)
+        eps = torch.randn((samples, *mu.shape), generator=generator, device=mu.device, dtype=mu.dtype)
+        z = mu + (0.5 * logvar).exp() * eps
+        log_px = self._frame_log_px(x.x[:, self.config.context:], h, z) * mask
+        log_q = -0.5 * (eps.pow(2) + logvar + LOG_2PI).sum(-1)
+        return log_px, (log_normal(z, prior_mu, prior_logvar) - log_q) * mask
+
+    def loss(self, x: Masked, beta: float = 1.0, samples: int = 1, free_bits: float = 0.0,
+             generator: torch.Generator | None = None) -> Losses:
+        """Negative ELBO per window: reconstruction (mean over ``samples`` draws) + beta * KL, the KL
+        in closed form frame by frame; ``free_bits`` floors each latent dimension's KL per scored
+        frame (averaged over the batch's frames)."""
+        h, prior_mu, prior_logvar, mu, logvar, mask = self.terms(x)
+        eps = torch.randn((samples, *mu.shape), generator=generator, device=mu.device, dtype=mu.dtype)
+        z = mu + (0.5 * logvar).exp() * eps
+        rec = -(self._frame_log_px(x.x[:, self.config.context:], h, z) * mask).sum(-1).mean(0)
+        kl_dims = gaussian_kl(mu, logvar, prior_mu, prior_logvar) * mask.unsqueeze(-1)     # (B, W, latent)
+        kl = kl_dims.sum((1, 2))
+        if free_bits > 0:
+            frames = mask.sum().clamp(min=1)
+            floored = (kl_dims.sum((0, 1)) / frames).clamp(min=free_bits).sum() * frames / len(mask)
+            kl_train = floored.expand_as(kl)
+        else:
+            kl_train = kl
+        return Losses(rec + beta * kl_train, rec, kl)
+
+    @torch.no_grad()
+    def decodes_back(self, x: Masked, z: torch.Tensor) -> torch.Tensor:
+        """Whether greedy decoding of ``z`` ``(B, latent_dim)`` alone gives every scored frame of
+        the windows ``x`` back, ``(B,)`` bool."""
+        c = self.config.context
+        same = (self.decoder.mean(z) == x.x[:, c:]).all(-1)
+        return (same | ~x.mask[:, c:]).all(1)
+
+    @torch.no_grad()
+    def sample_prior(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """``n`` latent points ``(n, window * latent_dim)`` drawn frame by frame from p(z_t | h_t),
+        each frame decoded greedily and fed back: decoding a point (``decode_mean``) gives those
+        frames again."""
+        return self.decoder.unroll(None, self.config.window, greedy=True, generator=generator, n=n)[1]
+
+
+def build_stepwise(config, frame: nn.Module) -> StepwiseVAE:
+    """An untrained sequence VAE with a latent per frame, its frame output ``frame`` (reading the
+    GRU state and z_t)."""
+    encoder = FramePosterior(config.decoder_hidden, config.keys, config.encoder_hidden, config.latent_dim)
+    return StepwiseVAE(config, encoder, StepwiseDecoder(config, frame))
