@@ -479,7 +479,8 @@ def sequence_report(model: VAE, train: Masked, x: Masked, k: int, seed: int = 0,
     model.eval()
     generator = torch.Generator().manual_seed(seed)
     report: dict[str, Any] = {"kind": "sequence", "windows": len(x), "frames": x.frames,
-                              "window": model.config.window, "context": model.config.context}
+                              "window": model.config.window, "context": model.config.context,
+                              "latent_per": model.config.latent_per}
     report["nll"] = sequence_nll(model, x, k, generator=generator)
     if model.latent_dim:
         report["latent"] = latent_diagnostics(model, x)
@@ -514,8 +515,9 @@ def format_sequence_report(report: dict[str, Any]) -> str:
             f"  IWAE bound, K={n['k']:<11d}{n['iwae']:10.4f}"]
     if "latent" in report:
         lat, rec = report["latent"], report["reconstruction"]
-        rows += [f"  active latent units        {lat['active_units']:4d} of {lat['latent_dim']}   "
-                 f"{kl_dims_text(lat, ', nats per window')}",
+        per = report.get("latent_per", "window")
+        rows += [f"  active latent units        {lat['active_units']:4d} of {lat['latent_dim']} per {per}   "
+                 f"{kl_dims_text(lat, f', nats per {per}')}",
                  "  from z alone (posterior mean, greedy, no teacher forcing):",
                  f"    frames exactly right     {rec['exact_frames']:10.4f}",
                  f"    F1 over sounding keys    {rec['key_f1']:10.4f}"]

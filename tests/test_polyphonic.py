@@ -15,6 +15,7 @@ import scipy.io
 import torch
 
 from chordvae.cache import cache_dir
+from chordvae.checkpoint import load_checkpoint
 from chordvae.datasets import get_adapter
 from chordvae.datasets.polyphonic import SOURCES, locate, read_mat, read_pickle, read_set
 from chordvae.errors import ChordVAEError, DataError
@@ -198,6 +199,7 @@ def test_train_evaluate_and_sample_from_the_command_line(tmp_path):
     out = cli.invoke(main, ["sample", str(run), "-n", "2", "-o", str(tmp_path / "s.mid")])
     assert out.exit_code == 0, out.output
     notes = pretty_midi.PrettyMIDI(str(tmp_path / "s.mid")).instruments[0].notes
-    assert all(21 <= n.pitch <= 108 and n.end <= 2 * 16 * 60 / 90 + 1e-6 for n in notes)
+    window = load_checkpoint(run / "model.pt").model.config.window
+    assert all(21 <= n.pitch <= 108 and n.end <= 2 * window * 60 / 90 + 1e-6 for n in notes)
     out = cli.invoke(main, ["sample", str(run), "-o", str(tmp_path / "s.png")])
     assert out.exit_code != 0 and "error: sequence runs write MIDI" in out.output
