@@ -145,8 +145,9 @@ class SequenceConfig:
     (:data:`FEEDS`) as their constants say; ``prior_components`` K > 0: the prior is a mixture
     of K Gaussians (:class:`chordvae.priors.GaussianMixture`, the standard normal until training
     fits it to the codes), 0: N(0, I); ``latent_per`` (:data:`LATENT_SCOPES`): ``frame`` gives
-    every frame its own ``latent_dim`` latents with a learned prior given the previous frames
-    (:mod:`chordvae.stepwise`; ``encoder_hidden`` is then its posterior's hidden layer). Configs
+    every frame its own ``latent_dim`` latents with a learned prior given the previous frames, a
+    Gaussian or, with ``prior_components`` K > 0, a mixture of K (:mod:`chordvae.stepwise`;
+    ``encoder_hidden`` is then its posterior's hidden layer). Configs
     stored without ``pooling``, ``feed`` or ``latent_per`` load as ``mean``, ``frames`` and
     ``window``, what they were trained with."""
 
@@ -178,9 +179,8 @@ class SequenceConfig:
             raise ValueError("dropout rates must be in [0, 1)")
         if self.latent_per not in LATENT_SCOPES:
             raise ValueError(f"a latent per {self.latent_per!r}? choose from {', '.join(LATENT_SCOPES)}")
-        if self.latent_per == "frame" and (self.feed != "frames" or self.prior_components or self.context_dropout):
-            raise ValueError("a latent per frame has its own learned prior and reads the previous frames: "
-                             "it takes no feed none, prior components or context dropout")
+        if self.latent_per == "frame" and (self.feed != "frames" or self.context_dropout):
+            raise ValueError("a latent per frame reads the previous frames: it takes no feed none or context dropout")
 
     @property
     def arch(self) -> str:

@@ -39,6 +39,52 @@ class FramePosterior(nn.Module):
         return self.net(torch.cat([h, x], -1))
 
 
+class ConditionalPrior(nn.Module):
+    """p(z_t | h_t): a diagonal Gaussian, or a mixture of ``components`` of them, whose weights,
+    means and log-variances are linear in the state h_t. Parameters are a tuple ``(logits, mu,
+    logvar)``: ``(..., K)`` (None for one Gaussian) and ``(..., K, latent)`` each."""
+
+    def __init__(self, state: int, latent: int, components: int):
+        super().__init__()
+        self.k, self.latent = max(components, 1), latent
+        self.net = nn.Linear(state, self.k * 2 * latent + (self.k if self.k > 1 else 0))
+
+    def forward(self, h: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor, torch.Tensor]:
+        out = self.net(h)
+        logits = out[..., :self.k] if self.k > 1 else None
+        mu, logvar = out[..., -2 * self.k * self.latent:].unflatten(-1, (self.k, 2 * self.latent)).chunk(2, -1)
+        return logits, mu, logvar
+
+    @staticmethod
+    def log_prob(z: torch.Tensor, params: tuple) -> torch.Tensor:
+        """log p(z_t | h_t) for ``z`` ``(..., latent)`` (leading draws broadcast), shape ``z.shape[:-1]``."""
+        logits, mu, logvar = params
+        per_component = log_normal(z.unsqueeze(-2), mu, logvar)
+        if logits is None:
+            return per_component[..., 0]
+        return torch.logsumexp(torch.log_softmax(logits, -1) + per_component, -1)
+
+    @staticmethod
+    def kl(mu: torch.Tensor, logvar: torch.Tensor, params: tuple) -> torch.Tensor | None:
+        """KL(N(mu, exp(logvar)) || p(z_t | h_t)) per dimension ``(..., latent)`` for one Gaussian;
+        None for a mixture (no closed form)."""
+        logits, prior_mu, prior_logvar = params
+        return None if logits is not None else gaussian_kl(mu, logvar, prior_mu[..., 0, :], prior_logvar[..., 0, :])
+
+    @staticmethod
+    def sample(params: tuple, generator: torch.Generator | None = None) -> torch.Tensor:
+        """One draw ``(..., latent)``."""
+        logits, mu, logvar = params
+        if logits is None:
+            index = torch.zeros(mu.shape[:-2], dtype=torch.long, device=mu.device)
+        else:
+            flat = torch.softmax(logits, -1).reshape(-1, logits.shape[-1])
+            index = torch.multinomial(flat, 1, generator=generator).view(logits.shape[:-1])
+        pick = index[..., None, None].expand(*index.shape, 1, mu.shape[-1])
+        mu, logvar = mu.gather(-2, pick)[..., 0, :], logvar.gather(-2, pick)[..., 0, :]
+        return mu + (0.5 * logvar).exp() * torch.randn(mu.shape, generator=generator, device=mu.device)
+
+
 class StepwiseDecoder(nn.Module):
     """The generative side: the GRU over previous frames, the prior p(z_t | h_t) and the frame
     output p(x_t | h_t, z_t). Latent points are ``(B, window * latent_dim)``, frame by frame."""
@@ -48,7 +94,7 @@ class StepwiseDecoder(nn.Module):
         self.config = config
         self.gru = nn.GRU(config.keys, config.decoder_hidden, batch_first=True)
         self.drop = nn.Dropout(config.dropout)
-        self.prior = nn.Linear(config.decoder_hidden, 2 * config.latent_dim)
+        self.prior = ConditionalPrior(config.decoder_hidden, config.latent_dim, config.prior_components)
         self.frame = frame
 
     def states(self, x: torch.Tensor) -> torch.Tensor:
@@ -58,10 +104,6 @@ class StepwiseDecoder(nn.Module):
         if self.training and self.config.input_dropout > 0:
             prev = prev * (torch.rand(prev.shape[:2], device=x.device) >= self.config.input_dropout).unsqueeze(-1)
         return self.drop(self.gru(prev)[0])
-
-    def prior_of(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Mean and log-variance of p(z_t | h_t), each ``(..., latent_dim)``."""
-        return self.prior(h).chunk(2, -1)
 
     def frames_of(self, z: torch.Tensor) -> torch.Tensor:
         """``(B, window * latent_dim)`` -> ``(B, window, latent_dim)``."""
@@ -84,7 +126,7 @@ class StepwiseDecoder(nn.Module):
         ``(B, length * latent_dim)``."""
         c = self.config
         b = n if z is None else len(z)
-        device = self.prior.weight.device
+        device = self.prior.net.weight.device
         if context is None:
             context = torch.zeros(b, c.context, c.keys, device=device)
         h = None
@@ -97,9 +139,7 @@ class StepwiseDecoder(nn.Module):
         for t in range(length):
             out, h = self.gru(prev, h)
             if zs is None:
-                mean, logvar = self.prior_of(out)
-                eps = torch.randn(mean.shape, generator=generator, device=device)
-                zt = mean + (0.5 * logvar).exp() * eps
+                zt = self.prior.sample(self.prior(out), generator)
             else:
                 zt = zs[:, t:t + 1]
             prev = self.frame.sample(torch.cat([out, zt], -1), greedy=greedy, generator=generator)
@@ -124,61 +164,73 @@ class StepwiseVAE(VAE):
     def latent_dim(self) -> int:
         return self.config.window * self.config.latent_dim
 
-    def terms(self, batch: Masked) -> tuple[torch.Tensor, ...]:
+    def terms(self, batch: Masked) -> tuple[torch.Tensor, tuple, torch.Tensor, torch.Tensor, torch.Tensor]:
         """For the window's positions (after the context): states ``h`` ``(B, W, hidden)``, the
-        prior's and the posterior's means and log-variances ``(B, W, latent)`` and the scored-frame
-        mask ``(B, W)`` as floats."""
+        prior's parameters (:class:`ConditionalPrior`), the posterior's means and log-variances
+        ``(B, W, latent)`` and the scored-frame mask ``(B, W)`` as floats."""
         c = self.config.context
         h = self.decoder.states(batch.x)[:, c:]
-        prior_mu, prior_logvar = self.decoder.prior_of(h)
         mu, logvar = self.encoder(h, batch.x[:, c:]).chunk(2, -1)
-        return h, prior_mu, prior_logvar, mu, logvar, batch.mask[:, c:].float()
+        return h, self.decoder.prior(h), mu, logvar, batch.mask[:, c:].float()
 
     def encode(self, x: Masked) -> tuple[torch.Tensor, torch.Tensor]:
         """Posterior means and log-variances, each ``(B, window * latent_dim)``, frame by frame."""
-        _, _, _, mu, logvar, _ = self.terms(x)
+        _, _, mu, logvar, _ = self.terms(x)
         return mu.flatten(1), logvar.flatten(1)
 
-    def codes(self, x: Masked) -> tuple[torch.Tensor, torch.Tensor]:
+    def codes(self, x: Masked) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Per scored frame of ``x`` (F of them): posterior means ``(F, latent_dim)`` and
-        KL(q(z_t) || p(z_t | h_t)) per dimension ``(F, latent_dim)``."""
-        _, prior_mu, prior_logvar, mu, logvar, mask = self.terms(x)
+        KL(q(z_t) || p(z_t | h_t)) per dimension ``(F, latent_dim)`` (None for a mixture prior)."""
+        _, prior, mu, logvar, mask = self.terms(x)
         scored = mask.bool()
-        return mu[scored], gaussian_kl(mu, logvar, prior_mu, prior_logvar)[scored]
+        kl = self.decoder.prior.kl(mu, logvar, prior)
+        return mu[scored], None if kl is None else kl[scored]
 
     def _frame_log_px(self, x: torch.Tensor, h: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """log p(x_t | h_t, z_t) ``(S, B, W)`` for draws ``z`` ``(S, B, W, latent)``."""
         s = len(z)
         return self.decoder.frame.log_prob(x.expand(s, *x.shape), torch.cat([h.expand(s, *h.shape), z], -1))
 
+    def _draws(self, x: Masked, terms: tuple, mu: torch.Tensor, logvar: torch.Tensor, samples: int,
+               generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """For ``samples`` draws z ~ q(mu, logvar) ``(S, B, W, latent)``, per frame ``(S, B, W)``:
+        log p(x_t | h_t, z_t) and log p(z_t | h_t) - log q(z_t), both 0 where a frame is not
+        scored (``terms``: :meth:`terms` of ``x``)."""
+        h, prior, _, _, mask = terms
+        eps = torch.randn((samples, *mu.shape), generator=generator, device=mu.device, dtype=mu.dtype)
+        z = mu + (0.5 * logvar).exp() * eps
+        log_px = self._frame_log_px(x.x[:, self.config.context:], h, z) * mask
+        log_q = -0.5 * (eps.pow(2) + logvar + LOG_2PI).sum(-1)
+        return log_px, (self.decoder.prior.log_prob(z, prior) - log_q) * mask
+
     def log_weights(self, x: Masked, mu: torch.Tensor, logvar: torch.Tensor, samples: int,
                     generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Per frame: ``(log p(x_t | h_t, z_t), log p(z_t | h_t) - log q(z_t))``, each
         ``(samples, B, window)``, 0 where a frame is not scored (the core's IWAE then weighs
         each frame on its own and adds the frames up)."""
-        h, prior_mu, prior_logvar, _, _, mask = self.terms(x)
-        mu, logvar = self.decoder.frames_of(mu), self.decoder.frames_of(logvar)
-        eps = torch.randn((samples, *mu.shape), generator=generator, device=mu.device, dtype=mu.dtype)
-        z = mu + (0.5 * logvar).exp() * eps
-        log_px = self._frame_log_px(x.x[:, self.config.context:], h, z) * mask
-        log_q = -0.5 * (eps.pow(2) + logvar + LOG_2PI).sum(-1)
-        return log_px, (log_normal(z, prior_mu, prior_logvar) - log_q) * mask
+        return self._draws(x, self.terms(x), self.decoder.frames_of(mu), self.decoder.frames_of(logvar),
+                           samples, generator)
 
     def loss(self, x: Masked, beta: float = 1.0, samples: int = 1, free_bits: float = 0.0,
              generator: torch.Generator | None = None) -> Losses:
         """Negative ELBO per window: reconstruction (mean over ``samples`` draws) + beta * KL, the KL
-        in closed form frame by frame; ``free_bits`` floors each latent dimension's KL per scored
-        frame (averaged over the batch's frames)."""
-        h, prior_mu, prior_logvar, mu, logvar, mask = self.terms(x)
-        eps = torch.randn((samples, *mu.shape), generator=generator, device=mu.device, dtype=mu.dtype)
-        z = mu + (0.5 * logvar).exp() * eps
-        rec = -(self._frame_log_px(x.x[:, self.config.context:], h, z) * mask).sum(-1).mean(0)
-        kl_dims = gaussian_kl(mu, logvar, prior_mu, prior_logvar) * mask.unsqueeze(-1)     # (B, W, latent)
+        in closed form frame by frame (a mixture prior: estimated from the draws); ``free_bits``
+        floors each latent dimension's KL per scored frame, averaged over the batch's frames (a
+        mixture prior: the whole KL per frame, at ``free_bits * latent_dim``)."""
+        terms = self.terms(x)
+        _, prior, mu, logvar, mask = terms
+        log_px, log_ratio = self._draws(x, terms, mu, logvar, samples, generator)
+        rec = -log_px.sum(-1).mean(0)
+        kl_dims = self.decoder.prior.kl(mu, logvar, prior)
+        if kl_dims is not None:
+            kl_dims = kl_dims * mask.unsqueeze(-1)                       # (B, W, latent)
+        else:
+            kl_dims = -log_ratio.mean(0).unsqueeze(-1)                   # (B, W, 1): the whole KL per frame
         kl = kl_dims.sum((1, 2))
         if free_bits > 0:
             frames = mask.sum().clamp(min=1)
-            floored = (kl_dims.sum((0, 1)) / frames).clamp(min=free_bits).sum() * frames / len(mask)
-            kl_train = floored.expand_as(kl)
+            floor = free_bits * self.config.latent_dim / kl_dims.shape[-1]
+            kl_train = ((kl_dims.sum((0, 1)) / frames).clamp(min=floor).sum() * frames / len(mask)).expand_as(kl)
         else:
             kl_train = kl
         return Losses(rec + beta * kl_train, rec, kl)
