@@ -126,6 +126,29 @@ def test_a_bass_arpeggio_keeps_one_chord(tmp_path):
     assert [(e.label, e.bass) for e in recognise(read_notes(path))] == [("C:maj", 0)]
 
 
+def test_a_passing_low_fifth_is_not_the_bass(tmp_path):
+    # C major held; the bass plays C with one eighth-note low G between beats: the bass is C
+    upper = [(0, 4, 60), (0, 4, 64), (0, 4, 67)]
+    line = [(0, 1.5, 48), (1.5, 2, 43), (2, 4, 48)]
+    path = write_midi(tmp_path / "passing.mid", {"Piano": upper + line})
+    assert [(e.label, e.bass) for e in recognise(read_notes(path))] == [("C:maj", 0)]
+
+
+def test_event_bass_weighs_beats_and_the_lowest_note():
+    from chordvae.chords.recognise import _event_bass
+
+    c_major = (0, 4, 7)
+    level = np.array([0, 3, 2, 3, 1, 3, 2, 3])
+    # the root on the beats, the fifth below it on two off-beats: the root; on every off-beat: the fifth
+    assert _event_bass(np.array([48, 43, 48, 48, 48, 43, 48, 48]), level, c_major, 0) == 0
+    assert _event_bass(np.array([48, 43, 48, 43, 48, 43, 48, 43]), level, c_major, 0) == 7
+    # the low E on the downbeat and strong beat, a higher C elsewhere: the lowest, heard on the strong beats
+    assert _event_bass(np.array([40, 48, 48, 48, 40, 48, 48, 48]), level, c_major, 0) == 4
+    # bonus inf: always the lowest chord tone; non-chord tones and silence do not count
+    assert _event_bass(np.array([48, 43, 48, 48, 48, 48, 48, 48]), level, c_major, 0, bonus=np.inf) == 7
+    assert _event_bass(np.array([-1, 50, -1, 50, -1, -1, -1, -1]), level, c_major, 0) == 0
+
+
 def test_bass_parts_need_a_held_bass():
     from chordvae.chords.recognise import _bass_parts
 

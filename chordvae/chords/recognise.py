@@ -73,6 +73,12 @@ UNLISTED_QUALITY_PRIOR = -3.0
 FIFTHS = (6, 7, 8)
 FIFTH_HELD = 2
 FIFTH_MASK = np.isin(np.arange(12), FIFTHS)
+#: An event's bass (:func:`_event_bass`): a frame's bass weighs this much by its metrical level
+#: (downbeat, strong beat, beat, between beats), and the lowest chord tone's weight is multiplied
+#: by ``LOWEST_BASS_BONUS`` (both chosen on the fit half of rn-dev and pop909-train songs,
+#: ``benchmarks/fit_bass.py``).
+BASS_LEVEL_WEIGHT = np.array([3.0, 2.0, 1.5, 1.0])
+LOWEST_BASS_BONUS = 3.0
 #: The key chain's blocks, in beats.
 KEY_BLOCK_BEATS = 4
 #: A piece's change probabilities per metrical level are kept within this range.
@@ -569,8 +575,8 @@ def _absorb(path: np.ndarray, states: States, frames: int) -> np.ndarray:
 def _events(notes: Notes, grid: Grid, path: np.ndarray, confidence: np.ndarray, profile: np.ndarray,
             bass: np.ndarray, states: States, split_frames: int) -> list[ChordEvent]:
     """Runs of one state -> chord events (no-chord runs left out), each cut where its bass moves
-    to another chord tone for at least ``split_frames`` frames (:func:`_bass_parts`). An event's
-    bass is its lowest chord tone among the frames' basses (the root where none sounds)."""
+    to another chord tone for at least ``split_frames`` frames (:func:`_bass_parts`), with the
+    bass of :func:`_event_bass`."""
     change = np.flatnonzero(np.concatenate([[True], path[1:] != path[:-1]]))
     ends = np.concatenate([change[1:], [len(path)]])
     parts = [(a + c, a + d, int(path[a])) for a, b in zip(change, ends) if path[a] != States.NO_CHORD
@@ -583,8 +589,7 @@ def _events(notes: Notes, grid: Grid, path: np.ndarray, confidence: np.ndarray, 
     for i, (a, b, state) in enumerate(parts):
         root, quality = states.chord(state)
         pcs = chord_set(root, quality)
-        lowest = [int(p) for p in bass[a:b] if p >= 0 and p % 12 in pcs]
-        chord_bass = min(lowest) % 12 if lowest else root
+        chord_bass = _event_bass(bass[a:b], grid.level[a:b], pcs, root)
         sounding = profile[a:b].sum(0)
         events.append(ChordEvent(
             notes.source, round(float(grid.edges[a]), 6), round(float(grid.edges[b]), 6),
@@ -592,6 +597,24 @@ def _events(notes: Notes, grid: Grid, path: np.ndarray, confidence: np.ndarray, 
             tuple(int(pc) for pc in np.flatnonzero(sounding > SOUNDING_SHARE * sounding.max())),
             round(float(confidence[a:b].mean()), 4)))
     return events
+
+
+def _event_bass(bass: np.ndarray, level: np.ndarray, pcs: tuple[int, ...], root: int,
+                level_weight: np.ndarray = BASS_LEVEL_WEIGHT, bonus: float = LOWEST_BASS_BONUS) -> int:
+    """The bass pitch class of one event (``bass`` (F,) its frames' MIDI bass, -1 none; ``level``
+    (F,) their metrical levels): the chord tone heard most in the bass, each frame weighted by its
+    level (``level_weight`` (4,)), the lowest chord tone's weight times ``bonus`` (``inf``: the
+    lowest chord tone), so that a passing chord tone of a walking bass a little below the root does
+    not become the bass, while a low note that keeps returning does; the root where no chord
+    tone sounds in the bass."""
+    in_chord = np.zeros(12, dtype=bool)
+    in_chord[list(pcs)] = True
+    tone = (bass >= 0) & in_chord[bass % 12]
+    if not tone.any():
+        return root
+    weight = np.bincount(bass[tone] % 12, weights=level_weight[level[tone]], minlength=12)
+    weight[int(bass[tone].min()) % 12] *= bonus
+    return int(weight.argmax())
 
 
 def _bass_parts(bass: np.ndarray, on_beat: np.ndarray, pcs: tuple[int, ...], root: int,
