@@ -268,3 +268,20 @@ def test_the_learned_emission_names_its_weights_in_the_cache_key():
 
     learned, templates = RecogniserOptions(emission="learned"), RecogniserOptions(emission="templates")
     assert load_model().digest in learned.cache_key() and load_model().digest not in templates.cache_key()
+
+
+def test_decoder_moves_weigh_a_change_by_where_it_goes():
+    from chordvae.chords.recognise import _viterbi
+
+    # state 1 for two frames, then states 2 and 3 equally likely: the uniform chain takes the
+    # first of them; a move 1 -> 3 that the key makes likelier decides for 3, in that key only
+    emission = np.array([[0, 5, 0, 0], [0, 5, 0, 0], [0, 0, 5, 5], [0, 0, 5, 5]], dtype=float)
+    log_change = np.log(np.full(4, 0.1))
+    assert _viterbi(emission, log_change).tolist() == [1, 1, 2, 2]
+    moves = np.zeros((2, 4, 4), dtype=np.float32)
+    moves[1, 1, 3] = 1.0
+    assert _viterbi(emission, log_change, moves, np.zeros(4, dtype=int)).tolist() == [1, 1, 2, 2]
+    assert _viterbi(emission, log_change, moves, np.ones(4, dtype=int)).tolist() == [1, 1, 3, 3]
+    # a move made unlikely enough is not taken: the chain stays
+    moves[1, 1, 2:] = -20.0
+    assert _viterbi(emission, log_change, moves, np.ones(4, dtype=int)).tolist() == [1, 1, 1, 1]

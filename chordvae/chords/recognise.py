@@ -117,7 +117,10 @@ class RecogniserOptions:
     0: never). Key: each chord's log score gains ``key_weight`` (0: no key) times its log prior
     given the frame's local key (:mod:`~chordvae.chords.keys`), from a chain over the keys whose
     evidence is scaled by ``key_concentration`` and which changes key with probability
-    ``key_change`` per frame (``benchmarks/fit_keys.py``).
+    ``key_change`` per frame (``benchmarks/fit_keys.py``); a chord change gains ``move_weight``
+    times the key model's log ratio for that move in the frame's most likely key (V to I, IV to
+    V, ...): 0, the default, none (0.5 gained a little on classical analyses and lost as much on
+    pop songs; benchmarks/README.md).
     """
 
     melody_weight: float = 0.2
@@ -139,15 +142,17 @@ class RecogniserOptions:
     key_weight: float = 0.2
     key_concentration: float = 0.5
     key_change: float = 0.002
+    move_weight: float = 0.0
 
     def __post_init__(self) -> None:
         if self.emission not in EMISSIONS:
             raise ChordVAEError(f"unknown emission {self.emission!r}; choose from {', '.join(EMISSIONS)}")
         if not self.emission_scale > 0 or not self.bass_split_beats >= 0:
             raise ChordVAEError("emission_scale must be positive and bass_split_beats at least 0")
-        if not self.key_weight >= 0 or not self.key_concentration > 0 or not 0 < self.key_change < 1:
-            raise ChordVAEError("key_weight must be at least 0, key_concentration positive and key_change "
-                                "between 0 and 1")
+        if not self.key_weight >= 0 or not self.move_weight >= 0 or not self.key_concentration > 0 \
+                or not 0 < self.key_change < 1:
+            raise ChordVAEError("key_weight and move_weight must be at least 0, key_concentration positive and "
+                                "key_change between 0 and 1")
         if self.decoder not in DECODERS:
             raise ChordVAEError(f"unknown decoder {self.decoder!r}; choose from {', '.join(DECODERS)}")
         if not all(0 < p < 1 for p in self.change_prob) or len(self.change_prob) != 4:
@@ -156,7 +161,7 @@ class RecogniserOptions:
     def cache_key(self) -> str:
         """Names these options and, for the learned emission and the key prior, the fitted files."""
         model = f",model:{load_model().digest}" if self.emission == "learned" else ""
-        model += f",keys:{keys.load_model().digest}" if self.key_weight > 0 else ""
+        model += f",keys:{keys.load_model().digest}" if self.key_weight > 0 or self.move_weight > 0 else ""
         return "rec:" + repr(sorted(asdict(self).items())) + model
 
 
@@ -238,15 +243,22 @@ def recognise(notes: Notes, options: RecogniserOptions = RecogniserOptions(),
         emission = _learned_emission(frames.profile, frames.bass, np.diff(grid.edges), states, options)
     else:
         emission = _emission(frames.profile, frames.bass, np.diff(grid.edges), states, options)
-    if options.key_weight > 0:
-        emission = emission + options.key_weight * _key_prior(frames, states, options)
+    moves = key = None
+    if options.key_weight > 0 or options.move_weight > 0:
+        posterior, block = _key_blocks(frames, options)
+        if options.key_weight > 0:
+            prior = keys.chord_prior(posterior, _key_ratios(states.names))
+            emission = emission + options.key_weight * np.repeat(prior, block, axis=0)[:len(emission)]
+        if options.move_weight > 0:
+            moves = _move_ratios(states.names, options.move_weight)
+            key = np.repeat(posterior.argmax(1), block)[:len(emission)]
     if options.decoder == "argmax":
         path = emission.argmax(1)
         confidence = np.exp(emission.max(1) - _logsumexp(emission, 1))
     else:
         change_prob = _piece_rhythm(emission, grid.level, options)
         log_change = np.log(change_prob)[grid.level]
-        path = _viterbi(emission, log_change)
+        path = _viterbi(emission, log_change, moves, key)
         posterior, _ = _posterior(emission, log_change)
         path = _absorb(path, states, round(options.absorb_beats * frames.sub))
         confidence = posterior[np.arange(len(path)), path]
@@ -453,17 +465,16 @@ def _key_blocks(frames: Frames, options: RecogniserOptions) -> tuple[np.ndarray,
     return posterior, block
 
 
-def _key_prior(frames: Frames, states: States, options: RecogniserOptions) -> np.ndarray:
-    """Log prior ``(F, S)`` of each state given the frame's local key (:func:`key_posterior`)."""
-    posterior, block = _key_blocks(frames, options)
-    prior = keys.chord_prior(posterior, _key_ratios(states.names))
-    return np.repeat(prior, block, axis=0)[:len(frames.profile)]
-
-
 @lru_cache(maxsize=4)
 def _key_ratios(names: tuple[tuple[int, str], ...]) -> np.ndarray:
     """The key model's ``P(chord | key) / P(chord)`` ``(KEYS, S)`` (computed once per process)."""
     return keys.load_model().chord_ratios(names)
+
+
+@lru_cache(maxsize=4)
+def _move_ratios(names: tuple[tuple[int, str], ...], weight: float) -> np.ndarray:
+    """``weight`` times the key model's chord moves ``(KEYS, S, S)`` (computed once per process)."""
+    return weight * keys.load_model().move_ratios(names)
 
 
 @lru_cache(maxsize=4)
@@ -472,9 +483,13 @@ def _state_matrices(names: tuple[tuple[int, str], ...]) -> tuple[np.ndarray, np.
     return load_model().state_matrices(names)
 
 
-def _viterbi(emission: np.ndarray, log_change: np.ndarray) -> np.ndarray:
+def _viterbi(emission: np.ndarray, log_change: np.ndarray, moves: np.ndarray | None = None,
+             key: np.ndarray | None = None) -> np.ndarray:
     """Most likely state path ``(F,)``: from frame t - 1 to t a state stays with probability
-    1 - p_t or moves to any one other state with p_t / (S - 1)."""
+    1 - p_t or moves to any one other state with p_t / (S - 1), times the exponential of
+    ``moves[key[t], from, to]`` if given (``moves`` (KEYS, S, S) log ratios, ``key`` (F,) each
+    frame's key). With moves, a change is taken from the best state of frame t - 1 only (the
+    uniform chain's exact rule; with moves an approximation that keeps one row per frame)."""
     frames, n_states = emission.shape
     move = log_change - np.log(n_states - 1)
     stay = np.log1p(-np.exp(log_change))
@@ -485,6 +500,8 @@ def _viterbi(emission: np.ndarray, log_change: np.ndarray) -> np.ndarray:
     for t in range(1, frames):
         best[t] = k = delta.argmax()
         arrival = delta[k] + move[t]
+        if moves is not None:
+            arrival = moves[key[t], k] + arrival
         np.add(delta, stay[t], out=stayed)
         np.less(stayed, arrival, out=moved_in[t])
         np.maximum(stayed, arrival, out=delta)
