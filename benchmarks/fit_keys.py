@@ -198,6 +198,9 @@ def main() -> None:
                         help="moves the key-free table is worth in each keyed row")
     parser.add_argument("--move-grid", action="store_true", help="score move weights (the other settings at default)")
     parser.add_argument("--move-weights", default="0,0.3,0.5,0.7,1")
+    parser.add_argument("--unseen-songs", type=int, default=0,
+                        help="also score the move weights on this many pop909-train songs after the first --pop-limit "
+                             "(counted in no table, no emission weight)")
     args = parser.parse_args()
     start = time.perf_counter()
     options, states = RecogniserOptions(), States.vocabulary()
@@ -222,6 +225,12 @@ def main() -> None:
         print(f"moves of {args.move_sources}, smoothing {args.move_smoothing}, backoff {args.move_backoff}:", flush=True)
         for weight in floats(args.move_weights):
             print(f"  move weight {weight}:", evaluate(check, replace(options, move_weight=weight)), flush=True)
+        if args.unseen_songs:
+            songs = load_pop909(args.data / "pop909-train")[args.pop_limit:args.pop_limit + args.unseen_songs]
+            unseen = [d for d in (labelled(p, options, states) for p in songs) if d is not None]
+            print(f"{len(unseen)} pop909-train songs after the first {args.pop_limit}:", flush=True)
+            for weight in floats(args.move_weights):
+                print(f"  move weight {weight}:", evaluate(unseen, replace(options, move_weight=weight)), flush=True)
     if not args.grid:
         return
     for concentration, change in itertools.product(floats(args.concentrations), floats(args.changes)):
