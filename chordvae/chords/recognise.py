@@ -24,7 +24,8 @@
    on every beat while a pop song moves by the bar; a short suspended chord joins the chord it
    resolves to. Forward-backward posteriors give each chord a confidence.
 5. **Bass**: a chord is cut where its bass moves to another chord tone and stays there (at
-   least a beat; the fifth, two): an analyst writes I and I6 as two chords.
+   least a beat; the fifth, two): an analyst writes I and I6 as two chords. Each chord's bass
+   is the chord tone heard most in the bass, by metrical weight, the lowest one weighing more.
 
 All parameters are fields of :class:`RecogniserOptions`, fitted on the development data
 (``benchmarks/tune_recogniser.py``; the learned emission's weights: ``benchmarks/fit_emission.py``).
