@@ -2,7 +2,7 @@
 
 The recogniser's chords are decoded as usual (default options); only the bass changes:
 
-- an event's bass (``chordvae.chords.recognise._event_bass``): its frames' chord-tone basses,
+- an event's bass (``chordvae.chords.recognise._event_basses``): its frames' chord-tone basses,
   each weighted by its metrical level (``--level-weights``: downbeat, strong beat, beat, between
   beats), the lowest one's weight times a bonus (``--bonuses``; ``inf`` is the lowest chord tone,
   the rule before); the heaviest is the bass;
@@ -62,10 +62,13 @@ def main() -> None:
             events = rec.recognise(notes, options, frames)
             first = np.searchsorted(frames.grid.edges, [e.start_beats - 1e-6 for e in events])
             last = np.searchsorted(frames.grid.edges, [e.end_beats - 1e-6 for e in events])
+            tones = np.zeros((len(events), 12), dtype=bool)
+            for i, e in enumerate(events):
+                tones[i, list(e.pitch_classes)] = True
+            roots = np.array([e.root for e in events], dtype=np.int64)
             for k, (weights, bonus) in enumerate(settings):
-                rebassed = [replace(e, bass=rec._event_bass(frames.bass[a:b], frames.grid.level[a:b],
-                                                            e.pitch_classes, e.root, weights, bonus))
-                            for e, a, b in zip(events, first, last)]
+                basses = rec._event_basses(frames.bass, frames.grid.level, first, last, tones, roots, weights, bonus)
+                rebassed = [replace(e, bass=int(b)) for e, b in zip(events, basses)]
                 totals[k][piece.group] = add(totals[k].get(piece.group, {}), score_events(rebassed, piece))
         groups = sorted(totals[0])
         print(f"bass_split_beats {split}: " + " | ".join(

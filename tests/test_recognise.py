@@ -135,18 +135,28 @@ def test_a_passing_low_fifth_is_not_the_bass(tmp_path):
 
 
 def test_event_bass_weighs_beats_and_the_lowest_note():
-    from chordvae.chords.recognise import _event_bass
+    from chordvae.chords.recognise import _event_basses
 
-    c_major = (0, 4, 7)
+    c_major = np.isin(np.arange(12), (0, 4, 7))
     level = np.array([0, 3, 2, 3, 1, 3, 2, 3])
+
+    def bass_of(bass, **options):
+        return _event_basses(np.array(bass), level, np.array([0]), np.array([8]), c_major[None], np.array([0]),
+                             **options)[0]
+
     # the root on the beats, the fifth below it on two off-beats: the root; on every off-beat: the fifth
-    assert _event_bass(np.array([48, 43, 48, 48, 48, 43, 48, 48]), level, c_major, 0) == 0
-    assert _event_bass(np.array([48, 43, 48, 43, 48, 43, 48, 43]), level, c_major, 0) == 7
+    assert bass_of([48, 43, 48, 48, 48, 43, 48, 48]) == 0
+    assert bass_of([48, 43, 48, 43, 48, 43, 48, 43]) == 7
     # the low E on the downbeat and strong beat, a higher C elsewhere: the lowest, heard on the strong beats
-    assert _event_bass(np.array([40, 48, 48, 48, 40, 48, 48, 48]), level, c_major, 0) == 4
+    assert bass_of([40, 48, 48, 48, 40, 48, 48, 48]) == 4
     # bonus inf: always the lowest chord tone; non-chord tones and silence do not count
-    assert _event_bass(np.array([48, 43, 48, 48, 48, 48, 48, 48]), level, c_major, 0, bonus=np.inf) == 7
-    assert _event_bass(np.array([-1, 50, -1, 50, -1, -1, -1, -1]), level, c_major, 0) == 0
+    assert bass_of([48, 43, 48, 48, 48, 48, 48, 48], bonus=np.inf) == 7
+    assert bass_of([-1, 50, -1, 50, -1, -1, -1, -1]) == 0
+    # several events at once, each from its own frames and chord tones; a chord-less event's root
+    bass = np.array([48, 48, 52, 52, 43, 43, 50, 50])
+    tones = np.array([c_major, c_major, np.isin(np.arange(12), (7, 11, 2)), c_major])
+    assert _event_basses(bass, level, np.array([0, 2, 4, 6]), np.array([2, 4, 6, 8]), tones,
+                         np.array([0, 0, 7, 5])).tolist() == [0, 4, 7, 5]
 
 
 def test_bass_parts_need_a_held_bass():

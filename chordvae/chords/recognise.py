@@ -594,7 +594,7 @@ def _events(notes: Notes, grid: Grid, path: np.ndarray, confidence: np.ndarray, 
             bass: np.ndarray, states: States, split_frames: int) -> list[ChordEvent]:
     """Runs of one state -> chord events (no-chord runs left out), each cut where its bass moves
     to another chord tone for at least ``split_frames`` frames (:func:`_bass_parts`), with the
-    bass of :func:`_event_bass`."""
+    bass of :func:`_event_basses`."""
     change = np.flatnonzero(np.concatenate([[True], path[1:] != path[:-1]]))
     ends = np.concatenate([change[1:], [len(path)]])
     parts = [(a + c, a + d, int(path[a])) for a, b in zip(change, ends) if path[a] != States.NO_CHORD
@@ -603,11 +603,13 @@ def _events(notes: Notes, grid: Grid, path: np.ndarray, confidence: np.ndarray, 
     first = np.array([a for a, _, _ in parts], dtype=np.int64)
     last = np.array([b for _, b, _ in parts], dtype=np.int64)
     starts_s, ends_s = notes.seconds(grid.edges[first]), notes.seconds(grid.edges[last])
+    chord = np.array([state - 1 for _, _, state in parts], dtype=np.int64)
+    basses = _event_basses(bass, grid.level, first, last, states.rows[chord] > 0, states.roots[chord])
     events = []
     for i, (a, b, state) in enumerate(parts):
         root, quality = states.chord(state)
         pcs = chord_set(root, quality)
-        chord_bass = _event_bass(bass[a:b], grid.level[a:b], pcs, root)
+        chord_bass = int(basses[i])
         sounding = profile[a:b].sum(0)
         events.append(ChordEvent(
             notes.source, round(float(grid.edges[a]), 6), round(float(grid.edges[b]), 6),
@@ -617,22 +619,30 @@ def _events(notes: Notes, grid: Grid, path: np.ndarray, confidence: np.ndarray, 
     return events
 
 
-def _event_bass(bass: np.ndarray, level: np.ndarray, pcs: tuple[int, ...], root: int,
-                level_weight: np.ndarray = BASS_LEVEL_WEIGHT, bonus: float = LOWEST_BASS_BONUS) -> int:
-    """The bass pitch class of one event (``bass`` (F,) its frames' MIDI bass, -1 none; ``level``
-    (F,) their metrical levels): the chord tone heard most in the bass, each frame weighted by its
-    level (``level_weight`` (4,)), the lowest chord tone's weight times ``bonus`` (``inf``: the
-    lowest chord tone), so that a passing chord tone of a walking bass a little below the root does
-    not become the bass, while a low note that keeps returning does; the root where no chord
-    tone sounds in the bass."""
-    in_chord = np.zeros(12, dtype=bool)
-    in_chord[list(pcs)] = True
-    tone = (bass >= 0) & in_chord[bass % 12]
-    if not tone.any():
-        return root
-    weight = np.bincount(bass[tone] % 12, weights=level_weight[level[tone]], minlength=12)
-    weight[int(bass[tone].min()) % 12] *= bonus
-    return int(weight.argmax())
+def _event_basses(bass: np.ndarray, level: np.ndarray, first: np.ndarray, last: np.ndarray, tones: np.ndarray,
+                  roots: np.ndarray, level_weight: np.ndarray = BASS_LEVEL_WEIGHT,
+                  bonus: float = LOWEST_BASS_BONUS) -> np.ndarray:
+    """Int ``(E,)``: the bass pitch class of each event ``e``, frames ``[first[e], last[e])`` of
+    ``bass`` (F,) (MIDI pitches, -1 none) and ``level`` (F,) (metrical levels), chord tones
+    ``tones[e]`` (E, 12) bool, root ``roots[e]``: the chord tone heard most in the bass, each
+    frame weighted by its level (``level_weight`` (4,)), the lowest chord tone's weight times
+    ``bonus`` (``inf``: the lowest chord tone), so that a chord tone passing a little below the
+    root does not become the bass while a low note that keeps returning does; the root where no
+    chord tone sounds in the bass."""
+    n = len(first)
+    length = last - first
+    event = np.repeat(np.arange(n), length)
+    frame = np.arange(int(length.sum())) - np.repeat(np.cumsum(length) - length, length) + np.repeat(first, length)
+    pitch = bass[frame]
+    tone = (pitch >= 0) & tones[event, pitch % 12]
+    event, frame, pitch = event[tone], frame[tone], pitch[tone]
+    weight = np.bincount(event * 12 + pitch % 12, weights=level_weight[level[frame]], minlength=n * 12)
+    weight = weight.astype(np.float64, copy=False).reshape(n, 12)   # (an empty bincount is int)
+    lowest = np.full(n, ABOVE_ANY_PITCH)
+    np.minimum.at(lowest, event, pitch)
+    heard = np.flatnonzero(lowest < ABOVE_ANY_PITCH)
+    weight[heard, lowest[heard] % 12] *= bonus
+    return np.where(lowest < ABOVE_ANY_PITCH, weight.argmax(1), roots)
 
 
 def _bass_parts(bass: np.ndarray, on_beat: np.ndarray, pcs: tuple[int, ...], root: int,
