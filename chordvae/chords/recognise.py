@@ -74,7 +74,7 @@ UNLISTED_QUALITY_PRIOR = -3.0
 FIFTHS = (6, 7, 8)
 FIFTH_HELD = 2
 FIFTH_MASK = np.isin(np.arange(12), FIFTHS)
-#: An event's bass (:func:`_event_bass`): a frame's bass weighs this much by its metrical level
+#: An event's bass (:func:`_event_basses`): a frame's bass weighs this much by its metrical level
 #: (downbeat, strong beat, beat, between beats), and the lowest chord tone's weight is multiplied
 #: by ``LOWEST_BASS_BONUS`` (both chosen on the fit half of rn-dev and pop909-train songs,
 #: ``benchmarks/fit_bass.py``).
