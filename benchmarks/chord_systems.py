@@ -2,6 +2,8 @@
 predicted chords on a given time axis (quarter-note beats or seconds).
 
 - ``chords``: chordvae's recogniser (the default segmentation, its learned emission);
+- ``moves``: the recogniser with the key's chord moves (``RecogniserOptions(move_weight=0.5)``,
+  tried, not the default);
 - ``no-key``: the recogniser without its key prior (``RecogniserOptions(key_weight=0)``, the
   default before it);
 - ``templates``: the recogniser with its hand-set templates instead of the learned emission
@@ -32,7 +34,7 @@ from chordvae.chords.readers import MIDI_SUFFIXES, Notes, read_notes
 from chordvae.chords.segment import Segmentation, segment
 from chordvae.chords.vocabulary import harte_label
 
-SYSTEMS = ("chords", "no-key", "templates", "argmax", "onset", "chordify")
+SYSTEMS = ("chords", "moves", "no-key", "templates", "argmax", "onset", "chordify")
 
 
 @dataclass
@@ -67,6 +69,7 @@ def _recognised(decoder: str, emission: str = "learned", **options: float) -> Ca
 
 _EVENTS: dict[str, Callable[[Notes], list[ChordEvent]]] = {
     "chords": _recognised("viterbi"),
+    "moves": _recognised("viterbi", move_weight=0.5),
     "no-key": _recognised("viterbi", key_weight=0.0),
     "templates": _recognised("viterbi", "templates", key_weight=0.0),
     "argmax": _recognised("argmax", "templates", key_weight=0.0),

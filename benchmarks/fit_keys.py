@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import json
 import sys
 import time
 from dataclasses import dataclass, replace
@@ -65,13 +66,10 @@ def labelled(piece: Piece, options: RecogniserOptions, states: States) -> Labell
     return Labelled(piece, notes, frames, np.where(inside, span_state[k], -1), np.where(inside, span_key[k], -1))
 
 
-#: The triad each quality of the vocabulary is built on: major, minor, diminished, augmented, suspended.
-FAMILIES = {"maj": 0, "7": 0, "maj7": 0, "maj6": 0, "min": 1, "min7": 1, "min6": 1, "dim": 2, "hdim7": 2,
-            "dim7": 2, "aug": 3, "sus2": 4, "sus4": 4, "sus4(b7)": 4}
-
-
-def count(data: list[Labelled], states: States, smoothing: float, by_family: bool) -> keys.KeyModel:
-    """The key profiles and chord tables of ``data`` (see the module's docstring)."""
+def count(data: list[Labelled], states: States, smoothing: float, by_family: bool,
+          moves: np.ndarray) -> keys.KeyModel:
+    """The key profiles and chord tables of ``data`` (see the module's docstring), with the
+    chord ``moves`` of :func:`count_moves`."""
     modes = len(keys.MODES)
     profile = np.zeros((modes, 12))
     chords = np.zeros((modes, 12, len(RECOGNISED)))
@@ -92,10 +90,55 @@ def count(data: list[Labelled], states: States, smoothing: float, by_family: boo
         np.add.at(chords, (mode[chord], (states.roots[s] - tonic[chord]) % 12, quality[s]), length[chord])
     profile = np.log(profile / profile.sum(1, keepdims=True))
     if by_family:   # pool the qualities of one triad: the key then says nothing of V against V7
-        family = np.array([FAMILIES[q] for q in RECOGNISED])
+        family = np.array([keys.FAMILIES[q] for q in RECOGNISED])
         pooled = np.stack([chords[:, :, family == f].sum(2) for f in range(max(family) + 1)], axis=2)
-        return keys.KeyModel(RECOGNISED, profile, _log_ratios(pooled, smoothing)[:, :, family])
-    return keys.KeyModel(RECOGNISED, profile, _log_ratios(chords, smoothing))
+        return keys.KeyModel(RECOGNISED, profile, _log_ratios(pooled, smoothing)[:, :, family], moves)
+    return keys.KeyModel(RECOGNISED, profile, _log_ratios(chords, smoothing), moves)
+
+
+#: The log ratio of a move that cannot happen (a root interval into no chord).
+IMPOSSIBLE = -10.0
+
+
+def count_moves(data: list[Labelled], states: States, sources: set[str], smoothing: float,
+                backoff: float) -> np.ndarray:
+    """The key model's ``moves`` (see :class:`~chordvae.chords.keys.KeyModel`): every change of
+    the truth state between two frames of a known key, in pieces of ``sources`` (``pop``,
+    ``rn-dev``; each source's moves weigh alike in total, the total being the number of moves).
+    A key-free table ``P(interval, new class | class left)`` pooled over modes and degrees, mixed
+    with the new chords' overall shares (``smoothing``), is the prior of the keyed table, worth
+    ``backoff`` moves in each (mode, degree, class) row; each entry is divided by the new chord's
+    share (its class's share over 12 roots)."""
+    c = keys.MOVE_CLASSES
+    cls = np.array([0] + [1 + keys.FAMILIES[q] for _, q in states.names])
+    roots = np.array([0] + list(states.roots))
+    per_source: dict[str, np.ndarray] = {}
+    for d in data:
+        source = "pop" if d.piece.group == "pop" else "rn-dev"
+        if source not in sources:
+            continue
+        table = per_source.setdefault(source, np.zeros((len(keys.MODES), 12, c, 12, c)))
+        a, b, key = d.state[:-1], d.state[1:], d.key[1:]
+        moved = (a >= 0) & (b >= 0) & (a != b) & (key >= 0)
+        a, b, key = a[moved], b[moved], key[moved]
+        tonic = key % 12
+        degree = np.where(cls[a] > 0, (roots[a] - tonic) % 12, 0)
+        origin = np.where(cls[a] > 0, roots[a], tonic)
+        interval = np.where(cls[b] > 0, (roots[b] - origin) % 12, 0)
+        np.add.at(table, (key // 12, degree, cls[a], interval, cls[b]), 1.0)
+    total = sum(t.sum() for t in per_source.values())
+    counts = sum(t * total / (len(per_source) * t.sum()) for t in per_source.values())
+    new_class = counts.sum((0, 1, 2, 3)) / counts.sum()
+    base = np.zeros((12, c))
+    base[:, 1:] = new_class[None, 1:] / 12
+    base[0, 0] = new_class[0]
+    free = counts.sum((0, 1))                                            # (class left, interval, new class)
+    free = free / np.maximum(free.sum((1, 2), keepdims=True), 1e-12)
+    free = (1 - smoothing) * free + smoothing * base[None]
+    rows = counts.sum((3, 4), keepdims=True)
+    keyed = (counts + backoff * free[None, None]) / (rows + backoff)
+    possible = base > 0
+    return np.where(possible, np.log(np.where(possible, keyed, 1.0) / np.where(possible, base, 1.0)), IMPOSSIBLE)
 
 
 def _log_ratios(chords: np.ndarray, smoothing: float) -> np.ndarray:
@@ -148,6 +191,16 @@ def main() -> None:
     parser.add_argument("--concentrations", default="1")
     parser.add_argument("--changes", default="0.01")
     parser.add_argument("--check-songs", type=int, default=60)
+    parser.add_argument("--move-sources", default="rn-dev", help="whose chord moves are counted: pop, rn-dev or both")
+    parser.add_argument("--move-smoothing", type=float, default=0.05,
+                        help="share of the new chords' overall shares in the key-free move table")
+    parser.add_argument("--move-backoff", type=float, default=50.0,
+                        help="moves the key-free table is worth in each keyed row")
+    parser.add_argument("--move-grid", action="store_true", help="score move weights (the other settings at default)")
+    parser.add_argument("--move-weights", default="0,0.3,0.5,0.7,1")
+    parser.add_argument("--unseen-songs", type=int, default=0,
+                        help="also score the move weights on this many pop909-train songs after the first --pop-limit "
+                             "(counted in no table, no emission weight)")
     args = parser.parse_args()
     start = time.perf_counter()
     options, states = RecogniserOptions(), States.vocabulary()
@@ -155,16 +208,31 @@ def main() -> None:
         + rn_dev_part(load_rn_dev(args.data / "rn-dev"), "fit")
     data = [d for d in (labelled(p, options, states) for p in pieces) if d is not None]
     print(f"read {len(data)} pieces in {time.perf_counter() - start:.0f} s", flush=True)
-    model = count(data, states, args.smoothing, args.tables == "families")
-    from chordvae.fileio import write_json
+    moves = count_moves(data, states, set(args.move_sources.split(",")), args.move_smoothing, args.move_backoff)
+    model = count(data, states, args.smoothing, args.tables == "families", moves)
+    from chordvae.fileio import write_text
 
-    write_json(keys.MODEL_FILE, model.to_json())
+    # one line per table: the moves' 10,368 numbers would take as many lines indented
+    tables = model.to_json()
+    write_text(keys.MODEL_FILE, "{\n" + ",\n".join(f"  {json.dumps(name)}: {json.dumps(table, separators=(',', ':'))}"
+                                                   for name, table in tables.items()) + "\n}\n")
     keys.load_model.cache_clear()
     rec._key_ratios.cache_clear()
+    rec._move_ratios.cache_clear()
     print(f"wrote {keys.MODEL_FILE} ({time.perf_counter() - start:.0f} s)", flush=True)
+    check = [d for d in data if d.piece.group != "pop"] + [d for d in data if d.piece.group == "pop"][:args.check_songs]
+    if args.move_grid:
+        print(f"moves of {args.move_sources}, smoothing {args.move_smoothing}, backoff {args.move_backoff}:", flush=True)
+        for weight in floats(args.move_weights):
+            print(f"  move weight {weight}:", evaluate(check, replace(options, move_weight=weight)), flush=True)
+        if args.unseen_songs:
+            songs = load_pop909(args.data / "pop909-train")[args.pop_limit:args.pop_limit + args.unseen_songs]
+            unseen = [d for d in (labelled(p, options, states) for p in songs) if d is not None]
+            print(f"{len(unseen)} pop909-train songs after the first {args.pop_limit}:", flush=True)
+            for weight in floats(args.move_weights):
+                print(f"  move weight {weight}:", evaluate(unseen, replace(options, move_weight=weight)), flush=True)
     if not args.grid:
         return
-    check = [d for d in data if d.piece.group != "pop"] + [d for d in data if d.piece.group == "pop"][:args.check_songs]
     for concentration, change in itertools.product(floats(args.concentrations), floats(args.changes)):
         keyed = replace(options, key_concentration=concentration, key_change=change)
         print(f"concentration {concentration} change {change}: key accuracy {key_accuracy(check, keyed):.3f}",

@@ -126,6 +126,39 @@ def test_a_bass_arpeggio_keeps_one_chord(tmp_path):
     assert [(e.label, e.bass) for e in recognise(read_notes(path))] == [("C:maj", 0)]
 
 
+def test_a_passing_low_fifth_is_not_the_bass(tmp_path):
+    # C major held; the bass plays C with one eighth-note low G between beats: the bass is C
+    upper = [(0, 4, 60), (0, 4, 64), (0, 4, 67)]
+    line = [(0, 1.5, 48), (1.5, 2, 43), (2, 4, 48)]
+    path = write_midi(tmp_path / "passing.mid", {"Piano": upper + line})
+    assert [(e.label, e.bass) for e in recognise(read_notes(path))] == [("C:maj", 0)]
+
+
+def test_event_bass_weighs_beats_and_the_lowest_note():
+    from chordvae.chords.recognise import _event_basses
+
+    c_major = np.isin(np.arange(12), (0, 4, 7))
+    level = np.array([0, 3, 2, 3, 1, 3, 2, 3])
+
+    def bass_of(bass, **options):
+        return _event_basses(np.array(bass), level, np.array([0]), np.array([8]), c_major[None], np.array([0]),
+                             **options)[0]
+
+    # the root on the beats, the fifth below it on two off-beats: the root; on every off-beat: the fifth
+    assert bass_of([48, 43, 48, 48, 48, 43, 48, 48]) == 0
+    assert bass_of([48, 43, 48, 43, 48, 43, 48, 43]) == 7
+    # the low E on the downbeat and strong beat, a higher C elsewhere: the lowest, heard on the strong beats
+    assert bass_of([40, 48, 48, 48, 40, 48, 48, 48]) == 4
+    # bonus inf: always the lowest chord tone; non-chord tones and silence do not count
+    assert bass_of([48, 43, 48, 48, 48, 48, 48, 48], bonus=np.inf) == 7
+    assert bass_of([-1, 50, -1, 50, -1, -1, -1, -1]) == 0
+    # several events at once, each from its own frames and chord tones; a chord-less event's root
+    bass = np.array([48, 48, 52, 52, 43, 43, 50, 50])
+    tones = np.array([c_major, c_major, np.isin(np.arange(12), (7, 11, 2)), c_major])
+    assert _event_basses(bass, level, np.array([0, 2, 4, 6]), np.array([2, 4, 6, 8]), tones,
+                         np.array([0, 0, 7, 5])).tolist() == [0, 4, 7, 5]
+
+
 def test_bass_parts_need_a_held_bass():
     from chordvae.chords.recognise import _bass_parts
 
@@ -245,3 +278,20 @@ def test_the_learned_emission_names_its_weights_in_the_cache_key():
 
     learned, templates = RecogniserOptions(emission="learned"), RecogniserOptions(emission="templates")
     assert load_model().digest in learned.cache_key() and load_model().digest not in templates.cache_key()
+
+
+def test_decoder_moves_weigh_a_change_by_where_it_goes():
+    from chordvae.chords.recognise import _viterbi
+
+    # state 1 for two frames, then states 2 and 3 equally likely: the uniform chain takes the
+    # first of them; a move 1 -> 3 that the key makes likelier decides for 3, in that key only
+    emission = np.array([[0, 5, 0, 0], [0, 5, 0, 0], [0, 0, 5, 5], [0, 0, 5, 5]], dtype=float)
+    log_change = np.log(np.full(4, 0.1))
+    assert _viterbi(emission, log_change).tolist() == [1, 1, 2, 2]
+    moves = np.zeros((2, 4, 4), dtype=np.float32)
+    moves[1, 1, 3] = 1.0
+    assert _viterbi(emission, log_change, moves, np.zeros(4, dtype=int)).tolist() == [1, 1, 2, 2]
+    assert _viterbi(emission, log_change, moves, np.ones(4, dtype=int)).tolist() == [1, 1, 3, 3]
+    # a move made unlikely enough is not taken: the chain stays
+    moves[1, 1, 2:] = -20.0
+    assert _viterbi(emission, log_change, moves, np.ones(4, dtype=int)).tolist() == [1, 1, 1, 1]

@@ -28,8 +28,8 @@ def labels(notes, options=RecogniserOptions()):
 
 
 def test_the_key_prior_is_on_by_default_and_checked():
-    assert RecogniserOptions().key_weight > 0
-    for bad in ({"key_weight": -1.0}, {"key_concentration": 0.0}, {"key_change": 1.0}):
+    assert RecogniserOptions().key_weight > 0 and RecogniserOptions().move_weight == 0
+    for bad in ({"key_weight": -1.0}, {"key_concentration": 0.0}, {"key_change": 1.0}, {"move_weight": -0.5}):
         with pytest.raises(ChordVAEError):
             RecogniserOptions(**bad)
 
@@ -75,10 +75,40 @@ def test_the_model_favours_the_key_s_own_chords():
     assert np.allclose(prior[:, 0], prior[:, 1:].max(1))
 
 
+def test_the_key_s_moves_favour_cadences():
+    model = keys.load_model()
+    names = States.vocabulary().names
+    moves = model.move_ratios(names)                  # (KEYS, S, S), no chord first
+    assert moves.shape == (keys.KEYS, len(names) + 1, len(names) + 1)
+    assert np.all(np.diagonal(moves, axis1=1, axis2=2) == 0)
+    c_major, g_major, a_minor = 0, 7, 12 + 9
+    state = {name: s + 1 for s, name in enumerate(names)}
+    c, g, g7, f, db, e, am = (state[n] for n in ((0, "maj"), (7, "maj"), (7, "7"), (5, "maj"), (1, "maj"),
+                                                  (4, "maj"), (9, "min")))
+    # V -> I in its key: likelier than chance, than I -> V's chance of going to bII, and than in
+    # another key, where the same move is I -> IV
+    assert moves[c_major, g, c] > 0 > moves[c_major, c, db]
+    assert moves[c_major, g, c] > moves[g_major, g, c]
+    assert moves[c_major, g7, c] == moves[c_major, g, c]          # moves pool the qualities of one triad
+    assert moves[a_minor, e, am] > moves[c_major, e, am]          # V -> i in A minor, III -> vi in C
+    assert moves[c_major, f, g] > moves[c_major, f, db]           # IV -> V, not IV -> bII
+
+
+def test_the_moves_decode_a_cadence_as_without_them(tmp_path):
+    for chords in ([C, F, G, C], [AM, DM, E7, AM]):
+        notes = blocks(tmp_path, chords)
+        assert labels(notes, replace(RecogniserOptions(), move_weight=0.5)) == labels(notes)
+
+
 def test_a_broken_key_model_is_refused(tmp_path):
     path = tmp_path / "keys.json"
     data = keys.load_model().to_json()
     data["profiles"] = data["profiles"][:1]
+    path.write_text(json.dumps(data))
+    with pytest.raises(ChordVAEError, match="wrong shapes"):
+        keys.load_model(path)
+    data = keys.load_model().to_json()
+    data["moves"] = data["moves"][:1]
     path.write_text(json.dumps(data))
     with pytest.raises(ChordVAEError, match="wrong shapes"):
         keys.load_model(path)

@@ -24,7 +24,8 @@
    on every beat while a pop song moves by the bar; a short suspended chord joins the chord it
    resolves to. Forward-backward posteriors give each chord a confidence.
 5. **Bass**: a chord is cut where its bass moves to another chord tone and stays there (at
-   least a beat; the fifth, two): an analyst writes I and I6 as two chords.
+   least a beat; the fifth, two): an analyst writes I and I6 as two chords. Each chord's bass
+   is the chord tone heard most in the bass, by metrical weight, the lowest one weighing more.
 
 All parameters are fields of :class:`RecogniserOptions`, fitted on the development data
 (``benchmarks/tune_recogniser.py``; the learned emission's weights: ``benchmarks/fit_emission.py``).
@@ -73,6 +74,12 @@ UNLISTED_QUALITY_PRIOR = -3.0
 FIFTHS = (6, 7, 8)
 FIFTH_HELD = 2
 FIFTH_MASK = np.isin(np.arange(12), FIFTHS)
+#: An event's bass (:func:`_event_basses`): a frame's bass weighs this much by its metrical level
+#: (downbeat, strong beat, beat, between beats), and the lowest chord tone's weight is multiplied
+#: by ``LOWEST_BASS_BONUS`` (both chosen on the fit half of rn-dev and pop909-train songs,
+#: ``benchmarks/fit_bass.py``).
+BASS_LEVEL_WEIGHT = np.array([3.0, 2.0, 1.5, 1.0])
+LOWEST_BASS_BONUS = 3.0
 #: The key chain's blocks, in beats.
 KEY_BLOCK_BEATS = 4
 #: A piece's change probabilities per metrical level are kept within this range.
@@ -111,7 +118,10 @@ class RecogniserOptions:
     0: never). Key: each chord's log score gains ``key_weight`` (0: no key) times its log prior
     given the frame's local key (:mod:`~chordvae.chords.keys`), from a chain over the keys whose
     evidence is scaled by ``key_concentration`` and which changes key with probability
-    ``key_change`` per frame (``benchmarks/fit_keys.py``).
+    ``key_change`` per frame (``benchmarks/fit_keys.py``); a chord change gains ``move_weight``
+    times the key model's log ratio for that move in the frame's most likely key (V to I, IV to
+    V, ...): 0, the default, none (0.5 gained a little on classical analyses and lost as much on
+    pop songs; benchmarks/README.md).
     """
 
     melody_weight: float = 0.2
@@ -133,15 +143,17 @@ class RecogniserOptions:
     key_weight: float = 0.2
     key_concentration: float = 0.5
     key_change: float = 0.002
+    move_weight: float = 0.0
 
     def __post_init__(self) -> None:
         if self.emission not in EMISSIONS:
             raise ChordVAEError(f"unknown emission {self.emission!r}; choose from {', '.join(EMISSIONS)}")
         if not self.emission_scale > 0 or not self.bass_split_beats >= 0:
             raise ChordVAEError("emission_scale must be positive and bass_split_beats at least 0")
-        if not self.key_weight >= 0 or not self.key_concentration > 0 or not 0 < self.key_change < 1:
-            raise ChordVAEError("key_weight must be at least 0, key_concentration positive and key_change "
-                                "between 0 and 1")
+        if not self.key_weight >= 0 or not self.move_weight >= 0 or not self.key_concentration > 0 \
+                or not 0 < self.key_change < 1:
+            raise ChordVAEError("key_weight and move_weight must be at least 0, key_concentration positive and "
+                                "key_change between 0 and 1")
         if self.decoder not in DECODERS:
             raise ChordVAEError(f"unknown decoder {self.decoder!r}; choose from {', '.join(DECODERS)}")
         if not all(0 < p < 1 for p in self.change_prob) or len(self.change_prob) != 4:
@@ -150,7 +162,7 @@ class RecogniserOptions:
     def cache_key(self) -> str:
         """Names these options and, for the learned emission and the key prior, the fitted files."""
         model = f",model:{load_model().digest}" if self.emission == "learned" else ""
-        model += f",keys:{keys.load_model().digest}" if self.key_weight > 0 else ""
+        model += f",keys:{keys.load_model().digest}" if self.key_weight > 0 or self.move_weight > 0 else ""
         return "rec:" + repr(sorted(asdict(self).items())) + model
 
 
@@ -232,15 +244,22 @@ def recognise(notes: Notes, options: RecogniserOptions = RecogniserOptions(),
         emission = _learned_emission(frames.profile, frames.bass, np.diff(grid.edges), states, options)
     else:
         emission = _emission(frames.profile, frames.bass, np.diff(grid.edges), states, options)
-    if options.key_weight > 0:
-        emission = emission + options.key_weight * _key_prior(frames, states, options)
+    moves = key = None
+    if options.key_weight > 0 or options.move_weight > 0:
+        posterior, block = _key_blocks(frames, options)
+        if options.key_weight > 0:
+            prior = keys.chord_prior(posterior, _key_ratios(states.names))
+            emission = emission + options.key_weight * np.repeat(prior, block, axis=0)[:len(emission)]
+        if options.move_weight > 0:
+            moves = _move_ratios(states.names, options.move_weight)
+            key = np.repeat(posterior.argmax(1), block)[:len(emission)]
     if options.decoder == "argmax":
         path = emission.argmax(1)
         confidence = np.exp(emission.max(1) - _logsumexp(emission, 1))
     else:
         change_prob = _piece_rhythm(emission, grid.level, options)
         log_change = np.log(change_prob)[grid.level]
-        path = _viterbi(emission, log_change)
+        path = _viterbi(emission, log_change, moves, key)
         posterior, _ = _posterior(emission, log_change)
         path = _absorb(path, states, round(options.absorb_beats * frames.sub))
         confidence = posterior[np.arange(len(path)), path]
@@ -447,17 +466,16 @@ def _key_blocks(frames: Frames, options: RecogniserOptions) -> tuple[np.ndarray,
     return posterior, block
 
 
-def _key_prior(frames: Frames, states: States, options: RecogniserOptions) -> np.ndarray:
-    """Log prior ``(F, S)`` of each state given the frame's local key (:func:`key_posterior`)."""
-    posterior, block = _key_blocks(frames, options)
-    prior = keys.chord_prior(posterior, _key_ratios(states.names))
-    return np.repeat(prior, block, axis=0)[:len(frames.profile)]
-
-
 @lru_cache(maxsize=4)
 def _key_ratios(names: tuple[tuple[int, str], ...]) -> np.ndarray:
     """The key model's ``P(chord | key) / P(chord)`` ``(KEYS, S)`` (computed once per process)."""
     return keys.load_model().chord_ratios(names)
+
+
+@lru_cache(maxsize=4)
+def _move_ratios(names: tuple[tuple[int, str], ...], weight: float) -> np.ndarray:
+    """``weight`` times the key model's chord moves ``(KEYS, S, S)`` (computed once per process)."""
+    return weight * keys.load_model().move_ratios(names)
 
 
 @lru_cache(maxsize=4)
@@ -466,9 +484,13 @@ def _state_matrices(names: tuple[tuple[int, str], ...]) -> tuple[np.ndarray, np.
     return load_model().state_matrices(names)
 
 
-def _viterbi(emission: np.ndarray, log_change: np.ndarray) -> np.ndarray:
+def _viterbi(emission: np.ndarray, log_change: np.ndarray, moves: np.ndarray | None = None,
+             key: np.ndarray | None = None) -> np.ndarray:
     """Most likely state path ``(F,)``: from frame t - 1 to t a state stays with probability
-    1 - p_t or moves to any one other state with p_t / (S - 1)."""
+    1 - p_t or moves to any one other state with p_t / (S - 1), times the exponential of
+    ``moves[key[t], from, to]`` if given (``moves`` (KEYS, S, S) log ratios, ``key`` (F,) each
+    frame's key). With moves, a change is taken from the best state of frame t - 1 only (the
+    uniform chain's exact rule; with moves an approximation that keeps one row per frame)."""
     frames, n_states = emission.shape
     move = log_change - np.log(n_states - 1)
     stay = np.log1p(-np.exp(log_change))
@@ -479,6 +501,8 @@ def _viterbi(emission: np.ndarray, log_change: np.ndarray) -> np.ndarray:
     for t in range(1, frames):
         best[t] = k = delta.argmax()
         arrival = delta[k] + move[t]
+        if moves is not None:
+            arrival = moves[key[t], k] + arrival
         np.add(delta, stay[t], out=stayed)
         np.less(stayed, arrival, out=moved_in[t])
         np.maximum(stayed, arrival, out=delta)
@@ -569,8 +593,8 @@ def _absorb(path: np.ndarray, states: States, frames: int) -> np.ndarray:
 def _events(notes: Notes, grid: Grid, path: np.ndarray, confidence: np.ndarray, profile: np.ndarray,
             bass: np.ndarray, states: States, split_frames: int) -> list[ChordEvent]:
     """Runs of one state -> chord events (no-chord runs left out), each cut where its bass moves
-    to another chord tone for at least ``split_frames`` frames (:func:`_bass_parts`). An event's
-    bass is its lowest chord tone among the frames' basses (the root where none sounds)."""
+    to another chord tone for at least ``split_frames`` frames (:func:`_bass_parts`), with the
+    bass of :func:`_event_basses`."""
     change = np.flatnonzero(np.concatenate([[True], path[1:] != path[:-1]]))
     ends = np.concatenate([change[1:], [len(path)]])
     parts = [(a + c, a + d, int(path[a])) for a, b in zip(change, ends) if path[a] != States.NO_CHORD
@@ -579,12 +603,13 @@ def _events(notes: Notes, grid: Grid, path: np.ndarray, confidence: np.ndarray, 
     first = np.array([a for a, _, _ in parts], dtype=np.int64)
     last = np.array([b for _, b, _ in parts], dtype=np.int64)
     starts_s, ends_s = notes.seconds(grid.edges[first]), notes.seconds(grid.edges[last])
+    chord = np.array([state - 1 for _, _, state in parts], dtype=np.int64)
+    basses = _event_basses(bass, grid.level, first, last, states.rows[chord] > 0, states.roots[chord])
     events = []
     for i, (a, b, state) in enumerate(parts):
         root, quality = states.chord(state)
         pcs = chord_set(root, quality)
-        lowest = [int(p) for p in bass[a:b] if p >= 0 and p % 12 in pcs]
-        chord_bass = min(lowest) % 12 if lowest else root
+        chord_bass = int(basses[i])
         sounding = profile[a:b].sum(0)
         events.append(ChordEvent(
             notes.source, round(float(grid.edges[a]), 6), round(float(grid.edges[b]), 6),
@@ -592,6 +617,32 @@ def _events(notes: Notes, grid: Grid, path: np.ndarray, confidence: np.ndarray, 
             tuple(int(pc) for pc in np.flatnonzero(sounding > SOUNDING_SHARE * sounding.max())),
             round(float(confidence[a:b].mean()), 4)))
     return events
+
+
+def _event_basses(bass: np.ndarray, level: np.ndarray, first: np.ndarray, last: np.ndarray, tones: np.ndarray,
+                  roots: np.ndarray, level_weight: np.ndarray = BASS_LEVEL_WEIGHT,
+                  bonus: float = LOWEST_BASS_BONUS) -> np.ndarray:
+    """Int ``(E,)``: the bass pitch class of each event ``e``, frames ``[first[e], last[e])`` of
+    ``bass`` (F,) (MIDI pitches, -1 none) and ``level`` (F,) (metrical levels), chord tones
+    ``tones[e]`` (E, 12) bool, root ``roots[e]``: the chord tone heard most in the bass, each
+    frame weighted by its level (``level_weight`` (4,)), the lowest chord tone's weight times
+    ``bonus`` (``inf``: the lowest chord tone), so that a chord tone passing a little below the
+    root does not become the bass while a low note that keeps returning does; the root where no
+    chord tone sounds in the bass."""
+    n = len(first)
+    length = last - first
+    event = np.repeat(np.arange(n), length)
+    frame = np.arange(int(length.sum())) - np.repeat(np.cumsum(length) - length, length) + np.repeat(first, length)
+    pitch = bass[frame]
+    tone = (pitch >= 0) & tones[event, pitch % 12]
+    event, frame, pitch = event[tone], frame[tone], pitch[tone]
+    weight = np.bincount(event * 12 + pitch % 12, weights=level_weight[level[frame]], minlength=n * 12)
+    weight = weight.astype(np.float64, copy=False).reshape(n, 12)   # (an empty bincount is int)
+    lowest = np.full(n, ABOVE_ANY_PITCH)
+    np.minimum.at(lowest, event, pitch)
+    heard = np.flatnonzero(lowest < ABOVE_ANY_PITCH)
+    weight[heard, lowest[heard] % 12] *= bonus
+    return np.where(lowest < ABOVE_ANY_PITCH, weight.argmax(1), roots)
 
 
 def _bass_parts(bass: np.ndarray, on_beat: np.ndarray, pcs: tuple[int, ...], root: int,
