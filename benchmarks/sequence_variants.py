@@ -1,7 +1,7 @@
 """Quick variants of the sequence VAE, scored on held-out data only (for choosing defaults; never
 on test): JSB Chorales' valid split, or the held-out pieces of a progression corpus. Every 5
 epochs the negative ELBO per frame and its KL; at the end reconstruction from z alone (and after
-the context) and the IWAE bound (K = 100).
+the context) and the IWAE bound (K = 100); ``--every N``: every N epochs instead of 5.
 
 ``--free-bits-epochs N``: free bits for the first N epochs only, then the plain ELBO.
 ``--refit-epochs N``: the last N epochs refit the encoder (and the prior) to the ELBO with the
@@ -38,7 +38,7 @@ def main() -> None:
                             input_dropout=0.0, context_dropout=0.0, dropout=0.0, lr=1e-3, batch_size=64, decoder_hidden=256,
                             encoder_hidden=128, made_hidden=256, warmup=0, weight_decay=0.0, stride=0,
                             free_bits_epochs=0, pooling="ends", feed="frames", threads=1, refit_epochs=0,
-                            prior_components=0, latent_per="window").items():
+                            prior_components=0, latent_per="window", every=5).items():
         p.add_argument("--" + name.replace("_", "-"), type=type(value), default=value)
     a = p.parse_args()
     print(a)
@@ -73,7 +73,7 @@ def main() -> None:
             model.eval()
             print("before the refit: from z alone", reconstruction(model, valid), "IWAE K=100",
                   sequence_nll(model, valid, 100, generator=torch.Generator().manual_seed(0)), flush=True)
-        if epoch % 5 == 0 or epoch == a.epochs:
+        if epoch % a.every == 0 or epoch == a.epochs:
             model.eval()
             r = sequence_nll(model, valid, 1, generator=torch.Generator().manual_seed(0))
             if r["elbo"] < best[0]:

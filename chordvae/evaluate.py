@@ -37,7 +37,7 @@ def latent_diagnostics(model: VAE, x: Events, threshold: float = 0.01) -> dict[s
 def kl_dims_text(latent: dict[str, Any], unit: str = "") -> str:
     """The report's KL per dimension (``unit`` after it), or why there is none."""
     if latent["kl_per_dim"] is None:
-        return "(prior: a Gaussian mixture fitted to the codes, no KL per dimension)"
+        return "(prior: a Gaussian mixture, no closed-form KL per dimension)"
     return f"(KL per dimension{unit}: {', '.join(f'{v:.2f}' for v in latent['kl_per_dim'])})"
 
 
