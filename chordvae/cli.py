@@ -201,7 +201,7 @@ PROGRESSION_CHORD_OPTIONS = ("transpose", "jobs", "strict", "no_cache")
 @click.option("--free-bits", type=click.FloatRange(0), default=None,
               help="KL floor per latent dimension (nats; default 0)")
 @click.option("--free-bits-epochs", type=click.IntRange(0), default=None,
-              help="the KL floor holds during this many first epochs only (0: always; jsb-chorales: 15)")
+              help="the KL floor holds during this many first epochs only (default 0: always)")
 @click.option("--refit-epochs", type=click.IntRange(0), default=None,
               help="the last this many epochs refit the posterior and the prior with the decoder frozen "
                    "(default: the dataset's; progressions 3, else 0)")
