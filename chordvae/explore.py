@@ -12,7 +12,6 @@ from .errors import ChordVAEError
 from .plane import LatentPlane
 from .runs import Run
 from .sequence import SequenceConfig, exact_points
-from .stepwise import StepwiseVAE
 from .vae import VAE
 
 
@@ -105,9 +104,6 @@ def point_of(model: VAE, x: Events) -> tuple[torch.Tensor, bool]:
     that decodes back to it exactly when inference finds one
     (:func:`chordvae.sequence.exact_points`). Also whether the point decodes back (True for
     other models, whose decoding is not compared)."""
-    if isinstance(model, StepwiseVAE):
-        z = model.encode(x)[0].detach()
-        return z[0], bool(model.decodes_back(x, z)[0])
     if isinstance(model.config, SequenceConfig) and model.latent_dim:
         z, found = exact_points(model, x)
         return z[0], bool(found[0])

@@ -31,7 +31,7 @@ from torch import nn
 
 from .batch import Masked
 from .priors import GaussianMixture
-from .stepwise import StepwiseVAE, build_stepwise
+from .stepwise import build_stepwise
 from .vae import VAE, ModelConfig, build_model, iwae_nll
 
 OUTPUTS = ("made", "bernoulli")
@@ -434,25 +434,35 @@ def exact_points(model: VAE, data: Masked, steps: int = 200,
     """Latent points ``(B, latent_dim)`` that decode back to the windows of ``data`` greedily
     from z alone (blank context, no teacher forcing: :meth:`SequenceDecoder.greedy_matches`), and
     whether each does ``(B,)``: from the posterior mean, Adam steps on
-    log p(x | z) + log p(z) (teacher-forced, so differentiable), each window keeping the first
-    point that decodes back; a window for which none is found in ``steps`` keeps its posterior mean.
+    log p(x, z) (teacher-forced, so differentiable), each window keeping the first point that
+    decodes back; a window for which none is found in ``steps`` keeps its posterior mean. With a
+    latent per frame each frame keeps the first z_t that gives it back (given the frames before
+    it, which is all greedy decoding needs), so a window is found once all its frames are.
     Inference in the model, not a change to it: the encoder's mean is a fast guess of that point."""
     model.eval()
+    per_frame = model.config.latent_per == "frame"
+
+    def matched(z: torch.Tensor) -> torch.Tensor:           # (B, units): frames, or the whole window
+        matches = model.decoder.greedy_matches(data, z)
+        return matches if per_frame else matches.all(1, keepdim=True)
+
     with torch.no_grad():
         mu = model.encode(data)[0]
-    best, found = mu.clone(), model.decoder.greedy_matches(data, mu).all(1)
+    best, found = mu.clone(), matched(mu)
+    units = found.shape[1]
     z = mu.clone().requires_grad_(True)
     optimizer = torch.optim.Adam([z], lr=learning_rate)
     for _ in range(steps):
         if found.all():
             break
         with torch.enable_grad():
-            objective = -(model.decoder.log_prob(data, z) + model.prior.log_prob(z)).sum()
+            objective = -model.log_joint(data, z).sum()
             z.grad, = torch.autograd.grad(objective, z)
         optimizer.step()
-        new = model.decoder.greedy_matches(data, z.detach()).all(1) & ~found
-        best[new], found = z.detach()[new], found | new
-    return best, found
+        new = matched(z.detach()) & ~found
+        best.view(len(best), units, -1)[new] = z.detach().view(len(z), units, -1)[new]
+        found = found | new
+    return best, found.all(1)
 
 
 def frames_of(data: Masked) -> torch.Tensor:
@@ -485,8 +495,7 @@ def sequence_report(model: VAE, train: Masked, x: Masked, k: int, seed: int = 0,
     if model.latent_dim:
         report["latent"] = latent_diagnostics(model, x)
         report["reconstruction"] = reconstruction(model, x)
-        if not isinstance(model, StepwiseVAE):      # a latent per frame: exact_points does not search it
-            report["reconstruction_searched"] = reconstruction(model, x, searched=True)
+        report["reconstruction_searched"] = reconstruction(model, x, searched=True)
         if model.config.context:
             report["reconstruction_with_context"] = reconstruction(model, x, with_context=True)
     bernoulli = IndependentBernoulli().fit(frames_of(train))

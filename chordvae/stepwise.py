@@ -147,6 +147,19 @@ class StepwiseDecoder(nn.Module):
             used.append(zt)
         return torch.cat(frames, 1), torch.cat(used, 1).flatten(1)
 
+    @torch.no_grad()
+    def greedy_matches(self, batch: Masked, z: torch.Tensor) -> torch.Tensor:
+        """Whether greedy decoding from latents ``z`` ``(B, window * latent_dim)`` alone (blank
+        context) gives each scored frame of ``batch`` once it gave every earlier one: ``(B, window)``
+        bool, True where not scored; one teacher-forced pass (see
+        :meth:`chordvae.sequence.SequenceDecoder.greedy_matches`)."""
+        c = self.config.context
+        x = batch.x.clone()
+        x[:, :c] = 0
+        frames = x[:, c:]
+        predicted = (self.frame.logits(frames, torch.cat([self.states(x)[:, c:], self.frames_of(z)], -1)) > 0).float()
+        return (predicted == frames).all(-1) | ~batch.mask[:, c:]
+
     def mean(self, z: torch.Tensor) -> torch.Tensor:
         """Greedy frames ``(N, window, keys)`` from latents ``z`` ``(N, window * latent_dim)`` alone."""
         return self.generate(z, self.config.window, greedy=True)
@@ -235,13 +248,13 @@ class StepwiseVAE(VAE):
             kl_train = kl
         return Losses(rec + beta * kl_train, rec, kl)
 
-    @torch.no_grad()
-    def decodes_back(self, x: Masked, z: torch.Tensor) -> torch.Tensor:
-        """Whether greedy decoding of ``z`` ``(B, latent_dim)`` alone gives every scored frame of
-        the windows ``x`` back, ``(B,)`` bool."""
-        c = self.config.context
-        same = (self.decoder.mean(z) == x.x[:, c:]).all(-1)
-        return (same | ~x.mask[:, c:]).all(1)
+    def log_joint(self, x: Masked, z: torch.Tensor) -> torch.Tensor:
+        """log p(x, z) = sum_t log p(x_t | h_t, z_t) + log p(z_t | h_t) over the scored frames,
+        ``(B,)`` for latents ``z`` ``(B, window * latent_dim)``."""
+        h, prior, _, _, mask = self.terms(x)
+        z = self.decoder.frames_of(z)
+        log_px = self._frame_log_px(x.x[:, self.config.context:], h, z.unsqueeze(0))[0]
+        return ((log_px + self.decoder.prior.log_prob(z, prior)) * mask).sum(1)
 
     @torch.no_grad()
     def sample_prior(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:

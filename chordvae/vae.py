@@ -160,6 +160,10 @@ class VAE(nn.Module):
         mu, logvar = self.encode(x)
         return mu, self.prior.kl_per_dim(mu, logvar)
 
+    def log_joint(self, x: Events, z: torch.Tensor) -> torch.Tensor:
+        """log p(x, z) = log p(x | z) + log p(z) in nats per example, ``(B,)`` for z ``(B, latent_dim)``."""
+        return self.decoder.log_prob(x, z) + self.prior.log_prob(z)
+
     def decode_mean(self, z: torch.Tensor) -> torch.Tensor:
         """The decoded events E[x | z] for ``z`` ``(N, latent_dim)``: Bernoulli probabilities
         ``(N, *event_shape)`` for the mlp and conv decoders."""

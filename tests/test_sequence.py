@@ -279,14 +279,16 @@ class _Snapshot:
         pass
 
 
-@pytest.mark.parametrize("output,feed,context", [("made", "frames", 0), ("bernoulli", "frames", 2), ("made", "none", 3)])
-def test_greedy_matches_say_exactly_which_windows_greedy_decoding_gives_back(output, feed, context):
+@pytest.mark.parametrize("output,feed,context,per", [("made", "frames", 0, "window"), ("bernoulli", "frames", 2, "window"),
+                                                     ("made", "none", 3, "window"), ("made", "frames", 2, "frame")])
+def test_greedy_matches_say_exactly_which_windows_greedy_decoding_gives_back(output, feed, context, per):
     """One teacher-forced pass tells which windows decoding from z alone reproduces: checked against
     generate() on windows it produced (all back), and on the same windows with one key flipped."""
     torch.manual_seed(0)
     model = build_sequence(SequenceConfig(keys=4, window=5, context=context, latent_dim=3, encoder_hidden=8,
-                                          decoder_hidden=12, output=output, made_hidden=10, feed=feed)).eval()
-    z = torch.randn(40, 3) * 2
+                                          decoder_hidden=12, output=output, made_hidden=10, feed=feed,
+                                          latent_per=per)).eval()
+    z = torch.randn(40, model.latent_dim) * 2
     decoded = model.decoder.generate(z, 5, greedy=True)
     x = torch.cat([torch.rand(40, context, 4).round(), decoded], 1)       # any context: decoding blanks it
     mask = torch.ones(40, context + 5, dtype=torch.bool)
@@ -303,9 +305,15 @@ def test_greedy_matches_say_exactly_which_windows_greedy_decoding_gives_back(out
     assert not truth[5:].any()
 
 
-def test_exact_points_find_a_point_that_decodes_back_or_keep_the_posterior_mean():
-    model = tiny(latent=2, d=4, window=4, components=0)
-    z = torch.randn(12, 2) * 1.5
+@pytest.mark.parametrize("per", ["window", "frame"])
+def test_exact_points_find_a_point_that_decodes_back_or_keep_the_posterior_mean(per):
+    torch.manual_seed(0)
+    model = build_sequence(SequenceConfig(keys=4, window=4, context=0, latent_dim=2, encoder_hidden=8,
+                                          decoder_hidden=12, made_hidden=10, latent_per=per)).eval()
+    if per == "frame":                                      # frames that depend on their z_t as a trained model's do
+        with torch.no_grad():
+            model.decoder.frame.context_out.weight[:, 12:] *= 8
+    z = torch.randn(12, model.latent_dim) * 1.5
     windows_back = model.decoder.generate(z, 4, greedy=True)                 # each has a point: its z
     batch = Masked(windows_back, torch.ones(12, 4, dtype=torch.bool))
     mu = model.encode(batch)[0]
@@ -314,7 +322,11 @@ def test_exact_points_find_a_point_that_decodes_back_or_keep_the_posterior_mean(
     assert found.sum() > before.sum()                                        # inference finds more than the encoder
     again = (model.decoder.generate(points, 4, greedy=True) == windows_back).all(-1).all(1)
     assert torch.equal(again, found)
-    torch.testing.assert_close(points[~found], mu[~found].detach())
+    if per == "window":
+        torch.testing.assert_close(points[~found], mu[~found].detach())
+    else:                       # a frame's z_t moves only to a point that gives the frame back
+        moved = (points != mu).view(12, 4, -1).any(-1)
+        assert moved.any() and model.decoder.greedy_matches(batch, points)[moved].all()
     from chordvae.sequence import reconstruction     # what evaluate reports beside the means' figures
     plain, searched = reconstruction(model, batch), reconstruction(model, batch, searched=True)
     assert searched["exact_windows"] == pytest.approx(found.float().mean().item())
