@@ -21,24 +21,26 @@ IWAE_BUDGET = 4096
 @torch.no_grad()
 def latent_diagnostics(model: VAE, x: Events, threshold: float = 0.01) -> dict[str, Any]:
     """Active units (dimensions whose posterior mean varies across ``x`` by more than
-    ``threshold``, Burda et al.'s A_u = Cov_x(E_q[z])) and the mean KL per dimension (None when
-    the prior has no closed-form KL per dimension: a fitted mixture), over the units
-    :meth:`chordvae.vae.VAE.codes` gives (examples; the frames of a model with a latent per frame)."""
-    codes = [model.codes(x[i:i + 4096]) for i in range(0, len(x), 4096)]
+    ``threshold``, Burda et al.'s A_u = Cov_x(E_q[z])) and the mean KL per dimension (for a
+    mixture prior the marginal one, :func:`chordvae.priors.marginal_kl`: ``kl_marginal`` True),
+    over the units :meth:`chordvae.vae.VAE.codes` gives (examples; the frames of a model with a
+    latent per frame)."""
+    codes = [model.codes(x[i:i + 1024]) for i in range(0, len(x), 1024)]
     mu = torch.cat([c[0] for c in codes])
     variance = mu.var(0) if len(mu) > 1 else torch.zeros(mu.shape[1])
     active = (variance > threshold).nonzero().flatten().tolist()
-    per_dim = None if codes[0][1] is None else torch.cat([c[1] for c in codes])
     return {"active_units": len(active), "latent_dim": mu.shape[1], "active": active,
             "mean_variance": variance.tolist(),
-            "kl_per_dim": per_dim.mean(0).tolist() if per_dim is not None else None}
+            "kl_per_dim": torch.cat([c[1] for c in codes]).mean(0).tolist(),
+            "kl_marginal": not model.kl_closed_form}
 
 
 def kl_dims_text(latent: dict[str, Any], unit: str = "") -> str:
     """The report's KL per dimension (``unit`` after it), or why there is none."""
-    if latent["kl_per_dim"] is None:
+    if latent["kl_per_dim"] is None:       # a report written before marginal KLs were reported
         return "(prior: a Gaussian mixture, no closed-form KL per dimension)"
-    return f"(KL per dimension{unit}: {', '.join(f'{v:.2f}' for v in latent['kl_per_dim'])})"
+    kind = "KL per dimension against the mixture prior's marginal" if latent.get("kl_marginal") else "KL per dimension"
+    return f"({kind}{unit}: {', '.join(f'{v:.2f}' for v in latent['kl_per_dim'])})"
 
 
 def bernoulli_baselines(x_train: torch.Tensor, x_eval: torch.Tensor, weights: torch.Tensor,

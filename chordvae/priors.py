@@ -45,6 +45,24 @@ def components_log_prob(z: torch.Tensor, means: torch.Tensor, logvars: torch.Ten
     return -0.5 * (quadratic + logvars.sum(1) + z.shape[-1] * LOG_2PI)
 
 
+def marginal_kl(mu: torch.Tensor, logvar: torch.Tensor, logits: torch.Tensor, means: torch.Tensor,
+                logvars: torch.Tensor, draws: int = 32, generator: torch.Generator | None = None) -> torch.Tensor:
+    """KL per dimension between a diagonal Gaussian q ``(..., D)`` and a mixture of diagonal Gaussians
+    (weights' ``logits`` ``(..., K)``, ``means`` and ``logvars`` ``(..., K, D)``) taken one dimension at
+    a time: KL(q_d || p_d) with p_d the mixture's marginal in dimension d, estimated from ``draws``
+    draws of q. A mixture's KL does not split over dimensions; these marginal ones say how much each
+    dimension departs from the prior, for reports (they need not add up to the whole KL)."""
+    log_weights = torch.log_softmax(logits, -1).unsqueeze(-1)                         # (..., K, 1)
+    total = torch.zeros_like(mu)
+    for _ in range(draws):
+        eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
+        z = mu + (0.5 * logvar).exp() * eps
+        log_q = -0.5 * (eps.pow(2) + logvar + LOG_2PI)
+        per_component = -0.5 * ((z.unsqueeze(-2) - means).pow(2) / logvars.exp() + logvars + LOG_2PI)
+        total += log_q - torch.logsumexp(log_weights + per_component, -2)
+    return total / draws
+
+
 class StandardNormal(nn.Module):
     """p(z) = N(0, I): no parameters, so checkpoints of models with it hold no prior weights."""
 
@@ -52,6 +70,16 @@ class StandardNormal(nn.Module):
         return -0.5 * (z.pow(2) + LOG_2PI).sum(-1)
 
     def kl_per_dim(self, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor | None:
+        return kl_divergence(mu, logvar)
+
+    @property
+    def closed_form(self) -> bool:
+        """Whether the KL of a diagonal Gaussian posterior has a closed form per dimension."""
+        return True
+
+    def dimension_kl(self, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+        """KL per dimension for reports: :meth:`kl_per_dim` where there is a closed form, else
+        the marginal one (:func:`marginal_kl`)."""
         return kl_divergence(mu, logvar)
 
     def sample(self, n: int, latent_dim: int, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -77,6 +105,16 @@ class GaussianMixture(StandardNormal):
 
     def kl_per_dim(self, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor | None:
         return None if self.fitted else super().kl_per_dim(mu, logvar)
+
+    @property
+    def closed_form(self) -> bool:
+        return not bool(self.fitted)
+
+    def dimension_kl(self, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+        if not self.fitted:
+            return super().dimension_kl(mu, logvar)
+        return marginal_kl(mu, logvar, self.logits, self.means, self.logvars,
+                           generator=torch.Generator(device=mu.device).manual_seed(0))
 
     def sample(self, n: int, latent_dim: int, generator: torch.Generator | None = None) -> torch.Tensor:
         if not self.fitted:

@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from .batch import Masked
-from .priors import LOG_2PI, gaussian_kl, log_normal
+from .priors import LOG_2PI, gaussian_kl, log_normal, marginal_kl
 from .vae import VAE, Losses
 
 
@@ -70,6 +70,15 @@ class ConditionalPrior(nn.Module):
         None for a mixture (no closed form)."""
         logits, prior_mu, prior_logvar = params
         return None if logits is not None else gaussian_kl(mu, logvar, prior_mu[..., 0, :], prior_logvar[..., 0, :])
+
+    @classmethod
+    def dimension_kl(cls, mu: torch.Tensor, logvar: torch.Tensor, params: tuple) -> torch.Tensor:
+        """KL per dimension for reports: :meth:`kl`, or for a mixture the marginal one
+        (:func:`chordvae.priors.marginal_kl`)."""
+        exact = cls.kl(mu, logvar, params)
+        if exact is not None:
+            return exact
+        return marginal_kl(mu, logvar, *params, generator=torch.Generator(device=mu.device).manual_seed(0))
 
     @staticmethod
     def sample(params: tuple, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -177,6 +186,10 @@ class StepwiseVAE(VAE):
     def latent_dim(self) -> int:
         return self.config.window * self.config.latent_dim
 
+    @property
+    def kl_closed_form(self) -> bool:
+        return self.decoder.prior.k == 1
+
     def terms(self, batch: Masked) -> tuple[torch.Tensor, tuple, torch.Tensor, torch.Tensor, torch.Tensor]:
         """For the window's positions (after the context): states ``h`` ``(B, W, hidden)``, the
         prior's parameters (:class:`ConditionalPrior`), the posterior's means and log-variances
@@ -191,13 +204,14 @@ class StepwiseVAE(VAE):
         _, _, mu, logvar, _ = self.terms(x)
         return mu.flatten(1), logvar.flatten(1)
 
-    def codes(self, x: Masked) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def codes(self, x: Masked) -> tuple[torch.Tensor, torch.Tensor]:
         """Per scored frame of ``x`` (F of them): posterior means ``(F, latent_dim)`` and
-        KL(q(z_t) || p(z_t | h_t)) per dimension ``(F, latent_dim)`` (None for a mixture prior)."""
-        _, prior, mu, logvar, mask = self.terms(x)
+        KL(q(z_t) || p(z_t | h_t)) per dimension ``(F, latent_dim)`` (a mixture prior: the marginal
+        one, :meth:`ConditionalPrior.dimension_kl`)."""
+        _, (logits, prior_mu, prior_logvar), mu, logvar, mask = self.terms(x)
         scored = mask.bool()
-        kl = self.decoder.prior.kl(mu, logvar, prior)
-        return mu[scored], None if kl is None else kl[scored]
+        prior = (None if logits is None else logits[scored], prior_mu[scored], prior_logvar[scored])
+        return mu[scored], self.decoder.prior.dimension_kl(mu[scored], logvar[scored], prior)
 
     def _frame_log_px(self, x: torch.Tensor, h: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """log p(x_t | h_t, z_t) ``(S, B, W)`` for draws ``z`` ``(S, B, W, latent)``."""

@@ -154,11 +154,17 @@ class VAE(nn.Module):
         mu, logvar = h.chunk(2, dim=1)
         return mu, logvar
 
-    def codes(self, x: Events) -> tuple[torch.Tensor, torch.Tensor | None]:
+    @property
+    def kl_closed_form(self) -> bool:
+        """Whether the KL has a closed form per latent dimension (not for a mixture prior)."""
+        return self.prior.closed_form
+
+    def codes(self, x: Events) -> tuple[torch.Tensor, torch.Tensor]:
         """What latent diagnostics count, per example of ``x``: posterior means ``(B, latent_dim)``
-        and the closed-form KL per dimension ``(B, latent_dim)`` (None without one)."""
+        and the KL per dimension ``(B, latent_dim)`` (a mixture prior: the marginal one,
+        :func:`chordvae.priors.marginal_kl`)."""
         mu, logvar = self.encode(x)
-        return mu, self.prior.kl_per_dim(mu, logvar)
+        return mu, self.prior.dimension_kl(mu, logvar)
 
     def log_joint(self, x: Events, z: torch.Tensor) -> torch.Tensor:
         """log p(x, z) = log p(x | z) + log p(z) in nats per example, ``(B,)`` for z ``(B, latent_dim)``."""

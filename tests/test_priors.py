@@ -77,3 +77,18 @@ def test_a_vae_with_a_mixture_prior_estimates_its_kl_from_the_draws():
     assert estimated.mean().item() == pytest.approx(reference.mean().item(), rel=0.02)
     assert estimated.mean() > closed.mean() + 1.0        # the codes sit far from the mixture's bumps
     assert math.isfinite(model.iwae_loss(x[:8], 4).loss.sum().item())
+
+
+def test_marginal_kl_is_the_exact_kl_for_one_component_and_a_positive_estimate_for_a_mixture():
+    from chordvae.priors import gaussian_kl, marginal_kl
+
+    torch.manual_seed(0)
+    mu, logvar = torch.randn(6, 3), torch.randn(6, 3) * 0.3
+    means, logvars = torch.randn(1, 3), torch.randn(1, 3) * 0.3
+    estimate = marginal_kl(mu, logvar, torch.zeros(1), means, logvars, draws=4000)
+    exact = gaussian_kl(mu, logvar, means[0], logvars[0])
+    torch.testing.assert_close(estimate, exact, atol=0.05, rtol=0.05)
+    # a posterior sitting on one of two far bumps: about log 2 per dimension, the other bump's weight
+    bumps = torch.tensor([[-6.0, -6.0], [6.0, 6.0]])
+    kl = marginal_kl(torch.full((1, 2), 6.0), torch.zeros(1, 2), torch.zeros(2), bumps, torch.zeros(2, 2), draws=2000)
+    torch.testing.assert_close(kl, torch.full((1, 2), math.log(2)), atol=0.03, rtol=0)

@@ -174,3 +174,18 @@ def test_a_latent_per_frame_takes_no_options_of_a_window_latent():
             build_sequence(SequenceConfig(latent_per="frame", **option))
     with pytest.raises(ValueError, match="latent per 'bar'"):
         build_sequence(SequenceConfig(latent_per="bar"))
+
+
+@pytest.mark.parametrize("components", [0, 3])
+def test_latent_diagnostics_count_frames_and_give_a_kl_per_dimension(components):
+    from chordvae.evaluate import kl_dims_text, latent_diagnostics
+
+    model = stepwise(latent=3, components=components)
+    batch, _ = windows(random_pieces([5, 3, 4], d=4), 5, 0)
+    diag = latent_diagnostics(model, batch)
+    assert diag["latent_dim"] == 3 and len(diag["kl_per_dim"]) == 3 and all(v >= 0 for v in diag["kl_per_dim"])
+    assert diag["kl_marginal"] == bool(components)
+    assert ("marginal" in kl_dims_text(diag)) == bool(components)
+    if not components:      # one Gaussian: the closed form, frame by frame, is what the loss's KL adds up
+        total = model.loss(batch).kl.sum().item() / batch.frames
+        assert sum(diag["kl_per_dim"]) == pytest.approx(total, rel=1e-4)
