@@ -15,7 +15,8 @@ def _modules_after(statement: str) -> set[str]:
 def test_the_core_imports_no_pictures_music_or_datasets():
     loaded = _modules_after("import chordvae.train, chordvae.vae, chordvae.checkpoint, chordvae.evaluate, "
                             "chordvae.baselines, chordvae.frame_vae, chordvae.stopping, chordvae.plane, "
-                            "chordvae.batch, chordvae.meta, chordvae.config, chordvae.priors, chordvae.sequence")
+                            "chordvae.batch, chordvae.meta, chordvae.config, chordvae.priors, chordvae.sequence, "
+                            "chordvae.stepwise")
     assert "chordvae.vae" in loaded                      # the probe itself works
     assert {m.split(".")[0] for m in loaded} & {"matplotlib", "music21", "pretty_midi"} == set()
     assert not {m for m in loaded if m.startswith(("chordvae.chords", "chordvae.datasets", "chordvae.plots"))}
