@@ -6,8 +6,9 @@ frames, frame by frame), as in the deep Markov model (Krishnan et al. 2017), the
 al. 2015) and the SRNN (Fraccaro et al. 2016):
 
 - p(x, z) = prod_t p(z_t | x_<t) p(x_t | x_<t, z_t): a GRU over the previous frames gives a
-  state h_t (teacher-forced in training, with word dropout); a learned Gaussian prior over z_t
-  and the frame's output (MADE or independent Bernoulli) read it, the output with z_t.
+  state h_t (teacher-forced in training, with word dropout); a learned prior over z_t (a
+  Gaussian, or a mixture of ``prior_components`` Gaussians, from h_t) and the frame's output (MADE
+  or independent Bernoulli) read it, the output with z_t.
 - q(z_t | x_<=t) = N(mu, sigma^2) from h_t and the frame x_t (a small MLP).
 
 So each frame is a continuous mixture of frame outputs, and the true posterior factorises over
@@ -16,9 +17,11 @@ of z_t for each frame; the product of the frames' unbiased estimates is unbiased
 which is far tighter than K draws of a whole window's latents. Decoding a window from its
 latents alone (no teacher forcing) runs the GRU on its own output, each frame greedy given z_t.
 Free bits keep z_t in use: without them the GRU predicts the frame and z_t collapses
-(benchmarks/README.md, "A latent per frame").
+(benchmarks/README.md, "Choosing the latent per frame").
 """
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
@@ -26,6 +29,9 @@ from torch import nn
 from .batch import Masked
 from .priors import LOG_2PI, gaussian_kl, log_normal, marginal_kl
 from .vae import VAE, Losses
+
+if TYPE_CHECKING:
+    from .sequence import SequenceConfig
 
 
 class FramePosterior(nn.Module):
@@ -98,7 +104,7 @@ class StepwiseDecoder(nn.Module):
     """The generative side: the GRU over previous frames, the prior p(z_t | h_t) and the frame
     output p(x_t | h_t, z_t). Latent points are ``(B, window * latent_dim)``, frame by frame."""
 
-    def __init__(self, config, frame: nn.Module):
+    def __init__(self, config: SequenceConfig, frame: nn.Module):
         super().__init__()
         self.config = config
         self.gru = nn.GRU(config.keys, config.decoder_hidden, batch_first=True)
@@ -278,7 +284,7 @@ class StepwiseVAE(VAE):
         return self.decoder.unroll(None, self.config.window, greedy=True, generator=generator, n=n)[1]
 
 
-def build_stepwise(config, frame: nn.Module) -> StepwiseVAE:
+def build_stepwise(config: SequenceConfig, frame: nn.Module) -> StepwiseVAE:
     """An untrained sequence VAE with a latent per frame, its frame output ``frame`` (reading the
     GRU state and z_t)."""
     encoder = FramePosterior(config.decoder_hidden, config.keys, config.encoder_hidden, config.latent_dim)
