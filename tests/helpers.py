@@ -25,6 +25,12 @@ from chordvae.plane import posterior_means
 from chordvae.plots import save_figure
 
 
+def random_pieces(lengths, d=5, seed=0) -> list[torch.Tensor]:
+    """Pieces of binary frames ``(n, d)``, one per length, each key on with probability 0.4."""
+    g = torch.Generator().manual_seed(seed)
+    return [(torch.rand(n, d, generator=g) < 0.4).float() for n in lengths]
+
+
 def midi_file(path, chords, drums=(), tempo_changes=None, resolution=480):
     """chords: (start_s, end_s, pitches); drums: (start_s, end_s, pitch) on a drum track."""
     pm = pretty_midi.PrettyMIDI(resolution=resolution, initial_tempo=120)

@@ -113,6 +113,10 @@ def test_a_model_the_page_does_not_implement_is_one_line():
     with pytest.raises(ChordVAEError, match="conductor") as error:
         model_weights(model)
     assert "\n" not in str(error.value)
+    stepwise = build_sequence(SequenceConfig(keys=25, window=4, context=4, latent_dim=2, encoder_hidden=4,
+                                             decoder_hidden=4, made_hidden=4, latent_per="frame"))
+    with pytest.raises(ChordVAEError, match="latent per window, not per frame"):
+        model_weights(stepwise)
 
 
 # ---------- in Chromium ----------

@@ -14,11 +14,7 @@ from chordvae.listen.piano_roll import roll_notes, write_piano_roll
 from chordvae.batch import Masked
 from chordvae.sequence import MADE, SequenceConfig, build_sequence, exact_points, windows
 from chordvae.vae import VAE, iwae_nll
-
-
-def random_pieces(lengths, d=5, seed=0) -> list[torch.Tensor]:
-    g = torch.Generator().manual_seed(seed)
-    return [(torch.rand(n, d, generator=g) < 0.4).float() for n in lengths]
+from helpers import random_pieces
 
 
 @pytest.mark.parametrize("window,context,stride", [(4, 0, None), (4, 3, None), (5, 6, None), (1, 2, None)])

@@ -54,7 +54,7 @@ MAX_MEANS = 500_000
 #: ``prior_components`` changes nothing it runs
 KNOWN_CONFIG = {"arch", "keys", "window", "context", "latent_dim", "encoder_hidden", "decoder_hidden",
                 "output", "made_hidden", "input_dropout", "context_dropout", "dropout", "pooling", "feed",
-                "prior_components"}
+                "prior_components", "latent_per"}
 _QUANT = 32767  # plane coordinates are stored as int16 fractions of the view's half-width
 
 
@@ -87,6 +87,9 @@ def model_weights(model: torch.nn.Module) -> dict[str, Any]:
     if unknown or config.output not in OUTPUTS:
         raise ChordVAEError(f"the progression page does not implement this model's {', '.join(unknown) or 'output'} "
                             "(its decoder runs in the page): update chordvae/render/progressions.js")
+    if config.latent_per != "window":
+        raise ChordVAEError(f"the progression page runs models with a latent per window, not per "
+                            f"{config.latent_per} (its decoder runs in the page)")
     state = {k: v.detach().float().cpu() for k, v in model.state_dict().items()
              if not k.startswith("prior.")}                # the page never draws from the prior
     expected = expected_weights(config)
