@@ -14,7 +14,7 @@ from chordvae.listen.piano_roll import roll_notes, write_piano_roll
 from chordvae.batch import Masked
 from chordvae.sequence import MADE, SequenceConfig, build_sequence, exact_points, windows
 from chordvae.vae import VAE, iwae_nll
-from helpers import random_pieces
+from tests.helpers import random_pieces
 
 
 @pytest.mark.parametrize("window,context,stride", [(4, 0, None), (4, 3, None), (5, 6, None), (1, 2, None)])

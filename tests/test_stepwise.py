@@ -14,7 +14,7 @@ from chordvae.meta import DatasetMeta
 from chordvae.sequence import SequenceConfig, build_sequence, reconstruction, windows
 from chordvae.stepwise import StepwiseVAE
 from chordvae.vae import iwae_nll
-from helpers import random_pieces
+from tests.helpers import random_pieces
 
 
 def stepwise(latent: int = 2, d: int = 4, window: int = 5, context: int = 0, output: str = "made",
