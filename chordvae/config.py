@@ -18,9 +18,10 @@ class TrainConfig:
     that many epochs; ``free_bits`` is a per-dimension KL floor in nats (during the first
     ``free_bits_epochs`` epochs only, when that is not 0); ``mc_samples`` draws
     of z per example estimate the reconstruction term. The last ``refit_epochs`` of ``epochs``
-    (at most all but the first) refit the posterior q(z|x) and the prior to the ELBO (no free
-    bits) with the decoder frozen: a decoder trained to read z keeps reading it while the bound
-    tightens (a mixture prior is first fitted to the training codes).
+    (at most all but the first) refit the model's ``refit_modules`` (the posterior q(z|x) and the
+    prior; with a latent per frame the prior alone) to the ELBO (no free bits), the rest frozen: a
+    decoder trained to read z keeps reading it while the bound tightens (a mixture prior is first
+    fitted to the training codes).
     ``objective`` ``iwae`` trains on the importance-weighted bound with ``mc_samples`` draws
     instead of the ELBO (Burda et al. 2016).
 
@@ -76,7 +77,7 @@ class TrainConfig:
                 raise ChordVAEError(message)
 
     def refits(self, epoch: int) -> bool:
-        """Whether 1-based ``epoch`` refits only the posterior and the prior (the decoder frozen)."""
+        """Whether 1-based ``epoch`` refits only the model's ``refit_modules`` (the rest frozen)."""
         return epoch > self.epochs - min(self.refit_epochs, self.epochs - 1)
 
     def beta_at(self, epoch: int) -> float:

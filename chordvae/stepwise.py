@@ -196,6 +196,12 @@ class StepwiseVAE(VAE):
     def kl_closed_form(self) -> bool:
         return self.decoder.prior.k == 1
 
+    def refit_modules(self) -> list[nn.Module]:
+        """Only the prior p(z_t | h_t): refitting q(z_t) to the plain ELBO would let the GRU take
+        over and z_t collapse (benchmarks/README.md), while a prior fitted to the posteriors that
+        free bits trained costs the codes less and leaves what they decode to as it is."""
+        return [self.decoder.prior]
+
     def terms(self, batch: Masked) -> tuple[torch.Tensor, tuple, torch.Tensor, torch.Tensor, torch.Tensor]:
         """For the window's positions (after the context): states ``h`` ``(B, W, hidden)``, the
         prior's parameters (:class:`ConditionalPrior`), the posterior's means and log-variances

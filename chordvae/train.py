@@ -169,9 +169,10 @@ def train_epoch(state: TrainState, train: Events, config: TrainConfig, progress:
     refit = config.refits(epoch) and model.latent_dim > 0
     if refit:
         fit_prior(model, train, config.seed)
-    model.train()
-    model.decoder.train(not refit)            # refitting: the decoder as it is evaluated, frozen
-    model.decoder.requires_grad_(not refit)
+    model.train(not refit)                    # refitting: all but the refitted parts as evaluated, frozen
+    model.requires_grad_(not refit)
+    for module in model.refit_modules() if refit else ():
+        module.train().requires_grad_(True)
     device = next(model.parameters()).device
     start = time.perf_counter()
     order = torch.randperm(len(train), generator=state.batch_order).to(device)

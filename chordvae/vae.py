@@ -159,6 +159,11 @@ class VAE(nn.Module):
         """Whether the KL has a closed form per latent dimension (not for a mixture prior)."""
         return self.prior.closed_form
 
+    def refit_modules(self) -> list[nn.Module]:
+        """What a refit epoch (``TrainConfig.refit_epochs``) trains to the plain ELBO, everything
+        else frozen as it is evaluated: the posterior and the prior."""
+        return [self.encoder, self.prior]
+
     def codes(self, x: Events) -> tuple[torch.Tensor, torch.Tensor]:
         """What latent diagnostics count, per example of ``x``: posterior means ``(B, latent_dim)``
         and the KL per dimension ``(B, latent_dim)`` (a mixture prior: the marginal one,

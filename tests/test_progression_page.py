@@ -19,6 +19,7 @@ from selenium.webdriver.common.keys import Keys
 
 from chordvae import runs
 from chordvae.cli import main
+from chordvae.datasets.progressions import Progressions
 from chordvae.errors import ChordVAEError
 from chordvae.progressions.frames import frame_symbols, progression_text
 from chordvae.render.explorer import write_explorer
@@ -30,10 +31,12 @@ from tests.helpers import chromium, page_data, wait_for_download
 POP = Path(__file__).resolve().parents[1] / "data" / "midi" / "pop"
 
 
-@pytest.fixture(scope="module")
-def prog_run(tmp_path_factory) -> Path:
-    """A small progression run (the bundled pop songs in two folders, 4-bar windows, latent 4,
-    10 epochs: it decodes chords that change within a window) with its page."""
+@pytest.fixture(scope="module", params=[("frame", 2), ("window", 4)], ids=["latent-per-beat", "latent-per-window"])
+def prog_run(request, tmp_path_factory) -> Path:
+    """A small progression run (the bundled pop songs in two folders, 4-bar windows, 10 epochs: it
+    decodes chords that change within a window) with its page: the default latent per beat (2
+    dimensions each), or one latent of 4 dimensions per window."""
+    latent_per, latent_dim = request.param
     root = tmp_path_factory.mktemp("progpage")
     corpora = [root / "first", root / "second"]
     for k, path in enumerate(sorted(POP.glob("*.mid"))):
@@ -41,9 +44,10 @@ def prog_run(tmp_path_factory) -> Path:
         shutil.copy(path, corpora[k % 2])
     with pytest.MonkeyPatch.context() as mp:   # module fixtures run before the per-test cache
         mp.setenv("CHORDVAE_CACHE", str(root / "cache"))
+        mp.setattr(Progressions, "default_model", replace(Progressions.default_model, latent_per=latent_per))
         runner = CliRunner()
         result = runner.invoke(main, ["train", "--dataset", "progressions", *map(str, corpora), "--bars", "4",
-                                      "--latent-dim", "4", "--hidden", "32,64", "--epochs", "10", "--lr", "3e-3",
+                                      "--latent-dim", str(latent_dim), "--hidden", "32,64", "--epochs", "10", "--lr", "3e-3",
                                       "--batch-size", "16", "--jobs", "1", "--threads", "1", "--out", str(root / "run"), "-q"])
         assert result.exit_code == 0, result.output
         result = runner.invoke(main, ["explore", str(root / "run"), "-q"])
@@ -60,7 +64,10 @@ def test_the_page_is_one_small_offline_file_with_the_runs_model(prog_run):
     run = runs.load_run(prog_run, progress=False)
     assert set(data["model"]["weights"]) == expected_weights(run.model.config) - {
         "decoder.frame.mask_in", "decoder.frame.mask_out", "decoder.frame.mask_direct"}
-    assert data["model"]["config"]["latent_dim"] == 4 and data["run"]["window"] == 16
+    config = data["model"]["config"]
+    assert data["run"]["window"] == 16 and data["run"]["latentDim"] == run.model.latent_dim
+    assert (config["latent_per"], config["latent_dim"]) in {("frame", 2), ("window", 4)}
+    assert run.model.latent_dim == (32 if config["latent_per"] == "frame" else 4)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("CHORDVAE_CACHE", str(prog_run.parent / "cache"))
         points = corpus_points(run)
@@ -113,10 +120,11 @@ def test_a_model_the_page_does_not_implement_is_one_line():
     with pytest.raises(ChordVAEError, match="conductor") as error:
         model_weights(model)
     assert "\n" not in str(error.value)
-    stepwise = build_sequence(SequenceConfig(keys=25, window=4, context=4, latent_dim=2, encoder_hidden=4,
-                                             decoder_hidden=4, made_hidden=4, latent_per="frame"))
-    with pytest.raises(ChordVAEError, match="latent per window, not per frame"):
-        model_weights(stepwise)
+    stepwise = build_sequence(SequenceConfig(keys=25, window=4, latent_dim=2, encoder_hidden=4, decoder_hidden=4,
+                                             made_hidden=4, latent_per="frame", prior_components=3))
+    assert set(model_weights(stepwise)["weights"]) == expected_weights(stepwise.config) - {
+        "decoder.frame.mask_in", "decoder.frame.mask_out", "decoder.frame.mask_direct"}
+    assert not any("prior" in name for name in expected_weights(stepwise.config))   # the page never samples
 
 
 # ---------- in Chromium ----------
@@ -185,7 +193,7 @@ def test_the_page_decodes_what_decode_prints(page, prog_run, tmp_path):
         texts.add(printed)
     assert len(texts) >= 2                                  # not one progression everywhere
     assert any(len(set(t.split()) - {"|", "."}) > 1 for t in texts)   # chords change within a window somewhere
-    z = torch.randn(3, 4, generator=torch.Generator().manual_seed(1)).tolist()
+    z = torch.randn(3, js(page, "DATA.run.latentDim"), generator=torch.Generator().manual_seed(1)).tolist()
     for point in z:
         printed, _ = decoded(prog_run, "z:" + ",".join(map(repr, point)), tmp_path / "d.mid")
         assert js(page, "window.chordvaeTest.decodeZ(arguments[0])", point) == printed
@@ -337,7 +345,7 @@ def test_a_bernoulli_decoder_and_its_encoder_run_in_the_page_as_in_torch(browser
         mp.setenv("CHORDVAE_CACHE", str(prog_run.parent / "cache"))
         write_explorer(other, tmp_path)
     browser.get((tmp_path / "explorer.html").resolve().as_uri())
-    z = torch.randn(6, 4, generator=torch.Generator().manual_seed(2))
+    z = torch.randn(6, model.latent_dim, generator=torch.Generator().manual_seed(2))
     with torch.no_grad():
         expected = [progression_text(frames, 4) for frames in model.decode_mean(z).numpy()]
     assert len(set(expected)) > 1 and any(set(t.split()) - {"|", ".", "N"} for t in expected)

@@ -189,3 +189,31 @@ def test_latent_diagnostics_count_frames_and_give_a_kl_per_dimension(components)
     if not components:      # one Gaussian: the closed form, frame by frame, is what the loss's KL adds up
         total = model.loss(batch).kl.sum().item() / batch.frames
         assert sum(diag["kl_per_dim"]) == pytest.approx(total, rel=1e-4)
+
+
+@pytest.mark.parametrize("components", [0, 3])
+def test_refit_epochs_train_only_the_prior_and_lower_the_kl(components):
+    """With a latent per frame the refit epochs fit p(z_t | h_t) alone: the posterior, the GRU and
+    the frame output stay as free bits left them (so do the latents' decodings), the KL falls."""
+    from chordvae.train import fit
+
+    data, _ = windows(random_pieces([6, 6, 5, 6, 4, 6], d=4, seed=2), 5, 0)
+    model = stepwise(components=components).train()
+    parts = (model.encoder, model.decoder.gru, model.decoder.frame, model.decoder.prior)
+    snapshots = []
+
+    class Snapshot:
+        def on_epoch_end(self, state, record) -> None:
+            kl = model.eval().loss(data, generator=torch.Generator().manual_seed(0)).kl.sum().item()
+            snapshots.append([torch.cat([p.detach().flatten() for p in m.parameters()]).clone() for m in parts] + [kl])
+
+        def on_train_end(self, state) -> None:
+            pass
+
+    fit(model, data, data, TrainConfig(epochs=8, batch_size=3, learning_rate=1e-2, free_bits=50.0, refit_epochs=5,
+                                       threads=1), progress=False, log=lambda line: None, callbacks=[Snapshot()])
+    before, after = snapshots[2], snapshots[-1]            # after the 3 epochs with free bits; after the refit
+    assert not torch.equal(snapshots[1][0], before[0])      # free-bit epochs train the posterior
+    assert all(torch.equal(b, a) for b, a in zip(before[:3], after[:3]))
+    assert not torch.equal(before[3], after[3])
+    assert after[4] < before[4] - 1.0

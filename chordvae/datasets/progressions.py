@@ -5,6 +5,9 @@ The sources are read as the chord dataset reads them, then each piece becomes on
 training pieces, the held-out pieces (whole, chosen by the seed) tiled so that every beat is
 scored once. Windows have no context: the decoder reads z alone, so a point of the latent space
 is a whole window, the same progression that ``decode``, ``interpolate`` and the explorer play.
+By default each beat has its own latent (:mod:`chordvae.stepwise`): a window's point is the
+latents of its beats, beat by beat; ``SequenceConfig(latent_per="window")`` gives one latent
+for the whole window.
 Typed progressions (``"C G Am F"``, ``"| C . G . |"``, ``"I V vi IV"``: numerals in C or the
 key given, ``"song.mid:9-12"``) are events; decoded windows are written as MIDI or MusicXML with
 chord symbols (and WAV), one chord per beat with held chords joined. The pictures are the
@@ -81,18 +84,20 @@ class Progressions(DatasetAdapter):
     name: ClassVar[str] = "progressions"
     colourings: ClassVar[tuple[str, ...]] = pictures.MAP_COLOURINGS
     default_arch: ClassVar[str] = ARCH
-    default_latent_dim: ClassVar[int] = 32
+    default_latent_dim: ClassVar[int] = 2
     default_grid: ClassVar[int] = 4
-    #: chosen on pop909-train's held-out pieces (benchmarks/README.md, sequence_variants.py): the
-    #: encoder's end states, word dropout 0.5, free bits of 1 nat per dimension for 16 epochs, so
-    #: that the decoder learns to read z; then 3 epochs refit the posterior and a mixture prior of
-    #: 128 components to the ELBO with the decoder frozen; patience = epochs: the checkpoint keeps
-    #: the best epoch on the held-out pieces; GRUs of 64/192 (as good as 128/256 there, and the
-    #: explorer page stays under 3 MB)
+    #: chosen on pop909-train's held-out pieces (benchmarks/README.md, "A latent per beat"): a
+    #: latent of 2 dimensions per beat (32 per window of 16 beats), its prior given the beats
+    #: before it a mixture of 64 Gaussians; word dropout 0.5; free bits of 1.5 nats per dimension
+    #: and beat for 16 epochs, so that each beat's chord is read from its z_t; then 3 epochs fit
+    #: the prior alone to the codes (the posterior and the decoder frozen); patience = epochs: the
+    #: checkpoint keeps the best epoch on the held-out pieces; a decoder GRU of 192, the posterior's
+    #: hidden layer 64 (the explorer page stays small)
     default_model: ClassVar[SequenceConfig] = SequenceConfig(encoder_hidden=64, decoder_hidden=192, made_hidden=64,
-                                                             input_dropout=0.5, prior_components=128)
+                                                             input_dropout=0.5, prior_components=64,
+                                                             latent_per="frame")
     default_training: ClassVar[TrainConfig] = TrainConfig(
-        epochs=19, batch_size=128, learning_rate=3e-3, free_bits=1.0, refit_epochs=3, patience=19)
+        epochs=19, batch_size=128, learning_rate=3e-3, free_bits=1.5, refit_epochs=3, patience=19)
 
     def load(self, sources: list[str], options: ProgressionOptions | Mapping[str, Any], seed: int,
              run_dir: Path | None = None) -> ProgressionData:

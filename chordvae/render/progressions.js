@@ -66,17 +66,19 @@ function frameGreedy(ctx) {
 
 /** The window decoded greedily from z alone, as chordvae.sequence.SequenceDecoder.mean: T frames
  *  after a blank context (the decoder first reads CFG.context empty frames); with feed "none" no
- *  frame is fed back. */
+ *  frame is fed back. A latent per frame (chordvae.stepwise.StepwiseDecoder.mean): frame t reads
+ *  the GRU's state over the frames before it and its own z_t, the t-th CFG.latent_dim numbers of z. */
 function decodeFrames(z) {
-  const H = CFG.decoder_hidden;
+  const H = CFG.decoder_hidden, L = CFG.latent_dim, perFrame = CFG.latent_per === "frame";
   let h = new Float64Array(H);
-  if (CFG.latent_dim) h = affine(W["decoder.initial.weight"], W["decoder.initial.bias"], z).map(Math.tanh);
-  const blank = new Float64Array(D), zf = Float64Array.from(z), frames = [];
-  for (let t = 0; t < CFG.context; t++) h = gruStep("decoder.gru", "", concat(blank, zf), h);
+  if (L && !perFrame) h = affine(W["decoder.initial.weight"], W["decoder.initial.bias"], z).map(Math.tanh);
+  const blank = new Float64Array(D), frames = [];
+  const zf = Float64Array.from(z), input = prev => (perFrame ? prev : concat(prev, zf));
+  for (let t = 0; t < CFG.context; t++) h = gruStep("decoder.gru", "", input(blank), h);
   let prev = blank;
   for (let t = 0; t < T; t++) {
-    h = gruStep("decoder.gru", "", concat(prev, zf), h);
-    const frame = frameGreedy(concat(h, zf));
+    h = gruStep("decoder.gru", "", input(prev), h);
+    const frame = frameGreedy(concat(h, perFrame ? zf.subarray(t * L, (t + 1) * L) : zf));
     frames.push(frame);
     prev = CFG.feed === "none" ? blank : frame;
   }
@@ -87,6 +89,7 @@ function decodeFrames(z) {
  *  chordvae.sequence.SequenceEncoder: a BiGRU over the first (scored) frames, its outputs averaged
  *  over the scored frames (pooling "mean") or its two end states (pooling "ends"). */
 function encodeWindow(frames, mask) {
+  if (CFG.latent_per === "frame") return encodeFrames(frames);
   const He = CFG.encoder_hidden;
   const scored = mask.filter(Boolean).length;
   const L = Math.max(1, scored);
@@ -107,6 +110,22 @@ function encodeWindow(frames, mask) {
   }
   for (let j = 0; j < 2 * He; j++) pooled[j] /= Math.max(1, scored);
   return Array.from(affine(W["encoder.posterior.weight"], W["encoder.posterior.bias"], pooled).slice(0, CFG.latent_dim));
+}
+
+/** The posterior means of a window's frames with a latent per frame, as
+ *  chordvae.stepwise.StepwiseVAE.encode: for every frame t (scored or not, as in Python) the
+ *  decoder GRU's state over the frames before it and frame t itself, through the posterior's MLP;
+ *  T * CFG.latent_dim numbers, frame by frame. */
+function encodeFrames(frames) {
+  const L = CFG.latent_dim, z = [];
+  let h = new Float64Array(CFG.decoder_hidden), prev = new Float64Array(D);
+  for (let t = 0; t < T; t++) {
+    h = gruStep("decoder.gru", "", prev, h);
+    const hidden = affine(W["encoder.net.0.weight"], W["encoder.net.0.bias"], concat(h, frames[t])).map(Math.tanh);
+    z.push(...affine(W["encoder.net.2.weight"], W["encoder.net.2.bias"], hidden).slice(0, L));
+    prev = frames[t];
+  }
+  return z;
 }
 
 /** Latent point -> plane coordinates, as chordvae.plane.LatentPlane.project. */

@@ -9,8 +9,9 @@ cadence), the means themselves (8-bit, for the nearest windows, when the page ha
 chord-name table of
 :func:`~chordvae.progressions.frames.frame_symbols` for every pitch-class set and bass (so the
 page names every decoded beat as ``chordvae decode`` does, without a second namer) and the vocabulary's
-symbol suffixes (for the typed-progression box). The page runs the encoder (BiGRU) and the
-greedy decoder (GRU + MADE or Bernoulli frames) itself.
+symbol suffixes (for the typed-progression box). The page runs the encoder (a BiGRU; with a latent
+per beat, the posterior's MLP on the decoder GRU's states) and the greedy decoder (GRU + MADE or
+Bernoulli frames) itself.
 
 Typed progressions in the page: chord symbols as chordvae writes them (``C``, ``Am7``, ``G/B``,
 ``Bbmaj7``), pitch-class lists (``0,4,7``), ``N`` (no chord), one chord per bar or bars with
@@ -62,7 +63,9 @@ def expected_weights(config: SequenceConfig) -> set[str]:
     """The state-dict names of the sequence model the page implements for ``config``."""
     names = set()
     gru = ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")
-    if config.latent_dim:
+    if config.latent_dim and config.latent_per == "frame":
+        names |= {f"encoder.net.{i}.{w}" for i in (0, 2) for w in ("weight", "bias")}
+    elif config.latent_dim:
         names |= {f"encoder.gru.{w}{s}" for w in gru for s in ("", "_reverse")}
         names |= {"encoder.posterior.weight", "encoder.posterior.bias",
                   "decoder.initial.weight", "decoder.initial.bias"}
@@ -87,11 +90,8 @@ def model_weights(model: torch.nn.Module) -> dict[str, Any]:
     if unknown or config.output not in OUTPUTS:
         raise ChordVAEError(f"the progression page does not implement this model's {', '.join(unknown) or 'output'} "
                             "(its decoder runs in the page): update chordvae/render/progressions.js")
-    if config.latent_per != "window":
-        raise ChordVAEError(f"the progression page runs models with a latent per window, not per "
-                            f"{config.latent_per} (its decoder runs in the page)")
     state = {k: v.detach().float().cpu() for k, v in model.state_dict().items()
-             if not k.startswith("prior.")}                # the page never draws from the prior
+             if not k.startswith(("prior.", "decoder.prior."))}   # the page never draws from the prior
     expected = expected_weights(config)
     if set(state) != expected:
         extra, missing = sorted(set(state) - expected), sorted(expected - set(state))
