@@ -173,7 +173,8 @@ PROGRESSION_CHORD_OPTIONS = ("transpose", "jobs", "strict", "no_cache")
               help="progressions: bars per window (default 4)")
 @click.option("--arch", type=click.Choice(["conv", "mlp"]), default=None, help="network (default: the dataset's)")
 @click.option("--latent-dim", type=click.IntRange(1), default=None,
-              help="latent size (default: the dataset's; MNIST 2, chords 4)")
+              help="latent size, per frame for a latent per frame (default: the dataset's; MNIST 2, "
+                   "chords 4, progressions 2 per beat)")
 @click.option("--hidden", default=None, help="mlp hidden sizes, e.g. 400 or 256,128")
 @click.option("--epochs", type=click.IntRange(1), default=None,
               help="at most this many epochs (with --resume: up to this many in all); "

@@ -164,7 +164,9 @@ def train(dataset: str, sources: Sequence[str] = (), *, options: Options | Mappi
                 "model": model_config.to_dict(), "training": config.to_dict(),
                 "train_size": len(data.train), "validation_size": len(data.validation)})
             (run_dir / "metrics.jsonl").unlink(missing_ok=True)
-            say(f"training a VAE ({model_config.arch}, latent {model_config.latent_dim}) on {len(data.train)} "
+            latent = f"latent {model.latent_dim}" + (f", {model_config.latent_dim} per frame"
+                                                     if model.latent_dim != model_config.latent_dim else "")
+            say(f"training a VAE ({model_config.arch}, {latent}) on {len(data.train)} "
                 f"events of the {dataset} dataset, validating on {len(data.validation)} "
                 f"({_threads(config.threads)})")
             return _train_and_draw(run_dir, model, adapter, data, config, None, config.threads, progress, log,
