@@ -15,6 +15,7 @@ cross-validated over the training pieces). A sequence model trains on the pieces
 from __future__ import annotations
 
 import math
+import textwrap
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -186,15 +187,20 @@ def plot_curve(result: dict[str, Any], path: Path, title: str = "") -> None:
                 ax.fill_between(x, [s[key]["min"] for s in summary], [s[key]["max"] for s in summary],
                                 color=line.get_color(), alpha=0.2)
             ax.set_xscale("log")
-            ax.set_xticks(x, [f"{v:.0f}" for v in x])
+            ax.set_xticks(x, [_count(v) for v in x])
             ax.minorticks_off()
             ax.set_xlabel(f"training {'frames' if xkey == 'chords' and unit == 'frame' else xkey}")
             ax.set_ylabel(f"held-out NLL (nats per {unit})" if ylabel == "nll" else ylabel.replace("_", " "))
             ax.legend(fontsize=8)
     held = result["held_out"]
-    fig.suptitle(f"{title}learning curve: {held['pieces']} held-out pieces ({held['events']} events); "
-                 f"bands: min–max over {result['config']['repeats']} repeat(s)")
+    fig.suptitle(textwrap.fill(f"{title}learning curve: {held['pieces']} held-out pieces ({held['events']} events); "
+                               f"bands: min–max over {result['config']['repeats']} repeat(s)", 70 * (1 + len(figures))))
     save_figure(fig, path)
+
+
+def _count(value: float) -> str:
+    """A tick label short enough not to run into its neighbours on a log axis: 950, 8,625, 165k."""
+    return f"{value / 1000:.0f}k" if value >= 100_000 else f"{value:,.0f}"
 
 
 def run_curve(dataset: str, sources: Sequence[str], options: Any, config: CurveConfig,

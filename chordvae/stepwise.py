@@ -197,9 +197,10 @@ class StepwiseVAE(VAE):
         return self.decoder.prior.k == 1
 
     def refit_modules(self) -> list[nn.Module]:
-        """Only the prior p(z_t | h_t): refitting q(z_t) to the plain ELBO would let the GRU take
-        over and z_t collapse (benchmarks/README.md), while a prior fitted to the posteriors that
-        free bits trained costs the codes less and leaves what they decode to as it is."""
+        """Only the prior p(z_t | h_t): refitting q(z_t) to the plain ELBO let the GRU take over and
+        z_t collapse (trials on JSB, issue 16's closing note), while a prior fitted to the
+        posteriors that free bits trained costs the codes less and leaves what they decode to as
+        it is (benchmarks/README.md, "A latent per beat")."""
         return [self.decoder.prior]
 
     def terms(self, batch: Masked) -> tuple[torch.Tensor, tuple, torch.Tensor, torch.Tensor, torch.Tensor]:
