@@ -187,7 +187,7 @@ def plot_curve(result: dict[str, Any], path: Path, title: str = "") -> None:
                 ax.fill_between(x, [s[key]["min"] for s in summary], [s[key]["max"] for s in summary],
                                 color=line.get_color(), alpha=0.2)
             ax.set_xscale("log")
-            ax.set_xticks(x, [_count(v) for v in x])
+            ax.set_xticks(x, [_tick(v) for v in x])
             ax.minorticks_off()
             ax.set_xlabel(f"training {'frames' if xkey == 'chords' and unit == 'frame' else xkey}")
             ax.set_ylabel(f"held-out NLL (nats per {unit})" if ylabel == "nll" else ylabel.replace("_", " "))
@@ -198,7 +198,7 @@ def plot_curve(result: dict[str, Any], path: Path, title: str = "") -> None:
     save_figure(fig, path)
 
 
-def _count(value: float) -> str:
+def _tick(value: float) -> str:
     """A tick label short enough not to run into its neighbours on a log axis: 950, 8,625, 165k."""
     return f"{value / 1000:.0f}k" if value >= 100_000 else f"{value:,.0f}"
 
