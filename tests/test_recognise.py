@@ -267,8 +267,8 @@ def test_the_learned_emission_at_the_templates_weights_scores_as_the_templates()
     bass[::5] = -1
     length = np.full(40, 0.5)
     notes_w, bass_w, bias = template_weights(options).state_matrices(states.names)
-    x, bass_class = features(profile, 0.5 * profile, bass, length, options.evidence_notes)
-    learned = x @ notes_w.T + bass_w[:, bass_class].T + bias   # the templates weigh blocks 3 and 4 zero
+    x, bass_class = features(profile, bass, length, options.evidence_notes)
+    learned = x @ notes_w.T + bass_w[:, bass_class].T + bias
     assert np.allclose(learned, _emission(profile, bass, length, states, options))
 
 

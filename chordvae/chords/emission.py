@@ -3,11 +3,9 @@
 A multinomial logistic model over each frame's pitch-class profile and bass, with one set of
 weights per quality shared by its twelve roots (weights are relative to the root, so the model is
 the same in every key). Features of a frame: its pitch-class shares (each pitch class's part of
-the frame's note time) scaled by the frame's evidence strength ``s`` (how full the frame is, 0..1)
-and by ``1 - s``; the part of each share from notes that start in the frame (an attacked note
-against a held one); the neighbouring frames' strength-scaled shares (their mean); and the bass
-pitch class (or "no bass"). No chord, having no root, weighs each block's total, "no bass" and a
-bias. The same form as the hand-set templates
+the frame's note time) in two blocks, scaled by the frame's evidence strength ``s`` (how full the
+frame is, 0..1) and by ``1 - s``, and the bass pitch class (or "no bass"). No chord, having no
+root, weighs each block's total, "no bass" and a bias. The same form as the hand-set templates
 (a chord tone's log share, the bass as root or chord tone), with weights fitted on labelled
 development data by ``benchmarks/fit_emission.py`` and stored in ``emission.json`` beside this module.
 """
@@ -28,30 +26,22 @@ from ..errors import ChordVAEError
 M = TypeVar("M")
 
 MODEL_FILE = Path(__file__).with_name("emission.json")
-#: Feature blocks of 12 pitch-class shares: scaled by the evidence strength, by its complement,
-#: the notes that start in the frame, and the neighbouring frames.
-BLOCKS = 4
+#: Feature blocks of 12 pitch-class shares: scaled by the evidence strength, and by its complement.
+BLOCKS = 2
 #: The bass classes: the 12 pitch classes relative to the root, then "no bass".
 BASS_CLASSES = 13
 
 
-def features(profile: np.ndarray, onset: np.ndarray, bass: np.ndarray, length: np.ndarray,
+def features(profile: np.ndarray, bass: np.ndarray, length: np.ndarray,
              evidence_notes: float) -> tuple[np.ndarray, np.ndarray]:
-    """Frame features: ``x`` (F, BLOCKS * 12), the pitch-class shares of ``profile`` (F, 12) times
-    the strength ``s`` and times ``1 - s`` (``s`` = note time / (``evidence_notes`` x the frame's
-    ``length`` (F,) in quarter notes), at most 1; a silent frame has ``s`` = 0 and uniform shares),
-    the shares' part from ``onset`` (F, 12) (the notes that start in the frame), and the mean of
-    the previous and next frames' first block (none beyond the piece's ends); and ``bass_class``
+    """Frame features: ``x`` (F, BLOCKS * 12), the pitch-class shares times the strength ``s`` and
+    times ``1 - s`` (``s`` = note time / (``evidence_notes`` x the frame's ``length`` (F,) in
+    quarter notes), at most 1; a silent frame has ``s`` = 0 and uniform shares), and ``bass_class``
     int (F,), the bass pitch class (``bass`` (F,) MIDI pitches, -1 none -> 12)."""
     mass = profile.sum(1)
     share = np.where(mass[:, None] > 0, profile / np.maximum(mass, 1e-12)[:, None], 1.0 / 12)
     strength = np.minimum(1.0, mass / (evidence_notes * length))[:, None]
-    strong = share * strength
-    around = np.zeros_like(strong)
-    around[1:] += 0.5 * strong[:-1]
-    around[:-1] += 0.5 * strong[1:]
-    attacked = onset / np.maximum(mass, 1e-12)[:, None]
-    x = np.concatenate([strong, share * (1.0 - strength), attacked, around], axis=1)
+    x = np.concatenate([share * strength, share * (1.0 - strength)], axis=1)
     return x, np.where(bass >= 0, bass % 12, 12)
 
 

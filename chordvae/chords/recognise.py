@@ -210,14 +210,12 @@ class Grid:
 @dataclass
 class Frames:
     """One piece's evidence per analysis frame: the ``grid``, ``sub`` frames per beat, ``beats``
-    (B + 1,) the beat edges in quarter notes, ``profile`` (F, 12), ``onset`` (F, 12) and ``bass``
-    (F,) of :func:`evidence`."""
+    (B + 1,) the beat edges in quarter notes, ``profile`` (F, 12) and ``bass`` (F,) of :func:`evidence`."""
 
     grid: Grid
     sub: int
     beats: np.ndarray
     profile: np.ndarray
-    onset: np.ndarray
     bass: np.ndarray
 
 
@@ -228,9 +226,9 @@ def analysis_frames(notes: Notes, options: RecogniserOptions = RecogniserOptions
         return None
     beats, moved = beat_grid(notes)
     edges, sub = _frames(beats)
-    profile, onset, bass = evidence(notes, sounding, melody_tracks(notes), edges, options)
+    profile, bass = evidence(notes, sounding, melody_tracks(notes), edges, options)
     level = _levels(notes, beats, sub, profile, reliable_bars=not moved)
-    return Frames(Grid(edges, level), sub, beats, profile, onset, bass)
+    return Frames(Grid(edges, level), sub, beats, profile, bass)
 
 
 def recognise(notes: Notes, options: RecogniserOptions = RecogniserOptions(),
@@ -243,7 +241,7 @@ def recognise(notes: Notes, options: RecogniserOptions = RecogniserOptions(),
     grid = frames.grid
     states = States.vocabulary()
     if options.emission == "learned":
-        emission = _learned_emission(frames, states, options)
+        emission = _learned_emission(frames.profile, frames.bass, np.diff(grid.edges), states, options)
     else:
         emission = _emission(frames.profile, frames.bass, np.diff(grid.edges), states, options)
     moves = key = None
@@ -340,13 +338,12 @@ def _frames(beats: np.ndarray) -> tuple[np.ndarray, int]:
 
 
 def evidence(notes: Notes, sounding: np.ndarray, melody: np.ndarray, edges: np.ndarray,
-             options: RecogniserOptions) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+             options: RecogniserOptions) -> tuple[np.ndarray, np.ndarray]:
     """Of the notes where ``sounding`` (N,) is true, per frame: ``profile`` (F, 12) weighted note
     time per pitch class (quarter notes x velocity relative to the piece's median, melody notes x
-    ``melody_weight``: a score without dynamics and a MIDI file of the same notes weigh alike),
-    ``onset`` (F, 12) the part of it from notes that start in the frame, and ``bass`` (F,) the
-    MIDI pitch of the lowest non-melody note sounding through at least ``BASS_HEARD`` of the frame
-    (or starting in it), -1 where none."""
+    ``melody_weight``: a score without dynamics and a MIDI file of the same notes weigh alike) and
+    ``bass`` (F,) the MIDI pitch of the lowest non-melody note sounding through at least
+    ``BASS_HEARD`` of the frame (or starting in it), -1 where none."""
     pitch, start, end = notes.pitch[sounding].astype(np.int64), notes.start[sounding], notes.end[sounding]
     is_melody = melody[notes.track[sounding]]
     velocity = notes.velocity[sounding].astype(np.float64)
@@ -362,18 +359,15 @@ def evidence(notes: Notes, sounding: np.ndarray, melody: np.ndarray, edges: np.n
     frames = len(edges) - 1
     profile = np.zeros((frames, 12))
     np.add.at(profile, (frame, pitch[note] % 12), np.maximum(overlap, 0) * weight[note])
-    starts = start[note] >= edges[frame]
-    onset = np.bincount(frame[starts] * 12 + pitch[note[starts]] % 12,
-                        weights=np.maximum(overlap[starts], 0) * weight[note[starts]], minlength=frames * 12)
     length = np.diff(edges)[frame]
-    heard = (overlap >= BASS_HEARD * length) | starts
+    heard = (overlap >= BASS_HEARD * length) | (start[note] >= edges[frame])
     # the bass comes from the accompaniment; a texture of melody alone is its own bass
     accompaniment = ~is_melody[note] if (~is_melody).any() else np.ones(len(note), dtype=bool)
     lowest = np.full(frames, ABOVE_ANY_PITCH)
     chosen = heard & accompaniment
     np.minimum.at(lowest, frame[chosen], pitch[note[chosen]])
     bass = np.where(lowest < ABOVE_ANY_PITCH, lowest, -1)
-    return profile, onset.reshape(frames, 12), bass
+    return profile, bass
 
 
 def _levels(notes: Notes, beats: np.ndarray, sub: int, profile: np.ndarray, reliable_bars: bool) -> np.ndarray:
@@ -440,18 +434,14 @@ def _emission(profile: np.ndarray, bass: np.ndarray, length: np.ndarray, states:
     return score + prior[None, :]
 
 
-def _learned_emission(frames: Frames, states: States, options: RecogniserOptions) -> np.ndarray:
+def _learned_emission(profile: np.ndarray, bass: np.ndarray, length: np.ndarray, states: States,
+                      options: RecogniserOptions) -> np.ndarray:
     """Log score ``(F, S)`` of each frame under each state from the fitted emission model
     (:mod:`~chordvae.chords.emission`), times ``emission_scale``."""
     notes_w, bass_w, bias = _state_matrices(states.names)
-    x, bass_class = frame_features(frames, options)
+    x, bass_class = features(profile, bass, length, options.evidence_notes)
     score = np.einsum("fd,sd->fs", x, notes_w) + bass_w[:, bass_class].T + bias[None, :]
     return options.emission_scale * score
-
-
-def frame_features(frames: Frames, options: RecogniserOptions) -> tuple[np.ndarray, np.ndarray]:
-    """The learned emission's features of ``frames`` (:func:`~chordvae.chords.emission.features`)."""
-    return features(frames.profile, frames.onset, frames.bass, np.diff(frames.grid.edges), options.evidence_notes)
 
 
 def key_posterior(frames: Frames, options: RecogniserOptions = RecogniserOptions()) -> np.ndarray:
@@ -464,7 +454,7 @@ def key_posterior(frames: Frames, options: RecogniserOptions = RecogniserOptions
 
 def _key_blocks(frames: Frames, options: RecogniserOptions) -> tuple[np.ndarray, int]:
     """The key posteriors ``(B, KEYS)`` of the blocks of :func:`key_posterior` and the frames per block."""
-    x, _ = frame_features(frames, options)
+    x, _ = features(frames.profile, frames.bass, np.diff(frames.grid.edges), options.evidence_notes)
     block = frames.sub * KEY_BLOCK_BEATS
     n_blocks = -(-len(x) // block)
     summed = np.zeros((n_blocks * block, 12))
