@@ -272,6 +272,30 @@ def test_the_learned_emission_at_the_templates_weights_scores_as_the_templates()
     assert np.allclose(learned, _emission(profile, bass, length, states, options))
 
 
+def test_the_emission_fit_in_batches_of_chunks_fits_the_same_weights(capsys):
+    # fit_emission.py sums the gradient over batches of chunks to bound memory: the same fit
+    from benchmarks.fit_emission import fit
+    from chordvae.chords import emission
+    from chordvae.chords.recognise import RecogniserOptions, States
+
+    options, states = RecogniserOptions(), States.vocabulary()
+    rng = np.random.default_rng(1)
+
+    def part(frames: int, is_pop: bool) -> tuple:
+        label = np.repeat(rng.integers(0, len(states.names) + 1, frames // 8), 8)
+        label[rng.random(frames) < 0.1] = -1
+        return (rng.random((frames, emission.BLOCKS * 12)), rng.integers(0, emission.BASS_CLASSES, frames),
+                label, rng.integers(0, 4, frames), is_pop)
+
+    parts = [part(64, True), part(48, False), part(32, True)]
+    whole, batched = (fit(parts, 2.0, options, states, 1e-3, 2, 16, batch=batch) for batch in (64, 2))
+    capsys.readouterr()
+    for a, b in zip((whole.notes, whole.bass, whole.bias, whole.no_chord),
+                    (batched.notes, batched.bass, batched.bias, batched.no_chord)):
+        assert np.allclose(a, b, atol=1e-4)
+    assert not np.allclose(whole.notes, fit(parts, 2.0, options, states, 1e-3, 0, 16, batch=64).notes, atol=1e-4)
+
+
 def test_the_learned_emission_names_its_weights_in_the_cache_key():
     from chordvae.chords.emission import load_model
     from chordvae.chords.recognise import RecogniserOptions
