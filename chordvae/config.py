@@ -2,7 +2,8 @@
 them without importing the loop."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import math
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from .errors import ChordVAEError
@@ -25,7 +26,8 @@ class TrainConfig:
     ``objective`` ``iwae`` trains on the importance-weighted bound with ``mc_samples`` draws
     instead of the ELBO (Burda et al. 2016).
 
-    ``epochs`` is the cap. Early stopping watches the validation loss (the negative ELBO with
+    ``epochs`` is the cap; with ``min_steps`` it rises for a small training set until it makes
+    at least that many optimiser updates (:meth:`scaled_to`). Early stopping watches the validation loss (the negative ELBO with
     ``validation_samples`` draws per example, the same draws every epoch; with ``iwae``, the
     validation bound with ``mc_samples`` draws): after ``patience`` epochs in a row that are not
     below the best by more than ``min_delta`` nats, training stops and the checkpoint keeps the
@@ -34,6 +36,7 @@ class TrainConfig:
     constant rate). Both start when the KL warm-up ends."""
 
     epochs: int = 30
+    min_steps: int = 0
     batch_size: int = 128
     learning_rate: float = 1e-3
     weight_decay: float = 0.0
@@ -55,6 +58,7 @@ class TrainConfig:
 
     def validate(self) -> None:
         checks = [(self.epochs >= 1, "epochs must be at least 1"),
+                  (self.min_steps >= 0, "the minimum number of updates must be non-negative"),
                   (self.batch_size >= 1, "batch size must be at least 1"),
                   (self.learning_rate > 0, "learning rate must be positive"),
                   (self.weight_decay >= 0, "weight decay must be non-negative"),
@@ -75,6 +79,12 @@ class TrainConfig:
         for ok, message in checks:
             if not ok:
                 raise ChordVAEError(message)
+
+    def scaled_to(self, examples: int) -> TrainConfig:
+        """These settings for a training set of ``examples``: the epoch cap raised, where it makes
+        fewer than ``min_steps`` updates, to the epochs that make them."""
+        batches = max(1, math.ceil(examples / self.batch_size))
+        return replace(self, epochs=max(self.epochs, math.ceil(self.min_steps / batches)))
 
     def refits(self, epoch: int) -> bool:
         """Whether 1-based ``epoch`` refits only the model's ``refit_modules`` (the rest frozen)."""

@@ -14,7 +14,6 @@ cross-validated over the training pieces). A sequence model trains on the pieces
 """
 from __future__ import annotations
 
-import math
 import textwrap
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -110,8 +109,7 @@ def _count(x: Events) -> int:
 def _train_and_score(x_train: Events, x_held: Events, model_config: Any, train: TrainConfig, config: CurveConfig,
                      seed: int, metrics: Callable | None, groups: torch.Tensor) -> dict[str, Any]:
     """Train one model on ``x_train`` (of pieces ``groups``) and score ``x_held`` (nats per event)."""
-    batches = math.ceil(len(x_train) / train.batch_size)
-    settings = replace(train, epochs=max(config.epochs, math.ceil(config.steps / batches)), seed=seed)
+    settings = replace(train, epochs=config.epochs, min_steps=config.steps, seed=seed).scaled_to(len(x_train))
     with torch_settings(seed=seed):   # the caller's threads and random state come back afterwards
         model = build_any(model_config.to_dict())
         torch.set_num_threads(training_threads(model, x_train[:1], train.batch_size, train.threads))

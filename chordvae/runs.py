@@ -105,7 +105,10 @@ def new_run_dir(dataset: str, parent: str | Path = "runs") -> Path:
 
 def training_config(dataset: str, **overrides: Any) -> TrainConfig:
     """The dataset's default training settings (its adapter's ``default_training``) with
-    ``overrides`` (TrainConfig fields) applied."""
+    ``overrides`` (TrainConfig fields) applied; an ``epochs`` given is kept as the cap (the
+    default's ``min_steps`` is dropped unless given too)."""
+    if "epochs" in overrides:
+        overrides = {"min_steps": 0, **overrides}
     return replace(get_adapter(dataset).default_training, **overrides)
 
 
@@ -147,8 +150,8 @@ def train(dataset: str, sources: Sequence[str] = (), *, options: Options | Mappi
                                 run_dir=run_dir)
             model = adapter.build_model(data, arch, latent_dim, hidden)   # an adapter may bring its own family
             model_config = model.config
-            config = replace(config, threads=training_threads(model, data.train[:1], config.batch_size,
-                                                              config.threads))
+            config = replace(config.scaled_to(len(data.train)),
+                             threads=training_threads(model, data.train[:1], config.batch_size, config.threads))
         except BaseException as e:
             if created:  # nothing was trained: leave no empty run directory behind
                 shutil.rmtree(run_dir, ignore_errors=True)

@@ -96,6 +96,22 @@ def test_without_a_config_the_adapter_defaults_apply(tmp_path):
     assert runs.training_config("mnist").epochs == 30 and runs.training_config("mnist").patience == 0
 
 
+def test_a_small_training_set_trains_for_the_minimum_updates_unless_epochs_are_given(tmp_path):
+    """TrainConfig.min_steps: 40 examples in batches of 8 are 5 updates an epoch, so 60 updates
+    take 12 epochs, more than the cap of 3; the run stores the epochs it trained for. A cap the
+    caller gives (``training_config(..., epochs=)``) is kept."""
+    assert TrainConfig(epochs=3, min_steps=60, batch_size=8).scaled_to(40).epochs == 12
+    assert TrainConfig(epochs=3, min_steps=60, batch_size=8).scaled_to(400).epochs == 3
+    assert TrainConfig(epochs=3, min_steps=61, batch_size=8).scaled_to(41).epochs == 11   # 6 batches an epoch
+    run = runs.train("memorise", latent_dim=4, config=config(epochs=3, min_steps=60, patience=0), out=tmp_path / "r",
+                     progress=False, log=lambda s: None)
+    assert run.training.epochs == 12 and len(run.metrics) == 12
+    assert json.loads((tmp_path / "r" / "config.json").read_text())["training"]["epochs"] == 12
+    assert runs.training_config("progressions").min_steps == 2000
+    assert runs.training_config("progressions", epochs=5).min_steps == 0
+    assert runs.training_config("progressions", epochs=5, min_steps=10).min_steps == 10
+
+
 def test_the_cli_stops_early_and_says_why(tmp_path):
     from click.testing import CliRunner
 
