@@ -27,7 +27,8 @@ class TrainConfig:
     instead of the ELBO (Burda et al. 2016).
 
     ``epochs`` is the cap; with ``min_steps`` it rises for a small training set until it makes
-    at least that many optimiser updates (:meth:`scaled_to`). Early stopping watches the validation loss (the negative ELBO with
+    at least that many optimiser updates (:meth:`scaled_to`). Early stopping watches the
+    validation loss (the negative ELBO with
     ``validation_samples`` draws per example, the same draws every epoch; with ``iwae``, the
     validation bound with ``mc_samples`` draws): after ``patience`` epochs in a row that are not
     below the best by more than ``min_delta`` nats, training stops and the checkpoint keeps the
