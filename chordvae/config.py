@@ -34,7 +34,8 @@ class TrainConfig:
     below the best by more than ``min_delta`` nats, training stops and the checkpoint keeps the
     best epoch's weights (``patience`` 0: run every epoch, keep the last). ``lr_patience`` such
     epochs multiply the learning rate by ``lr_factor`` (PyTorch's ReduceLROnPlateau; 0: a
-    constant rate). Both start when the KL warm-up ends."""
+    constant rate). Both start when the KL warm-up ends; with ``refit_epochs``, early stopping
+    counts the refit epochs only, so that the weights kept are a refitted epoch's."""
 
     epochs: int = 30
     min_steps: int = 0

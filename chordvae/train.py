@@ -257,13 +257,16 @@ class Callback:
 @dataclass
 class EarlyStop(Callback):
     """Records the monitored validation loss in ``state.stopper`` once the KL warm-up is over
-    (while beta ramps up, the losses are not comparable); sets ``state.stop`` and the record's
-    ``stopped`` when it has not improved for ``patience`` epochs."""
+    (while beta ramps up, the losses are not comparable) and, with refit epochs, once the refit
+    has begun (before it the prior is not fitted to the codes: the kept weights are a refitted
+    epoch's); sets ``state.stop`` and the record's ``stopped`` when it has not improved for
+    ``patience`` epochs."""
 
     config: TrainConfig
 
     def on_epoch_end(self, state: TrainState, record: dict[str, Any]) -> None:
-        if state.epoch >= self.config.warmup_epochs:
+        refitted = not self.config.refit_epochs or self.config.refits(state.epoch)
+        if state.epoch >= self.config.warmup_epochs and refitted:
             state.stopper.step(state.epoch, monitored_loss(record, self.config), state.model)
         if state.stopper.should_stop:
             state.stop = True

@@ -217,3 +217,4 @@ def test_refit_epochs_train_only_the_prior_and_lower_the_kl(components):
     assert all(torch.equal(b, a) for b, a in zip(before[:3], after[:3]))
     assert not torch.equal(before[3], after[3])
     assert after[4] < before[4] - 1.0
+

@@ -126,3 +126,21 @@ def test_the_cli_stops_early_and_says_why(tmp_path):
     config = json.loads((out / "config.json").read_text())["training"]
     assert (config["patience"], config["lr_patience"], config["epochs"]) == (2, 1, CAP)
     assert json.loads((out / "summary.json").read_text())["epochs_trained"] < CAP
+
+
+def test_with_refit_epochs_the_run_keeps_a_refitted_epoch():
+    """Early stopping counts only the refit epochs (before them the prior is not fitted): an
+    earlier epoch with a lower validation loss is neither kept nor a reason to stop."""
+    from types import SimpleNamespace
+
+    from chordvae.stopping import EarlyStopping
+    from chordvae.train import EarlyStop
+
+    config = TrainConfig(epochs=6, refit_epochs=2, patience=2)
+    state = SimpleNamespace(epoch=0, stop=False, model=torch.nn.Linear(1, 1),
+                            stopper=EarlyStopping(config.patience, keep_weights=True))
+    for epoch, loss in enumerate([1.0, 5.0, 6.0, 7.0, 3.0, 2.0], 1):
+        state.epoch = epoch
+        EarlyStop(config).on_epoch_end(state, {"validation": {"loss": loss}})
+        assert not state.stop
+    assert state.stopper.best_epoch == 6 and state.stopper.best_loss == 2.0
