@@ -16,7 +16,7 @@ see :class:`chordvae.vae.Likelihood`). :class:`Masked` is the one for sequences 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol, TypeVar, Union
+from typing import Callable, Protocol, TypeVar, Union
 
 import torch
 
@@ -35,6 +35,10 @@ class Batch(Protocol):
 
 #: what the core accepts as events: a tensor ``(N, *event_shape)`` or a :class:`Batch`
 Events = Union[torch.Tensor, Batch]
+
+#: a random change of a training batch, drawn from the generator given (e.g. every event moved to
+#: a random key: data augmentation); it returns new events of the same kind and shape
+Augment = Callable[[Events, torch.Generator], Events]
 
 
 @dataclass(frozen=True)

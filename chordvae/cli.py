@@ -114,9 +114,10 @@ def vector_options(f):
     return _apply([
         click.option("--features", type=click.Choice(["pitch-class", "pitch-class+bass"]), default=None,
                      help="chords: 12 pitch classes, or those plus a 12-dim one-hot bass"),
-        click.option("--transpose", type=click.Choice(["none", "all", "c"]), default=None,
-                     help="chords: keep keys, augment with all 12 transpositions, or move each piece to "
-                          "C major / A minor"),
+        click.option("--transpose", type=click.Choice(["none", "all", "c", "random"]), default=None,
+                     help="chords and progressions: keep keys, augment with all 12 transpositions, move each "
+                          "piece to C major / A minor, or train on each event in a random key every epoch "
+                          "(held-out events keep their keys)"),
         click.option("--pitch-set", type=click.Choice(["chord", "sounding"]), default=None,
                      help="chords: vectors from each recognised chord's set (chord, the default) or from the "
                           "pitch classes that sounded"),

@@ -24,7 +24,7 @@ import torch
 from matplotlib.figure import Figure
 
 from .baselines import EmpiricalSets, FrameNGram, IndependentBernoulli
-from .batch import Events, Masked
+from .batch import Augment, Events, Masked
 from .datasets import get_adapter
 from .datasets.base import Pieces
 from .errors import ChordVAEError
@@ -65,12 +65,13 @@ class CurveConfig:
 
 def learning_curve(pieces: Pieces, config: CurveConfig, model_config: Any, train: TrainConfig,
                    metrics: Callable[[Any, torch.Tensor], dict[str, float]] | None = None,
-                   log: Callable[[str], None] = print) -> dict[str, Any]:
+                   log: Callable[[str], None] = print, augment: Augment | None = None) -> dict[str, Any]:
     """Train and score one model per (piece count, repeat); returns the points and a summary.
 
     ``model_config``: a :class:`~chordvae.vae.ModelConfig`, or a sequence model's config for
     events that are windows (:class:`~chordvae.batch.Masked`); ``metrics(model, x)`` adds
-    figures on the held-out events (e.g. the exact set rate).
+    figures on the held-out events (e.g. the exact set rate); ``augment`` changes each training
+    batch (:data:`~chordvae.batch.Augment`).
     """
     config.validate()
     rng = np.random.default_rng(config.seed)
@@ -91,7 +92,7 @@ def learning_curve(pieces: Pieces, config: CurveConfig, model_config: Any, train
         for n in counts:
             chosen = torch.from_numpy(np.isin(piece, shuffled[:n]))
             point = _train_and_score(pieces.events[chosen], x_held, model_config, train, config, config.seed + r,
-                                     metrics, pieces.piece[chosen])
+                                     metrics, pieces.piece[chosen], augment)
             points.append({"pieces": n, "repeat": r, **point})
             log(f"  {n:5d} pieces ({point['chords']} chords), repeat {r + 1}: held-out NLL {point['nll']:.3f}"
                 + "".join(f", {k} {v:.3f}" for k, v in point["figures"].items()))
@@ -107,13 +108,14 @@ def _count(x: Events) -> int:
 
 
 def _train_and_score(x_train: Events, x_held: Events, model_config: Any, train: TrainConfig, config: CurveConfig,
-                     seed: int, metrics: Callable | None, groups: torch.Tensor) -> dict[str, Any]:
+                     seed: int, metrics: Callable | None, groups: torch.Tensor,
+                     augment: Augment | None = None) -> dict[str, Any]:
     """Train one model on ``x_train`` (of pieces ``groups``) and score ``x_held`` (nats per event)."""
     settings = replace(train, epochs=config.epochs, min_steps=config.steps, seed=seed).scaled_to(len(x_train))
     with torch_settings(seed=seed):   # the caller's threads and random state come back afterwards
         model = build_any(model_config.to_dict())
         torch.set_num_threads(training_threads(model, x_train[:1], train.batch_size, train.threads))
-        fit(model, x_train, x_held, settings, progress=False, log=lambda line: None)
+        fit(model, x_train, x_held, settings, progress=False, log=lambda line: None, augment=augment)
     model.eval()
     generator = torch.Generator().manual_seed(seed)
     nll = iwae_nll(model, x_held, config.iw_samples, generator=generator).sum().item() / _count(x_held)
@@ -224,7 +226,8 @@ def run_curve(dataset: str, sources: Sequence[str], options: Any, config: CurveC
         for notice in pieces.notices:
             log(notice)
         model_config = adapter.model_config(tuple(pieces.events.shape[1:]), arch, latent_dim, hidden)
-        result = learning_curve(pieces, config, model_config, train, adapter.metrics, log)
+        result = learning_curve(pieces, config, model_config, train, adapter.metrics, log,
+                                adapter.augmentation(options))
     result.update({"dataset": dataset, "sources": list(sources), "pieces_within_0.1_nats": pieces_needed(result)})
     write_json(out / "curve.json", result)
     plot_curve(result, out / "curve.png", title=f"{' '.join(sources) or dataset}: ")

@@ -238,7 +238,8 @@ def _train_and_draw(run_dir: Path, model: VAE, adapter: DatasetAdapter, data: Da
             torch.set_rng_state(resume_from.rng_state)
         state = fit(model, data.train, data.validation, config,
                     run_directory(run_dir, config, data.meta, log), resume=resume_from,
-                    extra_metrics=adapter.metrics, progress=progress, log=log)
+                    extra_metrics=adapter.metrics, progress=progress, log=log,
+                    augment=adapter.augmentation(data.meta.options))
     model.eval()
     run = Run(run_dir, model, adapter, data.meta, config, state.weights_epoch, _store_plane(run_dir, model, data))
     draw_pictures(run, data, colour_by=colour_by)

@@ -437,7 +437,9 @@ def exact_points(model: VAE, data: Masked, steps: int = 200,
     log p(x, z) (teacher-forced, so differentiable), each window keeping the first point that
     decodes back; a window for which none is found in ``steps`` keeps its posterior mean. With a
     latent per frame each frame keeps the first z_t that gives it back (given the frames before
-    it, which is all greedy decoding needs), so a window is found once all its frames are.
+    it, which is all greedy decoding needs), so a window is found once all its frames are; frames
+    the steps do not find are then searched among draws from their prior
+    (:meth:`chordvae.stepwise.StepwiseVAE.search_frames`).
     Inference in the model, not a change to it: the encoder's mean is a fast guess of that point."""
     model.eval()
     per_frame = model.config.latent_per == "frame"
@@ -462,6 +464,8 @@ def exact_points(model: VAE, data: Masked, steps: int = 200,
         new = matched(z.detach()) & ~found
         best.view(len(best), units, -1)[new] = z.detach().view(len(z), units, -1)[new]
         found = found | new
+    if per_frame and not found.all():
+        best, found = model.search_frames(data, best, found)
     return best, found.all(1)
 
 

@@ -21,6 +21,7 @@ Free bits keep z_t in use: without them the GRU predicts the frame and z_t colla
 """
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 import torch
@@ -171,9 +172,12 @@ class StepwiseDecoder(nn.Module):
         c = self.config.context
         x = batch.x.clone()
         x[:, :c] = 0
-        frames = x[:, c:]
-        predicted = (self.frame.logits(frames, torch.cat([self.states(x)[:, c:], self.frames_of(z)], -1)) > 0).float()
-        return (predicted == frames).all(-1) | ~batch.mask[:, c:]
+        return self.frame_matches(x[:, c:], self.states(x)[:, c:], self.frames_of(z)) | ~batch.mask[:, c:]
+
+    def frame_matches(self, x: torch.Tensor, h: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """Whether greedy decoding from states ``h`` ``(..., hidden)`` and latents ``z``
+        ``(..., latent_dim)`` gives the frames ``x`` ``(..., keys)``: ``x.shape[:-1]`` bool."""
+        return ((self.frame.logits(x, torch.cat([h, z], -1)) > 0).float() == x).all(-1)
 
     def mean(self, z: torch.Tensor) -> torch.Tensor:
         """Greedy frames ``(N, window, keys)`` from latents ``z`` ``(N, window * latent_dim)`` alone."""
@@ -282,6 +286,40 @@ class StepwiseVAE(VAE):
         z = self.decoder.frames_of(z)
         log_px = self._frame_log_px(x.x[:, self.config.context:], h, z.unsqueeze(0))[0]
         return ((log_px + self.decoder.prior.log_prob(z, prior)) * mask).sum(1)
+
+    @torch.no_grad()
+    def search_frames(self, x: Masked, z: torch.Tensor, found: torch.Tensor, draws: int = 2048,
+                      widen: float = 2.0, chunk: int = 128) -> tuple[torch.Tensor, torch.Tensor]:
+        """Latents for the frames of ``x`` that ``z`` ``(B, window * latent_dim)`` does not give
+        back (``found`` ``(B, window)`` False): ``draws`` draws per frame from its prior
+        p(z_t | h_t) with standard deviations ``widen`` times wider (the frames before it as
+        they are), each frame keeping the draw that gives it back greedily with the highest
+        density under the prior itself. Returns the latents and ``found`` with those frames
+        added; the draws come from a generator seeded with 0 (the same answer every time)."""
+        generator = torch.Generator(device=z.device).manual_seed(0)
+        h, prior, _, _, mask = self.terms(x)
+        todo = ~found & mask.bool()
+        z, found = self.decoder.frames_of(z).clone(), found.clone()
+        if not todo.any():
+            return z.flatten(1), found
+        frames, h = x.x[:, self.config.context:][todo], h[todo]
+        prior = tuple(None if p is None else p[todo] for p in prior)
+        wide = (prior[0], prior[1], prior[2] + 2 * math.log(widen))
+        best = torch.full((len(frames),), -math.inf, device=z.device)
+        chosen = z[todo]
+        for start in range(0, draws, chunk):
+            n = min(chunk, draws - start)
+            zs = self.decoder.prior.sample(tuple(None if p is None else p.expand(n, *p.shape) for p in wide),
+                                           generator)
+            score = self.decoder.prior.log_prob(zs, prior).masked_fill(
+                ~self.decoder.frame_matches(frames.expand(n, *frames.shape), h.expand(n, *h.shape), zs), -math.inf)
+            top, pick = score.max(0)
+            better = top > best
+            chosen[better] = zs[pick, torch.arange(len(pick), device=z.device)][better]
+            best = torch.maximum(best, top)
+        z[todo] = chosen
+        found[todo] = best > -math.inf
+        return z.flatten(1), found
 
     @torch.no_grad()
     def sample_prior(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:

@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterator, Sequence
 import torch
 from tqdm.auto import tqdm
 
-from .batch import Events
+from .batch import Augment, Events
 from .checkpoint import Checkpoint, StoppingState, save_checkpoint
 from .config import TrainConfig
 from .errors import ChordVAEError, TrainingDiverged
@@ -159,9 +159,10 @@ def channels_last(events: Events) -> bool:
     return isinstance(events, torch.Tensor) and events.dim() == 4
 
 
-def train_epoch(state: TrainState, train: Events, config: TrainConfig, progress: bool = True) -> dict[str, Any]:
+def train_epoch(state: TrainState, train: Events, config: TrainConfig, progress: bool = True,
+                augment: Augment | None = None) -> dict[str, Any]:
     """One pass over ``train`` in a new shuffled order (``state.batch_order``), one optimiser step
-    per batch: the epoch's ``beta``, ``learning_rate``, ``seconds`` and ``train`` losses per example
+    per batch, each batch changed by ``augment`` first when given (drawing from ``state.batch_order``): the epoch's ``beta``, ``learning_rate``, ``seconds`` and ``train`` losses per example
     (the loss with the full ``beta``). A NaN or infinite loss raises :class:`TrainingDiverged`."""
     epoch = state.epoch + 1
     beta = config.beta_at(epoch)
@@ -184,6 +185,8 @@ def train_epoch(state: TrainState, train: Events, config: TrainConfig, progress:
                unit="batch", leave=False, disable=None if progress else True)
     for i in bar:
         batch = shuffled[i:i + config.batch_size]
+        if augment is not None:
+            batch = augment(batch, state.batch_order)
         if config.objective == "iwae":
             out = model.iwae_loss(batch, config.mc_samples, beta=beta)
         else:
@@ -336,12 +339,13 @@ def run_directory(run_dir: Path, config: TrainConfig, meta: DatasetMeta,
 def fit(model: VAE, train: Events, validation: Events, config: TrainConfig,
         callbacks: Sequence[Callback] | None = None, resume: Checkpoint | None = None,
         extra_metrics: Callable[[VAE, Events], dict[str, float]] | None = None,
-        progress: bool = True, log: Callable[[str], None] = print) -> TrainState:
+        progress: bool = True, log: Callable[[str], None] = print, augment: Augment | None = None) -> TrainState:
     """Train ``model`` from epoch 1 (or the epoch after ``resume``'s) until ``config.epochs`` or
     until a callback sets ``state.stop``; one line per epoch goes to ``log``.
 
     ``callbacks`` default to early stopping and the learning-rate schedule, nothing on disk
-    (:func:`run_directory` adds the run directory's files). With early stopping keeping weights
+    (:func:`run_directory` adds the run directory's files). ``augment`` changes every training
+    batch at random (:data:`chordvae.batch.Augment`; validation is never changed). With early stopping keeping weights
     the model ends with the best epoch's. A NaN or infinite loss raises :class:`TrainingDiverged`
     (whatever was written stays as it was). Returns the final state, the epochs' records in
     ``history``; the model ends on the CPU.
@@ -356,7 +360,7 @@ def fit(model: VAE, train: Events, validation: Events, config: TrainConfig,
     state = TrainState.start(model, config, device, resume)
     while state.epoch < config.epochs and not state.stop:
         try:
-            record = train_epoch(state, train, config, progress)
+            record = train_epoch(state, train, config, progress, augment)
         except TrainingDiverged as e:
             notes = [note for note in (c.on_diverged() for c in callbacks) if note]
             raise TrainingDiverged(". ".join([str(e), *notes])) from None

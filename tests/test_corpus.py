@@ -11,8 +11,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from click.testing import CliRunner
 
+from chordvae.batch import Masked
 from chordvae.chords import corpus as corpus_module
 from chordvae.chords.corpus import read_corpus, reason_kind
 from chordvae.chords.sources import find_files
@@ -320,6 +322,36 @@ def test_vectors_features_and_transpositions():
     for k in range(12):
         assert sorted(np.flatnonzero(x[2 * k, :12])) == sorted((pc + k) % 12 for pc in (2, 7, 11))
         assert np.flatnonzero(x[2 * k, 12:]).tolist() == [(7 + k) % 12]
+
+
+def test_random_keys_move_every_block_of_a_row_by_one_shift_and_keep_the_rest():
+    from chordvae.datasets.chords import Chords, random_keys
+    from chordvae.datasets.progressions import Progressions
+
+    x, _ = chord_vectors([piece([((0, 4, 7), 4), ((2, 5, 9), 2)])], "pitch-class+bass")
+    rows = torch.from_numpy(np.tile(x, (50, 1))).float()
+    moved = random_keys(rows, torch.Generator().manual_seed(1), blocks=2)
+    shift = (moved[:, 12:].argmax(1) - rows[:, 12:].argmax(1)) % 12     # the bass's move
+    for r in range(len(rows)):
+        expected = np.roll(rows[r].view(2, 12).numpy(), int(shift[r]), axis=1).reshape(24)
+        assert np.array_equal(moved[r].numpy(), expected)
+    assert len(set(shift.tolist())) > 6                                     # keys at random, not one
+    again = random_keys(rows, torch.Generator().manual_seed(1), blocks=2)
+    assert torch.equal(moved, again)                                        # the generator fixes them
+    assert Chords().augmentation({"transpose": "none"}) is None
+    assert Chords().augmentation({"transpose": "random", "features": "pitch-class+bass"}) is not None
+    # progression windows: the no-chord bit and the mask stay where they are
+    frames = torch.zeros(30, 3, 25)
+    frames[:, 0, [0, 4, 7, 12]] = 1
+    frames[:, 1, 24] = 1
+    windows = Masked(frames, torch.tensor([[True, True, False]]).expand(30, 3))
+    augment = Progressions().augmentation({"transpose": "random"})
+    out = augment(windows, torch.Generator().manual_seed(0))
+    assert torch.equal(out.mask, windows.mask) and torch.equal(out.x[:, 1:], frames[:, 1:])
+    shift = out.x[:, 0, 12:24].argmax(1)                                    # the bass C moved to the shift
+    assert all(sorted(np.flatnonzero(out.x[r, 0, :12].numpy())) == sorted((pc + int(shift[r])) % 12 for pc in (0, 4, 7))
+               for r in range(30))
+    assert Progressions().augmentation({"transpose": "all"}) is None
 
 
 def test_each_file_is_hashed_once_for_the_cache_key_and_the_runs_fingerprint(mixed, monkeypatch):

@@ -138,6 +138,25 @@ def test_samples_are_latent_points_that_decode_to_their_frames():
     assert not model.decoder.greedy_matches(windows_, other)[:, 0].all()
 
 
+@torch.no_grad()
+def test_prior_draws_find_latents_for_the_frames_the_mean_misses_and_keep_the_others():
+    model = stepwise(window=6, components=3)
+    model.decoder.frame.context_out.weight[:, -2:] *= 8      # frames that depend on z_t, as a trained model's do
+    model.decoder.prior.net.weight.mul_(2)
+    z = model.sample_prior(40, generator=torch.Generator().manual_seed(2))
+    batch = Masked(model.decode_mean(z), torch.ones(40, 6, dtype=torch.bool))
+    batch.mask[:5, 4:] = False                                # padding is never searched
+    mu = model.encode(batch)[0]
+    before = model.decoder.greedy_matches(batch, mu)
+    points, found = model.search_frames(batch, mu, before)
+    assert found.sum() > before.sum() and (found | ~before).all()
+    assert model.decoder.greedy_matches(batch, points)[found].all()      # each found frame decodes back
+    per_frame = (points != mu).view(40, 6, -1).any(-1)
+    assert not per_frame[before].any() and not per_frame[~found].any()   # only frames that were missed move
+    again, _ = model.search_frames(batch, mu, before)
+    assert torch.equal(points, again)                                    # the same draws every time
+
+
 def test_a_stepwise_run_is_stored_and_rebuilt_from_its_checkpoint(tmp_path):
     model = stepwise()
     path = tmp_path / "model.pt"

@@ -134,6 +134,32 @@ def test_mc_samples_decode_that_many_draws_per_example(tmp_path):
     assert rows[:16] == [96] * 15 + [60]
 
 
+def test_training_sees_each_batch_as_the_augmentation_changes_it():
+    """Trained on C major triads moved to random keys, a model scores an E major triad like the
+    C major one (within a nat or two: one key of twelve); trained on the triads as they are, it
+    finds E major far less likely."""
+    from functools import partial
+
+    from chordvae.datasets.chords import random_keys
+    from chordvae.evaluate import iwae_nll
+
+    c_major, e_major = torch.zeros(1, 12), torch.zeros(1, 12)
+    c_major[0, [0, 4, 7]] = 1
+    e_major[0, [4, 8, 11]] = 1
+    train = c_major.repeat(256, 1)
+    nll = {}
+    for augment in (None, partial(random_keys, blocks=1)):
+        torch.manual_seed(0)
+        model = build_model(ModelConfig("mlp", (12,), latent_dim=2, hidden=(32,)))
+        fit(model, train, c_major, TrainConfig(epochs=12, batch_size=32, learning_rate=1e-2), progress=False,
+            log=lambda line: None, augment=augment)
+        model.eval()
+        nll[augment is None] = [iwae_nll(model, x, 64, generator=torch.Generator().manual_seed(0)).item()
+                                for x in (c_major, e_major)]
+    plain, augmented = nll[True], nll[False]
+    assert plain[1] - plain[0] > 10 and abs(augmented[1] - augmented[0]) < 2, (plain, augmented)
+
+
 def test_an_existing_run_is_never_overwritten(tmp_path):
     _train(tmp_path, epochs=1)
     with pytest.raises(ChordVAEError, match="already holds a run"):

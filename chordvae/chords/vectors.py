@@ -7,7 +7,7 @@ from ..errors import ChordVAEError
 from .extract import PieceChords
 
 FEATURES = ("pitch-class", "pitch-class+bass")
-TRANSPOSE = ("none", "all", "c")
+TRANSPOSE = ("none", "all", "c", "random")
 PITCH_SETS = ("chord", "sounding")
 
 
@@ -20,7 +20,8 @@ def chord_vectors(pieces: list[PieceChords], features: str = "pitch-class",
 
     ``transpose``: ``none`` keeps every piece in its key; ``all`` adds all 12 transpositions of
     every event (12 N rows, transposition-major); ``c`` moves each piece so that its key
-    (music21's analysis) becomes C major or A minor.
+    (music21's analysis) becomes C major or A minor; ``random`` keeps the keys here (training
+    moves each event to a random key every epoch instead: :func:`chordvae.datasets.chords.random_keys`).
     """
     if features not in FEATURES:
         raise ChordVAEError(f"unknown features {features!r}; choose from {', '.join(FEATURES)}")

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Mapping, Sequence
 import torch
 from torch import nn
 
+from ..batch import Augment
 from ..errors import ChordVAEError
 from ..config import TrainConfig
 from ..meta import DatasetMeta, Options
@@ -130,6 +131,11 @@ class DatasetAdapter:
         """The untrained model for ``data``: the core's VAE of :meth:`model_config` by default; an
         adapter with its own model family (sequences) builds that instead."""
         return build_model(self.model_config(data.event_shape, arch, latent_dim, hidden))
+
+    def augmentation(self, options: Options | Mapping[str, Any]) -> Augment | None:
+        """The random change of every training batch that runs with ``options`` train with (e.g.
+        each event moved to a random key), or None (the default: none)."""
+        return None
 
     def load_pieces(self, sources: list[str], options: Options | Mapping[str, Any]) -> Pieces:
         """All events of ``sources`` read with ``options``, grouped by piece (not split)."""

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar, Mapping
 
@@ -15,7 +16,7 @@ from ..chords.pcset import rows_to_masks
 from ..chords.options import ChordOptions, read
 from ..chords.sources import canonical, resolve
 from ..chords.stats import compare_corpora, write_comparison
-from ..chords.vectors import chord_vector, chord_vectors
+from ..chords.vectors import chord_vector, chord_vectors, transpose_blocks
 from ..chords.vocabulary import LABELS
 from ..errors import ChordVAEError, DataError
 from ..listen.chords import render_chords
@@ -27,6 +28,7 @@ from ..pictures import chords as pictures
 from ..plane import LatentPlane, plane_agreement, posterior_means
 from ..plots import save_figure
 from ..vae import VAE
+from ..batch import Augment
 from .base import Data, DatasetAdapter, Pieces
 from .seen import split_parts
 
@@ -86,6 +88,13 @@ class Chords(DatasetAdapter):
                          piece_parts=split_parts([files[p.source] for p in corpus.pieces], piece, train_mask),
                          train_corpus=corpus_of_event[mask], validation_corpus=corpus_of_event[~mask])
 
+    def augmentation(self, options: ChordOptions | Mapping[str, Any]) -> Augment | None:
+        """With ``transpose random``, every training chord in a random key each epoch."""
+        opts = ChordOptions.coerce(options)
+        if opts.transpose != "random":
+            return None
+        return partial(random_keys, blocks=2 if opts.features == "pitch-class+bass" else 1)
+
     def load_pieces(self, sources: list[str], options: ChordOptions | Mapping[str, Any]) -> Pieces:
         opts = ChordOptions.coerce(options)
         corpus = read(list(sources), opts, progress=self.progress)
@@ -129,16 +138,17 @@ class Chords(DatasetAdapter):
 
     def plot_extra(self, model: VAE, data: Data, meta: DatasetMeta, run_dir: Path,
                    plane: LatentPlane | None = None) -> list[Path]:
-        """``circle_of_fifths.png`` for a run trained on all 12 transpositions (elsewhere the major,
-        minor and seventh chords of rare keys lie off the corpus's plane and the rings tangle); with
-        several corpora, ``corpora.json`` and ``corpora.png`` compare their chords."""
+        """``circle_of_fifths.png`` for a run trained in all 12 keys (transpose all or random;
+        elsewhere the major, minor and seventh chords of rare keys lie off the corpus's plane and
+        the rings tangle); with several corpora, ``corpora.json`` and ``corpora.png`` compare their chords."""
         paths = []
         circle_path = Path(run_dir) / "circle_of_fifths.png"
-        if meta.options.get("transpose", "none") == "all":
+        if meta.options.get("transpose", "none") in ("all", "random"):
             plane = plane or _corpus_plane(model, data)
             circle = circle_of_fifths(model, data.event_shape[0], plane)
             save_figure(pictures.circle_of_fifths_figure(
-                circle, "chords at their posterior means, circle-of-fifths order (trained with transpose all)"),
+                circle, f"chords at their posterior means, circle-of-fifths order (trained with transpose "
+                f"{meta.options['transpose']})"),
                 circle_path)
             paths.append(circle_path)
         else:
@@ -208,6 +218,14 @@ def corpus_changes(before: Mapping[str, str], now: Mapping[str, str]) -> str:
             shown = ", ".join(files[:3]) + (f" and {len(files) - 3} more" if len(files) > 3 else "")
             parts.append(f"{len(files)} file{'s' * (len(files) != 1)} {what}: {shown}")
     return "; ".join(parts)
+
+
+def random_keys(x: torch.Tensor, generator: torch.Generator, blocks: int = 1) -> torch.Tensor:
+    """``x`` ``(N, ..., F)`` with its first ``blocks`` 12-wide pitch-class blocks moved up by a
+    random number of semitones per row (0 to 11, the same for every block and frame of a row),
+    drawn from ``generator``; later columns (a no-chord bit) stay."""
+    shift = torch.randint(12, (len(x),), generator=generator).numpy()
+    return torch.from_numpy(transpose_blocks(x.cpu().numpy(), shift, blocks)).to(x.device)
 
 
 def quality_labels(pitch_classes: np.ndarray) -> np.ndarray:

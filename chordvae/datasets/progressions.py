@@ -16,6 +16,7 @@ progression map (:mod:`chordvae.pictures.sequences`) and the decoded grid.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Mapping, Sequence
 
@@ -24,7 +25,7 @@ import torch
 from torch import nn
 
 from ..baselines import MAX_ORDER
-from ..batch import Masked
+from ..batch import Augment, Masked
 from ..checkpoint import load_checkpoint
 from ..errors import ChordVAEError
 from ..frame_vae import stored_frame_vae
@@ -39,7 +40,7 @@ from ..progressions.windows import Windows, held_out, split, tiling_windows
 from ..sequence import ABLATION, ARCH, SEQUENCE_K, SequenceConfig, build_sequence, frames_of, sequence_report
 from ..train import TrainConfig
 from .base import Data, DatasetAdapter, Pieces
-from .chords import fingerprint
+from .chords import fingerprint, random_keys
 from .seen import split_parts
 
 if TYPE_CHECKING:
@@ -66,6 +67,11 @@ class ProgressionData(Data):
 
 def _masked(windows: Windows) -> Masked:
     return Masked(windows.frames, windows.mask)
+
+
+def _random_key_windows(batch: Masked, generator: torch.Generator, blocks: int) -> Masked:
+    """Each window of ``batch`` moved to a random key (:func:`~chordvae.datasets.chords.random_keys`)."""
+    return Masked(random_keys(batch.x, generator, blocks), batch.mask)
 
 
 def _piece_ids(sources: list[str], corpus: ProgressionCorpus) -> list[str]:
@@ -153,6 +159,11 @@ class Progressions(DatasetAdapter):
         extra = data.meta.extra
         config = self.model_config(tuple(data.train.shape[1:]), arch, latent_dim, hidden)
         return build_sequence(replace(config, window=extra["window"], context=extra["context"]))
+
+    def augmentation(self, options: ProgressionOptions | Mapping[str, Any]) -> Augment | None:
+        """With ``transpose random``, every training window in a random key each epoch."""
+        opts = options if isinstance(options, ProgressionOptions) else ProgressionOptions.from_dict(options)
+        return partial(_random_key_windows, blocks=opts.layout.blocks) if opts.transpose == "random" else None
 
     def load_pieces(self, sources: list[str], options: ProgressionOptions | Mapping[str, Any]) -> Pieces:
         """Every piece of ``sources`` tiled in windows of ``bars`` bars, without context (see

@@ -23,7 +23,7 @@ from .frames import FrameLayout, beat_frames
 class ProgressionOptions:
     """How a corpus becomes progression windows: ``bars`` per window, ``transpose`` (``none``,
     ``all``: every window in all 12 keys, ``c``: each piece moved to C major / A minor by its
-    key), ``root`` (frames also hold the chord's root), and how the corpus is read (``jobs``
+    key, ``random``: windows keep their keys, and training moves each to a random key every epoch), ``root`` (frames also hold the chord's root), and how the corpus is read (``jobs``
     processes, ``strict``, ``no_cache``; the chords are always recognised, segmentation ``chords``).
     Flat dictionaries with these names convert with :meth:`from_dict` / :meth:`to_dict`."""
 
