@@ -12,22 +12,23 @@ log-probability of each chunk's truth path given its frames is maximised by full
 for ``--iterations`` steps, with the chain's transitions (the default change probabilities per
 metrical level) fixed. The weights start from the hand-set templates and an L2 penalty
 (``--l2``) keeps them near them; rn-dev's frames are weighted so that the two sources weigh
-``--rn-weight`` : 1 (weighting rn-dev up won on its held-out half but not as a whole:
-benchmarks/README.md, issue 19 step 5). ``--hold biases`` keeps the emission's biases at those of
-a fitted model (``--hold-from``, the current emission.json by default) and fits the rest:
-each quality's bias, its note weights' mean per block (a bias times the evidence strength ``s``
-or ``1 - s``, as a frame's shares sum to 1 in each block), its bass weights' mean (a bias, as
-every frame has one bass class) and the no-chord weights; only the note and bass weights'
-pattern around their means is fitted, so weighting rn-dev up cannot move the balance between
-qualities or the no-chord score (issue 19 step 6); ``--hold bass`` also keeps the bass weights. The gradient is summed over batches of ``--batch``
-chunks, so that all 659 pop909-train songs fit in memory. No randomness beyond the seeded
-rn-dev split: the same data give the same weights. ``--scales`` then scores the recogniser with
-the new weights (and the templates), both without the key prior (``key_weight=0``; the emission
-is fitted without it), on fit pieces only: rn-dev's fit half and the first ``--check-songs``
-pop909-train songs.
+``--rn-weight`` : 1. ``--hold biases`` keeps the emission's biases at those of a fitted model
+(``--hold-from``, the current emission.json by default): each quality's bias, its note weights'
+mean per block (a bias times the evidence strength ``s`` or ``1 - s``, as a frame's shares sum to
+1 in each block), its bass weights' mean (a bias, as every frame has one bass class) and the
+no-chord weights; only the note and bass weights' pattern around their means is fitted, so
+weighting rn-dev up cannot move the balance between qualities or the no-chord score. ``--hold
+bass`` also keeps the bass weights. (Weighting rn-dev up with nothing held won on its held-out
+half but cost pop909-dev and the key prior's thin cases; held, a 2 : 1 fit on the 1 : 1 fit's
+biases and bass is emission.json since issue 19 step 6: benchmarks/README.md.) The gradient is
+summed over batches of ``--batch`` chunks, so that all 659 pop909-train songs fit in memory.
+No randomness beyond the seeded rn-dev split: the same data give the same weights. ``--scales``
+then scores the recogniser with the new weights (and the templates), both without the key prior
+(``key_weight=0``; the emission is fitted without it), on fit pieces only: rn-dev's fit half and
+the first ``--check-songs`` pop909-train songs.
 
-    python benchmarks/fit_emission.py --scales 1     # writes chordvae/chords/emission.json
-    python benchmarks/fit_emission.py --rn-weight 2 --hold biases --scales 1   # held at the file's biases
+    python benchmarks/fit_emission.py --scales 1     # the 1 : 1 fit (emission.json until step 6)
+    python benchmarks/fit_emission.py --rn-weight 2 --hold biases,bass --scales 1   # then: emission.json
 """
 from __future__ import annotations
 
