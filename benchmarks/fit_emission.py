@@ -12,15 +12,23 @@ log-probability of each chunk's truth path given its frames is maximised by full
 for ``--iterations`` steps, with the chain's transitions (the default change probabilities per
 metrical level) fixed. The weights start from the hand-set templates and an L2 penalty
 (``--l2``) keeps them near them; rn-dev's frames are weighted so that the two sources weigh
-``--rn-weight`` : 1 (weighting rn-dev up won on its held-out half but not as a whole:
-benchmarks/README.md, issue 19 step 5). The gradient is summed over batches of ``--batch``
-chunks, so that all 659 pop909-train songs fit in memory. No randomness beyond the seeded
-rn-dev split: the same data give the same weights. ``--scales`` then scores the recogniser with
-the new weights (and the templates), both without the key prior (``key_weight=0``; the emission
-is fitted without it), on fit pieces only: rn-dev's fit half and the first ``--check-songs``
-pop909-train songs.
+``--rn-weight`` : 1. ``--hold biases`` keeps the emission's biases at those of a fitted model
+(``--hold-from``, the current emission.json by default): each quality's bias, its note weights'
+mean per block (a bias times the evidence strength ``s`` or ``1 - s``, as a frame's shares sum to
+1 in each block), its bass weights' mean (a bias, as every frame has one bass class) and the
+no-chord weights; only the note and bass weights' pattern around their means is fitted, so
+weighting rn-dev up cannot move the balance between qualities or the no-chord score. ``--hold
+bass`` also keeps the bass weights. (Weighting rn-dev up with nothing held won on its held-out
+half but cost pop909-dev and the key prior's thin cases; held, a 2 : 1 fit on the 1 : 1 fit's
+biases and bass is emission.json since issue 19 step 6: benchmarks/README.md.) The gradient is
+summed over batches of ``--batch`` chunks, so that all 659 pop909-train songs fit in memory.
+No randomness beyond the seeded rn-dev split: the same data give the same weights. ``--scales``
+then scores the recogniser with the new weights (and the templates), both without the key prior
+(``key_weight=0``; the emission is fitted without it), on fit pieces only: rn-dev's fit half and
+the first ``--check-songs`` pop909-train songs.
 
-    python benchmarks/fit_emission.py --scales 1     # writes chordvae/chords/emission.json
+    python benchmarks/fit_emission.py --scales 1     # the 1 : 1 fit (emission.json until step 6)
+    python benchmarks/fit_emission.py --rn-weight 2 --hold biases,bass --scales 1   # then: emission.json
 """
 from __future__ import annotations
 
@@ -39,6 +47,7 @@ from chordvae.chords import emission, recognise as rec  # noqa: E402
 from chordvae.chords.readers import Notes, read_notes  # noqa: E402
 from chordvae.chords.recognise import RecogniserOptions, States, analysis_frames  # noqa: E402
 from chordvae.chords.vocabulary import RECOGNISED, chord_set  # noqa: E402
+from chordvae.errors import ChordVAEError  # noqa: E402
 
 
 def state_of(span, states: States) -> int:
@@ -103,6 +112,31 @@ def template_weights(options: RecogniserOptions) -> emission.EmissionModel:
     return emission.EmissionModel(RECOGNISED, notes, bass, bias, no_chord)
 
 
+#: What ``fit`` can hold at a fitted model's values: the biases, the bass weights.
+HOLDABLE = ("biases", "bass")
+
+
+def start_weights(options: RecogniserOptions, held: emission.EmissionModel | None,
+                  hold: frozenset[str]) -> emission.EmissionModel:
+    """Where the fit starts: the hand-set templates, with the parts named in ``hold`` (of
+    ``HOLDABLE``) taken from ``held``: ``biases`` the per-quality biases, the note weights' mean
+    per quality and block, the bass weights' mean per quality and the no-chord weights; ``bass``
+    the bass weights."""
+    start = template_weights(options)
+    if not hold:
+        return start
+    if held is None or held.qualities != start.qualities:
+        raise ValueError("holding weights needs a fitted model with the recogniser's qualities")
+    notes, bass, bias, no_chord = start.notes, start.bass, start.bias, start.no_chord
+    if "biases" in hold:
+        notes = notes - notes.mean(-1, keepdims=True) + held.notes.mean(-1, keepdims=True)
+        bass = bass - bass.mean(-1, keepdims=True) + held.bass.mean(-1, keepdims=True)
+        bias, no_chord = held.bias, held.no_chord
+    if "bass" in hold:
+        bass = held.bass
+    return emission.EmissionModel(start.qualities, notes, bass, bias, no_chord)
+
+
 def chunks(parts: list[tuple[np.ndarray, ...]], length: int) -> tuple[np.ndarray, ...]:
     """Pieces cut into chunks of ``length`` frames, padded: features (P, L, D) with the bass one-hot,
     labels (P, L; -1 unknown), metrical levels (P, L), valid (P, L), and the chunk's source (P,)."""
@@ -123,12 +157,14 @@ def chunks(parts: list[tuple[np.ndarray, ...]], length: int) -> tuple[np.ndarray
 
 
 def fit(parts: list[tuple[np.ndarray, ...]], rn_weight: float, options: RecogniserOptions, states: States,
-        l2: float, iterations: int, length: int, batch: int) -> emission.EmissionModel:
+        l2: float, iterations: int, length: int, batch: int, held: emission.EmissionModel | None = None,
+        hold: frozenset[str] = frozenset()) -> emission.EmissionModel:
     """Fit the emission inside the recogniser's chain (a linear-chain CRF): maximise the weighted
     log-probability of each chunk's truth path given its frames, with the chain's transitions
     (stay 1 - p, move to each other state p / (S - 1), p = ``options.change_prob`` by metrical
     level) fixed; frames without truth may be in any state. The gradient is summed over batches
-    of ``batch`` chunks (the same gradient in bounded memory)."""
+    of ``batch`` chunks (the same gradient in bounded memory). The parts named in ``hold``
+    (``start_weights``) stay at ``held``'s values: their gradient is projected out."""
     import torch
 
     x, label, level, valid, is_pop = chunks(parts, length)
@@ -149,10 +185,11 @@ def fit(parts: list[tuple[np.ndarray, ...]], rn_weight: float, options: Recognis
     move = torch.tensor(log_p - np.log(n_states - 1), dtype=torch.float32)[:, :, None]
     valid_t = torch.tensor(valid)[:, :, None]
     w_t = torch.tensor(weight / (weight * frames).sum(), dtype=torch.float32)
-    start = template_weights(options)
+    start, template = start_weights(options, held, hold), template_weights(options)
     notes, bass, bias, no_chord = params = [torch.tensor(w, dtype=torch.float32, requires_grad=True)
                                             for w in (start.notes, start.bass, start.bias, start.no_chord)]
-    origin = [p.detach().clone() for p in params]
+    origin = [torch.tensor(w, dtype=torch.float32) for w in (template.notes, template.bass, template.bias,
+                                                             template.no_chord)]
     blocks = emission.BLOCKS
 
     def scores(part: slice) -> torch.Tensor:
@@ -186,6 +223,13 @@ def fit(parts: list[tuple[np.ndarray, ...]], rn_weight: float, options: Recognis
             nll = nll + term.detach()
         penalty = l2 * sum((p - p0).pow(2).sum() for p, p0 in zip(params, origin))
         penalty.backward()
+        if "biases" in hold:   # the fit moves only the weights' pattern around each mean
+            notes.grad -= notes.grad.mean(-1, keepdim=True)
+            bass.grad -= bass.grad.mean(-1, keepdim=True)
+            bias.grad.zero_()
+            no_chord.grad.zero_()
+        if "bass" in hold:
+            bass.grad.zero_()
         return nll + penalty.detach()
 
     if iterations > 0:
@@ -212,6 +256,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=SHARED)
     parser.add_argument("--rn-weight", type=float, default=1.0, help="rn-dev frames' total weight / pop909-train's")
+    parser.add_argument("--hold", default="", help=f"comma-separated, of {', '.join(HOLDABLE)}: weights kept at "
+                                                   "--hold-from's values (the module docstring)")
+    parser.add_argument("--hold-from", type=Path, default=emission.MODEL_FILE,
+                        help="the fitted model whose held weights are kept (read before the fit is written)")
     parser.add_argument("--l2", type=float, default=1e-3,
                         help="L2 penalty on the weights' distance from the hand-set templates they start from")
     parser.add_argument("--iterations", type=int, default=60)
@@ -222,6 +270,13 @@ def main() -> None:
     parser.add_argument("--scales", default="", help="comma-separated emission scales to try on the fit pieces")
     parser.add_argument("--check-songs", type=int, default=60)
     args = parser.parse_args()
+    hold = frozenset(h for h in args.hold.split(",") if h)
+    if not hold <= set(HOLDABLE):
+        parser.error(f"--hold takes {', '.join(HOLDABLE)}, not {', '.join(sorted(hold - set(HOLDABLE)))}")
+    try:
+        held = emission.load_model(args.hold_from) if hold else None
+    except ChordVAEError as e:
+        parser.error(str(e))
     import torch
 
     torch.set_num_threads(1)
@@ -233,10 +288,11 @@ def main() -> None:
               + rn_dev_part(load_rn_dev(args.data / "rn-dev"), "fit")]
     print(f"read {len(pieces)} pieces in {time.perf_counter() - start:.0f} s", flush=True)
     parts = [examples(p, notes, options, states) for p, notes in pieces]
-    model = fit(parts, args.rn_weight, options, states, args.l2, args.iterations, args.chunk, args.batch)
+    model = fit(parts, args.rn_weight, options, states, args.l2, args.iterations, args.chunk, args.batch, held, hold)
     from chordvae.fileio import write_json
 
     write_json(emission.MODEL_FILE, model.to_json())
+    emission.load_model.cache_clear()   # the scores below read the new file
     print(f"wrote {emission.MODEL_FILE} ({time.perf_counter() - start:.0f} s)", flush=True)
     if args.scales:
         check = [(p, n) for p, n in pieces if p.group != "pop"] + [(p, n) for p, n in pieces if p.group == "pop"][:args.check_songs]

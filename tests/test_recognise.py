@@ -272,13 +272,10 @@ def test_the_learned_emission_at_the_templates_weights_scores_as_the_templates()
     assert np.allclose(learned, _emission(profile, bass, length, states, options))
 
 
-def test_the_emission_fit_in_batches_of_chunks_fits_the_same_weights(capsys):
-    # fit_emission.py sums the gradient over batches of chunks to bound memory: the same fit
-    from benchmarks.fit_emission import fit
+def _fit_parts(states) -> list[tuple]:
+    """Random frames for fit_emission.fit: three pieces (two pop, one rn-dev), labels held for 8 frames."""
     from chordvae.chords import emission
-    from chordvae.chords.recognise import RecogniserOptions, States
 
-    options, states = RecogniserOptions(), States.vocabulary()
     rng = np.random.default_rng(1)
 
     def part(frames: int, is_pop: bool) -> tuple:
@@ -287,13 +284,46 @@ def test_the_emission_fit_in_batches_of_chunks_fits_the_same_weights(capsys):
         return (rng.random((frames, emission.BLOCKS * 12)), rng.integers(0, emission.BASS_CLASSES, frames),
                 label, rng.integers(0, 4, frames), is_pop)
 
-    parts = [part(64, True), part(48, False), part(32, True)]
+    return [part(64, True), part(48, False), part(32, True)]
+
+
+def test_the_emission_fit_in_batches_of_chunks_fits_the_same_weights(capsys):
+    # fit_emission.py sums the gradient over batches of chunks to bound memory: the same fit
+    from benchmarks.fit_emission import fit
+    from chordvae.chords.recognise import RecogniserOptions, States
+
+    options, states = RecogniserOptions(), States.vocabulary()
+    parts = _fit_parts(states)
     whole, batched = (fit(parts, 2.0, options, states, 1e-3, 2, 16, batch=batch) for batch in (64, 2))
     capsys.readouterr()
     for a, b in zip((whole.notes, whole.bass, whole.bias, whole.no_chord),
                     (batched.notes, batched.bass, batched.bias, batched.no_chord)):
         assert np.allclose(a, b, atol=1e-4)
     assert not np.allclose(whole.notes, fit(parts, 2.0, options, states, 1e-3, 0, 16, batch=64).notes, atol=1e-4)
+
+
+def test_the_emission_fit_can_hold_the_biases_of_a_fitted_model(capsys):
+    # --hold biases: rn-dev weighted up moves only the weights' pattern, never the balance between
+    # qualities (each quality's bias and mean note and bass weights) or the no-chord score
+    from benchmarks.fit_emission import fit, template_weights
+    from chordvae.chords.emission import load_model
+    from chordvae.chords.recognise import RecogniserOptions, States
+
+    options, states = RecogniserOptions(), States.vocabulary()
+    parts, held = _fit_parts(states), load_model()
+    model = fit(parts, 2.0, options, states, 1e-3, 3, 16, 64, held, frozenset({"biases"}))
+    capsys.readouterr()
+    assert np.allclose(model.bias, held.bias) and np.allclose(model.no_chord, held.no_chord)
+    assert np.allclose(model.notes.mean(-1), held.notes.mean(-1), atol=1e-4)
+    assert np.allclose(model.bass.mean(-1), held.bass.mean(-1), atol=1e-4)
+    template = template_weights(options)
+    pattern = model.notes - model.notes.mean(-1, keepdims=True)
+    assert not np.allclose(pattern, template.notes - template.notes.mean(-1, keepdims=True), atol=1e-3)
+    assert not np.allclose(model.bass, held.bass, atol=1e-3)
+    with_bass = fit(parts, 2.0, options, states, 1e-3, 3, 16, 64, held, frozenset({"biases", "bass"}))
+    capsys.readouterr()
+    assert np.array_equal(with_bass.bass, held.bass.astype(np.float32))
+    assert np.allclose(with_bass.bias, held.bias)
 
 
 def test_the_learned_emission_names_its_weights_in_the_cache_key():
