@@ -115,9 +115,9 @@ def vector_options(f):
         click.option("--features", type=click.Choice(["pitch-class", "pitch-class+bass"]), default=None,
                      help="chords: 12 pitch classes, or those plus a 12-dim one-hot bass"),
         click.option("--transpose", type=click.Choice(["none", "all", "c", "random"]), default=None,
-                     help="chords and progressions: keep keys, augment with all 12 transpositions, move each "
-                          "piece to C major / A minor, or train on each event in a random key every epoch "
-                          "(held-out events keep their keys)"),
+                     help="keep keys, augment with all 12 transpositions, move each piece to C major / "
+                          "A minor, or train on each event in a random key every epoch, held-out events "
+                          "keeping theirs (default: chords none, progressions random)"),
         click.option("--pitch-set", type=click.Choice(["chord", "sounding"]), default=None,
                      help="chords: vectors from each recognised chord's set (chord, the default) or from the "
                           "pitch classes that sounded"),
@@ -132,8 +132,9 @@ def _chord_opts(kw: dict[str, Any]):
 
 
 def _progression_options(chords: Any, bars: int | None) -> dict[str, Any]:
-    """The progression dataset's options from the chord options it takes and ``--bars``."""
-    return {"bars": bars, "transpose": chords.transpose, "jobs": chords.jobs, "strict": chords.strict,
+    """The progression dataset's options from the chord options it takes and ``--bars`` (an
+    option not given keeps the progression default: ``--transpose`` is ``random`` there)."""
+    return {"bars": bars, "transpose": chords.transpose if _given(("transpose",)) else None, "jobs": chords.jobs, "strict": chords.strict,
             "no_cache": chords.no_cache}
 
 
@@ -180,7 +181,7 @@ PROGRESSION_CHORD_OPTIONS = ("transpose", "jobs", "strict", "no_cache")
 @click.option("--epochs", type=click.IntRange(1), default=None,
               help="at most this many epochs (with --resume: up to this many in all); "
                    "default: the dataset's (MNIST 30, chords 1000, progressions 19 or, on a small "
-                   "corpus, as many as make 2,000 updates)")
+                   "corpus, as many as make 8,000 updates)")
 @click.option("--patience", type=click.IntRange(0), default=None,
               help="stop after this many epochs without a better validation loss, keeping the best "
                    "weights; 0 runs every epoch (default: the dataset's; chords 100, MNIST 0)")

@@ -97,14 +97,15 @@ class Progressions(DatasetAdapter):
     #: before it a mixture of 64 Gaussians; word dropout 0.5; free bits of 1.5 nats per dimension
     #: and beat for 16 epochs, so that each beat's chord is read from its z_t; then 3 epochs fit
     #: the prior alone to the codes (the posterior and the decoder frozen), and the run keeps the
-    #: last, refitted epoch; a small corpus trains for more epochs, at least 2,000 updates (the
-    #: learning curve's budget; 19 epochs on pop909-train are 7,350); a decoder GRU of 192, the
-    #: posterior's hidden layer 64 (the explorer page stays small)
+    #: last, refitted epoch; every training window in a random key each epoch (``transpose
+    #: random``, the options' default), and a small corpus trains for more epochs, at least 8,000
+    #: updates (as 19 epochs on pop909-train make); a decoder GRU of 192, the posterior's hidden
+    #: layer 64 (the explorer page stays small)
     default_model: ClassVar[SequenceConfig] = SequenceConfig(encoder_hidden=64, decoder_hidden=192, made_hidden=64,
                                                              input_dropout=0.5, prior_components=64,
                                                              latent_per="frame")
     default_training: ClassVar[TrainConfig] = TrainConfig(
-        epochs=19, min_steps=2000, batch_size=128, learning_rate=3e-3, free_bits=1.5, refit_epochs=3)
+        epochs=19, min_steps=8000, batch_size=128, learning_rate=3e-3, free_bits=1.5, refit_epochs=3)
 
     def load(self, sources: list[str], options: ProgressionOptions | Mapping[str, Any], seed: int,
              run_dir: Path | None = None) -> ProgressionData:

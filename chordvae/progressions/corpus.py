@@ -21,14 +21,15 @@ from .frames import FrameLayout, beat_frames
 
 @dataclass(frozen=True)
 class ProgressionOptions:
-    """How a corpus becomes progression windows: ``bars`` per window, ``transpose`` (``none``,
-    ``all``: every window in all 12 keys, ``c``: each piece moved to C major / A minor by its
-    key, ``random``: windows keep their keys, and training moves each to a random key every epoch), ``root`` (frames also hold the chord's root), and how the corpus is read (``jobs``
+    """How a corpus becomes progression windows: ``bars`` per window, ``transpose`` (``random``,
+    the default: windows keep their keys, and training moves each to a random key every epoch;
+    ``none``; ``all``: every window in all 12 keys; ``c``: each piece moved to C major / A minor
+    by its key), ``root`` (frames also hold the chord's root), and how the corpus is read (``jobs``
     processes, ``strict``, ``no_cache``; the chords are always recognised, segmentation ``chords``).
     Flat dictionaries with these names convert with :meth:`from_dict` / :meth:`to_dict`."""
 
     bars: int = 4
-    transpose: str = TRANSPOSE[0]
+    transpose: str = "random"
     root: bool = False
     jobs: int | None = None
     strict: bool = False
