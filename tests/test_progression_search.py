@@ -342,3 +342,13 @@ def test_a_run_on_pieces_moved_to_c_encodes_windows_moved_and_names_them_as_writ
     query = encode_windows(run.model, moved, points.windows.mask[i:i + 1])
     (match,) = nearest(points, query, [0], 1)
     assert match.distance < 1e-5 and match.info.bars == "5-8" and match.shift == (-shift) % 12
+
+
+def test_a_query_is_tried_in_every_key_for_runs_trained_in_every_key():
+    from chordvae.progressions.corpus import ProgressionOptions
+    from chordvae.progressions.search import query_shifts
+
+    assert query_shifts(ProgressionOptions()) == list(range(12))              # the default: random keys
+    assert query_shifts(ProgressionOptions(transpose="all")) == list(range(12))
+    assert query_shifts(ProgressionOptions(transpose="none")) == [0]
+    assert query_shifts(ProgressionOptions(transpose="c")) == [0]

@@ -110,8 +110,9 @@ def window_points(model: VAE, corpus: ProgressionCorpus, options: ProgressionOpt
 
 
 def query_shifts(options: ProgressionOptions) -> list[int]:
-    """The transpositions a query is tried in: all 12 for a run trained on all of them, else none."""
-    return list(range(12)) if options.transpose == "all" else [0]
+    """The transpositions a query is tried in: all 12 for a run trained in every key (``all``,
+    ``random``), else none."""
+    return list(range(12)) if options.transpose in ("all", "random") else [0]
 
 
 def nearest(points: WindowPoints, queries: torch.Tensor, shifts: Sequence[int], n: int) -> list[Match]:

@@ -542,7 +542,7 @@ function transposeFrames(frames, k) {
 function search(text) {
   const { frames, mask } = parseProgression(text);
   const mu = encodeWindow(frames, mask);
-  const shifts = DATA.run.transpose === "all" ? [...Array(12).keys()] : [0];
+  const shifts = ["all", "random"].includes(DATA.run.transpose) ? [...Array(12).keys()] : [0];
   const queries = shifts.map(k => (k ? encodeWindow(transposeFrames(frames, k), mask) : mu));
   const bars = Math.ceil((mask.lastIndexOf(true) + 1) / BPB);
   state.found = { text, mu, uv: project(mu), bars, near: nearest(queries, 10, bars) };
