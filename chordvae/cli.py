@@ -180,7 +180,7 @@ PROGRESSION_CHORD_OPTIONS = ("transpose", "jobs", "strict", "no_cache")
 @click.option("--hidden", default=None, help="mlp hidden sizes, e.g. 400 or 256,128")
 @click.option("--epochs", type=click.IntRange(1), default=None,
               help="at most this many epochs (with --resume: up to this many in all); "
-                   "default: the dataset's (MNIST 30, chords 1000, progressions 19 or, on a small "
+                   "default: the dataset's (MNIST 30, chords 1000, progressions 19 or, on a smaller "
                    "corpus, as many as make 8,000 updates)")
 @click.option("--patience", type=click.IntRange(0), default=None,
               help="stop after this many epochs without a better validation loss, keeping the best "

@@ -95,11 +95,11 @@ class Progressions(DatasetAdapter):
     #: chosen on pop909-train's held-out pieces (benchmarks/README.md, "A latent per beat"): a
     #: latent of 2 dimensions per beat (32 per window of 16 beats), its prior given the beats
     #: before it a mixture of 64 Gaussians; word dropout 0.5; free bits of 1.5 nats per dimension
-    #: and beat for 16 epochs, so that each beat's chord is read from its z_t; then 3 epochs fit
+    #: and beat until the last 3 epochs, so that each beat's chord is read from its z_t; those fit
     #: the prior alone to the codes (the posterior and the decoder frozen), and the run keeps the
     #: last, refitted epoch; every training window in a random key each epoch (``transpose
-    #: random``, the options' default), and a small corpus trains for more epochs, at least 8,000
-    #: updates (as 19 epochs on pop909-train make); a decoder GRU of 192, the posterior's hidden
+    #: random``, the options' default), for 19 epochs or, on a smaller corpus, as many as make 8,000
+    #: updates (pop909-train: 21, the chorales: 167); a decoder GRU of 192, the posterior's hidden
     #: layer 64 (the explorer page stays small)
     default_model: ClassVar[SequenceConfig] = SequenceConfig(encoder_hidden=64, decoder_hidden=192, made_hidden=64,
                                                              input_dropout=0.5, prior_components=64,
