@@ -94,18 +94,18 @@ class Progressions(DatasetAdapter):
     default_grid: ClassVar[int] = 4
     #: chosen on pop909-train's held-out pieces (benchmarks/README.md, "A latent per beat"): a
     #: latent of 2 dimensions per beat (32 per window of 16 beats), its prior given the beats
-    #: before it a mixture of 64 Gaussians; word dropout 0.5; free bits of 1.5 nats per dimension
+    #: before it a mixture of 64 Gaussians; word dropout 0.5; free bits of 1.75 nats per dimension
     #: and beat until the last 3 epochs, so that each beat's chord is read from its z_t; those fit
     #: the prior alone to the codes (the posterior and the decoder frozen), and the run keeps the
     #: last, refitted epoch; every training window in a random key each epoch (``transpose
     #: random``, the options' default), for 19 epochs or, on a smaller corpus, as many as make 8,000
-    #: updates (pop909-train: 21, the chorales: 167); a decoder GRU of 192, the posterior's hidden
+    #: updates (pop909-train: 21, the chorales: 164); a decoder GRU of 192, the posterior's hidden
     #: layer 64 (the explorer page stays small)
     default_model: ClassVar[SequenceConfig] = SequenceConfig(encoder_hidden=64, decoder_hidden=192, made_hidden=64,
                                                              input_dropout=0.5, prior_components=64,
                                                              latent_per="frame")
     default_training: ClassVar[TrainConfig] = TrainConfig(
-        epochs=19, min_steps=8000, batch_size=128, learning_rate=3e-3, free_bits=1.5, refit_epochs=3)
+        epochs=19, min_steps=8000, batch_size=128, learning_rate=3e-3, free_bits=1.75, refit_epochs=3)
 
     def load(self, sources: list[str], options: ProgressionOptions | Mapping[str, Any], seed: int,
              run_dir: Path | None = None) -> ProgressionData:
