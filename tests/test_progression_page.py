@@ -31,12 +31,14 @@ from tests.helpers import chromium, page_data, wait_for_download
 POP = Path(__file__).resolve().parents[1] / "data" / "midi" / "pop"
 
 
-@pytest.fixture(scope="module", params=[("frame", 2), ("window", 4)], ids=["latent-per-beat", "latent-per-window"])
+@pytest.fixture(scope="module", params=[("frame", 2, "random"), ("window", 4, "none")],
+                ids=["latent-per-beat", "latent-per-window"])
 def prog_run(request, tmp_path_factory) -> Path:
     """A small progression run (the bundled pop songs in two folders, 4-bar windows, 10 epochs: it
     decodes chords that change within a window) with its page: the default latent per beat (2
-    dimensions each), or one latent of 4 dimensions per window."""
-    latent_per, latent_dim = request.param
+    dimensions each, trained in random keys, the default), or one latent of 4 dimensions per window
+    (in the keys as they are: 10 epochs in random keys leave it one chord per window)."""
+    latent_per, latent_dim, transpose = request.param
     root = tmp_path_factory.mktemp("progpage")
     corpora = [root / "first", root / "second"]
     for k, path in enumerate(sorted(POP.glob("*.mid"))):
@@ -47,7 +49,7 @@ def prog_run(request, tmp_path_factory) -> Path:
         mp.setattr(Progressions, "default_model", replace(Progressions.default_model, latent_per=latent_per))
         runner = CliRunner()
         result = runner.invoke(main, ["train", "--dataset", "progressions", *map(str, corpora), "--bars", "4",
-                                      "--latent-dim", str(latent_dim), "--hidden", "32,64", "--epochs", "10", "--lr", "3e-3",
+                                      "--transpose", transpose, "--latent-dim", str(latent_dim), "--hidden", "32,64", "--epochs", "10", "--lr", "3e-3",
                                       "--batch-size", "16", "--jobs", "1", "--threads", "1", "--out", str(root / "run"), "-q"])
         assert result.exit_code == 0, result.output
         result = runner.invoke(main, ["explore", str(root / "run"), "-q"])
