@@ -65,13 +65,13 @@ def song(path, figures):
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """The corpus and a tiny run on all 12 transpositions of it (windows of 4 bars, the default
-    latent per beat with 4 dimensions, 20 epochs)."""
+    latent per beat with 4 dimensions, 30 epochs)."""
     folder = tmp_path_factory.mktemp("corpus")
     for name, figures in PIECES.items():
         song(folder / f"{name}.mid", figures)
     run = tmp_path_factory.mktemp("runs") / "run"
     out = CliRunner().invoke(main, ["train", "--dataset", "progressions", str(folder), "--transpose", "all",
-                                    "--epochs", "20", "--hidden", "32,32", "--latent-dim", "4", "--batch-size", "64",
+                                    "--epochs", "30", "--hidden", "32,32", "--latent-dim", "4", "--batch-size", "64",
                                     "--lr", "5e-3", "--threads", "1", "--quiet",
                                     "--out", str(run)])
     assert out.exit_code == 0, out.output

@@ -107,7 +107,7 @@ def test_a_small_training_set_trains_for_the_minimum_updates_unless_epochs_are_g
                      progress=False, log=lambda s: None)
     assert run.training.epochs == 12 and len(run.metrics) == 12
     assert json.loads((tmp_path / "r" / "config.json").read_text())["training"]["epochs"] == 12
-    assert runs.training_config("progressions").min_steps == 2000
+    assert runs.training_config("progressions").min_steps == 8000
     assert runs.training_config("progressions", epochs=5).min_steps == 0
     assert runs.training_config("progressions", epochs=5, min_steps=10).min_steps == 10
 
