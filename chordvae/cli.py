@@ -134,8 +134,8 @@ def _chord_opts(kw: dict[str, Any]):
 def _progression_options(chords: Any, bars: int | None) -> dict[str, Any]:
     """The progression dataset's options from the chord options it takes and ``--bars`` (an
     option not given keeps the progression default: ``--transpose`` is ``random`` there)."""
-    return {"bars": bars, "transpose": chords.transpose if _given(("transpose",)) else None, "jobs": chords.jobs, "strict": chords.strict,
-            "no_cache": chords.no_cache}
+    return {"bars": bars, "transpose": chords.transpose if _given(("transpose",)) else None,
+            "jobs": chords.jobs, "strict": chords.strict, "no_cache": chords.no_cache}
 
 
 def quiet_option(f):

@@ -162,8 +162,9 @@ def channels_last(events: Events) -> bool:
 def train_epoch(state: TrainState, train: Events, config: TrainConfig, progress: bool = True,
                 augment: Augment | None = None) -> dict[str, Any]:
     """One pass over ``train`` in a new shuffled order (``state.batch_order``), one optimiser step
-    per batch, each batch changed by ``augment`` first when given (drawing from ``state.batch_order``): the epoch's ``beta``, ``learning_rate``, ``seconds`` and ``train`` losses per example
-    (the loss with the full ``beta``). A NaN or infinite loss raises :class:`TrainingDiverged`."""
+    per batch, each batch changed by ``augment`` first when given (drawing from
+    ``state.batch_order``): the epoch's ``beta``, ``learning_rate``, ``seconds`` and ``train``
+    losses per example (the loss with the full ``beta``). A NaN or infinite loss raises :class:`TrainingDiverged`."""
     epoch = state.epoch + 1
     beta = config.beta_at(epoch)
     model = state.model
@@ -345,8 +346,8 @@ def fit(model: VAE, train: Events, validation: Events, config: TrainConfig,
 
     ``callbacks`` default to early stopping and the learning-rate schedule, nothing on disk
     (:func:`run_directory` adds the run directory's files). ``augment`` changes every training
-    batch at random (:data:`chordvae.batch.Augment`; validation is never changed). With early stopping keeping weights
-    the model ends with the best epoch's. A NaN or infinite loss raises :class:`TrainingDiverged`
+    batch at random (:data:`chordvae.batch.Augment`; validation is never changed). With early
+    stopping keeping weights the model ends with the best epoch's. A NaN or infinite loss raises :class:`TrainingDiverged`
     (whatever was written stays as it was). Returns the final state, the epochs' records in
     ``history``; the model ends on the CPU.
     """

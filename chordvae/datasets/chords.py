@@ -9,6 +9,7 @@ from typing import Any, ClassVar, Mapping
 import numpy as np
 import torch
 
+from ..batch import Augment
 from ..chords.analysis import circle_of_fifths, neighbourhood_overlap
 from ..chords.corpus import Corpus, file_digest
 from ..chords.names import mask_labels, name_chord
@@ -28,7 +29,6 @@ from ..pictures import chords as pictures
 from ..plane import LatentPlane, plane_agreement, posterior_means
 from ..plots import save_figure
 from ..vae import VAE
-from ..batch import Augment
 from .base import Data, DatasetAdapter, Pieces
 from .seen import split_parts
 
