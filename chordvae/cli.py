@@ -632,8 +632,9 @@ def _counts(text: str) -> tuple[int, ...]:
               help="models per size, each on its own draw of training pieces")
 @click.option("--held-out", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.1,
               show_default=True, help="fraction of the pieces held out for scoring (the same throughout)")
-@click.option("--steps", type=click.IntRange(1), default=2000, show_default=True,
-              help="at least this many optimiser updates per model, however small its data")
+@click.option("--steps", type=click.IntRange(1), default=None,
+              help="at least this many optimiser updates per model, however small its data (default: "
+                   "the dataset's minimum, at least 2,000: progressions 8,000)")
 @click.option("--epochs", type=click.IntRange(1), default=30, show_default=True,
               help="at least this many passes over each model's training data")
 @click.option("--iw-samples", type=click.IntRange(1), default=1000, show_default=True,
@@ -654,7 +655,7 @@ def _counts(text: str) -> tuple[int, ...]:
               help="folder for curve.json and curve.png (default runs/curve-<date>-<time>)")
 @quiet_option
 def curve(dataset: str, paths: tuple[str, ...], bars: int | None, pieces: str, repeats: int, held_out: float,
-          steps: int, epochs: int, iw_samples: int, latent_dim: int | None, hidden: str | None, beta: float | None,
+          steps: int | None, epochs: int, iw_samples: int, latent_dim: int | None, hidden: str | None, beta: float | None,
           batch_size: int | None, learning_rate: float | None, seed: int, threads: int | None, out: str | None,
           quiet: bool, **kw: Any) -> None:
     """Learning curve: train on growing numbers of pieces of PATHS, score the same held-out pieces."""

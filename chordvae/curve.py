@@ -38,26 +38,33 @@ from .sequence import build_any, frames_of
 #: the baselines of a curve over single events (chords), and over sequences
 BASELINES = ("independent Bernoulli", "empirical sets")
 SEQUENCE_BASELINES = ("independent Bernoulli", "n-gram")
+#: the least number of updates of a curve's model when neither the curve nor the dataset asks more
+MIN_STEPS = 2000
 
 
 @dataclass(frozen=True)
 class CurveConfig:
     """``pieces``: training-set sizes in pieces (0 = every training piece); ``repeats`` per size;
     ``held_out``: fraction of the pieces scored (at least one); each model trains for
-    max(``epochs``, ``steps`` / batches per epoch) epochs; ``iw_samples``: K of the IWAE bound."""
+    max(``epochs``, ``steps`` / batches per epoch) epochs (``steps`` None: the dataset's own
+    minimum of updates, at least :data:`MIN_STEPS`); ``iw_samples``: K of the IWAE bound."""
 
     pieces: tuple[int, ...]
     repeats: int = 3
     held_out: float = 0.1
-    steps: int = 2000
+    steps: int | None = None
     epochs: int = 30
     iw_samples: int = 1000
     seed: int = 0
 
+    def updates(self, train: TrainConfig) -> int:
+        """The least number of optimiser updates a model trains for (see ``steps``)."""
+        return self.steps if self.steps is not None else max(train.min_steps, MIN_STEPS)
+
     def validate(self) -> None:
         if not self.pieces or any(n < 0 for n in self.pieces):
             raise ChordVAEError("give piece counts as positive whole numbers (or all), e.g. 5,10,20,all")
-        if self.repeats < 1 or self.steps < 1 or self.epochs < 1 or self.iw_samples < 1:
+        if self.repeats < 1 or (self.steps or 1) < 1 or self.epochs < 1 or self.iw_samples < 1:
             raise ChordVAEError("repeats, steps, epochs and importance samples must be at least 1")
         if not 0 < self.held_out < 1:
             raise ChordVAEError("the held-out fraction must be between 0 and 1")
@@ -85,7 +92,8 @@ def learning_curve(pieces: Pieces, config: CurveConfig, model_config: Any, train
     piece = pieces.piece.numpy()
     x_held = pieces.events[torch.from_numpy(np.isin(piece, held))]
     log(f"held out {n_held} of {pieces.n_pieces} pieces ({_count(x_held)} events); "
-        f"training on {', '.join(map(str, counts))} of the other {len(pool)}, {config.repeats} repeat(s)")
+        f"training on {', '.join(map(str, counts))} of the other {len(pool)}, {config.repeats} repeat(s), "
+        f"each model for at least {config.updates(train)} updates and {config.epochs} epochs")
     points = []
     for r in range(config.repeats):
         shuffled = np.random.default_rng(config.seed + 1 + r).permutation(pool)
@@ -98,7 +106,8 @@ def learning_curve(pieces: Pieces, config: CurveConfig, model_config: Any, train
                 + "".join(f", {k} {v:.3f}" for k, v in point["figures"].items()))
     return {"pieces": counts, "held_out": {"pieces": n_held, "events": _count(x_held)},
             "baselines": list(SEQUENCE_BASELINES if isinstance(x_held, Masked) else BASELINES),
-            "training_pieces": len(pool), "config": asdict(config), "training": train.to_dict(),
+            "training_pieces": len(pool), "config": asdict(config), "updates": config.updates(train),
+            "training": train.to_dict(),
             "model": model_config.to_dict(), "points": points, "summary": summarise(points)}
 
 
@@ -111,7 +120,7 @@ def _train_and_score(x_train: Events, x_held: Events, model_config: Any, train: 
                      seed: int, metrics: Callable | None, groups: torch.Tensor,
                      augment: Augment | None = None) -> dict[str, Any]:
     """Train one model on ``x_train`` (of pieces ``groups``) and score ``x_held`` (nats per event)."""
-    settings = replace(train, epochs=config.epochs, min_steps=config.steps, seed=seed).scaled_to(len(x_train))
+    settings = replace(train, epochs=config.epochs, min_steps=config.updates(train), seed=seed).scaled_to(len(x_train))
     with torch_settings(seed=seed):   # the caller's threads and random state come back afterwards
         model = build_any(model_config.to_dict())
         torch.set_num_threads(training_threads(model, x_train[:1], train.batch_size, train.threads))

@@ -203,6 +203,19 @@ def test_corpora_lists_the_bundled_samples_and_music21_composers():
     assert result.exit_code == 1 and "no readable files by 'nobody-at-all'" in result.output
 
 
+def test_a_curve_trains_its_models_as_long_as_the_dataset_asks_unless_told():
+    """Without ``--steps`` a curve's model makes at least the dataset's minimum of updates
+    (progressions 8,000), and never fewer than 2,000; ``--steps`` overrides both."""
+    from chordvae.curve import CurveConfig
+    from chordvae.runs import training_config
+
+    progressions, chords = training_config("progressions"), training_config("chords")
+    assert progressions.min_steps == 8000 and chords.min_steps == 0
+    assert CurveConfig((5,)).updates(progressions) == 8000
+    assert CurveConfig((5,)).updates(chords) == 2000
+    assert CurveConfig((5,), steps=10).updates(progressions) == 10
+
+
 def test_curve_writes_the_requested_piece_counts(two_genres, tmp_path):
     result = CliRunner().invoke(main, ["curve", "--dataset", "chords", str(two_genres / "major"), "--pieces", "1,2,all",
                                        "--repeats", "2", "--held-out", "0.2", "--steps", "10", "--iw-samples", "5",
@@ -217,7 +230,7 @@ def test_curve_writes_the_requested_piece_counts(two_genres, tmp_path):
     assert (tmp_path / "c" / "curve.png").stat().st_size > 0
     # the models are the ones `chordvae train` makes, on a fixed budget (nothing watches the held-out pieces)
     assert curve["model"]["latent_dim"] == 4 and curve["training"]["beta"] == 0.5
-    assert curve["training"]["patience"] == 0 and curve["training"]["lr_patience"] == 0
+    assert curve["training"]["patience"] == 0 and curve["training"]["lr_patience"] == 0 and curve["updates"] == 10
     result = CliRunner().invoke(main, ["curve", "--dataset", "chords", str(two_genres / "major"), "--pieces", "9",
                                        "--jobs", "1", "-o", str(tmp_path / "d")])
     assert result.exit_code == 1 and "more than the 5 training pieces" in result.output
