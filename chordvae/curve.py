@@ -38,6 +38,8 @@ from .sequence import build_any, frames_of
 #: the baselines of a curve over single events (chords), and over sequences
 BASELINES = ("independent Bernoulli", "empirical sets")
 SEQUENCE_BASELINES = ("independent Bernoulli", "n-gram")
+#: the NLL axis's ticks when it is logarithmic (nats)
+LOG_TICKS = (0.5, 1, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10, 12, 15, 20, 30, 50, 100)
 #: the least number of updates of a curve's model when neither the curve nor the dataset asks more
 MIN_STEPS = 2000
 
@@ -176,9 +178,10 @@ def within_message(result: dict[str, Any], tolerance: float = 0.1) -> str:
     return f"the VAE comes within {tolerance:g} nats of its NLL on {counts[-1]} pieces from {needed} pieces on"
 
 
-def plot_curve(result: dict[str, Any], path: Path, title: str = "") -> None:
-    """``curve.png``: held-out NLL (with the baselines) and the figures (e.g. exact set rate)
-    against training pieces (top) and training chords (bottom); bands span the repeats."""
+def curve_figure(result: dict[str, Any], title: str = "") -> Figure:
+    """``curve.png``'s figure: held-out NLL (with the baselines; on a log axis when the largest is
+    over 3 times the smallest) and the figures (e.g. exact set rate) against training pieces (top)
+    and training chords (bottom); bands span the repeats."""
     summary = sorted(result["summary"], key=lambda s: s["pieces"])
     baselines = result.get("baselines", BASELINES)
     figures = [k for k in summary[0] if k not in ("pieces", "chords", "nll", *baselines)]
@@ -198,13 +201,20 @@ def plot_curve(result: dict[str, Any], path: Path, title: str = "") -> None:
             ax.set_xscale("log")
             ax.set_xticks(x, [_tick(v) for v in x])
             ax.minorticks_off()
+            values = [s[k][m] for s in summary for k in keys for m in ("min", "max")]
+            if ylabel == "nll" and min(values) > 0 and max(values) > 3 * min(values):
+                ax.set_yscale("log")                # a far baseline would squash the others
+                ax.minorticks_off()
+                ticks = [t for t in LOG_TICKS if min(values) / 1.2 <= t <= max(values) * 1.2]
+                ax.set_yticks(ticks, [f"{t:g}" for t in ticks])
             ax.set_xlabel(f"training {'frames' if xkey == 'chords' and unit == 'frame' else xkey}")
-            ax.set_ylabel(f"held-out NLL (nats per {unit})" if ylabel == "nll" else ylabel.replace("_", " "))
+            ax.set_ylabel(f"held-out NLL (nats per {unit}{', log scale' if ax.get_yscale() == 'log' else ''})"
+                          if ylabel == "nll" else ylabel.replace("_", " "))
             ax.legend(fontsize=8)
     held = result["held_out"]
     fig.suptitle(textwrap.fill(f"{title}learning curve: {held['pieces']} held-out pieces ({held['events']} events); "
                                f"bands: min–max over {result['config']['repeats']} repeat(s)", 70 * (1 + len(figures))))
-    save_figure(fig, path)
+    return fig
 
 
 def _tick(value: float) -> str:
@@ -239,5 +249,5 @@ def run_curve(dataset: str, sources: Sequence[str], options: Any, config: CurveC
                                 adapter.augmentation(options))
     result.update({"dataset": dataset, "sources": list(sources), "pieces_within_0.1_nats": pieces_needed(result)})
     write_json(out / "curve.json", result)
-    plot_curve(result, out / "curve.png", title=f"{' '.join(sources) or dataset}: ")
+    save_figure(curve_figure(result, title=f"{' '.join(sources) or dataset}: "), out / "curve.png")
     return result

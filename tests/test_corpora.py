@@ -216,6 +216,25 @@ def test_a_curve_trains_its_models_as_long_as_the_dataset_asks_unless_told():
     assert CurveConfig((5,), steps=10).updates(progressions) == 10
 
 
+def test_a_curve_far_above_the_others_puts_the_likelihoods_on_a_log_axis():
+    """The independent Bernoulli of progressions (10 nats per beat) beside a VAE and an n-gram near
+    2 would squash them on a linear axis: the NLL panels go logarithmic, with labelled ticks."""
+    from chordvae.curve import curve_figure
+
+    def result(far: float) -> dict:
+        point = lambda v: {"mean": v, "min": v, "max": v}   # noqa: E731
+        summary = [{"pieces": n, "chords": point(100 * n), "nll": point(2.2 - 0.1 * i), "n-gram": point(2.5 - 0.2 * i),
+                    "independent Bernoulli": point(far)} for i, n in enumerate((10, 100))]
+        return {"summary": summary, "baselines": ["independent Bernoulli", "n-gram"],
+                "held_out": {"pieces": 3, "events": 30}, "config": {"repeats": 1}}
+
+    far, near = curve_figure(result(10.3)), curve_figure(result(3.0))
+    assert [ax.get_yscale() for ax in far.axes] == ["log", "log"]
+    assert [t.get_text() for t in far.axes[0].get_yticklabels()] == ["2", "2.5", "3", "4", "5", "6", "8", "10", "12"]
+    assert "log scale" in far.axes[0].get_ylabel()
+    assert [ax.get_yscale() for ax in near.axes] == ["linear", "linear"]
+
+
 def test_curve_writes_the_requested_piece_counts(two_genres, tmp_path):
     result = CliRunner().invoke(main, ["curve", "--dataset", "chords", str(two_genres / "major"), "--pieces", "1,2,all",
                                        "--repeats", "2", "--held-out", "0.2", "--steps", "10", "--iw-samples", "5",
