@@ -36,7 +36,9 @@ def main() -> None:
         print(f"run {args.run} (latent {run.model.latent_dim}, {run.model.config.output} frames)")
         print(f"page {len(html.encode()) / 1e6:.2f} MB, written in {seconds:.1f} s; "
               f"{data['points']['n']} of {data['points']['total']} windows drawn, "
-              f"means {'in' if data['points']['meanSteps'] else 'not in'} the page")
+              + (f"means along their first {len(data['points']['ranking']['basis'])} principal directions "
+                 f"({data['points']['ranking']['variance']:.0%} of their variance)" if data['points']['ranking']
+                 else "means in the page"))
         print("largest parts (MB): " + ", ".join(f"{k} {v / 1e6:.2f}" for k, v in
                                                  sorted(sizes.items(), key=lambda kv: -kv[1])[:4]))
         options = webdriver.ChromeOptions()

@@ -356,3 +356,38 @@ def test_a_bernoulli_decoder_and_its_encoder_run_in_the_page_as_in_torch(browser
     mu, _ = model.encode(run.adapter.parse_event("Am F C G", run.dataset_meta))
     torch.testing.assert_close(torch.tensor(found["mu"]), mu[0].detach(), atol=1e-5, rtol=0)
     assert [e for e in browser.get_log("browser") if e["level"] == "SEVERE"] == []
+
+
+def test_a_corpus_too_large_for_its_means_is_ranked_along_their_first_principal_directions(
+        browser, prog_run, tmp_path, monkeypatch):
+    """Beyond MAX_MEANS numbers the page holds each window's coordinates along the means' first
+    k = MAX_MEANS // windows principal directions (not its whole mean) and ranks a typed
+    progression there, in every key the run was trained in: the windows torch ranks first there."""
+    import base64
+
+    from chordvae.progressions.search import encode_query
+    from chordvae.render import progressions as page_module
+
+    monkeypatch.setenv("CHORDVAE_CACHE", str(prog_run.parent / "cache"))
+    run = runs.load_run(prog_run, progress=False)
+    assert page_module.progression_data(run)["points"]["ranking"] is None      # small: the means themselves
+    means = corpus_points(run).means
+    monkeypatch.setattr(page_module, "MAX_MEANS", 3 * len(means) + 1)
+    write_explorer(run, tmp_path)
+    points = page_data(tmp_path)["points"]
+    ranking, steps = points["ranking"], np.array(points["meanSteps"])
+    basis, centre = torch.tensor(ranking["basis"]), torch.tensor(ranking["centre"])
+    assert basis.shape == (3, run.model.latent_dim) and 0 < ranking["variance"] < 1
+    torch.testing.assert_close(basis @ basis.T, torch.eye(3), atol=1e-5, rtol=0)
+    coords = np.frombuffer(base64.b64decode(points["means"]), np.int8).reshape(len(means), 3) * steps
+    assert np.abs(coords - ((means - centre) @ basis.T).numpy()).max() <= steps.max() / 2 + 1e-5
+    browser.get((tmp_path / "explorer.html").resolve().as_uri())
+    found = js(browser, "window.chordvaeTest.search('C G Am F')")
+    query = encode_query(run, "C G Am F")
+    assert len(query.shifts) == (12 if run.dataset_meta.options["transpose"] == "random" else 1)
+    distance = torch.cdist(((query.means - centre) @ basis.T).double(), torch.from_numpy(coords)).min(0).values
+    span = np.frombuffer(base64.b64decode(points["span"]), np.uint8)
+    distance[torch.from_numpy(span + 1 != query.bars)] = float("inf")
+    assert found["near"] == torch.argsort(distance, stable=True)[:10].tolist()
+    assert "first 3 principal directions" in js(browser, "rankingNote()")
+    assert [e for e in browser.get_log("browser") if e["level"] == "SEVERE"] == []

@@ -270,7 +270,7 @@ const POINTS = (() => {
   return { n, u, v, file, bar: new Int16Array(bytes(DATA.points.bar)),
            span: new Uint8Array(bytes(DATA.points.span)), key: new Uint8Array(bytes(DATA.points.key)),
            shift: DATA.points.shift ? new Uint8Array(bytes(DATA.points.shift)) : new Uint8Array(n),
-           means: DATA.points.means ? new Int8Array(bytes(DATA.points.means)) : null,
+           means: new Int8Array(bytes(DATA.points.means)),
            of: DATA.colourings.map(c => { const of = labels(c); return c.byFile ? Uint16Array.from(file, f => of[f]) : of; }) };
 })();
 
@@ -284,20 +284,26 @@ function windowLabel(i) {
     `${DATA.keys[POINTS.key[i]]} · last chord ${col("cadence")}` + (file.startsWith(`${corpus}/`) ? "" : ` · ${corpus}`);
 }
 
+/** A latent point in the coordinates the windows are ranked by: itself, or for a large corpus its
+ *  coordinates along the means' first principal directions (DATA.points.ranking). */
+function rankingCoordinates(z) {
+  const r = DATA.points.ranking;
+  return r ? r.basis.map(row => row.reduce((sum, b, j) => sum + b * (z[j] - r.centre[j]), 0)) : z;
+}
+
 /** The `k` corpus windows of `bars` bars nearest to the latent points `queries` (the nearest of
- *  them for each window), as `chordvae similar` ranks them: in the latent space when the page holds
- *  the windows' means, else on the plane. */
+ *  them for each window), as `chordvae similar` ranks them: in the latent space, or for a large
+ *  corpus along the means' first principal directions. */
 function nearest(queries, k, bars) {
-  const L = DATA.run.latentDim, steps = DATA.points.meanSteps;
-  const planes = queries.map(project);
+  const steps = DATA.points.meanSteps, D = steps.length;
+  const points = queries.map(rankingCoordinates);
   const distance = i => {
     let best = Infinity;
-    queries.forEach((z, s) => {
+    for (const q of points) {
       let d = 0;
-      if (POINTS.means) for (let j = 0; j < L; j++) d += (POINTS.means[i * L + j] * steps[j] - z[j]) ** 2;
-      else d = (POINTS.u[i] - planes[s][0]) ** 2 + (POINTS.v[i] - planes[s][1]) ** 2;
+      for (let j = 0; j < D; j++) d += (POINTS.means[i * D + j] * steps[j] - q[j]) ** 2;
       best = Math.min(best, d);
-    });
+    }
     return best;
   };
   const best = [];
@@ -549,6 +555,13 @@ function search(text) {
   return state.found;
 }
 
+/** Where the windows are ranked, in words. */
+function rankingNote() {
+  const r = DATA.points.ranking;
+  return r ? `along the means' first ${r.basis.length} principal directions (${Math.round(100 * r.variance)}% ` +
+    `of their variance; \`chordvae similar\` ranks in the whole latent space)` : "in the latent space";
+}
+
 function runSearch() {
   const result = document.getElementById("search-result");
   const list = document.getElementById("nearest");
@@ -556,7 +569,7 @@ function runSearch() {
     const f = search(document.getElementById("search").value);
     result.className = "hint";
     result.textContent = `encoded at xy:${f.uv.map(x => x.toFixed(3)).join(",")} (★ on the plane; z:${f.mu.map(x => x.toFixed(3)).join(",")}). ` +
-      `The ${f.bars}-bar corpus windows nearest ${POINTS.means ? "in the latent space" : "on the plane"}:`;
+      `The ${f.bars}-bar corpus windows nearest ${rankingNote()}:`;
     list.replaceChildren(...f.near.map(i => {
       const li = document.createElement("li");
       li.textContent = windowLabel(i);

@@ -48,7 +48,8 @@ from .explorer import _b64
 
 #: at most this many corpus windows are drawn (a fixed random sample beyond: the page says so)
 MAX_POINTS = 60_000
-#: the windows' latent means are in the page (8 bits per coordinate) up to this many numbers
+#: the windows' latent means are in the page (8 bits per coordinate) up to this many numbers;
+#: beyond, their coordinates along the means' first MAX_MEANS // windows principal directions
 MAX_MEANS = 500_000
 #: the configuration fields whose meaning the page's encoder and decoder implement
 #: the page decodes points and encodes typed progressions, and never draws from the prior, so
@@ -135,6 +136,22 @@ def corpus_points(run: Run) -> WindowPoints:
     return window_points(run.model, corpus, options)
 
 
+def ranked_means(means: torch.Tensor) -> tuple[torch.Tensor, dict[str, Any] | None]:
+    """The coordinates the page ranks windows by, from their posterior means ``(N, L)``: the means
+    themselves up to :data:`MAX_MEANS` numbers, else their coordinates ``(N, k)`` along the
+    means' first k = max(2, MAX_MEANS // N) principal directions, with what maps a latent point
+    there (``centre`` (L,), ``basis`` (k, L) orthonormal rows) and the share of the means'
+    variance those directions hold; None for the means themselves."""
+    k = max(2, MAX_MEANS // len(means))
+    if k >= means.shape[1]:
+        return means, None
+    centre = means.mean(0)
+    _, sizes, basis = torch.linalg.svd((means - centre).double(), full_matrices=False)
+    share = (sizes[:k] ** 2).sum() / (sizes ** 2).sum()
+    basis = basis[:k].float()
+    return (means - centre) @ basis.T, {"centre": centre.tolist(), "basis": basis.tolist(), "variance": share.item()}
+
+
 @torch.no_grad()
 def progression_data(run: Run, extent: float | None = None, max_points: int = MAX_POINTS) -> dict[str, Any]:
     """Everything the progression page shows, as JSON-ready values; the page shows
@@ -171,13 +188,9 @@ def progression_data(run: Run, extent: float | None = None, max_points: int = MA
     shifts = np.array([info.shift for info in infos], dtype=np.uint8)
     if shifts.any():
         columns["shift"] = shifts
-    means = points.means[chosen]
-    if means.numel() <= MAX_MEANS:
-        step = means.abs().amax(0).clamp(min=1e-6) / 127
-        columns["means"] = torch.round(means / step).to(torch.int8).numpy()
-        steps = step.tolist()
-    else:
-        steps = None
+    means, ranking = ranked_means(points.means[chosen])
+    step = means.abs().amax(0).clamp(min=1e-6) / 127
+    columns["means"] = torch.round(means / step).to(torch.int8).numpy()
     meta = run.dataset_meta
     options = run_options(run)
     return {
@@ -194,7 +207,7 @@ def progression_data(run: Run, extent: float | None = None, max_points: int = MA
         "pitchNames": list(PITCH_NAMES),
         "voicing": {"bassLow": BASS_LOW, "middleC": MIDDLE_C},
         "render": {"bpm": RenderOptions.bpm, "velocity": RenderOptions.velocity, "program": RenderOptions.program},
-        "points": {"scale": scale, "n": len(chosen), "total": total, "meanSteps": steps,
+        "points": {"scale": scale, "n": len(chosen), "total": total, "meanSteps": step.tolist(), "ranking": ranking,
                    **{k: _b64(v) for k, v in columns.items()}},
         "files": _short(files),
         "keys": keys,
