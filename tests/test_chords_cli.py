@@ -71,6 +71,9 @@ def test_sample_decode_encode_write_playable_midi(bach_run, tmp_path):
     assert result.exit_code == 0, result.output
     pm = pretty_midi.PrettyMIDI(str(tmp_path / "s.mid"))
     assert abs(pm.get_end_time() - 6.0) < 1e-3  # six chords of one beat at 60 bpm
+    result = runner.invoke(main, ["sample", str(bach_run), "-n", "2", "--out", str(tmp_path / "s.wav")])
+    assert result.exit_code == 1 and "use .mid or .musicxml (audio: --wav FILE.wav)" in result.output
+    assert len(result.output.strip().splitlines()) == 1 and not (tmp_path / "s.wav").exists()
     result = runner.invoke(main, ["decode", str(bach_run), "--grid", "3", "--out", str(tmp_path / "g.musicxml")])
     assert result.exit_code == 0 and (tmp_path / "g.musicxml").stat().st_size > 0, result.output
     result = runner.invoke(main, ["encode", str(bach_run), "C E G", "G7"])

@@ -102,5 +102,5 @@ def write_chords(chords: Sequence[Sequence[int]], path: str | Path, options: Ren
         with atomic_path(path) as tmp:
             to_score(chords, options, basses, times, meter).write("musicxml", fp=str(tmp))
     else:
-        raise ChordVAEError(f"cannot write chords as {path.name}: use .mid or .musicxml")
+        raise ChordVAEError(f"cannot write chords as {path.name}: use .mid or .musicxml (audio: --wav FILE.wav)")
     return pm
