@@ -178,6 +178,33 @@ def test_data_windows_follow_the_options(tmp_path):
     assert isinstance(data.train.x, torch.Tensor)
 
 
+def test_shifted_windows_move_every_frame_of_a_window_by_one_random_shift():
+    """``shift``: each training window moves up or down by at most that many semitones, all its
+    frames alike; notes moved off the keyboard are dropped; the mask stays; 0 means no change."""
+    from chordvae.batch import Masked
+    from chordvae.datasets.polyphonic import shift_keys
+
+    x = torch.zeros(400, 3, 88)
+    x[:, 0, [0, 40]] = 1
+    x[:, 2, [43, 87]] = 1
+    batch = Masked(x, torch.tensor([True, True, False]).repeat(400, 1))
+    moved = shift_keys(batch, torch.Generator().manual_seed(0), most=2)
+    assert torch.equal(moved.mask, batch.mask)
+    shift = moved.x[:, 0, 38:43].argmax(-1) - 2                                   # where key 40 went
+    assert set(shift.tolist()) == {-2, -1, 0, 1, 2}
+    for row, s in enumerate(shift.tolist()):
+        keys0 = {k for k in (0 + s, 40 + s) if 0 <= k < 88}
+        keys2 = {k for k in (43 + s, 87 + s) if 0 <= k < 88}
+        assert set(moved.x[row, 0].nonzero().flatten().tolist()) == keys0
+        assert set(moved.x[row, 2].nonzero().flatten().tolist()) == keys2
+        assert moved.x[row, 1].sum() == 0
+    adapter = get_adapter("jsb-chorales")
+    assert adapter.augmentation({"shift": 0}) is None and adapter.augmentation({}) is None
+    assert adapter.augmentation({"shift": 3}).keywords == {"most": 3}
+    with pytest.raises(ChordVAEError, match="shift at least 0"):
+        adapter.augmentation({"shift": -1})
+
+
 def test_train_evaluate_and_sample_from_the_command_line(tmp_path):
     from click.testing import CliRunner
 

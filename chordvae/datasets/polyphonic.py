@@ -16,6 +16,7 @@ import io
 import pickle
 import urllib.error
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Sequence
 
@@ -30,7 +31,7 @@ from ..plane import LatentPlane, posterior_means
 from ..pictures import sequences as pictures
 from ..plots import save_figure
 from ..checkpoint import load_checkpoint
-from ..batch import Masked
+from ..batch import Augment, Masked
 from ..sequence import ABLATION, ARCH, SEQUENCE_K, SequenceConfig, build_sequence, sequence_report, windows
 from ..train import TrainConfig
 from .base import Data, DatasetAdapter
@@ -173,7 +174,9 @@ class Polyphonic(DatasetAdapter):
     """A Boulanger-Lewandowski set as windows of 88-key frames (see the module docstring).
 
     Options: ``data_dir``; ``window`` (scored frames per window), ``context`` (frames before
-    it that the decoder reads), ``stride`` (training windows start every this many frames).
+    it that the decoder reads), ``stride`` (training windows start every this many frames),
+    ``shift`` (training moves every window up or down by up to this many semitones at random,
+    anew each time a batch is drawn; 0: never).
     """
 
     name: ClassVar[str] = "jsb-chorales"
@@ -186,6 +189,7 @@ class Polyphonic(DatasetAdapter):
     default_model: ClassVar[SequenceConfig] = SequenceConfig(window=64, context=0, latent_per="frame",
                                                              prior_components=64, input_dropout=0.5, dropout=0.3)
     default_stride: ClassVar[int] = 32
+    default_shift: ClassVar[int] = 0
     #: free bits of 0.25 nats per dimension and frame throughout (with the mixture: 4 nats per frame;
     #: without them z_t collapses);
     #: patience = epochs: every epoch runs and the checkpoint keeps the best one on valid
@@ -203,28 +207,36 @@ class Polyphonic(DatasetAdapter):
         rolls = read_set(path)
         return {s: [torch.from_numpy(r).float() for r in rolls[s]] for s in SPLITS}, notices
 
-    def window_options(self, options: dict[str, Any]) -> tuple[int, int, int]:
+    def dataset_options(self, options: dict[str, Any]) -> tuple[int, int, int, int]:
+        """``window``, ``context``, ``stride`` and ``shift`` from ``options`` or the defaults."""
         window = int(options.get("window") or self.default_model.window)
         context = options.get("context")
         context = self.default_model.context if context is None else int(context)
         stride = int(options.get("stride") or self.default_stride)
-        if window < 1 or context < 0 or stride < 1:
-            raise ChordVAEError("window and stride must be at least 1 and context at least 0")
-        return window, context, stride
+        shift = options.get("shift")
+        shift = self.default_shift if shift is None else int(shift)
+        if window < 1 or context < 0 or stride < 1 or shift < 0:
+            raise ChordVAEError("window and stride must be at least 1, context and shift at least 0")
+        return window, context, stride, shift
+
+    def augmentation(self, options: dict[str, Any]) -> Augment | None:
+        """With ``shift`` > 0, every training window moved by up to that many semitones."""
+        shift = self.dataset_options(options)[3]
+        return partial(shift_keys, most=shift) if shift else None
 
     def load(self, sources: list[str], options: dict[str, Any], seed: int,
              run_dir: Path | None = None) -> Data:
         if sources:
             raise ChordVAEError(f"{self.name} takes no paths; use --data-dir to say where its file is")
         pieces, notices = self.pieces(options)
-        window, context, stride = self.window_options(options)
+        window, context, stride, shift = self.dataset_options(options)
         train, _ = windows(pieces["train"], window, context, stride)
         validation, _ = windows(pieces["valid"], window, context)
         test, _ = windows(pieces["test"], window, context)
         tiled, tiled_piece = windows(pieces["train"], window, context)
         data_dir = str(Path(options["data_dir"]).resolve()) if options.get("data_dir") else None
         meta = DatasetMeta(self.name, [], {"data_dir": data_dir, "window": window, "context": context,
-                                           "stride": stride}, seed)
+                                           "stride": stride, "shift": shift}, seed)
         return Data(train=train, validation=validation, train_labels=torch.full((len(train),), -1),
                     validation_labels=torch.full((len(validation),), -1), label_names=[], meta=meta,
                     notices=notices, test=test, train_tiled=tiled, train_tiled_groups=tiled_piece)
@@ -295,6 +307,17 @@ class Polyphonic(DatasetAdapter):
         one after another as a MIDI file: a frame per quarter note at ``options.bpm``."""
         from ..listen.piano_roll import write_piano_roll
         return write_piano_roll(frames, Path(path), options, LOWEST)
+
+
+def shift_keys(batch: Masked, generator: torch.Generator, most: int) -> Masked:
+    """Every window of ``batch`` (frames ``(N, T, 88)``) moved up or down by a random number of
+    semitones, uniform in -``most``..``most``, one per window, drawn from ``generator``; a note
+    moved past either end of the keyboard is dropped."""
+    shift = torch.randint(-most, most + 1, (len(batch), 1, 1), generator=generator)
+    source = torch.arange(KEYS) - shift                  # (N, 1, 88): the key each key's value comes from
+    inside = (source >= 0) & (source < KEYS)
+    x = batch.x.gather(-1, source.clamp(0, KEYS - 1).expand(batch.x.shape)) * inside
+    return Masked(x, batch.mask)
 
 
 class JSBChorales(Polyphonic):
