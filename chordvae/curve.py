@@ -66,7 +66,8 @@ class CurveConfig:
     def validate(self) -> None:
         if not self.pieces or any(n < 0 for n in self.pieces):
             raise ChordVAEError("give piece counts as positive whole numbers (or all), e.g. 5,10,20,all")
-        if self.repeats < 1 or (self.steps or 1) < 1 or self.epochs < 1 or self.iw_samples < 1:
+        if self.repeats < 1 or (self.steps is not None and self.steps < 1) or self.epochs < 1 \
+                or self.iw_samples < 1:
             raise ChordVAEError("repeats, steps, epochs and importance samples must be at least 1")
         if not 0 < self.held_out < 1:
             raise ChordVAEError("the held-out fraction must be between 0 and 1")

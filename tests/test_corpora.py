@@ -14,6 +14,7 @@ from chordvae.chords.sources import bundled, canonical, resolve
 from chordvae.chords.stats import set_stats
 from chordvae.cli import main
 from chordvae.datasets.chords import Chords
+from chordvae.errors import ChordVAEError
 from tests.helpers import midi_file
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "midi"
@@ -214,6 +215,8 @@ def test_a_curve_trains_its_models_as_long_as_the_dataset_asks_unless_told():
     assert CurveConfig((5,)).updates(progressions) == 8000
     assert CurveConfig((5,)).updates(chords) == 2000
     assert CurveConfig((5,), steps=10).updates(progressions) == 10
+    with pytest.raises(ChordVAEError, match="at least 1"):
+        CurveConfig((5,), steps=0).validate()
 
 
 def test_a_curve_far_above_the_others_puts_the_likelihoods_on_a_log_axis():

@@ -142,7 +142,7 @@ def ranked_means(means: torch.Tensor) -> tuple[torch.Tensor, dict[str, Any] | No
     means' first k = max(2, MAX_MEANS // N) principal directions, with what maps a latent point
     there (``centre`` (L,), ``basis`` (k, L) orthonormal rows) and the share of the means'
     variance those directions hold; None for the means themselves."""
-    k = max(2, MAX_MEANS // len(means))
+    k = max(2, MAX_MEANS // max(len(means), 1))
     if k >= means.shape[1]:
         return means, None
     centre = means.mean(0)
