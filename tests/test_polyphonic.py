@@ -180,7 +180,8 @@ def test_data_windows_follow_the_options(tmp_path):
 
 def test_shifted_windows_move_every_frame_of_a_window_by_one_random_shift():
     """``shift``: each training window moves up or down by at most that many semitones, all its
-    frames alike; notes moved off the keyboard are dropped; the mask stays; 0 means no change."""
+    frames alike; notes moved off the keyboard are dropped; the mask stays; 0 means no change
+    (the default: 2)."""
     from chordvae.batch import Masked
     from chordvae.datasets.polyphonic import shift_keys
 
@@ -199,7 +200,7 @@ def test_shifted_windows_move_every_frame_of_a_window_by_one_random_shift():
         assert set(moved.x[row, 2].nonzero().flatten().tolist()) == keys2
         assert moved.x[row, 1].sum() == 0
     adapter = get_adapter("jsb-chorales")
-    assert adapter.augmentation({"shift": 0}) is None and adapter.augmentation({}) is None
+    assert adapter.augmentation({"shift": 0}) is None and adapter.augmentation({}).keywords == {"most": 2}
     assert adapter.augmentation({"shift": 3}).keywords == {"most": 3}
     with pytest.raises(ChordVAEError, match="shift at least 0"):
         adapter.augmentation({"shift": -1})
