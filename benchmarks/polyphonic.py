@@ -33,9 +33,10 @@ PUBLISHED = {
 
 
 def train_pair(dataset: str, data_dir: str | None, out: Path, epochs: int | None, threads: int,
-               log, only: str | None = None) -> dict[str, float]:
-    """Train the VAE into ``out`` and its ablation into ``out/no-latent``; wall seconds of each."""
-    options = {"data_dir": data_dir}
+               log, only: str | None = None, shift: int | None = None) -> dict[str, float]:
+    """Train the VAE into ``out`` and its ablation into ``out/no-latent``; wall seconds of each.
+    ``shift``: training windows moved by up to this many semitones (None: the dataset's default)."""
+    options = {"data_dir": data_dir, "shift": shift}
     config = runs.training_config(dataset, threads=threads)
     if epochs:
         config = replace(config, epochs=epochs)
@@ -59,13 +60,16 @@ def main() -> None:
     p.add_argument("--data-dir", default=None)
     p.add_argument("--out", type=Path, required=True, help="run directory (reused when it holds a run)")
     p.add_argument("--epochs", type=int, default=None, help="epoch cap (default: the dataset's)")
+    p.add_argument("--shift", type=int, default=None,
+                   help="training windows moved by up to this many semitones (default: the dataset's, 2)")
     p.add_argument("-k", type=int, default=100, help="importance samples of the estimate")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--train-only", choices=["vae", "no-latent"], default=None,
                    help="train this one and stop (to train the two side by side)")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
-    seconds = train_pair(args.dataset, args.data_dir, args.out, args.epochs, args.threads, print, args.train_only)
+    seconds = train_pair(args.dataset, args.data_dir, args.out, args.epochs, args.threads, print, args.train_only,
+                         args.shift)
     for name, value in seconds.items():
         print(f"wall seconds: {name} {value:.0f}")
         (args.out / f"seconds-{name}.txt").write_text(f"{value:.1f}\n")
