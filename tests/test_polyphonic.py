@@ -178,7 +178,7 @@ def test_data_windows_follow_the_options(tmp_path):
     assert isinstance(data.train.x, torch.Tensor)
 
 
-def test_shifted_windows_move_every_frame_of_a_window_by_one_random_shift():
+def test_shifted_windows_move_every_frame_of_a_window_by_one_random_shift(tmp_path):
     """``shift``: each training window moves up or down by at most that many semitones, all its
     frames alike; notes moved off the keyboard are dropped; the mask stays; 0 means no change
     (the default: 2)."""
@@ -200,7 +200,10 @@ def test_shifted_windows_move_every_frame_of_a_window_by_one_random_shift():
         assert set(moved.x[row, 2].nonzero().flatten().tolist()) == keys2
         assert moved.x[row, 1].sum() == 0
     adapter = get_adapter("jsb-chorales")
-    assert adapter.augmentation({"shift": 0}) is None and adapter.augmentation({}).keywords == {"most": 2}
+    assert adapter.augmentation({"shift": 0}) is None and adapter.augmentation({}) is None   # a run from before
+    write_tiny_mat(tmp_path / "JSB_Chorales.mat")
+    meta = adapter.load([], {"data_dir": str(tmp_path)}, 0).meta                           # the default, recorded
+    assert meta.options["shift"] == 2 and adapter.augmentation(meta.options).keywords == {"most": 2}
     assert adapter.augmentation({"shift": 3}).keywords == {"most": 3}
     with pytest.raises(ChordVAEError, match="shift at least 0"):
         adapter.augmentation({"shift": -1})

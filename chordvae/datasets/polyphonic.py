@@ -222,8 +222,10 @@ class Polyphonic(DatasetAdapter):
         return window, context, stride, shift
 
     def augmentation(self, options: dict[str, Any]) -> Augment | None:
-        """With ``shift`` > 0, every training window moved by up to that many semitones."""
-        shift = self.dataset_options(options)[3]
+        """With ``shift`` > 0 in a run's options (as :meth:`load` records them), every training
+        window moved by up to that many semitones; a run recorded without ``shift`` (made before
+        the option) trained unshifted and resumes so."""
+        shift = self.dataset_options({**options, "shift": options.get("shift", 0)})[3]
         return partial(shift_keys, most=shift) if shift else None
 
     def load(self, sources: list[str], options: dict[str, Any], seed: int,
