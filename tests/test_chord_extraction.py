@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from music21 import converter
+from music21 import chord, converter, duration, meter, stream, tempo
 
 from chordvae.chords import readers
 from chordvae.chords.sources import default_sources
@@ -180,3 +180,28 @@ def test_find_key_agrees_with_music21_analyze_key_on_scores(path):
 @pytest.mark.parametrize("path", sorted((DATA / "bach").glob("*.mid"))[:2], ids=lambda p: p.name)
 def test_find_key_agrees_with_music21_analyze_key_on_midi(path):
     key_agrees_with_music21_analyze_key(path)
+
+
+def test_a_tempo_mark_without_a_number_keeps_the_tempo_before_it(tmp_path):
+    # As in a Brahms song's score: a playback tempo (60 bpm) in bar 1, then a metric modulation,
+    # "half = dotted half", that gives no number (music21 cannot turn it into seconds).
+    score = stream.Score()
+    part = stream.Part()
+    for k, pitches in enumerate((["C4", "E4", "G4"], ["D4", "F4", "A4"])):
+        bar = stream.Measure(number=k + 1)
+        if k == 0:
+            bar.append(meter.TimeSignature("3/4"))
+        bar.append(chord.Chord(pitches, quarterLength=3))
+        part.append(bar)
+    score.insert(0, part)
+    path = tmp_path / "t.musicxml"
+    score.write("musicxml", fp=str(path))
+    text = path.read_text()
+    for bar, mark in (("1", '<direction-type><words/></direction-type><sound tempo="60"/>'),
+                      ("2", '<direction-type><metronome parentheses="yes"><beat-unit>half</beat-unit>'
+                            '<beat-unit>half</beat-unit><beat-unit-dot/></metronome></direction-type>')):
+        at = text.index(">", text.index(f'number="{bar}"')) + 1
+        text = text[:at] + f"<direction>{mark}</direction>" + text[at:]
+    path.write_text(text)
+    events = extract_file(path, seg()).events
+    assert [(e.start_s, e.end_s) for e in events] == [(0, 3), (3, 6)]

@@ -27,7 +27,8 @@ MAX_UNZIPPED_BYTES = 200_000_000
 MAX_TRACKS = 1024
 MAX_NOTES = 100_000
 MAX_BEATS = 100_000.0          # about 14 hours at 120 beats per minute
-
+#: The tempo of a score with no metronome mark that gives a number (quarter notes per minute).
+DEFAULT_BPM = 120.0
 
 
 class FileRejected(DataError):
@@ -161,10 +162,15 @@ def _read_score(path: Path) -> Notes:
     downbeats = np.array(sorted({float(m.offset) for m in measures}))
     map_beats, seconds_per_beat = [], []
     for start, _, mark in score.metronomeMarkBoundaries():
+        bpm = mark.getQuarterBPM()   # None for a mark without a number ("dotted half =")
+        if bpm is None or not bpm > 0:
+            if seconds_per_beat:
+                continue   # the tempo before it holds
+            bpm = DEFAULT_BPM
         map_beats.append(float(start))
-        seconds_per_beat.append(float(mark.secondsPerQuarter()))
+        seconds_per_beat.append(60.0 / float(bpm))
     if not map_beats:
-        map_beats, seconds_per_beat = [0.0], [0.5]
+        map_beats, seconds_per_beat = [0.0], [60.0 / DEFAULT_BPM]
     mb, spb = np.array(map_beats), np.array(seconds_per_beat)
     map_seconds = np.concatenate([[0.0], np.cumsum(np.diff(mb) * spb[:-1])])
     names = [part.partName or f"part {k + 1}" for k, part in enumerate(parts)]
