@@ -8,7 +8,7 @@ from music21 import meter, note, stream
 
 from benchmarks.chord_eval import SHARED, add, load_pop909, load_rn_dev, rates, score_events
 from chordvae.chords.readers import read_notes
-from chordvae.chords.recognise import recognise
+from chordvae.chords.recognise import melody_tracks, recognise
 from chordvae.chords.segment import Segmentation, segment
 
 BEAT = 0.5  # seconds per beat at 120 bpm
@@ -81,6 +81,24 @@ def test_melody_over_a_held_triad_keeps_the_triad(tmp_path):
     scale = [(0.5 * i, 0.5 * (i + 1), p) for i, p in enumerate([72, 74, 76, 77, 79, 81, 83, 84] * 2)]
     path = write_midi(tmp_path / "m.mid", {"Voice": scale, "Piano": [(0, 8, 48), (0, 8, 52), (0, 8, 55)]})
     assert chords_of(path) == [("C:maj", 0, 8)]
+
+
+def test_the_melody_is_a_line_over_chords_whatever_the_names(tmp_path):
+    line = [(i, i + 1, p) for i, p in enumerate([76, 77, 79, 77, 76, 74, 72, 71])]
+    low = [(i, i + 1, p) for i, p in enumerate([60, 62, 64, 62, 60, 59, 57, 55])]
+    chords = [(2 * i, 2 * i + 2, p) for i in range(4) for p in (48, 52, 55)]
+
+    def melody(tracks):
+        return list(melody_tracks(read_notes(write_midi(tmp_path / "m.mid", tracks))))
+
+    # a named voice over a piano: the voice; the piano's right hand, a single high line, is harmony
+    assert melody({"Voice": line, "Piano": low, "Piano LH": chords}) == [True, False, False]
+    assert melody({"Voice": low, "Piano": line, "Piano LH": chords}) == [True, False, False]
+    # four voices, each a single line: harmony, though one is named a soprano (or a canto)
+    assert melody({"Soprano": line, "Alto": low, "Tenor": low, "Bass": low}) == [False] * 4
+    assert melody({"Canto": line, "Basso": low}) == [False, False]
+    # an unnamed single line well above chords is a melody
+    assert melody({"Track 1": line, "Track 2": chords}) == [True, False]
 
 
 def test_a_drum_track_changes_nothing(tmp_path):

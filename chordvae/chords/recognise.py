@@ -49,6 +49,9 @@ DECODERS = ("viterbi", "argmax")
 EMISSIONS = ("learned", "templates")
 #: Track or part names that announce a melody (voice, lead, ...).
 MELODY_NAMES = re.compile(r"melod|vocal|voice|voix|vox|lead|sing|soprano|chant|gesang|canto|solo", re.I)
+#: Track or part names of an accompanying instrument: harmony, even where a track of it is a single line.
+ACCOMPANIMENT_NAMES = re.compile(r"piano|klavier|clavier|cembalo|harpsichord|organ|orgel|harp|guitar|gitarre|"
+                                 r"lute|laute|accomp|begleit", re.I)
 #: Most (note, frame) pairs one piece may make; a hostile file is refused before it fills memory.
 MAX_PAIRS = 20_000_000
 #: A melody track: fewer than this share of its notes overlap their next note by more than
@@ -268,13 +271,16 @@ def recognise(notes: Notes, options: RecogniserOptions = RecogniserOptions(),
 
 
 def melody_tracks(notes: Notes) -> np.ndarray:
-    """Boolean ``(tracks,)``: tracks named as a melody, or behaving like one over an
-    accompaniment: monophonic (at least 90% of their notes free of overlap with the track's next
-    note), their mean pitch at least five semitones above the rest of the music, and some other
-    track playing chords. The voices of a chorale or a string quartet, all single lines, are
-    harmony, not melody over an accompaniment; a piece of one track has no melody track."""
+    """Boolean ``(tracks,)``: the melody over an accompaniment (another track playing chords, or
+    named as an accompanying instrument, :data:`ACCOMPANIMENT_NAMES`: an Alberti bass is a single
+    line). Tracks named as a melody, and tracks behaving like one: monophonic (at least 90% of
+    their notes free of overlap with the track's next note) with their mean pitch at least five
+    semitones above the rest of the music. The voices of a chorale, a madrigal or a string
+    quartet, all single lines, are harmony, not melody, whatever their names (a soprano, a canto);
+    so is a single line in a track named as an accompanying instrument (a piano's right hand).
+    A piece of one track has no melody."""
     n = len(notes.track_names)
-    named = np.array([bool(MELODY_NAMES.search(name)) for name in notes.track_names])
+    used = np.bincount(notes.track, minlength=n) > 0
     monophonic = np.zeros(n, dtype=bool)
     for k in range(n):
         mine = notes.track == k
@@ -284,15 +290,13 @@ def melody_tracks(notes: Notes) -> np.ndarray:
         start, end = notes.start[mine][order], notes.end[mine][order]
         overlapping = end[:-1] - start[1:] > OVERLAP_TOLERANCE * (end[:-1] - start[:-1])
         monophonic[k] = overlapping.mean() < POLYPHONIC_SHARE
-    result = np.zeros(n, dtype=bool)
-    for k in range(n):
+    keyboard = np.array([bool(ACCOMPANIMENT_NAMES.search(name)) for name in notes.track_names])
+    chords = used & (keyboard | ~monophonic)
+    accompanied = np.array([used[k] and (chords.sum() - chords[k]) > 0 for k in range(n)])
+    result = accompanied & np.array([bool(MELODY_NAMES.search(name)) for name in notes.track_names])
+    for k in np.flatnonzero(accompanied & monophonic & ~keyboard & ~result):
         mine = notes.track == k
-        if not mine.any() or mine.all():
-            continue
-        others = [j for j in range(n) if j != k and (notes.track == j).any()]
-        accompanied = any(not monophonic[j] for j in others)
-        high = notes.pitch[mine].mean() >= notes.pitch[~mine].mean() + MELODY_ABOVE
-        result[k] = named[k] or (monophonic[k] and high and accompanied)
+        result[k] = notes.pitch[mine].mean() >= notes.pitch[~mine].mean() + MELODY_ABOVE
     return result
 
 
