@@ -120,6 +120,19 @@ def test_a_six_eight_bar_has_two_beats(tmp_path):
     assert np.allclose(read_notes(path).beats, [0, 1.5, 3, 4.5])
 
 
+def test_chords_that_move_by_the_quarter_in_six_four(tmp_path):
+    # a 6/4 beat is a dotted minim; four voices change chord on every quarter note
+    voicings = [(48, 64, 67, 72), (53, 65, 69, 72), (55, 62, 67, 71), (57, 64, 69, 72), (50, 62, 65, 69),
+                (55, 62, 65, 71), (48, 64, 67, 72), (53, 65, 69, 72), (55, 62, 67, 71), (48, 64, 67, 72),
+                (48, 64, 67, 72), (48, 64, 67, 72)]
+    voices = {name: [(i, i + 1, chord[v]) for i, chord in enumerate(voicings)]
+              for v, name in enumerate(["Bass", "Tenor", "Alto", "Soprano"])}
+    path = write_midi(tmp_path / "64.mid", voices, meter_=(6, 4))
+    assert chords_of(path) == [("C:maj", 0, 1), ("F:maj", 1, 2), ("G:maj", 2, 3), ("A:min", 3, 4),
+                               ("D:min", 4, 5), ("G:7", 5, 6), ("C:maj", 6, 7), ("F:maj", 7, 8),
+                               ("G:maj", 8, 9), ("C:maj", 9, 12)]
+
+
 def test_notes_off_the_grid_get_their_chords_on_the_right_beats(tmp_path):
     tracks = {"Melody": MELODY, "Piano": alberti(PROGRESSION)}
     path = write_midi(tmp_path / "late.mid", tracks, shift=1 / 3)

@@ -83,6 +83,8 @@ FIFTH_MASK = np.isin(np.arange(12), FIFTHS)
 #: ``benchmarks/fit_bass.py``).
 BASS_LEVEL_WEIGHT = np.array([3.0, 2.0, 1.5, 1.0])
 LOWEST_BASS_BONUS = 3.0
+#: The longest analysis frame, in quarter notes.
+MAX_FRAME = 1.0
 #: The key chain's blocks, in beats.
 KEY_BLOCK_BEATS = 4
 #: A piece's change probabilities per metrical level are kept within this range.
@@ -332,11 +334,15 @@ def _distinct(beats: np.ndarray) -> np.ndarray:
 
 
 def _frames(beats: np.ndarray) -> tuple[np.ndarray, int]:
-    """Frame edges: each beat cut in 2 (3 for compound beats of 1.5 or 0.75 quarter notes)."""
+    """Frame edges: each beat cut in 2 (3 for a compound beat, a dotted value: 0.75, 1.5 or 3
+    quarter notes), and those parts cut in 2 again while longer than ``MAX_FRAME`` (a 2/2 minim in
+    4, a 6/4 dotted minim in 6: chords that move by the quarter note are told apart)."""
     length = np.diff(beats)
-    compound = np.isclose(np.median(length) % 0.75, 0) and not np.isclose(np.median(length) % 1.0, 0) \
-        if len(length) else False
-    sub = 3 if compound else 2
+    beat = float(np.median(length)) if len(length) else 1.0
+    dotted = np.log2(beat / 0.75)
+    sub = 3 if np.isclose(dotted, round(dotted)) else 2
+    while beat / sub > MAX_FRAME + 1e-9:
+        sub *= 2
     inner = beats[:-1, None] + length[:, None] * (np.arange(sub) / sub)[None, :]
     return np.concatenate([inner.reshape(-1), beats[-1:]]), sub
 
