@@ -15,10 +15,11 @@ BEAT = 0.5  # seconds per beat at 120 bpm
 
 
 def write_midi(path, tracks, drums=(), shift=0.0, meter_=(4, 4)):
-    """tracks: {name: [(start_beat, end_beat, pitch), ...]}; every note moved by ``shift`` beats."""
+    """tracks: {name: [(start_beat, end_beat, pitch), ...]} (or (name, notes) pairs, names may
+    repeat); every note moved by ``shift`` beats."""
     pm = pretty_midi.PrettyMIDI(initial_tempo=120)
     pm.time_signature_changes.append(pretty_midi.TimeSignature(*meter_, 0))
-    for name, notes in tracks.items():
+    for name, notes in (tracks.items() if isinstance(tracks, dict) else tracks):
         inst = pretty_midi.Instrument(0, name=name)
         inst.notes += [pretty_midi.Note(80, p, (s + shift) * BEAT, (e + shift) * BEAT) for s, e, p in notes]
         pm.instruments.append(inst)
@@ -97,8 +98,11 @@ def test_the_melody_is_a_line_over_chords_whatever_the_names(tmp_path):
     # four voices, each a single line: harmony, though one is named a soprano (or a canto)
     assert melody({"Soprano": line, "Alto": low, "Tenor": low, "Bass": low}) == [False] * 4
     assert melody({"Canto": line, "Basso": low}) == [False, False]
-    # an unnamed single line well above chords is a melody
+    # an unnamed single line well above chords is a melody, but not the top line of an instrument
+    # written as one track per voice (a piano's right hand under a voice, all of one name)
     assert melody({"Track 1": line, "Track 2": chords}) == [True, False]
+    high = [(a, b, p + 12) for a, b, p in line]
+    assert melody([("Part_1", line), ("Part_2", high), ("Part_2", chords)]) == [True, False, False]
 
 
 def test_a_drum_track_changes_nothing(tmp_path):

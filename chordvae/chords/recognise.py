@@ -275,31 +275,41 @@ def recognise(notes: Notes, options: RecogniserOptions = RecogniserOptions(),
 def melody_tracks(notes: Notes) -> np.ndarray:
     """Boolean ``(tracks,)``: the melody over an accompaniment (another track playing chords, or
     named as an accompanying instrument, :data:`ACCOMPANIMENT_NAMES`: an Alberti bass is a single
-    line). Tracks named as a melody, and tracks behaving like one: monophonic (at least 90% of
-    their notes free of overlap with the track's next note) with their mean pitch at least five
-    semitones above the rest of the music. The voices of a chorale, a madrigal or a string
-    quartet, all single lines, are harmony, not melody, whatever their names (a soprano, a canto);
-    so is a single line in a track named as an accompanying instrument (a piano's right hand).
-    A piece of one track has no melody."""
-    n = len(notes.track_names)
+    line). Tracks named as a melody, and tracks behaving like one: single lines (:func:`_monophonic`,
+    with every track of their name: a piano written as one track per voice is not) whose mean
+    pitch is at least five semitones above the rest of the music. The voices of a chorale, a
+    madrigal or a string quartet, all single lines, are harmony, not melody, whatever their names
+    (a soprano, a canto); so is a single line of an accompanying instrument (a piano's right
+    hand). A piece of one track has no melody."""
+    names = notes.track_names
+    n = len(names)
     used = np.bincount(notes.track, minlength=n) > 0
-    monophonic = np.zeros(n, dtype=bool)
-    for k in range(n):
+    instrument = np.array([names.index(name) for name in names], dtype=np.int64)
+    keyboard = np.array([bool(ACCOMPANIMENT_NAMES.search(name)) for name in names])
+    chords = used & (keyboard | ~_monophonic(notes.track, notes))
+    accompanied = np.array([used[k] and (chords.sum() - chords[k]) > 0 for k in range(n)])
+    melody = accompanied & np.array([bool(MELODY_NAMES.search(name)) for name in names])
+    single = _monophonic(instrument[notes.track], notes)[instrument]
+    for k in np.flatnonzero(accompanied & single & ~keyboard & ~melody):
         mine = notes.track == k
+        melody[k] = notes.pitch[mine].mean() >= notes.pitch[~mine].mean() + MELODY_ABOVE
+    return melody
+
+
+def _monophonic(group: np.ndarray, notes: Notes) -> np.ndarray:
+    """Boolean ``(tracks,)``: whether the notes of each group (``group`` (N,), a track index per
+    note) form a single line: fewer than ``POLYPHONIC_SHARE`` of them overlap the group's next
+    note by more than ``OVERLAP_TOLERANCE`` of their own length (a group of one note is not)."""
+    single = np.zeros(len(notes.track_names), dtype=bool)
+    for k in np.unique(group):
+        mine = group == k
         if mine.sum() < 2:
             continue
         order = np.argsort(notes.start[mine], kind="stable")
         start, end = notes.start[mine][order], notes.end[mine][order]
         overlapping = end[:-1] - start[1:] > OVERLAP_TOLERANCE * (end[:-1] - start[:-1])
-        monophonic[k] = overlapping.mean() < POLYPHONIC_SHARE
-    keyboard = np.array([bool(ACCOMPANIMENT_NAMES.search(name)) for name in notes.track_names])
-    chords = used & (keyboard | ~monophonic)
-    accompanied = np.array([used[k] and (chords.sum() - chords[k]) > 0 for k in range(n)])
-    result = accompanied & np.array([bool(MELODY_NAMES.search(name)) for name in notes.track_names])
-    for k in np.flatnonzero(accompanied & monophonic & ~keyboard & ~result):
-        mine = notes.track == k
-        result[k] = notes.pitch[mine].mean() >= notes.pitch[~mine].mean() + MELODY_ABOVE
-    return result
+        single[k] = overlapping.mean() < POLYPHONIC_SHARE
+    return single
 
 
 def beat_grid(notes: Notes) -> tuple[np.ndarray, bool]:
