@@ -169,6 +169,17 @@ def test_a_passing_low_fifth_is_not_the_bass(tmp_path):
     assert [(e.label, e.bass) for e in recognise(read_notes(path))] == [("C:maj", 0)]
 
 
+@pytest.mark.parametrize("bass", [50, 53, 56])
+def test_a_diminished_seventh_is_named_for_the_chord_it_resolves_to(tmp_path, bass):
+    # C, then B D F Ab over D, F or Ab (the same notes as D, F and Ab diminished sevenths), then C:
+    # vii°7 of C, its root B whatever its inversion
+    dim7 = [(4, 8, p) for p in (bass, 62, 65, 68, 71)]
+    tonic = [(a, b, p) for a, b in ((0, 4), (8, 12)) for p in (48, 60, 64, 67)]
+    path = write_midi(tmp_path / "d.mid", {"Piano": tonic + dim7})
+    found = [(e.root, e.quality, e.bass) for e in recognise(read_notes(path))]
+    assert found == [(0, "maj", 0), (11, "dim7", bass % 12), (0, "maj", 0)]
+
+
 def test_event_bass_weighs_beats_and_the_lowest_note():
     from chordvae.chords.recognise import _event_basses
 

@@ -267,6 +267,7 @@ def recognise(notes: Notes, options: RecogniserOptions = RecogniserOptions(),
         path = _viterbi(emission, log_change, moves, key)
         posterior, _ = _posterior(emission, log_change)
         path = _absorb(path, states, round(options.absorb_beats * frames.sub))
+        path = _leading_sevenths(path, states)
         confidence = posterior[np.arange(len(path)), path]
     return _events(notes, grid, path, confidence, frames.profile, frames.bass, states,
                    round(options.bass_split_beats * frames.sub))
@@ -607,6 +608,23 @@ def _absorb(path: np.ndarray, states: States, frames: int) -> np.ndarray:
             if 0 <= j < len(change) and path[change[j]] != States.NO_CHORD and root[path[change[j]]] == root[state]:
                 path[a:b] = path[change[j]]
                 break
+    return path
+
+
+def _leading_sevenths(path: np.ndarray, states: States) -> np.ndarray:
+    """A diminished seventh has four roots a minor third apart (the same notes); each run of one
+    takes the root a semitone below the next chord's root where one of them is (vii°7 of the
+    chord it resolves to), and keeps its own otherwise."""
+    names = {name: state for state, name in enumerate(states.names, start=1)}
+    change = np.flatnonzero(np.concatenate([[True], path[1:] != path[:-1]]))
+    path = path.copy()
+    for i, a in enumerate(change[:-1]):
+        state, following = path[a], path[change[i + 1]]
+        if state == States.NO_CHORD or following == States.NO_CHORD or states.chord(state)[1] != "dim7":
+            continue
+        leading = (states.chord(following)[0] - 1) % 12
+        if (leading - states.chord(state)[0]) % 3 == 0:
+            path[a:change[i + 1]] = names[(leading, "dim7")]
     return path
 
 
