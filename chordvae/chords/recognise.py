@@ -22,7 +22,9 @@
    passing tone or a suspension does not pay for two changes. The prior is adapted to each
    piece (its expected changes per metrical level, by forward-backward), so a chorale may move
    on every beat while a pop song moves by the bar; a short suspended chord joins the chord it
-   resolves to. Forward-backward posteriors give each chord a confidence.
+   resolves to (a suspension of up to two beats), and a diminished seventh takes the root a
+   semitone below the chord it resolves to (vii°7 of it). Forward-backward posteriors give each
+   chord a confidence.
 5. **Bass**: a chord is cut where its bass moves to another chord tone and stays there (at
    least a beat; the fifth, two): an analyst writes I and I6 as two chords. Each chord's bass
    is the chord tone heard most in the bass, by metrical weight, the lowest one weighing more.
@@ -139,7 +141,7 @@ class RecogniserOptions:
     quality_prior: dict[str, float] = field(default_factory=_default_quality_prior)
     no_chord_prior: float = -6.0
     change_prob: tuple[float, float, float, float] = (0.2, 0.05, 0.02, 0.002)
-    absorb_beats: float = 1.0
+    absorb_beats: float = 2.0
     rhythm_prior: float = 10.0
     decoder: str = "viterbi"
     emission: str = "learned"
