@@ -5,9 +5,10 @@
    its nominal grid (POP909's beats are offset by a song-specific fraction of a beat), the
    phase is estimated from the onsets; when its bars are unreliable (a declared 1/4, or a grid
    that had to be moved), the bar line is placed where the harmony changes most.
-2. **Evidence** per frame (a half beat; a third of a compound beat): duration- and
-   velocity-weighted pitch-class profiles with melody tracks weighted down, and the bass (the
-   lowest note that sounds for a good part of the frame, melody excluded).
+2. **Evidence** per frame (a half beat; a third of a compound beat; at most a quarter note):
+   duration- and velocity-weighted pitch-class profiles with the melody over an accompaniment
+   weighted down (a chorale's soprano is harmony), and the bass (the lowest note that sounds for
+   a good part of the frame, melody excluded).
 3. **Emission**: every root and quality of :mod:`~chordvae.chords.vocabulary` plus "no
    chord", scored as a hidden Markov model's emission: chord tones share most of the note
    mass, the bass prefers the root, and qualities have a prior. The weights are learned
