@@ -299,6 +299,27 @@ def test_decoder_matches_a_full_transition_matrix():
     assert _viterbi(emission, log_change).tolist() == path[::-1]
 
 
+def test_the_harmonic_rhythm_is_learned_per_place_in_the_bar(tmp_path):
+    # 3/4 read a beat off (a MIDI file that lost its anacrusis): the chord changes on the second
+    # beat of every file bar. Both are "other beats" (level 2), but the second beat's place
+    # learns a change rate far above the third's.
+    from chordvae.chords.recognise import Grid, RecogniserOptions, _levels, _piece_rhythm
+
+    bars, sub = 24, 2
+    beats = np.arange(3 * bars + 1.0)
+    notes = read_notes(write_midi(tmp_path / "b.mid", {"Piano": [(b, b + 1, 60) for b in beats[:-1]]}, meter_=(3, 4)))
+    level, place = _levels(notes, beats, sub, np.zeros((3 * bars * sub, 12)), reliable_bars=True)
+    grid = Grid(np.arange(3 * bars * sub + 1) / sub, level, place)
+    chord = (np.arange(len(level)) - sub) // (3 * sub) % 2   # two chords, alternating from beat 2 of each bar
+    emission = np.where(chord[:, None] == np.arange(2)[None, :], 0.0, -4.0)
+    rate = _piece_rhythm(emission, grid, RecogniserOptions())
+    second, third = rate[sub::3 * sub][1:], rate[2 * sub::3 * sub]
+    assert (level[sub::3 * sub] == 2).all() and (level[2 * sub::3 * sub] == 2).all()
+    assert second.min() > 10 * third.max()
+    flat = _piece_rhythm(emission, grid, RecogniserOptions(place_prior=float("inf")))
+    assert np.allclose(flat[sub::3 * sub], flat[2 * sub::3 * sub][0])   # per level only: one rate
+
+
 def test_the_learned_emission_at_the_templates_weights_scores_as_the_templates():
     # the learned emission's form holds the hand-set templates: started from them, it scores alike
     from benchmarks.fit_emission import template_weights

@@ -88,6 +88,8 @@ BASS_LEVEL_WEIGHT = np.array([3.0, 2.0, 1.5, 1.0])
 LOWEST_BASS_BONUS = 3.0
 #: The longest analysis frame, in quarter notes.
 MAX_FRAME = 1.0
+#: A frame's place in its bar (:class:`Grid`) counts beats up to this one; later beats share its places.
+MAX_PLACE_BEAT = 15
 #: The key chain's blocks, in beats.
 KEY_BLOCK_BEATS = 4
 #: A piece's change probabilities per metrical level are kept within this range.
@@ -116,7 +118,10 @@ class RecogniserOptions:
     beat, and between beats. A suspended chord (sus2, sus4, sus4(b7)) of at most
     ``absorb_beats`` beats next to a chord on the same root is a suspension: it joins that chord.
     The change probabilities are a prior: each piece's own harmonic rhythm is estimated from
-    its expected changes, with the prior worth ``rhythm_prior`` frames (``inf``: fixed).
+    its expected changes, per level with the prior worth ``rhythm_prior`` frames (``inf``:
+    fixed), then per place in the bar (which beat, which part of it) with its level's rate as a
+    prior worth ``place_prior`` frames (``inf``: per level only): a bar read from a MIDI file
+    that lost its anacrusis still has its harmony change where the music's bar lines are.
     ``decoder``: ``viterbi`` (the whole piece) or ``argmax`` (every
     frame on its own, no smoothing: a baseline). ``emission``: ``learned`` (the fitted weights of
     :mod:`~chordvae.chords.emission`, times ``emission_scale``; ``concentration``,
@@ -144,6 +149,7 @@ class RecogniserOptions:
     change_prob: tuple[float, float, float, float] = (0.2, 0.05, 0.02, 0.002)
     absorb_beats: float = 2.0
     rhythm_prior: float = 10.0
+    place_prior: float = 5.0
     decoder: str = "viterbi"
     emission: str = "learned"
     emission_scale: float = 1.0
@@ -164,6 +170,8 @@ class RecogniserOptions:
                                 "key_change between 0 and 1")
         if self.decoder not in DECODERS:
             raise ChordVAEError(f"unknown decoder {self.decoder!r}; choose from {', '.join(DECODERS)}")
+        if not self.rhythm_prior > 0 or not self.place_prior > 0:
+            raise ChordVAEError("rhythm_prior and place_prior must be positive")
         if not all(0 < p < 1 for p in self.change_prob) or len(self.change_prob) != 4:
             raise ChordVAEError("change_prob needs four probabilities between 0 and 1")
 
@@ -209,10 +217,13 @@ class States:
 @dataclass
 class Grid:
     """Analysis frames: ``edges`` (F + 1,) in quarter notes; ``level`` (F,) metrical level of
-    each frame's start: 0 downbeat, 1 the bar's other strong beat, 2 another beat, 3 between beats."""
+    each frame's start: 0 downbeat, 1 the bar's other strong beat, 2 another beat, 3 between
+    beats; ``place`` (F,) its place in the bar (which beat, which part of it, and its level),
+    numbered from 0."""
 
     edges: np.ndarray
     level: np.ndarray
+    place: np.ndarray
 
 
 @dataclass
@@ -235,8 +246,8 @@ def analysis_frames(notes: Notes, options: RecogniserOptions = RecogniserOptions
     beats, moved = beat_grid(notes)
     edges, sub = _frames(beats)
     profile, bass = evidence(notes, sounding, melody_tracks(notes), edges, options)
-    level = _levels(notes, beats, sub, profile, reliable_bars=not moved)
-    return Frames(Grid(edges, level), sub, beats, profile, bass)
+    level, place = _levels(notes, beats, sub, profile, reliable_bars=not moved)
+    return Frames(Grid(edges, level, place), sub, beats, profile, bass)
 
 
 def recognise(notes: Notes, options: RecogniserOptions = RecogniserOptions(),
@@ -265,8 +276,7 @@ def recognise(notes: Notes, options: RecogniserOptions = RecogniserOptions(),
         path = emission.argmax(1)
         confidence = np.exp(emission.max(1) - _logsumexp(emission, 1))
     else:
-        change_prob = _piece_rhythm(emission, grid.level, options)
-        log_change = np.log(change_prob)[grid.level]
+        log_change = np.log(_piece_rhythm(emission, grid, options))
         path = _viterbi(emission, log_change, moves, key)
         posterior, _ = _posterior(emission, log_change)
         path = _absorb(path, states, round(options.absorb_beats * frames.sub))
@@ -394,8 +404,10 @@ def evidence(notes: Notes, sounding: np.ndarray, melody: np.ndarray, edges: np.n
     return profile, bass
 
 
-def _levels(notes: Notes, beats: np.ndarray, sub: int, profile: np.ndarray, reliable_bars: bool) -> np.ndarray:
-    """Metrical level of every frame: 0 downbeat, 1 the bar's other strong beat, 2 beat, 3 off-beat.
+def _levels(notes: Notes, beats: np.ndarray, sub: int, profile: np.ndarray,
+            reliable_bars: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Metrical level of every frame (0 downbeat, 1 the bar's other strong beat, 2 beat, 3
+    off-beat) and its place in the bar (:class:`Grid`; beats after the 16th share one).
 
     Bars come from the file's downbeats when they are reliable (at least two beats a bar);
     otherwise a four-beat bar starts where the harmony changes most (the largest summed change
@@ -419,7 +431,9 @@ def _levels(notes: Notes, beats: np.ndarray, sub: int, profile: np.ndarray, reli
     beat_level = np.where(position == 0, 0, np.where(strong, 1, 2))
     level = np.full(n_beats * sub, 3)
     level[::sub] = beat_level
-    return level
+    part = (np.minimum(position, MAX_PLACE_BEAT)[:, None] * sub + np.arange(sub)[None, :]).reshape(-1)
+    _, place = np.unique(part * 4 + level, return_inverse=True)
+    return level, place.reshape(-1)
 
 
 def _bar_phase(profile: np.ndarray, sub: int, n_beats: int) -> int:
@@ -538,19 +552,32 @@ def _viterbi(emission: np.ndarray, log_change: np.ndarray, moves: np.ndarray | N
     return path
 
 
-def _piece_rhythm(emission: np.ndarray, level: np.ndarray, options: RecogniserOptions) -> np.ndarray:
-    """This piece's change probability per metrical level (4,): the expected number of changes
-    at each level under the default rhythm (forward-backward), with ``options.change_prob`` as a
-    prior worth ``rhythm_prior`` frames. A chorale that moves on every beat gets a faster
-    harmonic rhythm than a pop song that changes by the bar."""
+def _piece_rhythm(emission: np.ndarray, grid: Grid, options: RecogniserOptions) -> np.ndarray:
+    """This piece's change probability into each frame (F,): the expected number of changes
+    under the default rhythm (forward-backward) per metrical level, with ``options.change_prob``
+    as a prior worth ``rhythm_prior`` frames, then per place in the bar, with its level's rate as
+    a prior worth ``place_prior`` frames. A chorale that moves on every beat gets a faster
+    harmonic rhythm than a pop song that changes by the bar, and a song whose MIDI file lost its
+    anacrusis (its bars a beat off) its changes on the beat that is the real downbeat."""
     prior = np.asarray(options.change_prob)
     if not np.isfinite(options.rhythm_prior):
-        return prior
-    _, changes = _posterior(emission, np.log(prior)[level])
-    counts = np.bincount(level[1:], weights=changes[1:], minlength=4)
-    frames = np.bincount(level[1:], minlength=4)
-    rate = (counts + options.rhythm_prior * prior) / (frames + options.rhythm_prior)
-    return np.clip(rate, *CHANGE_RATE_RANGE)
+        return prior[grid.level]
+    _, changes = _posterior(emission, np.log(prior)[grid.level])
+    level_rate = _rates(grid.level[1:], changes[1:], prior, options.rhythm_prior)
+    if not np.isfinite(options.place_prior):
+        return level_rate[grid.level]
+    place_level = np.zeros(int(grid.place.max()) + 1, dtype=np.int64)
+    place_level[grid.place] = grid.level
+    return _rates(grid.place[1:], changes[1:], level_rate[place_level], options.place_prior)[grid.place]
+
+
+def _rates(classes: np.ndarray, changes: np.ndarray, prior: np.ndarray, weight: float) -> np.ndarray:
+    """Change probability per class (C,): the expected ``changes`` (T,) into frames of each class
+    (``classes`` (T,) in 0..C-1), with ``prior`` (C,) worth ``weight`` frames, kept within
+    ``CHANGE_RATE_RANGE``."""
+    counts = np.bincount(classes, weights=changes, minlength=len(prior))
+    frames = np.bincount(classes, minlength=len(prior))
+    return np.clip((counts + weight * prior) / (frames + weight), *CHANGE_RATE_RANGE)
 
 
 def _posterior(emission: np.ndarray, log_change: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
