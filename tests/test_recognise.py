@@ -145,6 +145,20 @@ def test_notes_off_the_grid_get_their_chords_on_the_right_beats(tmp_path):
     assert np.allclose([start for _, start, _ in found[1:]], [4 + 1 / 3, 8 + 1 / 3, 12 + 1 / 3], atol=1e-3)
 
 
+def test_a_lost_sixteenth_anacrusis_moves_the_grid(tmp_path):
+    # 2/4 whose MIDI file lost a sixteenth-note upbeat: every chord starts a sixteenth after the
+    # file's bar line; under a right hand of even sixteenths (its onsets on every phase alike),
+    # the held bass marks the real beat
+    starts = [0.25 + 2 * bar for bar in range(4)]
+    triads = [(48, 52, 55), (53, 57, 60), (55, 59, 62), (48, 52, 55)]   # C F G C
+    left = [(t, t + 2, chord[0] - 12) for t, chord in zip(starts, triads)]
+    right = [(t + i / 4, t + (i + 1) / 4, chord[i % 3] + 24) for t, chord in zip(starts, triads) for i in range(8)]
+    path = write_midi(tmp_path / "upbeat.mid", {"Piano": left, "Piano RH": [(0, 0.25, 79)] + right}, meter_=(2, 4))
+    found = chords_of(path)
+    assert [label for label, _, _ in found] == ["C:maj", "F:maj", "G:maj", "C:maj"]
+    assert np.allclose([start for _, start, _ in found[1:]], starts[1:])
+
+
 def test_a_bass_moving_under_a_held_chord_makes_two_chords(tmp_path):
     # C major held for two bars in the upper voices; the bass is C in bar 1 and E in bar 2: I, I6
     upper = [(0, 8, 60), (0, 8, 64), (0, 8, 67)]

@@ -330,8 +330,10 @@ def beat_grid(notes: Notes) -> tuple[np.ndarray, bool]:
     """Beat starts (quarter notes) covering the piece, and whether they were moved.
 
     Starts from the file's beats; where the onsets cluster at another phase of the beat than
-    its start (twice as much onset weight within a 24th of a beat there as at the beat), the
-    grid moves to that phase.
+    its start (twice as much onset weight within a 24th of a beat there as at the beat, each
+    onset weighing its note's length up to a beat: a held note marks the beat more than a run of
+    short ones, as in a song whose MIDI file lost a sixteenth-note anacrusis), the grid moves to
+    that phase.
     """
     beats = _distinct(notes.beats[np.isfinite(notes.beats)])
     last = float(notes.end.max())
@@ -342,7 +344,8 @@ def beat_grid(notes: Notes) -> tuple[np.ndarray, bool]:
         beats = np.concatenate([beats, beats[-1] + step * np.arange(1, np.ceil((last - beats[-1]) / step) + 1)])
     k = np.clip(np.searchsorted(beats, notes.start, side="right") - 1, 0, len(beats) - 2)
     phase = (notes.start - beats[k]) / (beats[k + 1] - beats[k])
-    counts = np.bincount(np.round(phase * PHASE_BINS).astype(int) % PHASE_BINS, minlength=PHASE_BINS).astype(float)
+    held = np.minimum(notes.end - notes.start, beats[k + 1] - beats[k])
+    counts = np.bincount(np.round(phase * PHASE_BINS).astype(int) % PHASE_BINS, weights=held, minlength=PHASE_BINS)
     best = int(counts.argmax())
     if best == 0 or counts[best] < PHASE_DOMINANCE * counts[0]:
         return beats, False
