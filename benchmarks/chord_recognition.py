@@ -12,10 +12,10 @@ Sets (``--sets``):
   report, never tune on it. Pieces whose analysis does not fit their score are dropped and
   listed.
 
-Systems (``--systems``, benchmarks/chord_systems.py): ``chords`` (the recogniser), ``moves``
-(the recogniser with the key's chord moves, not the default), ``no-key`` (without its key
-prior), ``templates`` (the recogniser with its hand-set templates, not its learned emission,
-and no key prior), ``argmax`` (its per-beat
+Systems (``--systems``, benchmarks/chord_systems.py): ``chords`` (the recogniser), ``no-moves``
+(without the key's chord moves), ``no-key`` (without its key prior and moves), ``templates``
+(the recogniser with its hand-set templates, not its learned emission, and no key),
+``argmax`` (its per-beat
 templates without smoothing), ``onset`` (the plain slicer, the old default) and
 ``chordify`` (music21; slow on pop909, so limited there to ``--chordify-limit`` songs).
 

@@ -2,13 +2,13 @@
 predicted chords on a given time axis (quarter-note beats or seconds).
 
 - ``chords``: chordvae's recogniser (the default segmentation, its learned emission);
-- ``moves``: the recogniser with the key's chord moves (``RecogniserOptions(move_weight=0.5)``,
-  tried, not the default);
-- ``no-key``: the recogniser without its key prior (``RecogniserOptions(key_weight=0)``, the
-  default before it);
+- ``no-moves``: the recogniser without the key's chord moves (``RecogniserOptions(move_weight=0)``,
+  the default before issue 19's step 7);
+- ``no-key``: the recogniser without its key prior and moves (``RecogniserOptions(key_weight=0,
+  move_weight=0)``, the default before the key);
 - ``templates``: the recogniser with its hand-set templates instead of the learned emission
-  and no key prior (``RecogniserOptions(emission="templates", key_weight=0)``, the default before
-  the learned one);
+  and no key (``RecogniserOptions(emission="templates", key_weight=0, move_weight=0)``, the default
+  before the learned one);
 - ``argmax``: the recogniser's per-beat templates without smoothing or key prior (every frame
   decoded on its own, ``RecogniserOptions(decoder="argmax", emission="templates", key_weight=0)``);
 - ``onset``: the plain onset slicer with its default filters (at least 3 pitch classes and
@@ -34,7 +34,7 @@ from chordvae.chords.readers import MIDI_SUFFIXES, Notes, read_notes
 from chordvae.chords.segment import Segmentation, segment
 from chordvae.chords.vocabulary import harte_label
 
-SYSTEMS = ("chords", "moves", "no-key", "templates", "argmax", "onset", "chordify")
+SYSTEMS = ("chords", "no-moves", "no-key", "templates", "argmax", "onset", "chordify")
 
 
 @dataclass
@@ -69,9 +69,9 @@ def _recognised(decoder: str, emission: str = "learned", **options: float) -> Ca
 
 _EVENTS: dict[str, Callable[[Notes], list[ChordEvent]]] = {
     "chords": _recognised("viterbi"),
-    "moves": _recognised("viterbi", move_weight=0.5),
-    "no-key": _recognised("viterbi", key_weight=0.0),
-    "templates": _recognised("viterbi", "templates", key_weight=0.0),
+    "no-moves": _recognised("viterbi", move_weight=0.0),
+    "no-key": _recognised("viterbi", key_weight=0.0, move_weight=0.0),
+    "templates": _recognised("viterbi", "templates", key_weight=0.0, move_weight=0.0),
     "argmax": _recognised("argmax", "templates", key_weight=0.0),
     "onset": lambda notes: segment(notes, Segmentation(mode="onset")),
 }
