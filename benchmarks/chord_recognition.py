@@ -11,6 +11,8 @@ Sets (``--sets``):
   (benchmarks/m21_analyses.py), on the scores and on their MIDI exports. FINAL-CHECK data:
   report, never tune on it. Pieces whose analysis does not fit their score are dropped and
   listed.
+- ``pop909-train``: the first 60 songs of pop909-train, scored as ``pop909``: the fit songs the
+  recogniser's choices were made on (with ``--rn-dev-part fit``, the fit pieces).
 
 Systems (``--systems``, benchmarks/chord_systems.py): ``chords`` (the recogniser), ``no-moves``
 (without the key's chord moves), ``no-key`` (without its key prior and moves), ``templates``
@@ -54,7 +56,9 @@ from benchmarks.chord_eval import (METRICS, RN_DEV_PARTS, SHARED, Piece, add, lo
 from benchmarks.chord_systems import SYSTEMS, Prediction, predict  # noqa: E402
 from chordvae.chords.readers import read_notes  # noqa: E402
 
-SETS = ("pop909", "rn-dev", "m21")
+SETS = ("pop909", "rn-dev", "m21", "pop909-train")
+#: The ``pop909-train`` set: its first songs, those the recogniser's choices were made on.
+POP909_FIT_SONGS = 60
 MIR_EVAL = ("root", "majmin", "sevenths")
 CHORDIFY_LIMIT = {"pop909": 20}   # music21 reads a POP909 song in about 10 s
 
@@ -100,7 +104,7 @@ def _score_piece(set_name: str, piece: Piece, systems: tuple[str, ...], result: 
         for spans in ("all", "supported"):
             result.totals[(set_name, piece.group, system, spans)] = score(
                 pred.starts, pred.ends, pred.sets, pred.basses, pred.roots, piece.spans, spans == "supported")
-        if set_name == "pop909":
+        if set_name.startswith("pop909"):
             result.mir[(set_name, piece.group, system)] = mir_eval_sums(pred, piece)
 
 
@@ -152,6 +156,8 @@ def _jobs(data: Path, sets: tuple[str, ...], limit: int | None, systems: tuple[s
     for set_name in sets:
         if set_name == "pop909":
             items: list = load_pop909(data / "pop909-dev", limit=limit)
+        elif set_name == "pop909-train":
+            items = load_pop909(data / "pop909-train", limit=min(limit or POP909_FIT_SONGS, POP909_FIT_SONGS))
         elif set_name == "rn-dev":
             items = rn_dev_part(load_rn_dev(data / "rn-dev"), rn_part)[:limit]
         else:
@@ -206,9 +212,9 @@ def print_tables(report: dict, systems: tuple[str, ...]) -> None:
         for group in shown if len(shown) > 2 else ["all"]:   # one group: "all" is the same table
             rows = groups[group]
             for spans in ("all", "supported"):
-                if set_name == "pop909" and spans == "supported":
+                if set_name.startswith("pop909") and spans == "supported":
                     continue   # every POP909 span counts as supported
-                mir = set_name == "pop909"
+                mir = set_name.startswith("pop909")
                 title = f"{set_name} / {group}" + (" / supported spans only" if spans == "supported" else "")
                 print(f"\n{title}")
                 head = f"{'system':10s} {'pieces':>6s} " + " ".join(f"{m:>8s}" for m in METRICS)
