@@ -91,6 +91,8 @@ def test_musicxml_pickup_tempo_and_ties(tmp_path):
                      b"<score-partwise/>", "declares entities"),
     ("fake.mxl", b"PK not a zip at all", "not a zip"),
     ("notes.txt", b"C E G", "unsupported file type"),
+    ("book.abc", b"X:1\nT:One\nM:4/4\nL:1/4\nK:C\nCEGc|\n\nX:2\nT:Two\nM:4/4\nL:1/4\nK:G\nGBdg|\n",
+     "a collection of 2 pieces"),
 ])
 def test_bad_files_are_rejected_with_a_reason(tmp_path, name, content, reason):
     path = tmp_path / name
