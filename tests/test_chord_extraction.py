@@ -102,6 +102,16 @@ def test_bad_files_are_rejected_with_a_reason(tmp_path, name, content, reason):
     assert "\n" not in str(info.value)
 
 
+def test_an_abc_file_of_one_pieces_voices_is_one_piece(tmp_path):
+    # two tunes of one title are two voices of one piece (as music21's Josquin chansons are written)
+    voices = "".join(f"X:{k}\nT:Duo\nM:4/4\nL:1/4\nK:C\n{line}|\n\n" for k, line in ((1, "e2g2"), (2, "C2G,2")))
+    path = tmp_path / "duo.abc"
+    path.write_text(voices)
+    notes = read_notes(path)
+    assert len(notes.track_names) == 2 and sorted(notes.pitch.tolist()) == [55, 60, 76, 79]
+    assert sorted(zip(notes.start.tolist(), notes.pitch.tolist())) == [(0, 60), (0, 76), (2, 55), (2, 79)]
+
+
 def test_truncated_and_note_less_midi_are_rejected(tmp_path):
     good = midi_file(tmp_path / "good.mid", [(0, 1, [60, 64, 67])]).read_bytes()
     (tmp_path / "cut.mid").write_bytes(good[: len(good) // 2])

@@ -145,9 +145,12 @@ def _read_score(path: Path) -> Notes:
             score.stripTies(inPlace=True)
     except Exception as e:  # music21 raises many kinds on broken files
         raise FileRejected(f"malformed score: {_short(e)}") from None
-    if isinstance(score, stream.Opus):   # an ABC tune book, a collection of scores
-        raise FileRejected(f"a collection of {len(score.scores)} pieces (one piece per file is read; "
-                           "split it, e.g. one tune per .abc file)")
+    if isinstance(score, stream.Opus):   # an ABC file of several tunes: one work's voices, or a tune book
+        titles = {s.metadata.title if s.metadata else None for s in score.scores}
+        if len(titles) > 1 or None in titles:
+            raise FileRejected(f"a collection of {len(score.scores)} pieces (one piece per file is read; "
+                               "split it, e.g. one tune per .abc file)")
+        score = score.mergeScores()   # one title: the tunes are the voices of one piece (a Josquin chanson)
     parts = list(score.parts) if isinstance(score, stream.Score) and score.parts else [score]
     rows = []
     for k, part in enumerate(parts):
