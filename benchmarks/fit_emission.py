@@ -172,7 +172,6 @@ def fit(parts: list[tuple[np.ndarray, ...]], rn_weight: float, options: Recognis
     weight = np.where(is_pop, 1.0, rn_weight * frames[is_pop].sum() / max(frames[~is_pop].sum(), 1))
     print(f"{len(x)} chunks of {length} frames: pop909-train {frames[is_pop].sum()} frames, "
           f"rn-dev fit half {frames[~is_pop].sum()}", flush=True)
-    q = len(RECOGNISED)
     n_states = len(states.names) + 1
     quality = torch.tensor([RECOGNISED.index(name) for _, name in states.names])
     rel = torch.tensor(emission.relative([root for root, _ in states.names]))

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from music21 import chord, converter, duration, meter, stream, tempo
+from music21 import chord, converter, meter, stream
 
 from chordvae.chords import readers
 from chordvae.chords.sources import default_sources
