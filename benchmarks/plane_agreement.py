@@ -31,7 +31,6 @@ def symbol(row: torch.Tensor) -> str:
     return name_chord(pcs).symbol if pcs else "(empty)"
 
 
-@torch.no_grad()
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--run", type=Path, help="a finished main-job run (default: train one)")
@@ -42,24 +41,30 @@ def main() -> None:
         if run_dir is None:
             run_dir = Path(tmp) / "main"
             runs.train("chords", [str(DATA)], out=run_dir, progress=False, log=lambda line: None)
-        run = runs.load_run(run_dir, progress=False)
-        data = run.data()
-        events = torch.cat([data.train, data.validation])
-        distinct, counts = distinct_events(events)
-        means = posterior_means(run.model, distinct)
-        before = LatentPlane(run.model.latent_dim, posterior_means(run.model, data.validation))
-        after = run.latent_plane(data)
-        print(f"run {run_dir}: latent {run.model.latent_dim}, {len(events)} events, {len(distinct)} distinct chords")
-        print(f"plane kernel bandwidth {after.bandwidth:.4f}, extent {after.extent}")
-        print("| plane | events whose dot decodes to their chord |\n|---|---|")
-        for name, plane in (("before: flat, other coordinates at their mean", before),
-                            ("after: stored, other coordinates follow the data", after)):
-            print(f"| {name} | {100 * plane.agreement_of(run.model, distinct, counts, means):.1f}% |")
-        print("\n| chord | events | its dot decodes to (before) | (after) |\n|---|---|---|---|")
-        for i in torch.argsort(counts, descending=True)[:10].tolist():
-            decoded = [symbol(run.model.decode_mean(p.to_latent(p.project(means[i:i + 1])))[0])
-                       for p in (before, after)]
-            print(f"| {symbol(distinct[i])} | {counts[i].item()} | {decoded[0]} | {decoded[1]} |")
+        measure(run_dir)
+
+
+@torch.no_grad()
+def measure(run_dir: Path) -> None:
+    """Print both planes' agreement for the run at ``run_dir``, and the ten commonest chords' dots."""
+    run = runs.load_run(run_dir, progress=False)
+    data = run.data()
+    events = torch.cat([data.train, data.validation])
+    distinct, counts = distinct_events(events)
+    means = posterior_means(run.model, distinct)
+    before = LatentPlane(run.model.latent_dim, posterior_means(run.model, data.validation))
+    after = run.latent_plane(data)
+    print(f"run {run_dir}: latent {run.model.latent_dim}, {len(events)} events, {len(distinct)} distinct chords")
+    print(f"plane kernel bandwidth {after.bandwidth:.4f}, extent {after.extent}")
+    print("| plane | events whose dot decodes to their chord |\n|---|---|")
+    for name, plane in (("before: flat, other coordinates at their mean", before),
+                        ("after: stored, other coordinates follow the data", after)):
+        print(f"| {name} | {100 * plane.agreement_of(run.model, distinct, counts, means):.1f}% |")
+    print("\n| chord | events | its dot decodes to (before) | (after) |\n|---|---|---|---|")
+    for i in torch.argsort(counts, descending=True)[:10].tolist():
+        decoded = [symbol(run.model.decode_mean(p.to_latent(p.project(means[i:i + 1])))[0])
+                   for p in (before, after)]
+        print(f"| {symbol(distinct[i])} | {counts[i].item()} | {decoded[0]} | {decoded[1]} |")
 
 
 if __name__ == "__main__":
