@@ -13,6 +13,8 @@ Sets (``--sets``):
   listed.
 - ``pop909-train``: the first 60 songs of pop909-train, scored as ``pop909``: the fit songs the
   recogniser's choices were made on (with ``--rn-dev-part fit``, the fit pieces).
+- ``pop909-unseen``: pop909-train's songs 151 to 659, in no fit (the learned emission and the
+  keys were fitted on its first 150 songs), scored as ``pop909``: more held-out pop songs.
 
 Systems (``--systems``, benchmarks/chord_systems.py): ``chords`` (the recogniser), ``no-moves``
 (without the key's chord moves), ``no-key`` (without its key prior and moves), ``templates``
@@ -56,9 +58,11 @@ from benchmarks.chord_eval import (METRICS, RN_DEV_PARTS, SHARED, Piece, add, lo
 from benchmarks.chord_systems import SYSTEMS, Prediction, predict  # noqa: E402
 from chordvae.chords.readers import read_notes  # noqa: E402
 
-SETS = ("pop909", "rn-dev", "m21", "pop909-train")
+SETS = ("pop909", "rn-dev", "m21", "pop909-train", "pop909-unseen")
 #: The ``pop909-train`` set: its first songs, those the recogniser's choices were made on.
 POP909_FIT_SONGS = 60
+#: pop909-train's songs after these are in no fit (the learned emission and the keys: the first 150).
+POP909_FITTED = 150
 MIR_EVAL = ("root", "majmin", "sevenths")
 CHORDIFY_LIMIT = {"pop909": 20}   # music21 reads a POP909 song in about 10 s
 
@@ -158,6 +162,8 @@ def _jobs(data: Path, sets: tuple[str, ...], limit: int | None, systems: tuple[s
             items: list = load_pop909(data / "pop909-dev", limit=limit)
         elif set_name == "pop909-train":
             items = load_pop909(data / "pop909-train", limit=min(limit or POP909_FIT_SONGS, POP909_FIT_SONGS))
+        elif set_name == "pop909-unseen":
+            items = load_pop909(data / "pop909-train")[POP909_FITTED:][:limit]
         elif set_name == "rn-dev":
             items = rn_dev_part(load_rn_dev(data / "rn-dev"), rn_part)[:limit]
         else:
