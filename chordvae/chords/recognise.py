@@ -299,12 +299,12 @@ def melody_tracks(notes: Notes) -> np.ndarray:
     n = len(names)
     used = np.bincount(notes.track, minlength=n) > 0
     instrument = np.array([names.index(name) for name in names], dtype=np.int64)
-    keyboard = np.array([bool(ACCOMPANIMENT_NAMES.search(name)) for name in names])
-    chords = used & (keyboard | ~_monophonic(notes.track, notes))
+    accompanying = np.array([bool(ACCOMPANIMENT_NAMES.search(name)) for name in names])
+    chords = used & (accompanying | ~_monophonic(notes.track, notes))
     accompanied = np.array([used[k] and (chords.sum() - chords[k]) > 0 for k in range(n)])
     melody = accompanied & np.array([bool(MELODY_NAMES.search(name)) for name in names])
     single = _monophonic(instrument[notes.track], notes)[instrument]
-    for k in np.flatnonzero(accompanied & single & ~keyboard & ~melody):
+    for k in np.flatnonzero(accompanied & single & ~accompanying & ~melody):
         mine = notes.track == k
         melody[k] = notes.pitch[mine].mean() >= notes.pitch[~mine].mean() + MELODY_ABOVE
     return melody
